@@ -1,0 +1,126 @@
+"""SLO evaluation and failure detection over the metrics ticks.
+
+The SLO is judged over a sliding window of ``window_s`` ending at each tick:
+
+- join success ratio: successful join attempts ÷ finished attempts (successes plus
+  rejections and timeouts) in the window, at least ``join_success_min``;
+- p99 join latency (first attempt to joined) of clients who joined in the window, at
+  most ``join_p99_max_s``.
+
+Windows with fewer than ``min_attempts`` finished attempts are not judged (a quiet
+minute before the start says nothing). The first breach is the end of the first window
+that fails. The bottleneck is the station that saturated first in the run-up to the
+breach: utilization of at least 95% or requests lost (rejected or timed out); ties go to
+the station that lost the most.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+# Latency histogram: 100 log bins per decade from 0.1 ms to 1e5 s (bin width ~2.3%).
+_LO, _HI, _PER_DECADE = -4.0, 5.0, 100
+_EDGES = np.logspace(_LO, _HI, int((_HI - _LO) * _PER_DECADE) + 1)
+SATURATED_UTILIZATION = 0.95
+
+
+def window_latency_p99(t_s: np.ndarray, lat_t: np.ndarray, lat_v: np.ndarray,
+                       lat_w: np.ndarray, window_s: float, q: float = 0.99) -> np.ndarray:
+    """Per tick, the q-quantile of join latency of clients who joined in the window."""
+    n_ticks = len(t_s)
+    out = np.full(n_ticks, math.nan)
+    if n_ticks == 0 or len(lat_t) == 0:
+        return out
+    tick = np.searchsorted(t_s, lat_t, side="left").clip(0, n_ticks - 1)
+    b = np.searchsorted(_EDGES, np.maximum(lat_v, 1e-12), side="right").clip(0, len(_EDGES))
+    hist = np.zeros((n_ticks, len(_EDGES) + 1))
+    np.add.at(hist, (tick, b), lat_w)
+    cum = np.cumsum(hist, axis=0)
+    upper = np.concatenate([[_EDGES[0]], _EDGES, [np.inf]])  # upper edge of each bin
+    dt = np.median(np.diff(t_s)) if n_ticks > 1 else t_s[0]
+    span = max(1, round(window_s / dt))
+    for i in range(n_ticks):
+        h = cum[i] - (cum[i - span] if i >= span else 0.0)
+        total = h.sum()
+        if total <= 0:
+            continue
+        idx = int(np.searchsorted(np.cumsum(h), q * total - 1e-9, side="left"))
+        out[i] = upper[min(idx, len(upper) - 1)]
+    return out
+
+
+def evaluate(ts: dict[str, np.ndarray], lat: tuple[np.ndarray, np.ndarray, np.ndarray],
+             slo: Any, stations: list[str]) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+    """Judge the SLO; returns the summary part and extra time-series columns."""
+    t = ts["t_s"]
+    dt = np.median(np.diff(t)) if len(t) > 1 else (t[0] if len(t) else 1.0)
+    span = max(1, round(slo.window_s / dt))
+    ok = ts["legit.attempts_succeeded"]
+    bad = ts["legit.attempts_failed"]
+
+    def rolling(x: np.ndarray) -> np.ndarray:
+        c = np.cumsum(x)
+        c[span:] = c[span:] - c[:-span].copy()
+        return c
+
+    ok_w, bad_w = rolling(ok), rolling(bad)
+    finished = ok_w + bad_w
+    with np.errstate(invalid="ignore", divide="ignore"):
+        ratio = np.where(finished > 0, ok_w / finished, np.nan)
+    p99 = window_latency_p99(t, *lat, window_s=slo.window_s)
+    judged = finished >= max(1, slo.min_attempts)
+    breach = judged & ((ratio < slo.join_success_min)
+                       | (np.nan_to_num(p99, nan=0.0) > slo.join_p99_max_s))
+    first = int(np.argmax(breach)) if breach.any() else None
+    out: dict[str, Any] = {
+        "met": first is None,
+        "first_breach_s": None if first is None else float(t[first]),
+        "bottleneck": None,
+        "breached_s": float(breach.sum() * dt),
+        "worst_success_ratio": float(np.nanmin(np.where(judged, ratio, np.nan)))
+        if judged.any() else None,
+        "worst_p99_s": float(np.nanmax(np.where(judged, p99, np.nan)))
+        if judged.any() and np.isfinite(np.where(judged, p99, np.nan)).any() else None,
+        "window_s": slo.window_s,
+        "join_success_min": slo.join_success_min,
+        "join_p99_max_s": slo.join_p99_max_s,
+    }
+    if first is not None:
+        out["bottleneck"] = bottleneck(ts, stations, first, span)
+        # Recovery: the first judged window after the last breach that meets the SLO.
+        last = int(len(breach) - 1 - np.argmax(breach[::-1]))
+        later = np.nonzero(judged[last + 1:] & ~breach[last + 1:])[0]
+        out["recovered_s"] = float(t[last + 1 + later[0]]) if len(later) else None
+    extra = {"slo.success_ratio": ratio, "slo.join_p99_s": p99,
+             "slo.breach": breach.astype(float)}
+    return out, extra
+
+
+def bottleneck(ts: dict[str, np.ndarray], stations: list[str], first: int, span: int) -> str:
+    """The station that saturated first in the run-up to tick ``first``."""
+    lo = max(0, first - 2 * span)
+    best: tuple[float, float, str] | None = None
+    for name in stations:
+        cap = ts[f"{name}.capacity"][lo:first + 1]
+        busy = ts[f"{name}.busy"][lo:first + 1]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            util = np.where(cap > 0, busy / cap, 0.0)
+        lost = (ts[f"{name}.rejected"][lo:first + 1] + ts[f"{name}.timed_out"][lo:first + 1])
+        sat = (util >= SATURATED_UTILIZATION) | (lost > 0)
+        if not sat.any():
+            continue
+        when = float(np.argmax(sat))
+        key = (when, -float(lost.sum()), name)
+        if best is None or key < best:
+            best = key
+    if best is not None:
+        return best[2]
+    # Nothing saturated: the busiest station at the breach.
+    utils = {}
+    for name in stations:
+        cap = ts[f"{name}.capacity"][lo:first + 1].sum()
+        utils[name] = ts[f"{name}.busy"][lo:first + 1].sum() / cap if cap > 0 else 0.0
+    return max(utils, key=utils.__getitem__)

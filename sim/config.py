@@ -1,0 +1,490 @@
+"""The configuration schema and its validation.
+
+The dataclasses below are the schema: Hydra's ConfigStore holds them, and the YAML files
+in ``configs/`` are options that fill them in. OmegaConf rejects unknown keys and wrong
+types while the config is composed; ``validate`` then checks ranges and cross-field rules
+(routes to stations that exist, shares that add up, a trace file that parses) and raises
+``ConfigError`` with one paragraph that names the key and what is allowed. All of it runs
+before any simulation starts.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+from dataclasses import dataclass, field, fields, is_dataclass
+from pathlib import Path
+from typing import Any
+
+from omegaconf import MISSING, DictConfig, ListConfig, OmegaConf
+
+from .engine.streams import DISTRIBUTIONS
+
+ARRIVAL_KINDS = ("constant", "ramp", "flash_crowd", "diurnal", "trace", "sum")
+RETRY_POLICIES = ("none", "fixed", "exponential", "full_jitter", "equal_jitter",
+                  "decorrelated_jitter")
+AUTOSCALER_KINDS = ("none", "hpa")
+
+
+class ConfigError(ValueError):
+    """A configuration value is out of range or inconsistent; the message says which."""
+
+
+@dataclass
+class ServiceConfig:
+    dist: str = "exponential"
+    mean_s: float = 0.01
+    cv: float = 1.0
+
+
+@dataclass
+class StationConfig:
+    instances: int = 1
+    workers_per_instance: int = 1
+    service: ServiceConfig = field(default_factory=ServiceConfig)
+    queue_limit: int | None = None  # None: unlimited
+    drop_expired: bool = False
+    rate_limit_rps: float | None = None  # token bucket over the whole tier; excess rejected
+    rate_limit_burst: float | None = None
+    max_rate_rps: float | None = None  # throughput ceiling (one hot key); excess waits
+    connections_per_instance: int | None = None  # in flight beyond this tier
+    listener_slots_per_instance: int | None = None  # slots held for a listening session
+    egress_gbps_per_instance: float | None = None  # caps slots at egress / bitrate
+    min_instances: int = 1
+    max_instances: int | None = None  # None: unbounded for the autoscaler
+    autoscale: bool = True
+    provisioning_delay_s: float = 60.0
+
+
+@dataclass
+class ArchitectureConfig:
+    name: str = MISSING
+    entry: str = MISSING
+    bitrate_kbps: float = 32.0
+    stations: dict[str, StationConfig] = field(default_factory=dict)
+    routes: dict[str, dict[str, float]] = field(default_factory=dict)
+
+
+@dataclass
+class ArrivalsConfig:
+    kind: str = "constant"
+    # constant
+    rate: float = 100.0
+    # flash_crowd
+    audience: float = 300_000.0
+    t0_s: float = 300.0
+    early_share: float = 0.1
+    early_window_s: float = 300.0
+    push_window_s: float = 60.0
+    reaction_median_s: float = 30.0
+    reaction_sigma: float = 1.0
+    tail_share: float = 0.2
+    tail_tau_s: float = 600.0
+    # ramp
+    start_s: float = 0.0
+    end_s: float = 600.0
+    rate_start: float = 0.0
+    rate_end: float = 100.0
+    # diurnal
+    base_rate: float = 10.0
+    amplitude: float = 0.5
+    period_s: float = 86_400.0
+    phase_s: float = 0.0
+    # trace
+    path: str = ""
+    scale: float = 1.0
+    # sum
+    components: list[Any] = field(default_factory=list)
+
+
+@dataclass
+class RetryConfig:
+    policy: str = "full_jitter"
+    base_s: float = 1.0
+    cap_s: float = 30.0
+    max_attempts: int = 5
+
+
+@dataclass
+class SessionConfig:
+    dist: str = "lognormal"
+    mean_s: float = 1800.0
+    cv: float = 1.0
+
+
+@dataclass
+class ClientsConfig:
+    timeout_s: float | None = 5.0  # per attempt; None: wait forever
+    retry: RetryConfig = field(default_factory=RetryConfig)
+    impatient_share: float = 0.0  # retry at once, without backoff
+    patience_s: float | None = 120.0  # abandon once this long since the first attempt
+    session: SessionConfig = field(default_factory=SessionConfig)
+    reconnect: bool = True  # listeners rejoin when their fanout server goes away
+
+
+@dataclass
+class AutoscalerConfig:
+    kind: str = "none"
+    target_utilization: float = 0.6
+    tolerance: float = 0.1
+    sync_period_s: float = 15.0
+    stations: list[str] | None = None  # None: every station with autoscale: true
+
+
+@dataclass
+class AttackVectorConfig:
+    enter: str = "edge"  # the station the requests arrive at
+    stop_after: str | None = None  # the station after which they end (None: the path end)
+    rate_rps: float = 0.0
+    start_s: float = 0.0
+    end_s: float = 600.0
+    sources: int = 1000
+
+
+@dataclass
+class AttackConfig:
+    name: str = "none"
+    vectors: dict[str, AttackVectorConfig] = field(default_factory=dict)
+
+
+@dataclass
+class SloConfig:
+    window_s: float = 60.0
+    join_success_min: float = 0.99  # share of finished join attempts that succeed
+    join_p99_max_s: float = 10.0  # p99 of first attempt -> joined, clients joined in window
+    min_attempts: int = 20  # windows with fewer finished attempts are not judged
+
+
+@dataclass
+class RunConfig:
+    seed: int = 1
+    horizon_s: float = 1800.0
+    warmup_s: float = 0.0
+    resolution_s: float = 0.0
+    metrics_tick_s: float = 1.0
+    progress: bool = True
+    report: bool = True
+
+
+@dataclass
+class SimConfig:
+    name: str = "scenario"
+    run: RunConfig = field(default_factory=RunConfig)
+    arrivals: ArrivalsConfig = field(default_factory=ArrivalsConfig)
+    architecture: ArchitectureConfig = field(default_factory=ArchitectureConfig)
+    clients: ClientsConfig = field(default_factory=ClientsConfig)
+    autoscaler: AutoscalerConfig = field(default_factory=AutoscalerConfig)
+    attack: AttackConfig = field(default_factory=AttackConfig)
+    slo: SloConfig = field(default_factory=SloConfig)
+
+
+def register() -> None:
+    """Put the schema in Hydra's ConfigStore (the primary config lists it first)."""
+    from hydra.core.config_store import ConfigStore  # noqa: PLC0415
+
+    cs = ConfigStore.instance()
+    cs.store(name="sim_schema", node=SimConfig)
+
+
+# -- validation ---------------------------------------------------------------------------
+
+def _fail(key: str, value: Any, allowed: str) -> ConfigError:
+    return ConfigError(f"Invalid configuration: {key} = {value!r}; allowed: {allowed}.")
+
+
+def _positive(key: str, value: Any) -> None:
+    if value is None or not isinstance(value, int | float) or not (value > 0) \
+            or not math.isfinite(value):
+        raise _fail(key, value, "a positive finite number")
+
+
+def _non_negative(key: str, value: Any) -> None:
+    if value is None or not isinstance(value, int | float) or not (value >= 0) \
+            or not math.isfinite(value):
+        raise _fail(key, value, "a finite number >= 0")
+
+
+def _share(key: str, value: Any) -> None:
+    if not isinstance(value, int | float) or not 0.0 <= value <= 1.0:
+        raise _fail(key, value, "a number in [0, 1]")
+
+
+def _choice(key: str, value: Any, choices: tuple[str, ...]) -> None:
+    if value not in choices:
+        raise _fail(key, value, "one of " + ", ".join(choices))
+
+
+def to_config(cfg: DictConfig | SimConfig | dict[str, Any]) -> SimConfig:
+    """Turn a composed Hydra config into the typed schema and validate it."""
+    if isinstance(cfg, SimConfig):
+        sim = cfg
+    else:
+        node = cfg if isinstance(cfg, DictConfig) else OmegaConf.create(cfg)
+        merged = OmegaConf.merge(OmegaConf.structured(SimConfig), node)
+        sim = OmegaConf.to_object(merged)  # type: ignore[assignment]
+    validate(sim)
+    return sim
+
+
+def validate(c: SimConfig) -> None:
+    """Range and cross-field checks; raises ConfigError naming the key."""
+    r = c.run
+    if not isinstance(r.seed, int) or r.seed < 0:
+        raise _fail("run.seed", r.seed, "an integer >= 0")
+    _positive("run.horizon_s", r.horizon_s)
+    _non_negative("run.warmup_s", r.warmup_s)
+    if r.warmup_s >= r.horizon_s:
+        raise _fail("run.warmup_s", r.warmup_s, f"less than run.horizon_s ({r.horizon_s})")
+    _non_negative("run.resolution_s", r.resolution_s)
+    if r.resolution_s > 0:
+        raise _fail("run.resolution_s", r.resolution_s,
+                    "0 (exact mode; cohort mode is not available in this version)")
+    _positive("run.metrics_tick_s", r.metrics_tick_s)
+    if r.horizon_s / r.metrics_tick_s > 2_000_000:
+        raise _fail("run.metrics_tick_s", r.metrics_tick_s,
+                    "at most 2,000,000 ticks per horizon (raise the tick)")
+    _validate_architecture(c.architecture)
+    _validate_arrivals("arrivals", c.arrivals)
+    _validate_clients(c.clients)
+    _validate_autoscaler(c.autoscaler, c.architecture)
+    for name, v in c.attack.vectors.items():
+        key = f"attack.vectors.{name}"
+        stations = sorted(c.architecture.stations)
+        if v.enter not in c.architecture.stations:
+            raise _fail(f"{key}.enter", v.enter, "a station: " + ", ".join(stations))
+        if v.stop_after is not None and v.stop_after not in c.architecture.stations:
+            raise _fail(f"{key}.stop_after", v.stop_after,
+                        "null or a station: " + ", ".join(stations))
+        _non_negative(f"{key}.rate_rps", v.rate_rps)
+        _non_negative(f"{key}.start_s", v.start_s)
+        if not v.end_s > v.start_s:
+            raise _fail(f"{key}.end_s", v.end_s, f"greater than {key}.start_s ({v.start_s})")
+        if v.sources < 1:
+            raise _fail(f"{key}.sources", v.sources, "an integer >= 1")
+    s = c.slo
+    _positive("slo.window_s", s.window_s)
+    _share("slo.join_success_min", s.join_success_min)
+    _positive("slo.join_p99_max_s", s.join_p99_max_s)
+    if s.min_attempts < 0:
+        raise _fail("slo.min_attempts", s.min_attempts, "an integer >= 0")
+
+
+def _validate_architecture(a: ArchitectureConfig) -> None:
+    if not a.stations:
+        raise _fail("architecture.stations", {}, "at least one station")
+    names = sorted(a.stations)
+    if a.entry not in a.stations:
+        raise _fail("architecture.entry", a.entry, "one of the stations: " + ", ".join(names))
+    _positive("architecture.bitrate_kbps", a.bitrate_kbps)
+    for name, st in a.stations.items():
+        key = f"architecture.stations.{name}"
+        if not isinstance(st.instances, int) or st.instances < 1:
+            raise _fail(f"{key}.instances", st.instances, "an integer >= 1")
+        if st.workers_per_instance < 1:
+            raise _fail(f"{key}.workers_per_instance", st.workers_per_instance,
+                        "an integer >= 1")
+        _choice(f"{key}.service.dist", st.service.dist, DISTRIBUTIONS)
+        _positive(f"{key}.service.mean_s", st.service.mean_s)
+        if st.service.dist in ("lognormal", "gamma"):
+            _positive(f"{key}.service.cv", st.service.cv)
+        if st.queue_limit is not None and st.queue_limit < 0:
+            raise _fail(f"{key}.queue_limit", st.queue_limit, "null (unlimited) or >= 0")
+        for opt in ("rate_limit_rps", "rate_limit_burst", "max_rate_rps",
+                    "egress_gbps_per_instance"):
+            value = getattr(st, opt)
+            if value is not None:
+                _positive(f"{key}.{opt}", value)
+        for opt in ("connections_per_instance", "listener_slots_per_instance"):
+            value = getattr(st, opt)
+            if value is not None and value < 1:
+                raise _fail(f"{key}.{opt}", value, "null or an integer >= 1")
+        if st.egress_gbps_per_instance is not None and st.listener_slots_per_instance is None:
+            raise _fail(f"{key}.egress_gbps_per_instance", st.egress_gbps_per_instance,
+                        "null unless listener_slots_per_instance is set")
+        if st.min_instances < 0:
+            raise _fail(f"{key}.min_instances", st.min_instances, "an integer >= 0")
+        if st.max_instances is not None and st.max_instances < max(1, st.min_instances):
+            raise _fail(f"{key}.max_instances", st.max_instances,
+                        f"null or an integer >= max(1, min_instances={st.min_instances})")
+        _non_negative(f"{key}.provisioning_delay_s", st.provisioning_delay_s)
+    for src, branches in a.routes.items():
+        if src not in a.stations:
+            raise _fail("architecture.routes", src,
+                        "routes only from stations: " + ", ".join(names))
+        total = 0.0
+        for dst, p in branches.items():
+            if dst not in a.stations:
+                raise _fail(f"architecture.routes.{src}.{dst}", dst,
+                            "a defined station: " + ", ".join(names))
+            _share(f"architecture.routes.{src}.{dst}", p)
+            total += p
+        if branches and abs(total - 1.0) > 1e-6:
+            raise _fail(f"architecture.routes.{src}", dict(branches),
+                        "probabilities that add up to 1")
+    # Every station must be reachable from the entry, or it is a typo.
+    seen, todo = {a.entry}, [a.entry]
+    while todo:
+        for dst, p in a.routes.get(todo.pop(), {}).items():
+            if p > 0 and dst not in seen:
+                seen.add(dst)
+                todo.append(dst)
+    unreachable = sorted(set(a.stations) - seen)
+    if unreachable:
+        raise _fail("architecture.routes", unreachable[0],
+                    f"every station reachable from the entry {a.entry!r}; "
+                    f"unreachable: {', '.join(unreachable)}")
+    # A cycle would let a request loop forever.
+    state: dict[str, int] = {}
+
+    def visit(n: str) -> None:
+        state[n] = 1
+        for dst, p in a.routes.get(n, {}).items():
+            if p <= 0:
+                continue
+            if state.get(dst) == 1:
+                raise _fail(f"architecture.routes.{n}.{dst}", p,
+                            "routes without cycles (a request must reach the end)")
+            if dst not in state:
+                visit(dst)
+        state[n] = 2
+
+    visit(a.entry)
+
+
+def _validate_arrivals(key: str, a: ArrivalsConfig) -> None:
+    _choice(f"{key}.kind", a.kind, ARRIVAL_KINDS)
+    k = a.kind
+    if k == "constant":
+        _positive(f"{key}.rate", a.rate)
+    elif k == "flash_crowd":
+        _positive(f"{key}.audience", a.audience)
+        _non_negative(f"{key}.t0_s", a.t0_s)
+        _share(f"{key}.early_share", a.early_share)
+        _share(f"{key}.tail_share", a.tail_share)
+        if a.early_share + a.tail_share > 1.0:
+            raise _fail(f"{key}.tail_share", a.tail_share,
+                        f"at most 1 - early_share ({1 - a.early_share:g})")
+        if a.early_share > 0:
+            _positive(f"{key}.early_window_s", a.early_window_s)
+            if a.early_window_s > a.t0_s:
+                raise _fail(f"{key}.early_window_s", a.early_window_s,
+                            f"at most t0_s ({a.t0_s}): early arrivals start at time >= 0")
+        _positive(f"{key}.push_window_s", a.push_window_s)
+        _positive(f"{key}.reaction_median_s", a.reaction_median_s)
+        _positive(f"{key}.reaction_sigma", a.reaction_sigma)
+        _positive(f"{key}.tail_tau_s", a.tail_tau_s)
+    elif k == "ramp":
+        _non_negative(f"{key}.start_s", a.start_s)
+        if not a.end_s > a.start_s:
+            raise _fail(f"{key}.end_s", a.end_s, f"greater than {key}.start_s ({a.start_s})")
+        _non_negative(f"{key}.rate_start", a.rate_start)
+        _non_negative(f"{key}.rate_end", a.rate_end)
+        if a.rate_start + a.rate_end <= 0:
+            raise _fail(f"{key}.rate_end", a.rate_end, "a positive rate at one end of the ramp")
+    elif k == "diurnal":
+        _positive(f"{key}.base_rate", a.base_rate)
+        _share(f"{key}.amplitude", a.amplitude)
+        _positive(f"{key}.period_s", a.period_s)
+    elif k == "trace":
+        _positive(f"{key}.scale", a.scale)
+        read_trace(f"{key}.path", a.path)
+    elif k == "sum":
+        if not a.components:
+            raise _fail(f"{key}.components", [], "a non-empty list of arrival curves")
+        for i, comp in enumerate(a.components):
+            sub = component_config(f"{key}.components[{i}]", comp)
+            if sub.kind == "sum":
+                raise _fail(f"{key}.components[{i}].kind", "sum",
+                            "a curve other than sum (sums do not nest)")
+            _validate_arrivals(f"{key}.components[{i}]", sub)
+
+
+def component_config(key: str, comp: Any) -> ArrivalsConfig:
+    """One member of a ``sum`` of arrival curves, checked against the arrivals schema."""
+    if isinstance(comp, ArrivalsConfig):
+        return comp
+    if isinstance(comp, DictConfig | ListConfig):
+        comp = OmegaConf.to_container(comp, resolve=True)
+    if not isinstance(comp, dict):
+        raise _fail(key, comp, "a mapping with kind and that curve's keys")
+    allowed = {f.name for f in fields(ArrivalsConfig)}
+    for k in comp:
+        if k not in allowed:
+            raise _fail(f"{key}.{k}", comp[k], "keys of an arrival curve: "
+                        + ", ".join(sorted(allowed)))
+    try:
+        merged = OmegaConf.merge(OmegaConf.structured(ArrivalsConfig), comp)
+    except Exception as exc:  # OmegaConf type errors: say which component
+        raise _fail(key, comp, f"values of the right type ({exc.__class__.__name__})") from None
+    out = OmegaConf.to_object(merged)
+    assert is_dataclass(out)
+    return out  # type: ignore[return-value]
+
+
+def read_trace(key: str, path: str) -> tuple[list[float], list[float]]:
+    """Read a ``t_s,rate`` CSV; raise ConfigError naming the file and line on any problem."""
+    if not path:
+        raise _fail(key, path, "the path of a CSV file with header t_s,rate")
+    p = Path(path).expanduser()
+    if not p.is_file():
+        raise _fail(key, path, "an existing CSV file with header t_s,rate (file not found)")
+    times: list[float] = []
+    rates: list[float] = []
+    with p.open(newline="") as fh:
+        reader = csv.reader(fh)
+        header = next(reader, None)
+        if header is None or [h.strip() for h in header[:2]] != ["t_s", "rate"]:
+            raise _fail(key, path, f"a CSV whose header is t_s,rate (found {header})")
+        for lineno, row in enumerate(reader, start=2):
+            if not row or all(not x.strip() for x in row):
+                continue
+            try:
+                t, rate = float(row[0]), float(row[1])
+            except (ValueError, IndexError):
+                raise _fail(key, path, f"numbers in both columns (line {lineno}: {row})") \
+                    from None
+            if not (math.isfinite(t) and math.isfinite(rate)) or rate < 0:
+                raise _fail(key, path, f"finite times and rates >= 0 (line {lineno}: {row})")
+            if times and t <= times[-1]:
+                raise _fail(key, path, f"strictly increasing t_s (line {lineno}: {row})")
+            times.append(t)
+            rates.append(rate)
+    if len(times) < 2:
+        raise _fail(key, path, "at least two rows of t_s,rate")
+    return times, rates
+
+
+def _validate_clients(c: ClientsConfig) -> None:
+    if c.timeout_s is not None:
+        _positive("clients.timeout_s", c.timeout_s)
+    _choice("clients.retry.policy", c.retry.policy, RETRY_POLICIES)
+    if c.retry.max_attempts < 1:
+        raise _fail("clients.retry.max_attempts", c.retry.max_attempts, "an integer >= 1")
+    if c.retry.policy != "none":
+        _positive("clients.retry.base_s", c.retry.base_s)
+        _positive("clients.retry.cap_s", c.retry.cap_s)
+        if c.retry.cap_s < c.retry.base_s:
+            raise _fail("clients.retry.cap_s", c.retry.cap_s,
+                        f">= clients.retry.base_s ({c.retry.base_s})")
+    _share("clients.impatient_share", c.impatient_share)
+    if c.patience_s is not None:
+        _positive("clients.patience_s", c.patience_s)
+    _choice("clients.session.dist", c.session.dist, DISTRIBUTIONS)
+    _positive("clients.session.mean_s", c.session.mean_s)
+    if c.session.dist in ("lognormal", "gamma"):
+        _positive("clients.session.cv", c.session.cv)
+
+
+def _validate_autoscaler(a: AutoscalerConfig, arch: ArchitectureConfig) -> None:
+    _choice("autoscaler.kind", a.kind, AUTOSCALER_KINDS)
+    if a.kind == "none":
+        return
+    _positive("autoscaler.target_utilization", a.target_utilization)
+    if a.target_utilization > 1:
+        raise _fail("autoscaler.target_utilization", a.target_utilization, "a number in (0, 1]")
+    _non_negative("autoscaler.tolerance", a.tolerance)
+    _positive("autoscaler.sync_period_s", a.sync_period_s)
+    for name in a.stations or []:
+        if name not in arch.stations:
+            raise _fail("autoscaler.stations", name,
+                        "names of stations: " + ", ".join(sorted(arch.stations)))

@@ -1,0 +1,25 @@
+"""The engine: cohorts, stations, pools, routing, random streams and recorders.
+
+It knows nothing about live audio or launches; ``sim.model`` builds the launch domain on
+it. Nothing here imports from the rest of ``sim``.
+"""
+
+from .cohort import Cohort
+from .pool import ConnectionLimit, Pool
+from .recorder import TickRecorder, weighted_quantiles
+from .routing import Network
+from .station import Station
+from .streams import DISTRIBUTIONS, Sampler, Streams
+
+__all__ = [
+    "DISTRIBUTIONS",
+    "Cohort",
+    "ConnectionLimit",
+    "Network",
+    "Pool",
+    "Sampler",
+    "Station",
+    "Streams",
+    "TickRecorder",
+    "weighted_quantiles",
+]

@@ -1,0 +1,10 @@
+"""The launch domain on the engine: arrivals, attacks, clients, autoscalers, topology."""
+
+from .arrivals import ArrivalCurve, rate_function
+from .attacks import AttackVector
+from .autoscale import HPA
+from .clients import Backoff, Clients
+from .topology import Topology, build_topology
+
+__all__ = ["HPA", "ArrivalCurve", "AttackVector", "Backoff", "Clients", "Topology",
+           "build_topology", "rate_function"]

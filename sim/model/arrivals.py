@@ -1,0 +1,121 @@
+"""Arrival curves: how many listeners press "join", second by second.
+
+A curve is a rate function ``rate(t)`` in arrivals per second. Arrivals are a
+non-homogeneous Poisson process with that rate, sampled by inverting the cumulative
+intensity Λ(t) on a fine grid (exact for the piecewise-linear rate between grid points).
+
+The flash crowd is the shape of a scheduled Space: a share of the audience arrives early
+(uniformly over a window before the start ``t0_s``); at ``t0_s`` a push notification goes
+out, sent uniformly over ``push_window_s``, and each recipient reacts after a lognormal
+delay (median ``reaction_median_s``, log-sd ``reaction_sigma``); the rest trickle in as
+a long tail decaying exponentially after the start (``tail_tau_s``). ``audience`` is the
+total number of clients over all time, the main knob.
+
+Left out: secondary surges (add a second flash crowd in a ``sum``) and correlation
+between arrivals beyond what the rate says.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+import numpy as np
+from scipy import stats
+
+from ..config import ArrivalsConfig, component_config, read_trace
+
+RateFn = Callable[[np.ndarray], np.ndarray]
+
+
+def rate_function(a: ArrivalsConfig, key: str = "arrivals") -> RateFn:
+    """The rate function of a validated arrivals config (vectorised over ``t``)."""
+    k = a.kind
+    if k == "constant":
+        rate = float(a.rate)
+        return lambda t: np.full_like(np.asarray(t, dtype=float), rate)
+    if k == "ramp":
+        t_a, t_b, r_a, r_b = a.start_s, a.end_s, a.rate_start, a.rate_end
+
+        def ramp(t: np.ndarray) -> np.ndarray:
+            t = np.asarray(t, dtype=float)
+            frac = np.clip((t - t_a) / (t_b - t_a), 0.0, 1.0)
+            inside = (t >= t_a) & (t <= t_b)
+            return np.where(inside, r_a + (r_b - r_a) * frac, 0.0)
+
+        return ramp
+    if k == "diurnal":
+        base, amp, period, phase = a.base_rate, a.amplitude, a.period_s, a.phase_s
+        return lambda t: base * (1.0 + amp * np.sin(2 * math.pi * (np.asarray(t) - phase)
+                                                     / period))
+    if k == "trace":
+        ts, rs = read_trace(f"{key}.path", a.path)
+        t_arr, r_arr = np.array(ts), np.array(rs) * a.scale
+        return lambda t: np.interp(np.asarray(t, dtype=float), t_arr, r_arr, left=0.0, right=0.0)
+    if k == "flash_crowd":
+        return _flash_crowd(a)
+    if k == "sum":
+        parts = [rate_function(component_config(f"{key}.components[{i}]", c),
+                               f"{key}.components[{i}]")
+                 for i, c in enumerate(a.components)]
+        return lambda t: np.sum([f(t) for f in parts], axis=0)
+    raise ValueError(f"unknown arrival kind {k!r}")
+
+
+def _flash_crowd(a: ArrivalsConfig) -> RateFn:
+    n, t0 = float(a.audience), float(a.t0_s)
+    early, tail = a.early_share, a.tail_share
+    push = 1.0 - early - tail
+    w_early, w_push, tau = a.early_window_s, a.push_window_s, a.tail_tau_s
+    reaction = stats.lognorm(s=a.reaction_sigma, scale=a.reaction_median_s)
+
+    def rate(t: np.ndarray) -> np.ndarray:
+        t = np.asarray(t, dtype=float)
+        out = np.zeros_like(t)
+        if early > 0:
+            out += np.where((t >= t0 - w_early) & (t < t0), early / w_early, 0.0)
+        # Notification sent uniformly over [t0, t0 + w_push], then a lognormal reaction:
+        # the density is (F(t - t0) - F(t - t0 - w)) / w.
+        x = t - t0
+        out += push * (reaction.cdf(np.maximum(x, 0.0))
+                       - reaction.cdf(np.maximum(x - w_push, 0.0))) / w_push
+        out += np.where(x >= 0, tail * np.exp(-np.maximum(x, 0.0) / tau) / tau, 0.0)
+        return n * out
+
+    return rate
+
+
+class ArrivalCurve:
+    """A rate function with its cumulative intensity on a grid, for sampling."""
+
+    def __init__(self, rate: RateFn, horizon_s: float, grid_s: float | None = None) -> None:
+        self.rate = rate
+        self.horizon_s = float(horizon_s)
+        step = grid_s or min(0.05, horizon_s / 1000)
+        n = max(2, math.ceil(horizon_s / step) + 1)
+        self.t = np.linspace(0.0, horizon_s, n)
+        r = np.maximum(rate(self.t), 0.0)
+        self.cum = np.concatenate([[0.0], np.cumsum((r[1:] + r[:-1]) * np.diff(self.t) / 2)])
+
+    @property
+    def expected_total(self) -> float:
+        return float(self.cum[-1])
+
+    def expected_between(self, t_a: float, t_b: float) -> float:
+        return float(np.interp(t_b, self.t, self.cum) - np.interp(t_a, self.t, self.cum))
+
+    def sample_times(self, gen: np.random.Generator) -> np.ndarray:
+        """Arrival times of one realisation on [0, horizon), sorted."""
+        total = self.expected_total
+        if total <= 0:
+            return np.empty(0)
+        # Unit-rate Poisson points on [0, Λ(T)], mapped back through Λ⁻¹.
+        k = gen.poisson(total)
+        points = np.sort(gen.uniform(0.0, total, size=k))
+        return np.interp(points, self.cum, self.t)
+
+    def sample_counts(self, gen: np.random.Generator, tick_s: float) -> np.ndarray:
+        """Poisson counts per tick of length ``tick_s`` (cohort mode)."""
+        edges = np.arange(0.0, self.horizon_s + tick_s, tick_s)
+        lam = np.diff(np.interp(edges, self.t, self.cum))
+        return gen.poisson(np.maximum(lam, 0.0))

@@ -1,0 +1,319 @@
+"""Listeners' clients: attempts, timeouts, retries with backoff, abandonment, sessions.
+
+A client is born when its user presses "join" (the arrival curve says when). Each attempt
+goes through the join path with a deadline ``timeout_s`` after it starts. An attempt
+fails when a station rejects it (the client hears at once) or when the deadline passes
+(the client stops waiting; the request may still be in the system and is served as
+wasted work unless a station drops expired requests). After a failure the client retries
+after a backoff given by the retry policy, unless it has made ``max_attempts`` attempts
+or its patience (time since the first attempt) would run out: then it abandons. A share
+of impatient users retries at once, whatever the policy.
+
+A joined client is a listener: it holds a slot on a fanout server for a session whose
+length is drawn from ``session``. If its server goes away (scaled in, crashed) it
+reconnects through the join path with the same retry policy and keeps listening for the
+rest of its session, or is lost.
+
+Every client ends joined or abandoned, or is in flight (in an attempt or waiting to
+retry) when the run stops: the ledger counts each, independently, so the identity
+``arrived == joined + abandoned + in_flight`` is a check, not a definition.
+
+Backoff formulas (AWS Architecture Blog, "Exponential Backoff and Jitter", 2015), with
+``a`` the number of the attempt that just failed (1 for the first):
+fixed ``base``; exponential ``min(cap, base·2^(a-1))``; full jitter ``U(0, that)``;
+equal jitter ``t/2 + U(0, t/2)``; decorrelated ``min(cap, U(base, 3·previous sleep))``.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+import simpy
+from simpy.events import Timeout
+
+from ..config import ClientsConfig
+from ..engine import Cohort, Network, Pool, Sampler, Station
+
+INF = math.inf
+LEGIT = "legit"
+
+
+class Backoff:
+    """Delay before the next attempt, per retry policy."""
+
+    def __init__(self, policy: str, base_s: float, cap_s: float, gen: np.random.Generator):
+        self.policy = policy
+        self.base_s = base_s
+        self.cap_s = cap_s
+        self.gen = gen
+        self._u: list[float] = []
+
+    def _uniform(self) -> float:
+        u = self._u
+        if not u:
+            u.extend(self.gen.random(4096).tolist())
+        return u.pop()
+
+    def delay(self, attempt: int, previous_s: float) -> float:
+        """Sleep after attempt number ``attempt`` failed (``previous_s``: last sleep)."""
+        p, base, cap = self.policy, self.base_s, self.cap_s
+        if p == "fixed":
+            return base
+        if p == "decorrelated_jitter":
+            prev = previous_s if previous_s > 0 else base
+            return min(cap, base + self._uniform() * (3.0 * prev - base))
+        t = min(cap, base * 2.0 ** min(attempt - 1, 60))
+        if p == "exponential":
+            return t
+        if p == "full_jitter":
+            return self._uniform() * t
+        if p == "equal_jitter":
+            return t / 2 + self._uniform() * t / 2
+        return 0.0  # "none": no retries are scheduled, the value is unused
+
+
+class Listening:
+    """Slots one joined cohort holds on one fanout instance."""
+
+    __slots__ = ("count", "end_s", "iid", "key")
+
+    def __init__(self, count: int, end_s: float, iid: int, key: int) -> None:
+        self.count = count
+        self.end_s = end_s
+        self.iid = iid
+        self.key = key
+
+
+class Clients:
+    """The legit population: the owner of every legit cohort."""
+
+    def __init__(
+        self,
+        env: simpy.Environment,
+        cfg: ClientsConfig,
+        network: Network,
+        gen: np.random.Generator,
+        session: Sampler,
+        warmup_s: float,
+        pool: Pool | None,
+    ) -> None:
+        self.env = env
+        self.network = network
+        self.entry = network.entry
+        self.timeout_s = cfg.timeout_s if cfg.timeout_s is not None else INF
+        self.retry = cfg.retry.policy != "none"
+        self.max_attempts = cfg.retry.max_attempts if self.retry else 1
+        self.patience_s = cfg.patience_s if cfg.patience_s is not None else INF
+        self.impatient_share = cfg.impatient_share
+        self.reconnect = cfg.reconnect
+        self.backoff = Backoff(cfg.retry.policy, cfg.retry.base_s, cfg.retry.cap_s, gen)
+        self.gen = gen
+        self.session = session
+        self.warmup_s = warmup_s
+        self.pool = pool
+        self._keys = 0
+        self._u: list[float] = []
+        # The ledger (clients) and the funnel (attempts).
+        self.arrived = 0
+        self.joined = 0
+        self.abandoned = 0
+        self.in_flight = 0
+        self.attempts = 0
+        self.attempts_failed = 0
+        self.attempts_rejected = 0
+        self.attempts_timed_out = 0
+        self.retries = 0
+        self.wasted = 0  # requests that completed the path after their client gave up
+        # Listeners.
+        self.listeners = 0
+        self.listener_area = 0.0
+        self._t = 0.0
+        self.peak_listeners = 0
+        self.sessions_ended = 0
+        self.evicted = 0
+        self.reconnects = 0
+        self.reconnected = 0
+        self.lost = 0
+        # Join latency (first attempt -> joined) of clients born after warm-up.
+        self.lat_t: list[float] = []
+        self.lat_v: list[float] = []
+        self.lat_w: list[int] = []
+
+    # -- births ---------------------------------------------------------------------------
+    def _uniform(self) -> float:
+        u = self._u
+        if not u:
+            u.extend(self.gen.random(4096).tolist())
+        return u.pop()
+
+    def start_arrivals(self, times: np.ndarray) -> None:
+        """Schedule exact-mode births at the given times (sorted)."""
+        it = iter(times.tolist())
+        env = self.env
+
+        def next_birth(_ev: Any = None) -> None:
+            if _ev is not None:
+                self.born(1)
+            t = next(it, None)
+            if t is None:
+                return
+            ev = Timeout(env, max(0.0, t - env.now))
+            ev.callbacks.append(next_birth)
+
+        next_birth()
+
+    def born(self, count: int) -> None:
+        now = self.env.now
+        self.arrived += count
+        self.in_flight += count
+        if self.impatient_share > 0 and count == 1:
+            c = Cohort(LEGIT, 1, now, now, now + self.timeout_s, 1, self)
+            c.impatient = self._uniform() < self.impatient_share
+            self._attempt(c)
+        elif self.impatient_share > 0:
+            k = int(self.gen.binomial(count, self.impatient_share))
+            if k:
+                hot = Cohort(LEGIT, k, now, now, now + self.timeout_s, 1, self)
+                hot.impatient = True
+                self._attempt(hot)
+            if count - k:
+                self._attempt(Cohort(LEGIT, count - k, now, now, now + self.timeout_s, 1, self))
+        else:
+            self._attempt(Cohort(LEGIT, count, now, now, now + self.timeout_s, 1, self))
+
+    def _attempt(self, c: Cohort) -> None:
+        if c.reconnect:
+            self.reconnects += c.count
+        else:
+            self.attempts += c.count
+        if c.deadline_s < INF:
+            ev = Timeout(self.env, c.deadline_s - c.start_s, c)
+            ev.callbacks.append(self._on_deadline)
+        self.entry.offer(c)
+
+    # -- outcomes -------------------------------------------------------------------------
+    def _on_deadline(self, ev: simpy.Event) -> None:
+        c: Cohort = ev._value  # type: ignore[attr-defined]
+        if c.done:
+            return
+        c.done = True
+        self.attempts_timed_out += c.count
+        self._failed(c)
+
+    def on_failed(self, c: Cohort, st: Station, reason: str) -> None:
+        if c.done:
+            return
+        c.done = True
+        self.attempts_rejected += c.count
+        self._failed(c)
+
+    def on_expired(self, c: Cohort, st: Station) -> None:
+        if c.done:
+            return
+        c.done = True
+        self.attempts_timed_out += c.count
+        self._failed(c)
+
+    def on_finished(self, c: Cohort, st: Station) -> None:  # pragma: no cover - attacks only
+        raise RuntimeError("a legit request has no stop_at station")
+
+    def on_joined(self, c: Cohort, st: Station, placements: list[tuple[int, int]] | None) -> None:
+        now = self.env.now
+        if c.done:
+            # The client gave up before the answer came back: wasted work, and a slot it
+            # took is given back at once.
+            self.wasted += c.count
+            if placements and self.pool is not None:
+                self.pool.give_back(placements)
+            return
+        c.done = True
+        if c.reconnect:
+            self.reconnected += c.count
+            end_s = c.sleep_s  # a reconnect carries the end of its session here
+        else:
+            self.joined += c.count
+            self.in_flight -= c.count
+            if c.born_s >= self.warmup_s:
+                self.lat_t.append(now)
+                self.lat_v.append(now - c.born_s)
+                self.lat_w.append(c.count)
+            end_s = -1.0
+        if placements is None or self.pool is None:
+            return
+        self._touch(now)
+        for iid, k in placements:
+            self.listeners += k
+            length = self.session() if end_s < 0 else max(0.0, end_s - now)
+            self._keys += 1
+            rec = Listening(k, now + length, iid, self._keys)
+            self.pool.hold(iid, rec.key, rec)
+            ev = Timeout(self.env, length, rec)
+            ev.callbacks.append(self._on_session_end)
+        if self.listeners > self.peak_listeners:
+            self.peak_listeners = self.listeners
+
+    def _failed(self, c: Cohort) -> None:
+        now = self.env.now
+        self.attempts_failed += c.count
+        give_up = c.attempt >= self.max_attempts
+        delay = 0.0
+        if not give_up:
+            previous = 0.0 if c.reconnect else c.sleep_s
+            delay = 0.0 if c.impatient else self.backoff.delay(c.attempt, previous)
+            give_up = (not c.reconnect) and now + delay - c.born_s > self.patience_s
+        if give_up:
+            if c.reconnect:
+                self.lost += c.count
+            else:
+                self.abandoned += c.count
+                self.in_flight -= c.count
+            return
+        nxt = Cohort(LEGIT, c.count, c.born_s, now + delay, now + delay + self.timeout_s,
+                     c.attempt + 1, self)
+        nxt.impatient = c.impatient
+        nxt.reconnect = c.reconnect
+        if not c.reconnect:
+            nxt.sleep_s = delay
+            self.retries += c.count
+        else:
+            nxt.sleep_s = c.sleep_s  # keeps the session end
+        if delay <= 0.0:
+            self._attempt(nxt)
+        else:
+            ev = Timeout(self.env, delay, nxt)
+            ev.callbacks.append(self._on_retry)
+
+    def _on_retry(self, ev: simpy.Event) -> None:
+        self._attempt(ev._value)  # type: ignore[attr-defined]
+
+    # -- listening ------------------------------------------------------------------------
+    def _touch(self, now: float) -> None:
+        self.listener_area += self.listeners * (now - self._t)
+        self._t = now
+
+    def _on_session_end(self, ev: simpy.Event) -> None:
+        rec: Listening = ev._value  # type: ignore[attr-defined]
+        assert self.pool is not None
+        if self.pool.release(rec.iid, rec.count, rec.key):
+            self._touch(self.env.now)
+            self.listeners -= rec.count
+            self.sessions_ended += rec.count
+
+    def evict(self, records: list[Listening]) -> None:
+        """Listeners whose fanout instance went away: they reconnect or are lost."""
+        now = self.env.now
+        self._touch(now)
+        for rec in records:
+            self.listeners -= rec.count
+            self.evicted += rec.count
+            if rec.end_s <= now:
+                continue
+            if not self.reconnect:
+                self.lost += rec.count
+                continue
+            c = Cohort(LEGIT, rec.count, now, now, now + self.timeout_s, 1, self)
+            c.reconnect = True
+            c.sleep_s = rec.end_s
+            self._attempt(c)

@@ -1,0 +1,68 @@
+"""The join path as configuration: stations and routes built from ``architecture``.
+
+Each station of the config becomes an engine ``Station`` with its own seeded service
+stream. A station with ``listener_slots_per_instance`` also gets a slot ``Pool`` whose
+size per instance is the smaller of the configured slots and what its egress can carry
+at the architecture's audio bitrate (``egress_gbps_per_instance × 1e6 / bitrate_kbps``).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import simpy
+
+from ..config import ArchitectureConfig
+from ..engine import Network, Pool, Sampler, Station, Streams
+
+
+@dataclass
+class Topology:
+    stations: dict[str, Station]
+    pools: dict[str, Pool]
+    network: Network
+
+    @property
+    def end_pool(self) -> Pool | None:
+        """The listener-slot pool (at most one per path in the presets)."""
+        return next(iter(self.pools.values()), None)
+
+
+def slots_per_instance(arch: ArchitectureConfig, name: str) -> int | None:
+    st = arch.stations[name]
+    if st.listener_slots_per_instance is None:
+        return None
+    slots = st.listener_slots_per_instance
+    if st.egress_gbps_per_instance is not None:
+        slots = min(slots, math.floor(st.egress_gbps_per_instance * 1e6 / arch.bitrate_kbps))
+    return max(1, slots)
+
+
+def build_topology(env: simpy.Environment, arch: ArchitectureConfig, streams: Streams,
+                   warmup_s: float) -> Topology:
+    stations: dict[str, Station] = {}
+    pools: dict[str, Pool] = {}
+    for name, sc in arch.stations.items():
+        service = Sampler(streams.generator(f"station.{name}.service"), sc.service.dist,
+                          sc.service.mean_s, sc.service.cv)
+        stations[name] = Station(
+            env, name,
+            instances=sc.instances,
+            workers_per_instance=sc.workers_per_instance,
+            service=service,
+            queue_limit=math.inf if sc.queue_limit is None else sc.queue_limit,
+            drop_expired=sc.drop_expired,
+            rate_limit_rps=sc.rate_limit_rps,
+            rate_limit_burst=sc.rate_limit_burst,
+            max_rate_rps=sc.max_rate_rps,
+            connections_per_instance=sc.connections_per_instance,
+            warmup_s=warmup_s,
+        )
+        slots = slots_per_instance(arch, name)
+        if slots is not None:
+            pools[name] = Pool(name, slots, sc.instances)
+    routes = {src: [(dst, float(p)) for dst, p in branches.items()]
+              for src, branches in arch.routes.items()}
+    network = Network(stations, routes, arch.entry, streams.generator("routing"), pools)
+    return Topology(stations, pools, network)

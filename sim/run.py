@@ -1,0 +1,324 @@
+"""Build, run, collect and write one scenario.
+
+The lifecycle is explicit: ``build`` turns a validated config into a SimPy model (every
+component made inside this process from the config, nothing shared), ``Scenario.run``
+advances it to the horizon, ``collect`` gathers the summary and time series, and
+``write`` puts them in a run directory. If the simulation raises, what it computed so
+far is still collected and written, with the error, before the exception propagates.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import sys
+import time
+import traceback
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import simpy
+from omegaconf import OmegaConf
+
+from .analysis.slo import evaluate
+from .config import SimConfig, to_config
+from .engine import Sampler, Streams, TickRecorder, weighted_quantiles
+from .model import HPA, ArrivalCurve, AttackVector, Clients, build_topology, rate_function
+
+SCHEMA = 1
+
+
+@dataclass
+class Result:
+    """What one run produced: the summary, the time series and the config it ran."""
+
+    config: SimConfig
+    summary: dict[str, Any]
+    timeseries: dict[str, np.ndarray] = field(repr=False)
+    error: str | None = None
+
+    def write(self, outdir: str | Path, report: bool | None = None) -> Path:
+        """Write summary.json, timeseries.csv, config.yaml (and the report) into ``outdir``."""
+        out = Path(outdir)
+        out.mkdir(parents=True, exist_ok=True)
+        write_config(self.config, out)
+        (out / "summary.json").write_text(json.dumps(self.summary, indent=2, sort_keys=False)
+                                          + "\n")
+        write_timeseries(self.timeseries, out / "timeseries.csv")
+        if self.error:
+            (out / "error.txt").write_text(self.error)
+        if report if report is not None else self.config.run.report:
+            from .report import build_report  # noqa: PLC0415 - report stands above run
+
+            build_report(out)
+        return out
+
+
+def write_config(cfg: SimConfig, out: Path) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "config.yaml").write_text(OmegaConf.to_yaml(OmegaConf.structured(cfg)))
+
+
+def write_timeseries(ts: dict[str, np.ndarray], path: Path) -> None:
+    names = list(ts)
+    cols = [np.asarray(ts[n], dtype=float) for n in names]
+    with path.open("w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(names)
+        for row in zip(*cols, strict=True):
+            w.writerow(["" if math.isnan(v) else (int(v) if v.is_integer() else f"{v:.6g}")
+                        for v in row])
+
+
+class Scenario:
+    """The SimPy model of one config."""
+
+    def __init__(self, cfg: SimConfig) -> None:
+        self.cfg = cfg
+        r = cfg.run
+        self.env = simpy.Environment()
+        self.streams = Streams(r.seed)
+        self.topology = build_topology(self.env, cfg.architecture, self.streams, r.warmup_s)
+        self.pool = self.topology.end_pool
+        c = cfg.clients
+        session = Sampler(self.streams.generator("clients.session"), c.session.dist,
+                          c.session.mean_s, c.session.cv)
+        self.clients = Clients(self.env, c, self.topology.network,
+                               self.streams.generator("clients"), session, r.warmup_s,
+                               self.pool)
+        self.curve = ArrivalCurve(rate_function(cfg.arrivals), r.horizon_s)
+        self.attacks = [
+            AttackVector(self.env, name, v, self.topology.network,
+                         self.streams.generator(f"attack.{name}"), r.horizon_s, self.pool)
+            for name, v in cfg.attack.vectors.items()
+        ]
+        self.autoscalers: dict[str, HPA] = {}
+        if cfg.autoscaler.kind == "hpa":
+            names = cfg.autoscaler.stations
+            if names is None:
+                names = [n for n, s in cfg.architecture.stations.items() if s.autoscale]
+            for name in names:
+                self.autoscalers[name] = HPA(self.env, self.topology.stations[name],
+                                             self.topology.pools.get(name), cfg.autoscaler,
+                                             cfg.architecture.stations[name],
+                                             self._resizer(name))
+        self.recorder = TickRecorder(self.env, r.metrics_tick_s, r.horizon_s)
+        self._reporters()
+        self.wall_s = 0.0
+        self.events = 0
+
+    def _resizer(self, name: str):  # type: ignore[no-untyped-def]
+        st = self.topology.stations[name]
+        pool = self.topology.pools.get(name)
+
+        def resize(n: int) -> None:
+            st.set_instances(n)
+            if pool is not None:
+                evicted = pool.resize(n)
+                if evicted:
+                    self.clients.evict(evicted)
+
+        return resize
+
+    def _reporters(self) -> None:
+        rec, cl = self.recorder, self.clients
+        rec.add("legit.arrivals", "count", lambda: cl.arrived)
+        rec.add("legit.attempts", "count", lambda: cl.attempts)
+        rec.add("legit.joined", "count", lambda: cl.joined)
+        rec.add("legit.abandoned", "count", lambda: cl.abandoned)
+        rec.add("legit.attempts_succeeded", "count", lambda: cl.joined + cl.reconnected)
+        rec.add("legit.attempts_failed", "count", lambda: cl.attempts_failed)
+        rec.add("legit.attempts_rejected", "count", lambda: cl.attempts_rejected)
+        rec.add("legit.attempts_timed_out", "count", lambda: cl.attempts_timed_out)
+        rec.add("legit.in_flight", "level", lambda: cl.in_flight)
+        rec.add("legit.reconnects", "count", lambda: cl.reconnects)
+        rec.add("listeners", "area", lambda: cl.listener_area)
+        rec.add("listeners.end", "level", lambda: cl.listeners)
+        rec.add("attack.offered", "count", lambda: sum(a.offered for a in self.attacks))
+        rec.add("attack.served", "count", lambda: sum(a.served for a in self.attacks))
+        rec.add("attack.mitigated", "count", lambda: sum(a.mitigated for a in self.attacks))
+        for name, st in self.topology.stations.items():
+            for attr in ("offered", "served", "rejected", "timed_out"):
+                rec.add(f"{name}.{attr}", "count", _getter(st, attr))
+            rec.add(f"{name}.queue", "area", _getter(st, "queue_area"))
+            rec.add(f"{name}.busy", "area", _getter(st, "busy_area"))
+            rec.add(f"{name}.capacity", "area", _getter(st, "capacity_area"))
+            rec.add(f"{name}.instances", "level", _getter(st, "instances"))
+            pool = self.topology.pools.get(name)
+            if pool is not None:
+                rec.add(f"{name}.slots_used", "level", _getter(pool, "in_use"))
+                rec.add(f"{name}.slots", "level", lambda p=pool: p.capacity)
+            hpa = self.autoscalers.get(name)
+            if hpa is not None:
+                rec.add(f"{name}.desired", "level", lambda h=hpa: h.desired)
+                rec.add(f"{name}.metric", "level", lambda h=hpa: h.metric)
+
+        def touch(now: float) -> None:
+            for st in self.topology.stations.values():
+                st._touch(now)
+            cl._touch(now)
+
+        rec.before_sample.append(touch)
+
+    def run(self, progress: bool = False) -> None:
+        r = self.cfg.run
+        env = self.env
+        self.clients.start_arrivals(self.curve.sample_times(self.streams.generator("arrivals")))
+        for a in self.attacks:
+            a.start_exact()
+        for hpa in self.autoscalers.values():
+            env.process(hpa.process())
+        if progress:
+            self.recorder.progress = _Progress(self, r.horizon_s)
+        env.process(self.recorder.process())
+        t0 = time.perf_counter()
+        try:
+            env.run(until=r.horizon_s + 1e-9)
+        finally:
+            self.wall_s = time.perf_counter() - t0
+            # SimPy numbers events with an itertools.count: its next value is how many
+            # events were scheduled, which is what the run cost.
+            self.events = next(env._eid)  # type: ignore[attr-defined]
+
+    def collect(self, error: str | None = None) -> Result:
+        cfg = self.cfg
+        ts = self.recorder.series()
+        cl = self.clients
+        lat = (np.asarray(cl.lat_t), np.asarray(cl.lat_v), np.asarray(cl.lat_w, dtype=float))
+        names = list(self.topology.stations)
+        slo_part, extra = evaluate(ts, lat, cfg.slo, names) if len(ts["t_s"]) else (
+            {"met": None, "first_breach_s": None, "bottleneck": None}, {})
+        ts.update(extra)
+        t = ts["t_s"]
+        dt = np.diff(np.concatenate([[0.0], t]))
+        after = t > cfg.run.warmup_s
+        stations: dict[str, Any] = {}
+        for name, st in self.topology.stations.items():
+            busy = float((ts[f"{name}.busy"] * dt)[after].sum())
+            cap = float((ts[f"{name}.capacity"] * dt)[after].sum())
+            p50, p99 = weighted_quantiles(np.asarray(st.waits), np.asarray(st.wait_counts),
+                                          [0.5, 0.99])
+            part: dict[str, Any] = {
+                "offered": st.offered, "served": st.served, "rejected": st.rejected,
+                "timed_out": st.timed_out, "wasted": st.wasted, "peak_queue": st.peak_queue,
+                "in_system": len(st.queue) + st.busy,
+                "instances_max": int(max([self.cfg.architecture.stations[name].instances,
+                                          *ts[f"{name}.instances"].tolist()])),
+                "utilization_mean": busy / cap if cap > 0 else 0.0,
+                "wait_s": {"mean": st.wait_sum / st.wait_n if st.wait_n else None,
+                           "p50": _num(p50), "p99": _num(p99), "n": st.wait_n},
+            }
+            pool = self.topology.pools.get(name)
+            if pool is not None:
+                part["slots"] = {"per_instance": pool.slots_per_instance,
+                                 "peak_used": pool.peak, "used_end": pool.in_use}
+            hpa = self.autoscalers.get(name)
+            if hpa is not None:
+                part["autoscaler"] = {"launched": hpa.launched, "removed": hpa.removed}
+            stations[name] = part
+        mean = float(np.average(lat[1], weights=lat[2])) if len(lat[1]) else None
+        qs = weighted_quantiles(lat[1], lat[2], [0.5, 0.9, 0.99])
+        attack = {"offered": sum(a.offered for a in self.attacks),
+                  "mitigated": sum(a.mitigated for a in self.attacks),
+                  "served": sum(a.served for a in self.attacks),
+                  "vectors": {a.name: a.summary() for a in self.attacks}}
+        summary: dict[str, Any] = {
+            "schema": SCHEMA,
+            "name": cfg.name,
+            "status": "failed" if error else "ok",
+            "mode": "exact" if cfg.run.resolution_s == 0 else "cohort",
+            "seed": cfg.run.seed,
+            "horizon_s": cfg.run.horizon_s,
+            "sim_time_s": float(self.env.now),
+            "legit": {
+                "arrived": cl.arrived, "joined": cl.joined, "abandoned": cl.abandoned,
+                "in_flight": cl.in_flight, "attempts": cl.attempts,
+                "attempts_failed": cl.attempts_failed,
+                "attempts_rejected": cl.attempts_rejected,
+                "attempts_timed_out": cl.attempts_timed_out, "retries": cl.retries,
+                "wasted": cl.wasted,
+                "attempts_per_client": cl.attempts / cl.arrived if cl.arrived else None,
+                "join_ratio": cl.joined / cl.arrived if cl.arrived else None,
+                "expected_arrivals": self.curve.expected_total,
+            },
+            "listeners": {"peak": cl.peak_listeners, "end": cl.listeners,
+                          "sessions_ended": cl.sessions_ended, "evicted": cl.evicted,
+                          "reconnects": cl.reconnects, "reconnected": cl.reconnected,
+                          "lost": cl.lost},
+            "join_latency_s": {"mean": mean, "p50": _num(qs[0]), "p90": _num(qs[1]),
+                               "p99": _num(qs[2]), "max": float(lat[1].max())
+                               if len(lat[1]) else None, "n": int(lat[2].sum())},
+            "attack": attack,
+            "stations": stations,
+            "slo": slo_part,
+            "perf": {"wall_s": self.wall_s, "events": self.events,
+                     "events_per_s": self.events / self.wall_s if self.wall_s > 0 else None},
+        }
+        return Result(cfg, summary, ts, error)
+
+
+def _getter(obj: Any, attr: str):  # type: ignore[no-untyped-def]
+    return lambda: getattr(obj, attr)
+
+
+def _num(x: float) -> float | None:
+    return None if x is None or (isinstance(x, float) and math.isnan(x)) else float(x)
+
+
+class _Progress:
+    """Prints simulated time against the horizon, at most every two seconds of wall time."""
+
+    def __init__(self, scenario: Scenario, horizon_s: float) -> None:
+        self.scenario = scenario
+        self.horizon_s = horizon_s
+        self.last = 0.0
+
+    def __call__(self, t: float, wall: float) -> None:
+        if wall - self.last < 2.0 and t < self.horizon_s:
+            return
+        self.last = wall
+        events = self.scenario.env._eid  # type: ignore[attr-defined]
+        n = int(str(events).split("(")[-1].rstrip(")") or 0)
+        rate = n / wall if wall > 0 else 0.0
+        print(f"[sim] t={t:,.0f}/{self.horizon_s:,.0f} s ({100 * t / self.horizon_s:.0f}%), "
+              f"{rate / 1e3:,.0f}k events/s, wall {wall:,.1f} s", file=sys.stderr, flush=True)
+
+
+def simulate(cfg: SimConfig, outdir: str | Path | None = None,
+             progress: bool = False) -> Result:
+    """Run one validated config; write into ``outdir`` if given, even if the run fails."""
+    if outdir is not None:
+        write_config(cfg, Path(outdir))
+    scenario = Scenario(cfg)
+    try:
+        scenario.run(progress=progress)
+    except BaseException as exc:
+        error = "".join(traceback.format_exception(exc))
+        result = scenario.collect(error=error)
+        if outdir is not None:
+            result.write(outdir, report=False)
+        raise
+    result = scenario.collect()
+    if outdir is not None:
+        result.write(outdir)
+    return result
+
+
+def run(overrides: list[str] | None = None, outdir: str | Path | None = None,
+        config_dir: str | Path | None = None) -> Result:
+    """Compose the config from Hydra overrides (as on the command line) and run it.
+
+    ``sim.run(["arrivals.audience=1e5"])`` returns a ``Result`` with ``summary`` (the
+    dict written to summary.json) and ``timeseries`` (columns as numpy arrays).
+    """
+    from .cli import compose  # noqa: PLC0415
+
+    cfg = compose(overrides or [], config_dir=config_dir)
+    return simulate(to_config(cfg), outdir=outdir)
+
+
+def summary_config(cfg: SimConfig) -> dict[str, Any]:
+    return asdict(cfg)
