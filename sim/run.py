@@ -51,7 +51,7 @@ class Result:
         if self.error:
             (out / "error.txt").write_text(self.error)
         if report if report is not None else self.config.run.report:
-            from .report import build_report  # noqa: PLC0415 - report stands above run
+            from .report import build_report
 
             build_report(out)
         return out
@@ -314,7 +314,7 @@ def run(overrides: list[str] | None = None, outdir: str | Path | None = None,
     ``sim.run(["arrivals.audience=1e5"])`` returns a ``Result`` with ``summary`` (the
     dict written to summary.json) and ``timeseries`` (columns as numpy arrays).
     """
-    from .cli import compose  # noqa: PLC0415
+    from .cli import compose
 
     cfg = compose(overrides or [], config_dir=config_dir)
     return simulate(to_config(cfg), outdir=outdir)

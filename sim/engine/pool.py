@@ -72,8 +72,7 @@ class Pool:
             parts.append((iid, share))
             misses = 0
         self.in_use += taken
-        if self.in_use > self.peak:
-            self.peak = self.in_use
+        self.peak = max(self.peak, self.in_use)
         return parts
 
     def hold(self, iid: int, key: int, holder: Any) -> None:
@@ -136,8 +135,7 @@ class ConnectionLimit:
         if take <= 0:
             return 0
         self.in_use += take
-        if self.in_use > self.peak:
-            self.peak = self.in_use
+        self.peak = max(self.peak, self.in_use)
         return take
 
     def release(self, n: int) -> None:
