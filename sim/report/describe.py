@@ -1,0 +1,308 @@
+"""Words and numbers for the report: the verdict, the scenario paragraph, the tables.
+
+Everything here turns a ``RunData`` into plain strings and rows (no markup), so the HTML
+and Markdown templates show the same text and the tests can check it in both. Missing
+or null values (no joins, so no latency percentiles; an older summary without a key)
+become "n/a" instead of failing. Nothing here judges the run: the verdict restates what
+the analysis layer wrote in ``summary.json`` (``slo.met``, ``first_breach_s``,
+``bottleneck``, ``recovered_s``).
+"""
+
+from __future__ import annotations
+
+import math
+import shlex
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from .load import RunData
+
+NA = "n/a"
+
+
+# -- numbers --------------------------------------------------------------------------------
+
+def _missing(x: Any) -> bool:
+    return x is None or (isinstance(x, float) and not math.isfinite(x))
+
+
+def fmt_num(x: Any, digits: int = 3) -> str:
+    """A count or a measurement: whole numbers with thousands separators, others with
+    ``digits`` significant digits; "n/a" for null and NaN."""
+    if isinstance(x, bool):
+        return "yes" if x else "no"
+    if _missing(x):
+        return NA
+    if not isinstance(x, int | float):
+        return str(x)
+    if float(x).is_integer() and abs(x) < 1e15:
+        return f"{int(x):,}"
+    if abs(x) >= 10 ** digits:
+        return f"{x:,.0f}"
+    return f"{x:.{digits}g}"
+
+
+def fmt_s(x: Any) -> str:
+    """Seconds, with the unit."""
+    if _missing(x) or isinstance(x, bool) or not isinstance(x, int | float):
+        return NA
+    if 0 < abs(x) < 1e-4:
+        return "<0.0001 s"  # below the resolution anyone plans capacity at
+    return f"{fmt_num(x)} s"
+
+
+def fmt_pct(x: Any) -> str:
+    """A share in [0, 1] as a percentage."""
+    if _missing(x) or isinstance(x, bool) or not isinstance(x, int | float):
+        return NA
+    p = 100.0 * x
+    if 0 < p < 0.1:
+        return "<0.1%"
+    return f"{p:.1f}%"
+
+
+def fmt_ratio(x: Any) -> str:
+    """A ratio near one, such as attempts per client."""
+    if _missing(x) or isinstance(x, bool) or not isinstance(x, int | float):
+        return NA
+    return f"{x:.2f}"
+
+
+def get(d: Any, *keys: str) -> Any:
+    """``d[k1][k2]...`` or None where any level is missing."""
+    for k in keys:
+        if not isinstance(d, Mapping):
+            return None
+        d = d.get(k)
+    return d
+
+
+# -- verdict --------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Verdict:
+    """The one-line answer to "did it hold?"; ``status`` is met, breached or not_judged."""
+
+    status: str
+    text: str
+
+
+def verdict(summary: Mapping[str, Any]) -> Verdict:
+    slo = summary.get("slo") or {}
+    met = slo.get("met")
+    if met is True:
+        return Verdict("met", "SLO met")
+    if met is None:
+        return Verdict("not_judged", "SLO not judged (no metrics ticks were recorded)")
+    first = fmt_num(slo.get("first_breach_s"))
+    text = f"SLO breached at t = {first} s; bottleneck: {slo.get('bottleneck') or NA}; "
+    recovered = slo.get("recovered_s")
+    text += "not recovered" if _missing(recovered) else f"recovered at {fmt_num(recovered)} s"
+    return Verdict("breached", text)
+
+
+# -- the scenario, from config.yaml -----------------------------------------------------------
+
+def describe_arrivals(a: Mapping[str, Any]) -> str:
+    kind = a.get("kind")
+    if kind == "constant":
+        return f"constant arrivals at {fmt_num(a.get('rate'))} clients/s"
+    if kind == "flash_crowd":
+        return (f"a flash crowd of {fmt_num(a.get('audience'))} clients with the scheduled "
+                f"start (push notification) at t = {fmt_num(a.get('t0_s'))} s, "
+                f"{fmt_pct(a.get('early_share'))} arriving early and "
+                f"{fmt_pct(a.get('tail_share'))} in the tail")
+    if kind == "ramp":
+        return (f"arrivals ramping from {fmt_num(a.get('rate_start'))} to "
+                f"{fmt_num(a.get('rate_end'))} clients/s between t = "
+                f"{fmt_num(a.get('start_s'))} s and {fmt_num(a.get('end_s'))} s")
+    if kind == "diurnal":
+        return (f"diurnal arrivals around {fmt_num(a.get('base_rate'))} clients/s "
+                f"(amplitude {fmt_pct(a.get('amplitude'))}, period "
+                f"{fmt_num(a.get('period_s'))} s)")
+    if kind == "trace":
+        return (f"arrivals following the trace {a.get('path') or NA} scaled by "
+                f"{fmt_num(a.get('scale'))}")
+    if kind == "sum":
+        parts = [describe_arrivals(c) for c in a.get("components") or []
+                 if isinstance(c, Mapping)]
+        return "the sum of " + "; ".join(parts) if parts else "a sum of arrival curves"
+    return f"{kind or 'unknown'} arrivals"
+
+
+def describe_clients(c: Mapping[str, Any]) -> str:
+    timeout = c.get("timeout_s")
+    parts = ["no per-attempt timeout" if timeout is None
+             else f"a {fmt_num(timeout)} s timeout per attempt"]
+    retry = c.get("retry") or {}
+    policy = retry.get("policy")
+    if policy in (None, "none") or retry.get("max_attempts") == 1:
+        parts.append("no retries")
+    else:
+        parts.append(f"{policy} retries (base {fmt_num(retry.get('base_s'))} s, cap "
+                     f"{fmt_num(retry.get('cap_s'))} s) up to "
+                     f"{fmt_num(retry.get('max_attempts'))} attempts")
+    if c.get("impatient_share"):
+        parts.append(f"{fmt_pct(c.get('impatient_share'))} impatient (retrying at once)")
+    patience = c.get("patience_s")
+    parts.append("no abandonment" if patience is None
+                 else f"abandoning {fmt_num(patience)} s after the first attempt")
+    return ", ".join(parts)
+
+
+def describe_autoscaler(a: Mapping[str, Any]) -> str:
+    kind = a.get("kind") or "none"
+    if kind == "none":
+        return "no autoscaler"
+    if kind == "hpa":
+        return (f"a Kubernetes HPA autoscaler (target utilization "
+                f"{fmt_pct(a.get('target_utilization'))}, sync every "
+                f"{fmt_num(a.get('sync_period_s'))} s)")
+    return f"the {kind} autoscaler"
+
+
+def describe_attack(a: Mapping[str, Any]) -> str:
+    vectors = a.get("vectors") or {}
+    name = a.get("name") or "none"
+    if not vectors:
+        return "no attack" if name == "none" else f"the attack {name} (no vectors)"
+    parts = []
+    for vname, v in vectors.items():
+        if not isinstance(v, Mapping):
+            continue
+        parts.append(f"{vname}: {fmt_num(v.get('rate_rps'))} req/s into "
+                     f"{v.get('enter')} from t = {fmt_num(v.get('start_s'))} s to "
+                     f"{fmt_num(v.get('end_s'))} s")
+    return f"the attack {name} ({'; '.join(parts)})"
+
+
+def describe_scenario(run: RunData) -> str:
+    """One paragraph: architecture, arrivals, clients, autoscaler, attack, seed, horizon."""
+    cfg, s = run.config, run.summary
+    if not cfg:
+        return ("No config.yaml in the run directory, so the scenario cannot be described; "
+                f"seed {fmt_num(s.get('seed'))}, horizon {fmt_s(s.get('horizon_s'))}, "
+                f"{s.get('mode') or NA} mode.")
+    arch = cfg.get("architecture") or {}
+    stations = list(arch.get("stations") or run.stations)
+    r = cfg.get("run") or {}
+    resolution = r.get("resolution_s")
+    mode = s.get("mode") or ("exact" if not resolution else "cohort")
+    mode_text = (f"{mode} mode" if mode == "exact"
+                 else f"{mode} mode ({fmt_num(resolution)} s resolution)")
+    return (f"The {arch.get('name') or NA} architecture ({len(stations)} stations: "
+            f"{', '.join(stations)}; entry {arch.get('entry') or NA}) receives "
+            f"{describe_arrivals(cfg.get('arrivals') or {})}. "
+            f"Clients have {describe_clients(cfg.get('clients') or {})}. "
+            f"The run has {describe_autoscaler(cfg.get('autoscaler') or {})} and "
+            f"{describe_attack(cfg.get('attack') or {})}. "
+            f"Seed {fmt_num(r.get('seed', s.get('seed')))}, horizon "
+            f"{fmt_s(r.get('horizon_s', s.get('horizon_s')))}, warm-up "
+            f"{fmt_s(r.get('warmup_s'))}, metrics every {fmt_s(r.get('metrics_tick_s'))}, "
+            f"{mode_text}.")
+
+
+# -- tables ---------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Table:
+    """Rows of already formatted cells; ``numeric`` marks right-aligned columns."""
+
+    header: list[str]
+    rows: list[list[str]]
+    numeric: list[bool]
+
+
+def funnel_table(s: Mapping[str, Any]) -> Table:
+    legit = s.get("legit") or {}
+    arrived = legit.get("arrived")
+
+    def share(x: Any) -> str:
+        if _missing(x) or not arrived:
+            return ""
+        return fmt_pct(x / arrived)
+
+    rows = [
+        ["Arrived", fmt_num(arrived), share(arrived)],
+        ["Joined", fmt_num(legit.get("joined")), share(legit.get("joined"))],
+        ["Abandoned", fmt_num(legit.get("abandoned")), share(legit.get("abandoned"))],
+        ["In flight at the horizon", fmt_num(legit.get("in_flight")),
+         share(legit.get("in_flight"))],
+        ["Join attempts", fmt_num(legit.get("attempts")), ""],
+        ["Attempts per client", fmt_ratio(legit.get("attempts_per_client")), ""],
+    ]
+    return Table(["Legit clients", "Count", "Share of arrived"], rows, [False, True, True])
+
+
+def latency_table(s: Mapping[str, Any]) -> Table:
+    lat = s.get("join_latency_s") or {}
+    keys = ["mean", "p50", "p90", "p99", "max"]
+    return Table([*keys, "clients"], [[*(fmt_s(lat.get(k)) for k in keys),
+                                       fmt_num(lat.get("n"))]], [True] * 6)
+
+
+def station_table(s: Mapping[str, Any]) -> Table:
+    header = ["Station", "Offered", "Served", "Rejected", "Timed out", "Peak queue",
+              "Instances max", "Utilization mean", "Wait mean", "Wait p99"]
+    rows = []
+    for name, part in (s.get("stations") or {}).items():
+        st = part if isinstance(part, Mapping) else {}
+        rows.append([str(name), *(fmt_num(st.get(k)) for k in
+                                   ("offered", "served", "rejected", "timed_out",
+                                    "peak_queue", "instances_max")),
+                     fmt_pct(st.get("utilization_mean")),
+                     fmt_s(get(st, "wait_s", "mean")), fmt_s(get(st, "wait_s", "p99"))])
+    return Table(header, rows, [False] + [True] * 9)
+
+
+def attack_table(s: Mapping[str, Any]) -> Table | None:
+    attack = s.get("attack") or {}
+    if not attack.get("offered"):
+        return None
+    rows = [["All vectors", *(fmt_num(attack.get(k)) for k in
+                              ("offered", "mitigated", "served"))]]
+    for name, v in (attack.get("vectors") or {}).items():
+        if isinstance(v, Mapping):
+            rows.append([str(name), *(fmt_num(v.get(k)) for k in
+                                      ("offered", "mitigated", "served"))])
+    return Table(["Attack requests", "Offered", "Mitigated", "Served"], rows,
+                 [False, True, True, True])
+
+
+def slo_text(s: Mapping[str, Any], cfg: Mapping[str, Any]) -> str:
+    """What the SLO is, in one sentence, from the summary (or the config)."""
+    slo = {**(cfg.get("slo") or {}), **(s.get("slo") or {})}
+    return (f"Judged over sliding {fmt_s(slo.get('window_s'))} windows: at least "
+            f"{fmt_pct(slo.get('join_success_min'))} of finished join attempts succeed and "
+            f"the p99 join latency (first attempt to joined) is at most "
+            f"{fmt_s(slo.get('join_p99_max_s'))}. Time in breach: "
+            f"{fmt_s(slo.get('breached_s'))}; worst success ratio "
+            f"{fmt_pct(slo.get('worst_success_ratio'))}; worst p99 "
+            f"{fmt_s(slo.get('worst_p99_s'))}.")
+
+
+def reproduce_command(overrides: list[str] | None) -> str | None:
+    if overrides is None:
+        return None
+    return " ".join(["python -m sim", *(shlex.quote(o) for o in overrides)])
+
+
+def index_row(run: RunData, rel: str) -> dict[str, Any]:
+    """One line of the multirun index."""
+    s = run.summary
+    legit = s.get("legit") or {}
+    slo = s.get("slo") or {}
+    return {
+        "dir": rel,
+        "name": run.name,
+        "overrides": " ".join(run.overrides or []),
+        "joined": f"{fmt_num(legit.get('joined'))} / {fmt_num(legit.get('arrived'))}",
+        "abandoned": fmt_num(legit.get("abandoned")),
+        "attempts_per_client": fmt_ratio(legit.get("attempts_per_client")),
+        "p99": fmt_s(get(s, "join_latency_s", "p99")),
+        "met": fmt_num(slo.get("met")) if slo.get("met") is not None else NA,
+        "first_breach": "none" if slo.get("met") is True else fmt_s(slo.get("first_breach_s")),
+        "bottleneck": "none" if slo.get("met") is True else (slo.get("bottleneck") or NA),
+        "status": s.get("status") or "",
+    }

@@ -1,0 +1,381 @@
+"""The report's plots over time, drawn from timeseries.csv into ``figures/*.png``.
+
+Each figure is a function of a ``RunData`` that returns a matplotlib ``Figure`` or None
+when the run has nothing to show (no attack, missing columns). Figures are built with the
+object-oriented API on an Agg canvas, never through pyplot, so no global state or GUI
+backend is touched and reports can be built from worker processes. They are meant to be
+read on paper: titles, axis labels with units, legends, one colour per station shared by
+every figure, 150 dpi.
+
+Counts (``legit.arrivals``...) are per tick and are shown per second; long runs are
+summed into at most ``MAX_BINS`` bins so the lines stay readable. Levels and
+time-weighted means (queues, utilization, instances) are shown as recorded. Nothing here
+recomputes the SLO: breach, first breach and recovery come from the run.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from matplotlib.artist import Artist
+from matplotlib.axes import Axes
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+from matplotlib.ticker import FuncFormatter
+
+from .load import RunData
+
+DPI = 150
+SIZE_IN = (8.0, 4.2)
+MAX_BINS = 600
+BREACH_COLOR = "#c0392b"
+RECOVERED_COLOR = "#1e8449"
+STATION_COLORS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b",
+                  "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"]
+
+
+@dataclass(frozen=True)
+class FigureFile:
+    """A figure written to disk: ``name`` is the file stem, ``title`` its caption."""
+
+    name: str
+    title: str
+    caption: str
+    path: Path
+
+
+# -- helpers --------------------------------------------------------------------------------
+
+def _new(title: str, nrows: int = 1, height_in: float | None = None) -> tuple[Figure, list[Axes]]:
+    size = (SIZE_IN[0], height_in or SIZE_IN[1])
+    fig = Figure(figsize=size, dpi=DPI)
+    FigureCanvasAgg(fig)
+    axes = fig.subplots(nrows, 1, sharex=True, squeeze=False)[:, 0].tolist()
+    fig.suptitle(title, fontsize=12, fontweight="bold")
+    for ax in axes:
+        ax.grid(True, color="#dddddd", linewidth=0.6)
+        ax.set_axisbelow(True)
+    axes[-1].set_xlabel("Simulated time (s)")
+    return fig, axes
+
+
+def _tick_lengths(t: np.ndarray) -> np.ndarray:
+    # The first tick starts at 0, as in the recorder.
+    return np.diff(np.concatenate([[0.0], t]))
+
+
+def _rates(run: RunData, names: list[str]) -> tuple[np.ndarray, dict[str, np.ndarray], float]:
+    """Per-second rates of count columns, summed into at most MAX_BINS bins."""
+    t = run.series["t_s"]
+    dt = _tick_lengths(t)
+    k = max(1, math.ceil(len(t) / MAX_BINS))
+    n = len(t) // k * k
+    if n == 0:  # fewer ticks than one bin: keep them all
+        k, n = 1, len(t)
+    edges = t[k - 1:n:k]
+    width = dt[:n].reshape(-1, k).sum(axis=1)
+    out = {}
+    for name in names:
+        counts = np.nan_to_num(run.series[name][:n]).reshape(-1, k).sum(axis=1)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            out[name] = np.where(width > 0, counts / width, np.nan)
+    bin_s = float(np.median(width)) if len(width) else 0.0
+    return edges, out, bin_s
+
+
+def _has(run: RunData, *names: str) -> bool:
+    return all(n in run.series for n in names)
+
+
+def _color(i: int) -> str:
+    return STATION_COLORS[i % len(STATION_COLORS)]
+
+
+def _positive_range(values: list[np.ndarray]) -> tuple[float, float] | None:
+    if not values:
+        return None
+    vals = np.concatenate([v[np.isfinite(v) & (v > 0)] for v in values])
+    if len(vals) == 0:
+        return None
+    return float(vals.min()), float(vals.max())
+
+
+def _mark_breach(run: RunData, ax: Axes, label: bool = True) -> None:
+    """Vertical lines at the first SLO breach and at recovery, if the run had them."""
+    slo = run.summary.get("slo") or {}
+    first = slo.get("first_breach_s")
+    if isinstance(first, int | float):
+        ax.axvline(first, color=BREACH_COLOR, linestyle=":", linewidth=1.4,
+                   label=f"first SLO breach (t = {first:g} s)" if label else None)
+    rec = slo.get("recovered_s")
+    if isinstance(rec, int | float):
+        ax.axvline(rec, color=RECOVERED_COLOR, linestyle=":", linewidth=1.4,
+                   label=f"SLO recovered (t = {rec:g} s)" if label else None)
+
+
+def _legend(ax: Axes, **kw: Any) -> None:
+    # Outside the axes, to the right: a legend inside would hide the lines it explains.
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0),
+                  borderaxespad=0.0, frameon=False, **kw)
+
+
+def _tick_label(v: float, _pos: object = None) -> str:
+    return f"{v:,.0f}" if abs(v) >= 1000 or float(v).is_integer() else f"{v:g}"
+
+
+def _plain_ticks(ax: Axes) -> None:
+    """Y tick labels 0.1, 10, 1,000, 300,000: no powers of ten, no offsets."""
+    ax.yaxis.set_major_formatter(FuncFormatter(_tick_label))
+
+
+def _rate_label(bin_s: float, tick_s: float) -> str:
+    if bin_s > tick_s * 1.5:
+        return f"Per second ({bin_s:g} s bins)"
+    return "Per second"
+
+
+def _tick_s(run: RunData) -> float:
+    t = run.series["t_s"]
+    return float(np.median(_tick_lengths(t))) if len(t) else 1.0
+
+
+# -- the figures ----------------------------------------------------------------------------
+
+def fig_clients(run: RunData) -> Figure | None:
+    cols = [("legit.arrivals", "arrivals", "#1f77b4", "-"),
+            ("legit.joined", "joins", "#2ca02c", "-"),
+            ("legit.abandoned", "abandons", "#d62728", "-"),
+            ("legit.attempts", "join attempts (incl. retries)", "#7f7f7f", "--")]
+    present = [c for c in cols if c[0] in run.series]
+    if not present:
+        return None
+    t, rates, bin_s = _rates(run, [c[0] for c in present])
+    fig, (ax,) = _new("Legit clients: arrivals, joins, abandons and attempts")
+    for col, label, color, style in present:
+        ax.plot(t, rates[col], color=color, linestyle=style, linewidth=1.2, label=label)
+    ax.set_ylabel(f"Clients or attempts\n{_rate_label(bin_s, _tick_s(run)).lower()}")
+    ax.set_ylim(bottom=0)
+    _plain_ticks(ax)
+    _mark_breach(run, ax)
+    _legend(ax)
+    return fig
+
+
+def fig_listeners(run: RunData) -> Figure | None:
+    if "listeners" not in run.series:
+        return None
+    t = run.series["t_s"]
+    fig, (ax,) = _new("Concurrent listeners")
+    ax.plot(t, run.series["listeners"], color="#1f77b4", linewidth=1.4,
+            label="listeners (mean over each tick)")
+    slots = [c for c in run.series if c.endswith(".slots") and not c.startswith("legit.")]
+    if slots:
+        total = np.sum([np.nan_to_num(run.series[c]) for c in slots], axis=0)
+        ax.plot(t, total, color="#7f7f7f", linestyle="--", linewidth=1.2,
+                label="listener slots available")
+    ax.set_ylabel("Listeners")
+    ax.set_ylim(bottom=0)
+    _plain_ticks(ax)
+    _mark_breach(run, ax)
+    _legend(ax)
+    return fig
+
+
+def fig_queues(run: RunData) -> Figure | None:
+    names = [n for n in run.stations if f"{n}.queue" in run.series]
+    if not names:
+        return None
+    t = run.series["t_s"]
+    fig, (ax,) = _new("Queue length per station")
+    series = [run.series[f"{n}.queue"] for n in names]
+    for i, (n, q) in enumerate(zip(names, series, strict=True)):
+        ax.plot(t, q, color=_color(i), linewidth=1.2, label=n)
+    rng = _positive_range(series)
+    if rng is not None and rng[1] > 100:
+        # Queues of a few requests and of tens of thousands on one plot: symlog keeps the
+        # zeros visible, which a log axis would drop.
+        ax.set_yscale("symlog", linthresh=1.0)
+        _plain_ticks(ax)
+        ax.set_ylabel("Requests queued\n(time-weighted mean per tick, symlog)")
+        ax.set_ylim(0, rng[1] * 2.0)  # headroom so a full queue does not hug the frame
+    else:
+        ax.set_ylabel("Requests queued\n(time-weighted mean per tick)")
+        # At least one request of scale, so a few microseconds of queueing reads as
+        # "no queue" rather than filling the plot.
+        ax.set_ylim(0, max(1.0, rng[1] * 1.1 if rng else 0.0))
+    _mark_breach(run, ax)
+    _legend(ax, title="station", title_fontsize=8, alignment="left")
+    return fig
+
+
+def fig_utilization(run: RunData) -> Figure | None:
+    names = [n for n in run.stations if _has(run, f"{n}.busy", f"{n}.capacity")]
+    if not names:
+        return None
+    t = run.series["t_s"]
+    fig, (ax,) = _new("Utilization per station (busy workers / workers)")
+    for i, n in enumerate(names):
+        busy, cap = run.series[f"{n}.busy"], run.series[f"{n}.capacity"]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            util = np.where(cap > 0, busy / cap, np.nan)
+        ax.plot(t, 100 * util, color=_color(i), linewidth=1.2, label=n)
+    ax.axhline(95, color="#555555", linestyle="--", linewidth=0.9, label="95% (saturated)")
+    ax.set_ylabel("Utilization (%)")
+    ax.set_ylim(0, 105)
+    _mark_breach(run, ax)
+    _legend(ax, title="station", title_fontsize=8, alignment="left")
+    return fig
+
+
+def fig_instances(run: RunData) -> Figure | None:
+    names = [n for n in run.stations if f"{n}.instances" in run.series]
+    if not names:
+        return None
+    t = run.series["t_s"]
+    # One panel per station: instance counts of different tiers overlap on one axis
+    # (several tiers at 1 or 4 instances) and would hide each other.
+    fig, axes = _new("Instances per station", nrows=len(names),
+                     height_in=max(SIZE_IN[1], 1.0 + 1.15 * len(names)))
+    for ax, n in zip(axes, names, strict=True):
+        inst = run.series[f"{n}.instances"]
+        ax.plot(t, inst, color="#1f77b4", linewidth=1.5, drawstyle="steps-post",
+                label="ready instances")
+        top = np.nanmax(inst) if np.isfinite(inst).any() else 1.0
+        if f"{n}.desired" in run.series:
+            desired = run.series[f"{n}.desired"]
+            ax.plot(t, desired, color="#333333", linewidth=1.0, linestyle="--",
+                    drawstyle="steps-post", label="desired (autoscaler)")
+            if np.isfinite(desired).any():
+                top = max(top, np.nanmax(desired))
+        ax.set_ylim(0, max(1.0, top) * 1.15 + 0.5)
+        ax.yaxis.get_major_locator().set_params(integer=True, nbins=3)  # type: ignore[call-arg]
+        ax.set_ylabel(n, rotation=0, ha="right", va="center")
+        _mark_breach(run, ax)
+    # One legend for all panels, on the first: every panel uses the same line styles.
+    seen: dict[str, Artist] = {}
+    for ax in axes:
+        for h, label in zip(*ax.get_legend_handles_labels(), strict=True):
+            seen.setdefault(label, h)
+    axes[0].legend(list(seen.values()), list(seen), fontsize=8, loc="upper left",
+                   bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0, frameon=False)
+    fig.supylabel("Instances per station", fontsize=10)
+    return fig
+
+
+def fig_slo(run: RunData) -> Figure | None:
+    if not _has(run, "slo.success_ratio", "slo.join_p99_s"):
+        return None
+    slo = run.summary.get("slo") or {}
+    window = slo.get("window_s")
+    t = run.series["t_s"]
+    title = "Join SLO over sliding windows" + (f" of {window:g} s" if window else "")
+    fig, (ax1, ax2) = _new(title, nrows=2, height_in=6.0)
+    ax1.plot(t, 100 * run.series["slo.success_ratio"], color="#1f77b4", linewidth=1.3,
+             label="join attempts that succeeded")
+    ax2.plot(t, run.series["slo.join_p99_s"], color="#9467bd", linewidth=1.3,
+             label="p99 join latency")
+    smin, pmax = slo.get("join_success_min"), slo.get("join_p99_max_s")
+    if isinstance(smin, int | float):
+        ax1.axhline(100 * smin, color="#555555", linestyle="--", linewidth=1.0,
+                    label=f"SLO: at least {100 * smin:g}%")
+    if isinstance(pmax, int | float):
+        ax2.axhline(pmax, color="#555555", linestyle="--", linewidth=1.0,
+                    label=f"SLO: at most {pmax:g} s")
+    ax1.set_ylabel("Success ratio (%)")
+    ax1.set_ylim(-2, 102)
+    ax2.set_ylabel("p99 join latency (s)")
+    rng = _positive_range([run.series["slo.join_p99_s"]])
+    if rng is not None and rng[1] / rng[0] > 50:
+        ax2.set_yscale("log")
+        _plain_ticks(ax2)
+    elif rng is not None:
+        ax2.set_ylim(bottom=0)
+    if "slo.breach" in run.series:
+        breach = np.nan_to_num(run.series["slo.breach"]) > 0
+        if breach.any():
+            for i, ax in enumerate((ax1, ax2)):
+                ax.fill_between(t, 0, 1, where=breach, step="pre", color=BREACH_COLOR,
+                                alpha=0.12, transform=ax.get_xaxis_transform(),
+                                label="window in breach" if i == 0 else None)
+    _mark_breach(run, ax1)
+    _mark_breach(run, ax2, label=False)
+    _legend(ax1)
+    _legend(ax2)
+    return fig
+
+
+def fig_attack(run: RunData) -> Figure | None:
+    if "attack.offered" not in run.series:
+        return None
+    if not np.nan_to_num(run.series["attack.offered"]).any():
+        return None
+    cols = [("attack.offered", "offered", "#d62728", "-"),  # drawn first, under served
+            ("attack.mitigated", "mitigated (blocked)", "#7f7f7f", "--"),
+            ("attack.served", "served (processed up to their last station)", "#ff7f0e", "-")]
+    # Mitigation is drawn only when something was mitigated, to keep the legend honest.
+    present = [c for c in cols if c[0] in run.series
+               and (c[0] != "attack.mitigated" or np.nan_to_num(run.series[c[0]]).any())]
+    t, rates, bin_s = _rates(run, [c[0] for c in present])
+    fig, (ax,) = _new("Attack traffic: offered and served")
+    for col, label, color, style in present:
+        ax.plot(t, rates[col], color=color, linestyle=style, linewidth=1.2, label=label)
+    ax.set_ylabel(f"Attack requests\n{_rate_label(bin_s, _tick_s(run)).lower()}")
+    ax.set_ylim(bottom=0)
+    _plain_ticks(ax)
+    _mark_breach(run, ax)
+    _legend(ax)
+    return fig
+
+
+# name, title, caption, builder: the order is the order in the report.
+FIGURES: list[tuple[str, str, str, Callable[[RunData], Figure | None]]] = [
+    ("clients", "Legit clients per second",
+     "Arrivals of new clients, joins and abandons per second, with every join attempt "
+     "(first tries and retries).", fig_clients),
+    ("listeners", "Concurrent listeners",
+     "Listeners holding a slot, against the slots the fanout tier offers.", fig_listeners),
+    ("queues", "Queue length per station",
+     "Requests waiting for a worker at each station.", fig_queues),
+    ("utilization", "Utilization per station",
+     "Share of the station's workers that are busy; at 95% or above a station is "
+     "saturated.", fig_utilization),
+    ("instances", "Instances per station",
+     "Ready instances per station, and the autoscaler's desired count where one runs.",
+     fig_instances),
+    ("slo", "Join SLO",
+     "Success ratio and p99 join latency over the SLO window, with the thresholds; "
+     "shaded windows breach the SLO.", fig_slo),
+    ("attack", "Attack traffic",
+     "Attack requests offered and served per second (and blocked, where mitigation "
+     "blocked any).", fig_attack),
+]
+FIGURE_NAMES = [f[0] for f in FIGURES]
+
+
+def write_figures(run: RunData, outdir: Path) -> list[FigureFile]:
+    """Draw every figure the run has data for into ``outdir`` (``figures/``).
+
+    PNGs from an earlier build that no longer apply (an attack figure for a run that now
+    has no attack) are removed; other files in the folder are left alone.
+    """
+    outdir.mkdir(parents=True, exist_ok=True)
+    for name in FIGURE_NAMES:
+        (outdir / f"{name}.png").unlink(missing_ok=True)
+    if len(run.series.get("t_s", ())) == 0:
+        return []
+    written = []
+    for name, title, caption, build in FIGURES:
+        fig = build(run)
+        if fig is None:
+            continue
+        fig.tight_layout()
+        path = outdir / f"{name}.png"
+        fig.savefig(path, dpi=DPI, facecolor="white")
+        written.append(FigureFile(name, title, caption, path))
+    return written
