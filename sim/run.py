@@ -25,8 +25,16 @@ from omegaconf import OmegaConf
 
 from .analysis.slo import evaluate
 from .config import SimConfig, to_config
-from .engine import Sampler, Streams, TickRecorder, weighted_quantiles
-from .model import HPA, ArrivalCurve, AttackVector, Clients, build_topology, rate_function
+from .engine import Sampler, Streams, TickRecorder, mixture_quantiles
+from .model import (
+    HPA,
+    ArrivalCurve,
+    AttackVector,
+    Clients,
+    CohortClients,
+    build_topology,
+    rate_function,
+)
 
 SCHEMA = 1
 
@@ -81,14 +89,21 @@ class Scenario:
         r = cfg.run
         self.env = simpy.Environment()
         self.streams = Streams(r.seed)
-        self.topology = build_topology(self.env, cfg.architecture, self.streams, r.warmup_s)
+        self.cohort_mode = r.resolution_s > 0
+        self.topology = build_topology(self.env, cfg.architecture, self.streams, r.warmup_s,
+                                       r.resolution_s)
         self.pool = self.topology.end_pool
         c = cfg.clients
         session = Sampler(self.streams.generator("clients.session"), c.session.dist,
                           c.session.mean_s, c.session.cv)
-        self.clients = Clients(self.env, c, self.topology.network,
-                               self.streams.generator("clients"), session, r.warmup_s,
-                               self.pool)
+        if self.cohort_mode:
+            self.clients: Clients = CohortClients(
+                self.env, c, self.topology.network, self.streams.generator("clients"),
+                session, r.warmup_s, self.pool, r.resolution_s, r.horizon_s)
+        else:
+            self.clients = Clients(self.env, c, self.topology.network,
+                                   self.streams.generator("clients"), session, r.warmup_s,
+                                   self.pool)
         self.curve = ArrivalCurve(rate_function(cfg.arrivals), r.horizon_s)
         self.attacks = [
             AttackVector(self.env, name, v, self.topology.network,
@@ -120,6 +135,8 @@ class Scenario:
                 evicted = pool.resize(n)
                 if evicted:
                     self.clients.evict(evicted)
+                elif pool.last_evicted and isinstance(self.clients, CohortClients):
+                    self.clients.evict_count(pool.last_evicted)
 
         return resize
 
@@ -166,9 +183,15 @@ class Scenario:
     def run(self, progress: bool = False) -> None:
         r = self.cfg.run
         env = self.env
-        self.clients.start_arrivals(self.curve.sample_times(self.streams.generator("arrivals")))
-        for a in self.attacks:
-            a.start_exact()
+        gen = self.streams.generator("arrivals")
+        if isinstance(self.clients, CohortClients):
+            self.clients.start_counts(self.curve.sample_counts(gen, r.resolution_s))
+            for a in self.attacks:
+                a.start_counts(r.resolution_s)
+        else:
+            self.clients.start_arrivals(self.curve.sample_times(gen))
+            for a in self.attacks:
+                a.start_exact()
         for hpa in self.autoscalers.values():
             env.process(hpa.process())
         if progress:
@@ -188,8 +211,10 @@ class Scenario:
         ts = self.recorder.series()
         cl = self.clients
         lat = (np.asarray(cl.lat_t), np.asarray(cl.lat_v), np.asarray(cl.lat_w, dtype=float))
+        lat_sd = (np.asarray(cl.lat_sd) if isinstance(cl, CohortClients)
+                  else np.zeros(len(lat[1])))
         names = list(self.topology.stations)
-        slo_part, extra = evaluate(ts, lat, cfg.slo, names) if len(ts["t_s"]) else (
+        slo_part, extra = evaluate(ts, lat, cfg.slo, names, lat_sd) if len(ts["t_s"]) else (
             {"met": None, "first_breach_s": None, "bottleneck": None}, {})
         ts.update(extra)
         t = ts["t_s"]
@@ -199,12 +224,12 @@ class Scenario:
         for name, st in self.topology.stations.items():
             busy = float((ts[f"{name}.busy"] * dt)[after].sum())
             cap = float((ts[f"{name}.capacity"] * dt)[after].sum())
-            p50, p99 = weighted_quantiles(np.asarray(st.waits), np.asarray(st.wait_counts),
-                                          [0.5, 0.99])
+            p50, p99 = mixture_quantiles(np.asarray(st.waits), np.zeros(len(st.waits)),
+                                         np.asarray(st.wait_counts), [0.5, 0.99])
             part: dict[str, Any] = {
                 "offered": st.offered, "served": st.served, "rejected": st.rejected,
                 "timed_out": st.timed_out, "wasted": st.wasted, "peak_queue": st.peak_queue,
-                "in_system": len(st.queue) + st.busy,
+                "in_system": st.in_system,
                 "instances_max": int(max([self.cfg.architecture.stations[name].instances,
                                           *ts[f"{name}.instances"].tolist()])),
                 "utilization_mean": busy / cap if cap > 0 else 0.0,
@@ -220,7 +245,7 @@ class Scenario:
                 part["autoscaler"] = {"launched": hpa.launched, "removed": hpa.removed}
             stations[name] = part
         mean = float(np.average(lat[1], weights=lat[2])) if len(lat[1]) else None
-        qs = weighted_quantiles(lat[1], lat[2], [0.5, 0.9, 0.99])
+        qs = mixture_quantiles(lat[1], lat_sd, lat[2], [0.5, 0.9, 0.99])
         attack = {"offered": sum(a.offered for a in self.attacks),
                   "mitigated": sum(a.mitigated for a in self.attacks),
                   "served": sum(a.served for a in self.attacks),
@@ -249,7 +274,7 @@ class Scenario:
                           "reconnects": cl.reconnects, "reconnected": cl.reconnected,
                           "lost": cl.lost},
             "join_latency_s": {"mean": mean, "p50": _num(qs[0]), "p90": _num(qs[1]),
-                               "p99": _num(qs[2]), "max": float(lat[1].max())
+                               "p99": _num(qs[2]), "max": float((lat[1] + 3 * lat_sd).max())
                                if len(lat[1]) else None, "n": int(lat[2].sum())},
             "attack": attack,
             "stations": stations,

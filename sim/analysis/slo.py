@@ -28,16 +28,32 @@ SATURATED_UTILIZATION = 0.95
 
 
 def window_latency_p99(t_s: np.ndarray, lat_t: np.ndarray, lat_v: np.ndarray,
-                       lat_w: np.ndarray, window_s: float, q: float = 0.99) -> np.ndarray:
-    """Per tick, the q-quantile of join latency of clients who joined in the window."""
+                       lat_w: np.ndarray, window_s: float, q: float = 0.99,
+                       lat_sd: np.ndarray | None = None) -> np.ndarray:
+    """Per tick, the q-quantile of join latency of clients who joined in the window.
+
+    Latencies are samples (exact mode) or, with ``lat_sd``, normal components (cohort
+    mode), each spread over the histogram bins by its distribution function.
+    """
     n_ticks = len(t_s)
     out = np.full(n_ticks, math.nan)
     if n_ticks == 0 or len(lat_t) == 0:
         return out
     tick = np.searchsorted(t_s, lat_t, side="left").clip(0, n_ticks - 1)
-    b = np.searchsorted(_EDGES, np.maximum(lat_v, 1e-12), side="right").clip(0, len(_EDGES))
     hist = np.zeros((n_ticks, len(_EDGES) + 1))
-    np.add.at(hist, (tick, b), lat_w)
+    point = np.ones(len(lat_v), dtype=bool) if lat_sd is None else ~(lat_sd > 0)
+    b = np.searchsorted(_EDGES, np.maximum(lat_v[point], 1e-12), side="right")
+    np.add.at(hist, (tick[point], b.clip(0, len(_EDGES))), lat_w[point])
+    if lat_sd is not None and not point.all():
+        from scipy.special import ndtr
+
+        idx = np.nonzero(~point)[0]
+        for chunk in np.array_split(idx, max(1, len(idx) // 2000)):
+            z = (_EDGES[None, :] - lat_v[chunk, None]) / lat_sd[chunk, None]
+            cdf = ndtr(z)
+            mass = np.diff(np.concatenate([np.zeros((len(chunk), 1)), cdf,
+                                           np.ones((len(chunk), 1))], axis=1), axis=1)
+            np.add.at(hist, tick[chunk], mass * lat_w[chunk, None])
     cum = np.cumsum(hist, axis=0)
     upper = np.concatenate([[_EDGES[0]], _EDGES, [np.inf]])  # upper edge of each bin
     dt = np.median(np.diff(t_s)) if n_ticks > 1 else t_s[0]
@@ -53,7 +69,8 @@ def window_latency_p99(t_s: np.ndarray, lat_t: np.ndarray, lat_v: np.ndarray,
 
 
 def evaluate(ts: dict[str, np.ndarray], lat: tuple[np.ndarray, np.ndarray, np.ndarray],
-             slo: Any, stations: list[str]) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+             slo: Any, stations: list[str], lat_sd: np.ndarray | None = None,
+             ) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
     """Judge the SLO; returns the summary part and extra time-series columns."""
     t = ts["t_s"]
     dt = np.median(np.diff(t)) if len(t) > 1 else (t[0] if len(t) else 1.0)
@@ -70,7 +87,7 @@ def evaluate(ts: dict[str, np.ndarray], lat: tuple[np.ndarray, np.ndarray, np.nd
     finished = ok_w + bad_w
     with np.errstate(invalid="ignore", divide="ignore"):
         ratio = np.where(finished > 0, ok_w / finished, np.nan)
-    p99 = window_latency_p99(t, *lat, window_s=slo.window_s)
+    p99 = window_latency_p99(t, *lat, window_s=slo.window_s, lat_sd=lat_sd)
     judged = finished >= max(1, slo.min_attempts)
     breach = judged & ((ratio < slo.join_success_min)
                        | (np.nan_to_num(p99, nan=0.0) > slo.join_p99_max_s))

@@ -5,8 +5,9 @@ it. Nothing here imports from the rest of ``sim``.
 """
 
 from .cohort import Cohort
+from .fluid import FluidStation, erlang_c_wait
 from .pool import ConnectionLimit, Pool
-from .recorder import TickRecorder, weighted_quantiles
+from .recorder import TickRecorder, mixture_quantiles, weighted_quantiles
 from .routing import Network
 from .station import Station
 from .streams import DISTRIBUTIONS, Sampler, Streams
@@ -15,11 +16,14 @@ __all__ = [
     "DISTRIBUTIONS",
     "Cohort",
     "ConnectionLimit",
+    "FluidStation",
     "Network",
     "Pool",
     "Sampler",
     "Station",
     "Streams",
     "TickRecorder",
+    "erlang_c_wait",
+    "mixture_quantiles",
     "weighted_quantiles",
 ]

@@ -23,6 +23,8 @@ class Cohort:
     __slots__ = (
         "attempt",
         "born_s",
+        "born_spread",
+        "born_var",
         "cls",
         "count",
         "deadline_s",
@@ -33,9 +35,12 @@ class Cohort:
         "owner",
         "reconnect",
         "sleep_s",
+        "spread_s",
         "start_s",
         "station",
         "stop_at",
+        "ticket",
+        "var_s",
     )
 
     def __init__(
@@ -63,6 +68,16 @@ class Cohort:
         self.sleep_s = 0.0  # last backoff, for decorrelated jitter
         self.station: Any = None  # where it is now
         self.stop_at: str | None = None  # a station after which the request ends (attacks)
+        # Cohort mode: the requests of a cohort are not all at one instant. They reach the
+        # current station spread uniformly over [now, now + spread_s), in the order of
+        # their births, which were spread uniformly over born_spread around born_s (a
+        # mean), plus a variance born_var that is not in that order (merged retries);
+        # var_s is the variance their service times added so far. Exact mode: all 0.
+        self.spread_s = 0.0
+        self.born_spread = 0.0
+        self.born_var = 0.0
+        self.var_s = 0.0
+        self.ticket: Any = None  # shared by the parts of one attempt (cohort mode)
 
     def split(self, n: int) -> Cohort:
         """Detach ``n`` of this cohort's requests into a new cohort with the same state."""
@@ -78,6 +93,11 @@ class Cohort:
         other.sleep_s = self.sleep_s
         other.station = self.station
         other.stop_at = self.stop_at
+        other.spread_s = self.spread_s
+        other.born_var = self.born_var
+        other.born_spread = self.born_spread
+        other.var_s = self.var_s
+        other.ticket = self.ticket
         self.count -= n
         return other
 

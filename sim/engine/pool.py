@@ -36,6 +36,7 @@ class Pool:
         self._rr = 0
         self.in_use = 0
         self.peak = 0
+        self.last_evicted = 0  # slots freed by the last resize (cohort mode evicts by count)
         self.resize(instances)
 
     @property
@@ -88,6 +89,32 @@ class Pool:
         self.in_use -= n
         return True
 
+    def release_spread(self, n: int) -> None:
+        """Release ``n`` slots not tied to a holder, in proportion to each instance's use.
+
+        Cohort mode keeps no per-listener records: listeners are spread evenly, and so are
+        the ones whose sessions end.
+        """
+        n = min(n, self.in_use)
+        if n <= 0:
+            return
+        total = self.in_use
+        left = n
+        shares = []
+        for iid in self.order:
+            take = self.used[iid] * n // total
+            shares.append(iid)
+            self.used[iid] -= take
+            left -= take
+        # The remainder, one slot at a time from the fullest instances.
+        for iid in sorted(shares, key=self.used.__getitem__, reverse=True):
+            if left <= 0:
+                break
+            if self.used[iid] > 0:
+                self.used[iid] -= 1
+                left -= 1
+        self.in_use -= n - left
+
     def give_back(self, parts: list[tuple[int, int]]) -> None:
         """Return slots that were acquired but never held (the client had gone)."""
         for iid, n in parts:
@@ -100,10 +127,13 @@ class Pool:
         if instances < 0:
             raise ValueError(f"instances must be >= 0, got {instances}")
         evicted: list[Any] = []
+        self.last_evicted = 0
         while len(self.order) > instances:
             iid = min(self.order, key=self.used.__getitem__)
             self.order.remove(iid)
-            self.in_use -= self.used.pop(iid)
+            gone = self.used.pop(iid)
+            self.in_use -= gone
+            self.last_evicted += gone
             evicted.extend(self.holders.pop(iid).values())
         while len(self.order) < instances:
             iid = self._next_id

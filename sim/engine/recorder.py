@@ -108,3 +108,41 @@ def weighted_quantiles(values: np.ndarray, weights: np.ndarray, qs: list[float])
         idx = int(np.searchsorted(cw, q * total - 1e-9 * total, side="left"))
         out.append(float(v[min(idx, len(v) - 1)]))
     return out
+
+
+def mixture_quantiles(means: np.ndarray, sds: np.ndarray, weights: np.ndarray,
+                      qs: list[float]) -> list[float]:
+    """Quantiles of a weighted mixture of normal distributions (point masses where sd=0).
+
+    Cohort mode records a joined cohort's latencies as one normal component (mean,
+    spread, count) instead of one sample per request.
+    """
+    from scipy.special import ndtr
+
+    m = np.asarray(means, dtype=float)
+    s = np.asarray(sds, dtype=float)
+    w = np.asarray(weights, dtype=float)
+    total = w.sum() if len(w) else 0.0
+    if total <= 0:
+        return [math.nan for _ in qs]
+    if not np.any(s > 0):
+        return weighted_quantiles(m, w, qs)
+    safe = np.where(s > 0, s, 1.0)
+
+    def cdf(x: float) -> float:
+        z = np.where(s > 0, ndtr((x - m) / safe), (m <= x).astype(float))
+        return float((w * z).sum() / total)
+
+    lo0 = float((m - 8 * s).min())
+    hi0 = float((m + 8 * s).max())
+    out = []
+    for q in qs:
+        lo, hi = lo0, hi0
+        for _ in range(60):
+            mid = (lo + hi) / 2
+            if cdf(mid) < q:
+                lo = mid
+            else:
+                hi = mid
+        out.append(hi)
+    return out

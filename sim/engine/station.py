@@ -32,8 +32,8 @@ from collections import deque
 from collections.abc import Callable
 
 import simpy
-from simpy.events import Timeout
 
+from .clock import NORMAL, Due
 from .cohort import Cohort
 from .pool import ConnectionLimit
 from .streams import Sampler
@@ -95,6 +95,10 @@ class Station:
 
         self.queue: deque[Cohort] = deque()
         self.busy = 0
+        # The hot path schedules plain callbacks (see ``clock``), bound once here.
+        self._schedule = env.schedule
+        self._on_done = (self._done,)
+        self._on_wake_cbs = (self._on_wake,)
         # Cumulative counts (requests, i.e. sums of cohort counts).
         self.offered = 0
         self.served = 0
@@ -123,6 +127,11 @@ class Station:
             self.capacity_area += self.capacity * dt
             self.instances_area += self.instances * dt
             self._t = now
+
+    @property
+    def in_system(self) -> int:
+        """Requests queued or in service here."""
+        return len(self.queue) + self.busy
 
     def set_instances(self, instances: int) -> None:
         """Change the number of ready instances (autoscaling, crashes)."""
@@ -188,8 +197,7 @@ class Station:
             self.wait_counts.append(1)
         if self._gap_s:
             self._next_start_s = now + self._gap_s
-        ev = Timeout(self.env, self.service(), c)
-        ev.callbacks.append(self._done)
+        self._schedule(Due(self._on_done, c), NORMAL, self.service())
 
     def _done(self, ev: simpy.Event) -> None:
         c: Cohort = ev._value  # type: ignore[attr-defined]
@@ -221,8 +229,7 @@ class Station:
         if self._wake_pending:
             return
         self._wake_pending = True
-        ev = Timeout(self.env, max(0.0, self._next_start_s - now))
-        ev.callbacks.append(self._on_wake)
+        self._schedule(Due(self._on_wake_cbs), NORMAL, max(0.0, self._next_start_s - now))
 
     def _on_wake(self, _ev: simpy.Event) -> None:
         self._wake_pending = False

@@ -66,9 +66,33 @@ class AttackVector:
 
         next_request()
 
-    def send(self, count: int) -> None:
+    def start_counts(self, dt: float) -> None:
+        """Cohort mode: one cohort per tick with the Poisson count of that tick."""
+        cfg = self.cfg
+        end = min(cfg.end_s, self.horizon_s)
+        if cfg.rate_rps <= 0 or end <= cfg.start_s:
+            return
+        k0, k1 = int(cfg.start_s // dt), int(math.ceil(end / dt))
+        edges = np.clip(np.arange(k0, k1 + 1) * dt, cfg.start_s, end)
+        counts = self.gen.poisson(cfg.rate_rps * np.diff(edges)).tolist()
+        it = iter(zip(edges[:-1].tolist(), np.diff(edges).tolist(), counts, strict=True))
+        env = self.env
+
+        def next_tick(ev: Any = None) -> None:
+            if ev is not None:
+                self.send(*ev._value)
+            for t, width, n in it:
+                if n:
+                    e = Timeout(env, max(0.0, t - env.now), (n, width))
+                    e.callbacks.append(next_tick)
+                    return
+
+        next_tick()
+
+    def send(self, count: int, spread_s: float = 0.0) -> None:
         now = self.env.now
         c = Cohort(self.name, count, now, now, INF, 1, self)
+        c.spread_s = spread_s
         c.stop_at = self.cfg.stop_after
         self.offered += count
         self.station.offer(c)

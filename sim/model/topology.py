@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import simpy
 
 from ..config import ArchitectureConfig
-from ..engine import Network, Pool, Sampler, Station, Streams
+from ..engine import FluidStation, Network, Pool, Sampler, Station, Streams
 
 
 @dataclass
@@ -40,14 +40,18 @@ def slots_per_instance(arch: ArchitectureConfig, name: str) -> int | None:
 
 
 def build_topology(env: simpy.Environment, arch: ArchitectureConfig, streams: Streams,
-                   warmup_s: float) -> Topology:
+                   warmup_s: float, resolution_s: float = 0.0) -> Topology:
+    """Exact-mode stations if ``resolution_s`` is 0, cohort-mode (fluid) ones otherwise."""
     stations: dict[str, Station] = {}
     pools: dict[str, Pool] = {}
     for name, sc in arch.stations.items():
         service = Sampler(streams.generator(f"station.{name}.service"), sc.service.dist,
                           sc.service.mean_s, sc.service.cv)
-        stations[name] = Station(
+        kind = FluidStation if resolution_s > 0 else Station
+        extra = {"resolution_s": resolution_s} if resolution_s > 0 else {}
+        stations[name] = kind(
             env, name,
+            **extra,  # type: ignore[arg-type]
             instances=sc.instances,
             workers_per_instance=sc.workers_per_instance,
             service=service,

@@ -1,0 +1,342 @@
+"""The cohort discipline of a station: a FIFO served at the tier's current rate.
+
+In cohort mode a request is not served on its own worker with its own service time;
+the tier is a fluid server with rate ``R = capacity / mean service time`` (or the
+``max_rate_rps`` ceiling, if lower). A cohort of ``n`` requests that reached the station
+spread over ``[t, t + w)`` is served over ``[s, e)`` with ``s = max(t, free)`` (``free``:
+when the server finishes the work it already took on) and ``e = max(s + n / R, t + w)``;
+its requests complete one mean service time later, still spread over ``e − s``, and move
+on as one cohort. ``free`` advances by the work taken on, ``n / R``, not to ``e``: a
+cohort that trickles in over a tick at a fraction of the rate leaves the rest of the rate
+to the cohorts that arrive beside it. A cohort is split where something cuts through it:
+
+- capacity: the server commits work at most one resolution tick ahead (so a change of
+  capacity takes effect within a tick); the part of the head cohort beyond that waits;
+- the queue limit: the part that does not fit is rejected. When arrivals contend for
+  too little room, everything that arrives until the end of the tick is gathered and
+  the room is shared at random in proportion to counts (what random arrivals to a full
+  queue see), rather than the first cohort to come taking it all;
+- a deadline: the part whose service would start after its client's deadline is expired
+  (dropped without using capacity if ``drop_expired``, otherwise served as wasted work);
+- admission: the rate limiter's tokens and the connection limit, shared the same way.
+
+What a mean-rate treatment loses is the queueing delay of a station below saturation:
+an M/M/c queue with many busy workers makes some requests wait although the mean rate
+keeps up. While the fluid server has no backlog, each cohort's start is delayed by the
+stationary Erlang C mean wait at the current load (offered rate over the last second ÷
+R) and its variance is added to the cohort's, so latency percentiles keep that spread.
+With a backlog the fluid queue itself is the wait and Erlang C is not added.
+
+Service-time variability is carried the same way: each station adds the variance of its
+service time to the cohort (``var_s``), and join latencies are recorded as normal
+distributions with the accumulated variance rather than as points.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+
+import simpy
+from scipy.special import gammaincc
+from simpy.events import Timeout
+
+from .cohort import Cohort
+from .station import Station
+
+INF = math.inf
+
+
+def erlang_c_wait(c: int, load: float, rate_per_worker: float) -> tuple[float, float]:
+    """Mean and variance of the M/M/c wait in queue at offered load ``load`` (Erlangs)."""
+    if c <= 0 or load <= 0 or load >= c:
+        return 0.0, 0.0
+    # Erlang B from the Poisson distribution: B = pmf(c; a) / cdf(c; a).
+    log_pmf = c * math.log(load) - load - math.lgamma(c + 1)
+    cdf = float(gammaincc(c + 1, load))
+    if cdf <= 0:
+        return 0.0, 0.0
+    b = math.exp(log_pmf) / cdf
+    rho = load / c
+    pw = b / (1 - rho * (1 - b))  # Erlang C: probability of waiting
+    theta = c * rate_per_worker - load * rate_per_worker  # cμ − λ
+    mean = pw / theta
+    var = pw * (2 - pw) / theta**2
+    return mean, var
+
+
+class FluidStation(Station):
+    """A station in cohort mode (see the module docstring)."""
+
+    def __init__(self, env: simpy.Environment, name: str, *, resolution_s: float,
+                 **kwargs: object) -> None:
+        super().__init__(env, name, **kwargs)  # type: ignore[arg-type]
+        if not resolution_s > 0:
+            raise ValueError(f"resolution_s must be positive, got {resolution_s}")
+        self.resolution_s = resolution_s
+        self.mean_s = self.service.mean_s
+        self.var_service = (self.service.cv * self.mean_s) ** 2
+        self.queued = 0  # requests in the queue (sum of counts)
+        self.in_service = 0  # requests taken on, not yet completed
+        self._free_s = 0.0
+        self._segments: deque[tuple[float, float, float]] = deque()  # (start, end, busy)
+        self._wake_at = INF
+        # Offered rate over the last second, for the Erlang C delay below saturation.
+        self._rate_t = 0.0
+        self._rate_n = 0.0
+        self._ec_cache: dict[tuple[int, int], tuple[float, float]] = {}
+        self._contenders: list[Cohort] = []
+        self._settle_pending = False
+
+    # -- levels ---------------------------------------------------------------------------
+    @property
+    def in_system(self) -> int:
+        return self.queued + self.in_service
+
+    @property
+    def rate_rps(self) -> float:
+        r = self.capacity / self.mean_s
+        if self.max_rate_rps is not None:
+            r = min(r, self.max_rate_rps)
+        return r
+
+    def _touch(self, now: float) -> None:
+        last = self._t
+        dt = now - last
+        if dt <= 0.0:
+            return
+        self.queue_area += self.queued * dt
+        self.capacity_area += self.capacity * dt
+        self.instances_area += self.instances * dt
+        # Segments of work in progress may overlap (cohorts trickling in side by side);
+        # they were appended in order of start.
+        segs = self._segments
+        area = 0.0
+        done = 0
+        for start, end, level in segs:
+            if start >= now:
+                break
+            overlap = min(now, end) - max(last, start)
+            if overlap > 0:
+                area += level * overlap
+            if end <= now:
+                done += 1
+        if done:
+            self._segments = deque(x for x in segs if x[1] > now)
+        self.busy_area += area
+        self._t = now
+
+    def set_instances(self, instances: int) -> None:
+        self._touch(self.env.now)
+        self.instances = int(instances)
+        self.capacity = self.instances * self.workers_per_instance
+        if self.connections is not None:
+            self.connections.resize(self.instances)
+        self._serve(self.env.now)
+
+    # -- admission ------------------------------------------------------------------------
+    def offer(self, c: Cohort) -> None:
+        now = self.env.now
+        self.offered += c.count
+        c.station = self
+        # Offered rate, an exponentially weighted count over about one second.
+        decay = math.exp(-(now - self._rate_t))
+        self._rate_n = self._rate_n * decay + c.count
+        self._rate_t = now
+        c.enqueued_s = now
+        if not self._contenders and self._fits(c.count, now):
+            self._take(c, now)
+            return
+        # Contention: gather what arrives until the end of the tick, then share what the
+        # limits allow among all of it in proportion to counts, as random arrivals would.
+        self._contenders.append(c)
+        if not self._settle_pending:
+            self._settle_pending = True
+            dt = self.resolution_s
+            at = (math.floor(now / dt + 1e-9) + 1) * dt
+            ev = Timeout(self.env, at - now)
+            ev.callbacks.append(self._settle)
+
+    def _room(self, now: float) -> float:
+        room = self.queue_limit - self.queued
+        # Requests the server can start within this tick do not count against the limit.
+        if not self.queue and self._free_s <= now:
+            room += self.rate_rps * self.resolution_s
+        return room
+
+    def _tokens_at(self, now: float) -> float:
+        rate = self.rate_limit_rps
+        if rate is None:
+            return INF
+        return min(self._burst, self._tokens + rate * (now - self._tokens_t))
+
+    def _fits(self, n: int, now: float) -> bool:
+        if self.connections is not None and self.connections.limit - self.connections.in_use < n:
+            return False
+        return self._tokens_at(now) >= n and self._room(now) >= n
+
+    def _take(self, c: Cohort, now: float) -> None:
+        """Admit the whole cohort (it fits every limit)."""
+        if self.rate_limit_rps is not None:
+            self._tokens = self._tokens_at(now) - c.count
+            self._tokens_t = now
+        if self.connections is not None:
+            self.connections.acquire(c.count)
+            if c.held is None:
+                c.held = [self.connections]
+            else:
+                c.held.append(self.connections)
+        self._touch(now)
+        self.queue.append(c)
+        self.queued += c.count
+        self._serve(now)
+        self.peak_queue = max(self.peak_queue, self.queued)
+
+    def _share(self, group: list[Cohort], allowed: float, reason: str) -> list[Cohort]:
+        """Keep ``allowed`` requests of the group at random; reject the rest."""
+        counts = [c.count for c in group]
+        total = sum(counts)
+        k = int(max(0.0, min(allowed, total)))
+        if k >= total:
+            return group
+        gen = self.service.gen
+        kept_counts = gen.multivariate_hypergeometric(counts, k) if k else [0] * len(group)
+        kept = []
+        for c, keep in zip(group, kept_counts, strict=True):
+            keep = int(keep)
+            if keep <= 0:
+                self.rejected += c.count
+                self.reject(c, reason)
+                continue
+            if keep < c.count:
+                lost = c.split(c.count - keep)
+                self.rejected += lost.count
+                self.reject(lost, reason)
+            kept.append(c)
+        return kept
+
+    def _settle(self, _ev: simpy.Event) -> None:
+        now = self.env.now
+        self._settle_pending = False
+        self._touch(now)
+        self._serve(now)
+        group, self._contenders = self._contenders, []
+        if self.rate_limit_rps is not None:
+            group = self._share(group, self._tokens_at(now), "rate_limited")
+        if self.connections is not None and group:
+            group = self._share(group, self.connections.limit - self.connections.in_use,
+                                "connections_full")
+        group = self._share(group, self._room(now), "queue_full")
+        for c in group:
+            self._take(c, now)
+
+    # -- service --------------------------------------------------------------------------
+    def _erlang(self, now: float) -> tuple[float, float]:
+        rate = self._rate_n * math.exp(-(now - self._rate_t))  # per second, roughly
+        mu = 1.0 / self.mean_s
+        c = self.capacity
+        if c <= 0 or (self.max_rate_rps is not None and self.max_rate_rps < c * mu):
+            return 0.0, 0.0
+        load = rate / mu
+        key = (c, int(1000 * load / c))
+        hit = self._ec_cache.get(key)
+        if hit is None:
+            hit = erlang_c_wait(c, (key[1] + 0.5) * c / 1000, mu)
+            self._ec_cache[key] = hit
+        return hit
+
+    def _serve(self, now: float) -> None:
+        queue = self.queue
+        if not queue:
+            return
+        rate = self.rate_rps
+        if rate <= 0:
+            return
+        limit = now + self.resolution_s
+        while queue:
+            head = queue[0]
+            t, w = head.enqueued_s, head.spread_s
+            backlogged = self._free_s > now
+            start = max(self._free_s, t, now)
+            if start >= limit:
+                break
+            n = head.count
+            work = n / rate
+            end = max(start + work, t + w)
+            if start + work > limit and n > 1:
+                # The server cannot take all of it on within the tick: split at the limit.
+                m = int(n * (limit - start) / work)
+                if m < 1:
+                    break
+                part = head.split(m)
+                frac = m / n
+                part.spread_s = w * frac
+                head.enqueued_s = t + w * frac
+                head.spread_s = w - part.spread_s
+                end = start + (end - start) * frac
+                work *= frac
+            else:
+                part = queue.popleft()
+            self.queued -= part.count
+            # Deadline: the share of the part that would start after it expired.
+            d = part.deadline_s
+            if d < end:
+                k = part.count if d <= start else round(part.count * (end - d) / (end - start))
+                if k > 0:
+                    self.timed_out += k
+                    if self.drop_expired:
+                        gone = part if k >= part.count else part.split(k)
+                        self.expire(gone)
+                        if gone is part:
+                            continue
+                        kept = part.count / (part.count + k)
+                        end = start + (end - start) * kept
+                        work *= kept
+            self._begin(part, start, end, now, backlogged)
+            self._free_s = start + work
+        if queue:
+            self._schedule_wake(max(min(self._free_s, limit), now + 1e-9))
+
+    def _begin(self, part: Cohort, start: float, end: float, now: float,
+               backlogged: bool) -> None:
+        m = part.count
+        dur = end - start
+        self.in_service += m
+        self._segments.append((start, end, m * self.mean_s / dur if dur > 0 else 0.0))
+        ec_mean, ec_var = (0.0, 0.0) if backlogged else self._erlang(now)
+        arrived = part.enqueued_s + part.spread_s / 2
+        if arrived >= self.warmup_s:
+            w = max(0.0, start + dur / 2 - arrived) + ec_mean
+            self.wait_sum += w * m
+            self.wait_n += m
+            self.waits.append(w)
+            self.wait_counts.append(m)
+        part.spread_s = dur
+        part.var_s += self.var_service + ec_var
+        ev = Timeout(self.env, max(0.0, start - now) + ec_mean + self.mean_s, part)
+        ev.callbacks.append(self._done)
+
+    def _done(self, ev: simpy.Event) -> None:
+        c: Cohort = ev._value
+        now = self.env.now
+        self._touch(now)
+        self.in_service -= c.count
+        self.served += c.count
+        if c.deadline_s < now:
+            self.wasted += c.count
+        self.forward(c)
+
+    def _schedule_wake(self, at: float) -> None:
+        if at >= self._wake_at:
+            return
+        self._wake_at = at
+        ev = Timeout(self.env, at - self.env.now)
+        ev.callbacks.append(self._on_wake)
+
+    def _on_wake(self, _ev: simpy.Event) -> None:
+        now = self.env.now
+        if now < self._wake_at - 1e-12:
+            return  # superseded by an earlier wake
+        self._wake_at = INF
+        self._touch(now)
+        self._serve(now)

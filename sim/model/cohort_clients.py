@@ -1,0 +1,352 @@
+"""Clients in cohort mode: the same behaviour as ``clients.Clients``, on counts.
+
+Births come as one cohort per resolution tick with the Poisson count of that tick,
+spread over the tick. An attempt's parts (a cohort split by stations) share a ticket:
+when the deadline fires, whatever of the attempt is still unanswered times out at once,
+and parts answered later are wasted work, exactly as single requests in exact mode.
+
+Retries are gathered per tick: a failed part's requests are spread over the ticks its
+backoff distribution gives them (a multinomial draw over the ticks the delay can fall
+in: uniform for full and equal jitter, uniform from ``base`` to ``3 × previous sleep``
+for decorrelated jitter, a point for fixed and exponential), and everything due in one
+tick with the same attempt number and flags is released as one cohort. Merging loses
+who was born when; a cohort keeps the mean and variance of its births, which is what
+join latency needs.
+
+Listening sessions leave in slices: a joined cohort is cut into 32 equal-probability
+slices of the session-length distribution, and session ends are counted per second, not
+per listener. Listeners are spread evenly over fanout instances; when an instance goes
+away its share of every future slice reconnects.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+import simpy
+from simpy.events import Timeout
+
+from ..config import ClientsConfig
+from ..engine import Cohort, Network, Pool, Sampler, Station
+from .clients import LEGIT, Clients
+
+INF = math.inf
+SESSION_SLICES = 32
+RECONNECT_GROUPS = 8
+SESSION_BUCKET_S = 1.0
+
+
+class Ticket:
+    """What one attempt's parts share: how many are still unanswered, and the deadline."""
+
+    __slots__ = ("done", "pending", "template")
+
+    def __init__(self, c: Cohort) -> None:
+        self.pending = c.count
+        self.done = False
+        self.template = c
+
+
+class _Acc:
+    """Retries due in one tick with one key, being gathered."""
+
+    __slots__ = ("born_m2", "born_w", "count", "end_w", "sleep_w")
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.born_w = 0.0
+        self.born_m2 = 0.0
+        self.sleep_w = 0.0
+        self.end_w = 0.0
+
+
+class CohortClients(Clients):
+    """The legit population in cohort mode."""
+
+    def __init__(self, env: simpy.Environment, cfg: ClientsConfig, network: Network,
+                 gen: np.random.Generator, session: Sampler, warmup_s: float,
+                 pool: Pool | None, resolution_s: float, horizon_s: float) -> None:
+        super().__init__(env, cfg, network, gen, session, warmup_s, pool)
+        self.dt = resolution_s
+        self.horizon_s = horizon_s
+        self._due: dict[int, dict[tuple[int, bool, bool], _Acc]] = {}
+        self._ends: dict[int, int] = {}
+        self.lat_sd: list[float] = []
+        # Equal-probability slices of the session length: each slice's conditional mean.
+        draws = np.sort(np.array([session() for _ in range(40_000)]))
+        self._slice_len = [float(x.mean()) for x in np.array_split(draws, SESSION_SLICES)]
+
+    # -- births ---------------------------------------------------------------------------
+    def start_counts(self, counts: np.ndarray) -> None:
+        """Schedule one birth cohort per tick with a non-zero count."""
+        ticks = np.nonzero(counts)[0]
+        it = iter(zip(ticks.tolist(), counts[ticks].tolist(), strict=True))
+        env, dt = self.env, self.dt
+
+        def next_tick(ev: Any = None) -> None:
+            if ev is not None:
+                self.born(ev._value)
+            nxt = next(it, None)
+            if nxt is not None:
+                k, n = nxt
+                e = Timeout(env, max(0.0, k * dt - env.now), int(n))
+                e.callbacks.append(next_tick)
+
+        next_tick()
+
+    def born(self, count: int) -> None:
+        now = self.env.now
+        self.arrived += count
+        self.in_flight += count
+        k = int(self.gen.binomial(count, self.impatient_share)) if self.impatient_share else 0
+        for n, impatient in ((k, True), (count - k, False)):
+            if n:
+                c = self._fresh(n, now)
+                c.impatient = impatient
+                self._attempt(c)
+
+    def _fresh(self, n: int, now: float) -> Cohort:
+        mid = now + self.dt / 2
+        c = Cohort(LEGIT, n, mid, mid, mid + self.timeout_s, 1, self)
+        c.spread_s = self.dt
+        c.born_spread = self.dt
+        return c
+
+    def _attempt(self, c: Cohort) -> None:
+        if c.reconnect:
+            self.reconnects += c.count
+        else:
+            self.attempts += c.count
+        c.ticket = Ticket(c)
+        if c.deadline_s < INF:
+            ev = Timeout(self.env, max(0.0, c.deadline_s - self.env.now), c.ticket)
+            ev.callbacks.append(self._on_deadline)
+        self.entry.offer(c)
+
+    # -- outcomes -------------------------------------------------------------------------
+    def _on_deadline(self, ev: simpy.Event) -> None:
+        t: Ticket = ev._value
+        if t.done or t.pending <= 0:
+            return
+        t.done = True
+        n, t.pending = t.pending, 0
+        self.attempts_timed_out += n
+        self._fail_n(t.template, n, self.env.now)
+
+    def _answer(self, c: Cohort) -> bool:
+        """Count a part as answered; False if its attempt had already timed out."""
+        t: Ticket = c.ticket
+        if t.done:
+            return False
+        t.pending -= c.count
+        return True
+
+    def on_failed(self, c: Cohort, st: Station, reason: str) -> None:
+        if self._answer(c):
+            self.attempts_rejected += c.count
+            self._fail_n(c, c.count, self.env.now)
+
+    def on_expired(self, c: Cohort, st: Station) -> None:
+        if self._answer(c):
+            self.attempts_timed_out += c.count
+            self._fail_n(c, c.count, self.env.now)
+
+    def on_joined(self, c: Cohort, st: Station, placements: list[tuple[int, int]] | None) -> None:
+        now = self.env.now
+        if not self._answer(c):
+            self.wasted += c.count
+            if placements and self.pool is not None:
+                self.pool.give_back(placements)
+            return
+        n = c.count
+        done_mid = now + c.spread_s / 2
+        if c.reconnect:
+            self.reconnected += n
+            end_s = c.sleep_s
+        else:
+            self.joined += n
+            self.in_flight -= n
+            if c.born_s >= self.warmup_s:
+                self.lat_t.append(now)
+                self.lat_v.append(done_mid - c.born_s)
+                self.lat_w.append(n)
+                var = c.born_var + (c.spread_s - c.born_spread) ** 2 / 12 + c.var_s
+                self.lat_sd.append(math.sqrt(max(0.0, var)))
+            end_s = -1.0
+        if placements is None or self.pool is None:
+            return
+        self._touch(now)
+        self.listeners += n
+        self.peak_listeners = max(self.peak_listeners, self.listeners)
+        if end_s >= 0:
+            self._end_at(end_s, n)
+            return
+        for j, k in enumerate(self.gen.multinomial(n, [1 / SESSION_SLICES] * SESSION_SLICES)):
+            if k:
+                self._end_at(done_mid + self._slice_len[j], int(k))
+
+    def _fail_n(self, c: Cohort, n: int, now: float) -> None:
+        """``n`` requests of the attempt ``c`` failed now: retry them or give up."""
+        self.attempts_failed += n
+        if c.attempt >= self.max_attempts:
+            self._give_up(c, n)
+            return
+        if c.impatient:
+            nxt = self._next(c, n, now, 0.0)
+            nxt.spread_s = c.spread_s
+            self._attempt(nxt)
+            return
+        ticks, probs, delays = self._backoff(c, now)
+        counts = (self.gen.multinomial(n, probs) if len(probs) > 1 else np.array([n]))
+        for k, cnt, delay in zip(ticks, counts.tolist(), delays, strict=True):
+            if not cnt:
+                continue
+            if not c.reconnect and now + delay - c.born_s > self.patience_s:
+                self._give_up(c, cnt)
+                continue
+            self._gather(c, int(k), cnt, delay)
+
+    def _give_up(self, c: Cohort, n: int) -> None:
+        if c.reconnect:
+            self.lost += n
+        else:
+            self.abandoned += n
+            self.in_flight -= n
+
+    def _next(self, c: Cohort, n: int, now: float, delay: float) -> Cohort:
+        start = now + delay
+        nxt = Cohort(LEGIT, n, c.born_s, start, start + self.timeout_s, c.attempt + 1, self)
+        nxt.impatient = c.impatient
+        nxt.reconnect = c.reconnect
+        nxt.born_var = c.born_var + c.born_spread**2 / 12
+        nxt.sleep_s = c.sleep_s if c.reconnect else delay
+        if not c.reconnect:
+            self.retries += n
+        return nxt
+
+    def _backoff(self, c: Cohort, now: float) -> tuple[list[int], list[float], list[float]]:
+        """Ticks the retry can fall in, their probabilities and mid delays."""
+        b, dt = self.backoff, self.dt
+        p = b.policy
+        if p == "fixed":
+            lo = hi = b.base_s
+        elif p == "decorrelated_jitter":
+            prev = c.sleep_s if (c.sleep_s > 0 and not c.reconnect) else b.base_s
+            lo, hi = b.base_s, 3.0 * prev
+        else:
+            t = min(b.cap_s, b.base_s * 2.0 ** min(c.attempt - 1, 60))
+            lo, hi = {"exponential": (t, t), "full_jitter": (0.0, t),
+                      "equal_jitter": (t / 2, t)}[p]
+        cap = b.cap_s if p == "decorrelated_jitter" else INF
+        a, z = now + lo, now + hi
+        if z - a < 1e-12 or a >= now + cap:
+            d = min(lo, cap)
+            return [int((now + d) // dt)], [1.0], [d]
+        k0, k1 = int(a // dt), int(min(z, now + cap) // dt)
+        ticks, probs, delays = [], [], []
+        for k in range(k0, k1 + 1):
+            x0, x1 = max(a, k * dt), min(z, (k + 1) * dt, now + cap)
+            if x1 > x0:
+                ticks.append(k)
+                probs.append((x1 - x0) / (z - a))
+                delays.append((x0 + x1) / 2 - now)
+        if z > now + cap:  # decorrelated: everything above the cap sleeps exactly cap
+            k = int((now + cap) // dt)
+            mass = (z - (now + cap)) / (z - a)
+            if ticks and ticks[-1] == k:
+                probs[-1] += mass
+            else:
+                ticks.append(k)
+                probs.append(mass)
+                delays.append(cap)
+        s = sum(probs)
+        return ticks, [q / s for q in probs], delays
+
+    def _gather(self, c: Cohort, k: int, n: int, delay: float) -> None:
+        key = (c.attempt + 1, c.impatient, c.reconnect)
+        bucket = self._due.get(k)
+        if bucket is None:
+            bucket = self._due[k] = {}
+            ev = Timeout(self.env, max(0.0, k * self.dt - self.env.now), k)
+            ev.callbacks.append(self._release)
+        acc = bucket.get(key)
+        if acc is None:
+            acc = bucket[key] = _Acc()
+        acc.count += n
+        acc.born_w += n * c.born_s
+        acc.born_m2 += n * (c.born_var + c.born_spread**2 / 12 + c.born_s**2)
+        acc.sleep_w += n * (c.sleep_s if c.reconnect else delay)
+
+    def _release(self, ev: simpy.Event) -> None:
+        k: int = ev._value
+        now = self.env.now
+        for (attempt, impatient, reconnect), acc in self._due.pop(k, {}).items():
+            n = acc.count
+            born = acc.born_w / n
+            mid = now + self.dt / 2
+            c = Cohort(LEGIT, n, born, mid, mid + self.timeout_s, attempt, self)
+            c.born_var = max(0.0, acc.born_m2 / n - born**2)
+            c.spread_s = self.dt
+            c.impatient = impatient
+            c.reconnect = reconnect
+            c.sleep_s = acc.sleep_w / n
+            self._attempt(c)
+
+    # -- listening ------------------------------------------------------------------------
+    def _end_at(self, end_s: float, n: int) -> None:
+        if end_s >= self.horizon_s:
+            return  # still listening at the horizon
+        k = int(end_s // SESSION_BUCKET_S) + 1
+        if k not in self._ends:
+            self._ends[k] = 0
+            ev = Timeout(self.env, max(0.0, k * SESSION_BUCKET_S - self.env.now), k)
+            ev.callbacks.append(self._on_ends)
+        self._ends[k] += n
+
+    def _on_ends(self, ev: simpy.Event) -> None:
+        n = self._ends.pop(ev._value, 0)
+        if n and self.pool is not None:
+            n = min(n, self.listeners)
+            self._touch(self.env.now)
+            self.pool.release_spread(n)
+            self.listeners -= n
+            self.sessions_ended += n
+
+    def evict_count(self, n: int) -> None:
+        """``n`` listeners lost their instance: the same share of every future slice."""
+        now = self.env.now
+        if n <= 0 or self.listeners <= 0:
+            return
+        self._touch(now)
+        f = min(1.0, n / self.listeners)
+        self.listeners -= n
+        self.evicted += n
+        moved = []
+        for k in list(self._ends):
+            e = self._ends[k]
+            g = int(self.gen.binomial(e, f))
+            if g:
+                self._ends[k] = e - g
+                moved.append((k * SESSION_BUCKET_S, g))
+        beyond = n - sum(g for _, g in moved)
+        if beyond > 0:
+            moved.append((INF, beyond))
+        if not self.reconnect:
+            self.lost += n
+            return
+        # Reconnect in a few groups by when their sessions end (at most eight cohorts).
+        moved.sort()
+        for group in np.array_split(np.arange(len(moved)), min(RECONNECT_GROUPS, len(moved))):
+            cnt = sum(moved[i][1] for i in group)
+            if not cnt:
+                continue
+            ends = [moved[i][0] for i in group]
+            end = INF if INF in ends else sum(moved[i][0] * moved[i][1] for i in group) / cnt
+            c = self._fresh(cnt, now)
+            c.born_s = now
+            c.born_spread = 0.0
+            c.reconnect = True
+            c.sleep_s = end
+            self._attempt(c)
