@@ -168,6 +168,9 @@ class Scenario:
             if pool is not None:
                 rec.add(f"{name}.slots_used", "level", _getter(pool, "in_use"))
                 rec.add(f"{name}.slots", "level", lambda p=pool: p.capacity)
+                net = self.topology.network
+                rec.add(f"{name}.slots_refused", "count",
+                        lambda n=name, net=net: net.slots_full.get(n, 0))
             hpa = self.autoscalers.get(name)
             if hpa is not None:
                 rec.add(f"{name}.desired", "level", lambda h=hpa: h.desired)
@@ -239,7 +242,8 @@ class Scenario:
             pool = self.topology.pools.get(name)
             if pool is not None:
                 part["slots"] = {"per_instance": pool.slots_per_instance,
-                                 "peak_used": pool.peak, "used_end": pool.in_use}
+                                 "peak_used": pool.peak, "used_end": pool.in_use,
+                                 "refused": self.topology.network.slots_full.get(name, 0)}
             hpa = self.autoscalers.get(name)
             if hpa is not None:
                 part["autoscaler"] = {"launched": hpa.launched, "removed": hpa.removed}

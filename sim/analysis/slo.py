@@ -10,8 +10,8 @@ The SLO is judged over a sliding window of ``window_s`` ending at each tick:
 Windows with fewer than ``min_attempts`` finished attempts are not judged (a quiet
 minute before the start says nothing). The first breach is the end of the first window
 that fails. The bottleneck is the station that saturated first in the run-up to the
-breach: utilization of at least 95% or requests lost (rejected or timed out); ties go to
-the station that lost the most.
+breach: utilization of at least 95% or requests lost (rejected, timed out, or refused a
+listener slot); ties go to the station that lost the most.
 """
 
 from __future__ import annotations
@@ -126,6 +126,8 @@ def bottleneck(ts: dict[str, np.ndarray], stations: list[str], first: int, span:
         with np.errstate(invalid="ignore", divide="ignore"):
             util = np.where(cap > 0, busy / cap, 0.0)
         lost = (ts[f"{name}.rejected"][lo:first + 1] + ts[f"{name}.timed_out"][lo:first + 1])
+        if f"{name}.slots_refused" in ts:
+            lost = lost + ts[f"{name}.slots_refused"][lo:first + 1]
         sat = (util >= SATURATED_UTILIZATION) | (lost > 0)
         if not sat.any():
             continue

@@ -202,8 +202,8 @@ class FluidStation(Station):
         gen = self.service.gen
         kept_counts = gen.multivariate_hypergeometric(counts, k) if k else [0] * len(group)
         kept = []
-        for c, keep in zip(group, kept_counts, strict=True):
-            keep = int(keep)
+        for c, keep_n in zip(group, kept_counts, strict=True):
+            keep = int(keep_n)
             if keep <= 0:
                 self.rejected += c.count
                 self.reject(c, reason)

@@ -57,6 +57,8 @@ class Network:
         self.entry = self.stations[entry]
         self.gen = gen
         self.pools = dict(pools or {})
+        # Requests served at the end of the path but refused a slot, per station.
+        self.slots_full: dict[str, int] = {}
         self._uniform: list[float] = []
         # Per station: (next stations, cumulative probabilities) or None at the end.
         self._next: dict[str, tuple[list[Station], list[float]] | None] = {}
@@ -123,7 +125,7 @@ class Network:
         taken = sum(k for _, k in placements)
         if taken < c.count:
             lost = c.split(c.count - taken) if taken else c
-            st.rejected += lost.count
+            self.slots_full[st.name] = self.slots_full.get(st.name, 0) + lost.count
             _release(lost)
             lost.owner.on_failed(lost, st, "slots_full")
             if not taken:

@@ -6,8 +6,9 @@ workers ÷ worker capacity, time-weighted; for a station with listener slots, th
 of that and slot occupancy), and computes ``desired = ceil(ready × metric / target)``,
 doing nothing while ``|metric / target − 1| ≤ tolerance``. Instances it adds become ready
 after the station's ``provisioning_delay_s``; instances not yet ready are not measured.
-Scale-down follows the highest recommendation of the last ``scale_down_window_s``
-(Kubernetes' default stabilization window, 300 s) and removes pending instances first.
+Scale-down follows the highest recommendation of the last 300 s (Kubernetes' default
+stabilization window, seeded with the deployed count) and removes pending instances
+first.
 Bounds are the station's ``min_instances`` and ``max_instances``.
 
 Left out here (they come with the full autoscaler set): behavior policies that limit the
@@ -50,7 +51,10 @@ class HPA:
         self.removed = 0
         self.metric = 0.0
         self._cancelled = 0  # launches cancelled while pending; their timers still fire
-        self._recs: deque[tuple[float, int]] = deque()
+        # The window starts with the instances the station was deployed with, as the
+        # Kubernetes controller seeds it with the current replica count: pre-provisioned
+        # capacity is not scaled away before a full window has passed.
+        self._recs: deque[tuple[float, int]] = deque([(env.now, station.instances)])
         self._busy = station.busy_area
         self._cap = station.capacity_area
 
