@@ -3,45 +3,116 @@
 Configs ship inside the package (``sim.configs``, the ``configs/`` folder of the
 repository) so they are found from a clone and from a plain ``pip install``. Users add
 their own architectures with Hydra's ``--config-dir``.
+
+Bad input stops the command before anything runs, with one paragraph on stderr that names
+the key and what is allowed, and exit status 2. Hydra would report composition errors (an
+unknown key, a value of the wrong type, a missing option) itself, in several lines and in
+its own terms, so ``main`` composes and validates the config first with ``compose`` (and,
+for a multirun, every job of the sweep), which turns those errors into ``ConfigError``.
+The Python API (``sim.run``, ``compose``) raises the same ``ConfigError``.
 """
 
 from __future__ import annotations
 
+import itertools
+import re
 import sys
-from importlib import resources
 from pathlib import Path
+from typing import Any
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf, open_dict
 
-from .config import ConfigError, register, to_config
+from .config import ConfigError, explain, register, shipped_config_dir, to_config
 from .run import simulate
+
+CONFIG_DIR = shipped_config_dir()
+EXIT_BAD_CONFIG = 2
+# A multirun is checked job by job up to this many jobs, value by value beyond.
+MAX_CHECKED_JOBS = 256
 
 
 def config_dir() -> Path:
     """Where the shipped configs are: the package data, or the clone's ``configs/``."""
-    try:
-        path = Path(str(resources.files("sim.configs")))
-        if (path / "config.yaml").is_file():
-            return path
-    except ModuleNotFoundError:
-        pass
-    return Path(__file__).resolve().parent.parent / "configs"
+    return shipped_config_dir()
 
 
-CONFIG_DIR = config_dir()
+def compose(overrides: list[str], config_dir: str | Path | None = None,
+            config_name: str = "config") -> DictConfig:
+    """Compose the config as ``python -m sim`` would, for notebooks and tests.
 
-
-def compose(overrides: list[str], config_dir: str | Path | None = None) -> DictConfig:
-    """Compose the config as ``python -m sim`` would, for notebooks and tests."""
-    from hydra import compose as hydra_compose  # noqa: PLC0415
-    from hydra import initialize_config_dir  # noqa: PLC0415
+    Interpolations are resolved here, including Hydra's own (``${hydra:runtime.cwd}``).
+    Any problem raises ``ConfigError`` with the message the command prints.
+    """
+    from hydra import compose as hydra_compose
+    from hydra import initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+    from hydra.core.singleton import Singleton
 
     register()
     extra = [f"hydra.searchpath=[file://{Path(config_dir).resolve()}]"] if config_dir else []
-    with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
-        return hydra_compose(config_name="config", overrides=[*overrides, *extra])
+    # Inside a running Hydra app (or a caller's initialize()), set the global Hydra aside
+    # for this compose and put it back afterwards.
+    saved = Singleton._instances.pop(GlobalHydra, None)  # type: ignore[attr-defined]
+    try:
+        with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
+            try:
+                cfg = hydra_compose(config_name=config_name,
+                                    overrides=[*overrides, *extra], return_hydra_config=True)
+            except Exception as exc:
+                raise _composition_error(exc, overrides) from None
+    finally:
+        if saved is not None:
+            Singleton._instances[GlobalHydra] = saved  # type: ignore[attr-defined]
+    hydra_cfg = HydraConfig.instance()
+    previous = hydra_cfg.cfg
+    hydra_cfg.set_config(cfg)  # so that ${hydra:...} resolves
+    try:
+        with open_dict(cfg):
+            cfg.pop("hydra")
+        try:
+            OmegaConf.resolve(cfg)
+        except Exception as exc:
+            raise explain(exc) from None
+    finally:
+        hydra_cfg.cfg = previous
+    return cfg
+
+
+def _composition_error(exc: Exception, overrides: list[str]) -> ConfigError:
+    """One paragraph for an error Hydra raised while composing."""
+    from hydra.errors import MissingConfigException, OverrideParseException
+
+    text = str(exc)
+    if isinstance(exc, MissingConfigException):
+        m = re.search(r"Could not find '([^']+)'", text)
+        found = re.search(r"Available options in '([^']+)':\n((?:\t.*\n?)*)", text)
+        if m:
+            group, _, option = m.group(1).rpartition("/")
+            options = found.group(2).split() if found else []
+            if group:
+                return ConfigError(
+                    f"Invalid configuration: {group.replace('/', '.')} = {option!r} is not "
+                    f"an option of the config group {group}; allowed: "
+                    f"{', '.join(options) if options else 'no options found'} (or your "
+                    f"own, in {group}/ of a directory added with --config-dir).")
+            return ConfigError(f"Invalid configuration: there is no config named {option!r}"
+                               f"; allowed: config (or your own with --config-dir).")
+    if isinstance(exc, OverrideParseException):
+        first = text.splitlines()[0] if text else exc.__class__.__name__
+        return ConfigError(f"Invalid override ({first}); allowed: key=value, +key=value "
+                           f"(add), ~key (delete), group=option; quote values with "
+                           f"special characters.")
+    return explain(exc, _override_key(text))
+
+
+def _override_key(text: str) -> str | None:
+    """The key of the override that Hydra names in ``text``, if it names one."""
+    m = re.search(r"Could not override '([^']+)'", text) \
+        or re.search(r"Error merging override (\S+)", text) \
+        or re.search(r"Could not (?:append to|delete from) config\..*?'([^']+)'", text)
+    return m.group(1).split("=", 1)[0].lstrip("+~") if m else None
 
 
 @hydra.main(version_base="1.3", config_path=str(CONFIG_DIR), config_name="config")
@@ -50,7 +121,7 @@ def _main(cfg: DictConfig) -> None:
         sim_cfg = to_config(cfg)
     except ConfigError as exc:
         print(f"sim: {exc}", file=sys.stderr)
-        raise SystemExit(2) from None
+        raise SystemExit(EXIT_BAD_CONFIG) from None
     outdir = Path(HydraConfig.get().runtime.output_dir)
     result = simulate(sim_cfg, outdir=outdir, progress=sim_cfg.run.progress)
     s = result.summary
@@ -62,9 +133,72 @@ def _main(cfg: DictConfig) -> None:
           f"{legit['attempts']:,} attempts; {verdict}; wrote {outdir}")
 
 
-def main() -> None:
+def check_command_line(argv: list[str]) -> None:
+    """Compose and validate what ``argv`` asks for; raise ConfigError on bad input.
+
+    Hydra's informational flags (``--help``, ``--cfg``, ``--info``, ...) and unknown flags
+    are left to Hydra.
+    """
+    from hydra._internal.utils import get_args_parser
+
+    if any(a == "--version" for a in argv):
+        return
+    parser = get_args_parser()
+    args, unknown = parser.parse_known_args(argv)
+    if unknown or args.help or args.hydra_help or args.info or args.shell_completion \
+            or args.experimental_rerun or args.config_path:
+        return
+    config_name = args.config_name or "config"
+    overrides: list[str] = list(args.overrides)
+    for job in _jobs(overrides) if args.multirun else [overrides]:
+        cfg = compose(job, config_dir=args.config_dir, config_name=config_name)
+        if not args.cfg:  # --cfg shows a config that composes, valid or not
+            to_config(cfg)
+
+
+def _jobs(overrides: list[str]) -> list[list[str]]:
+    """The override lists of a multirun's jobs (Hydra's basic sweeper: the product)."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    try:
+        parsed = OverridesParser.create().parse_overrides(overrides)
+    except Exception as exc:
+        raise _composition_error(exc, overrides) from None
+    axes: list[list[str]] = []
+    for o in parsed:
+        key = o.get_key_element()
+        if o.is_sweep_override():
+            if not o.is_discrete_sweep():  # intervals are for optimizing sweepers
+                axes.append([o.input_line])
+                continue
+            axes.append([f"{key}={v}" for v in o.sweep_string_iterator()])
+        else:
+            axes.append([o.input_line])
+    n_jobs = 1
+    for axis in axes:
+        n_jobs *= len(axis)
+    if n_jobs <= MAX_CHECKED_JOBS:
+        return [list(job) for job in itertools.product(*axes)]
+    # Too many jobs to compose each: vary one key at a time around the first values.
+    first = [axis[0] for axis in axes]
+    jobs = [first]
+    for i, axis in enumerate(axes):
+        for value in axis[1:]:
+            jobs.append([*first[:i], value, *first[i + 1:]])
+    return jobs
+
+
+def main(argv: list[str] | None = None) -> Any:
     register()
-    _main()
+    args = sys.argv[1:] if argv is None else argv
+    try:
+        check_command_line(args)
+    except ConfigError as exc:
+        print(f"sim: {exc}", file=sys.stderr)
+        raise SystemExit(EXIT_BAD_CONFIG) from None
+    if argv is not None:
+        sys.argv = [sys.argv[0], *argv]
+    return _main()
 
 
 if __name__ == "__main__":

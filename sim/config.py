@@ -6,17 +6,37 @@ types while the config is composed; ``validate`` then checks ranges and cross-fi
 (routes to stations that exist, shares that add up, a trace file that parses) and raises
 ``ConfigError`` with one paragraph that names the key and what is allowed. All of it runs
 before any simulation starts.
+
+Errors that OmegaConf or Hydra raise while composing (an unknown key, a value of the
+wrong type, a missing mandatory value) are translated by ``explain`` into the same kind
+of paragraph, listing the keys the schema allows at that level.
+
+Data files named in a config (an arrival trace) follow one rule: an absolute path is used
+as it is; a relative path is looked up in the current directory first, then in the
+directory of the shipped configs (``configs/`` in a clone, ``sim/configs`` when
+installed), so ``arrivals/example_trace.csv`` finds the example from anywhere.
+``to_config`` replaces the path by the absolute one it found, so the ``config.yaml`` of a
+run says which file was read.
 """
 
 from __future__ import annotations
 
 import csv
 import math
+import types
+import typing
 from dataclasses import dataclass, field, fields, is_dataclass
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
 from omegaconf import MISSING, DictConfig, ListConfig, OmegaConf
+from omegaconf.errors import (
+    InterpolationResolutionError,
+    MissingMandatoryValue,
+    OmegaConfBaseException,
+    ValidationError,
+)
 
 from .engine.streams import DISTRIBUTIONS
 
@@ -180,13 +200,13 @@ class SimConfig:
 
 def register() -> None:
     """Put the schema in Hydra's ConfigStore (the primary config lists it first)."""
-    from hydra.core.config_store import ConfigStore  # noqa: PLC0415
+    from hydra.core.config_store import ConfigStore
 
     cs = ConfigStore.instance()
     cs.store(name="sim_schema", node=SimConfig)
 
 
-# -- validation ---------------------------------------------------------------------------
+# -- checks -------------------------------------------------------------------------------
 
 def _fail(key: str, value: Any, allowed: str) -> ConfigError:
     return ConfigError(f"Invalid configuration: {key} = {value!r}; allowed: {allowed}.")
@@ -215,34 +235,255 @@ def _choice(key: str, value: Any, choices: tuple[str, ...]) -> None:
 
 
 def to_config(cfg: DictConfig | SimConfig | dict[str, Any]) -> SimConfig:
-    """Turn a composed Hydra config into the typed schema and validate it."""
+    """Turn a composed Hydra config (or a plain dict) into the typed schema and validate it.
+
+    Every problem is a ``ConfigError``: unknown keys and wrong types as well as ranges.
+    """
     if isinstance(cfg, SimConfig):
         sim = cfg
     else:
-        node = cfg if isinstance(cfg, DictConfig) else OmegaConf.create(cfg)
-        merged = OmegaConf.merge(OmegaConf.structured(SimConfig), node)
-        sim = OmegaConf.to_object(merged)  # type: ignore[assignment]
+        if isinstance(cfg, DictConfig):
+            raw = OmegaConf.to_container(cfg, resolve=False)
+        elif isinstance(cfg, dict):
+            raw = cfg
+        else:
+            raise ConfigError(f"Invalid configuration: expected a mapping of keys to values, "
+                              f"got {type(cfg).__name__}.")
+        check_keys(raw, SimConfig, "")
+        try:
+            node = cfg if isinstance(cfg, DictConfig) else OmegaConf.create(cfg)
+            merged = OmegaConf.merge(OmegaConf.structured(SimConfig), node)
+            sim = OmegaConf.to_object(merged)  # type: ignore[assignment]
+        except OmegaConfBaseException as exc:
+            raise explain(exc) from None
+        _absolute_paths(sim)
     validate(sim)
     return sim
 
 
+# -- the schema, for messages -------------------------------------------------------------
+
+def _unwrap_optional(tp: Any) -> tuple[Any, bool]:
+    """``X | None`` -> (X, True); anything else -> (tp, False)."""
+    if typing.get_origin(tp) in (typing.Union, types.UnionType):
+        args = [a for a in typing.get_args(tp) if a is not type(None)]
+        if len(args) == 1:
+            return args[0], True
+    return tp, False
+
+
+def schema_type(path: str) -> Any:
+    """The schema's type at a dotted ``path`` (``""`` is the root); None if there is none."""
+    tp: Any = SimConfig
+    for part in [p for p in path.split(".") if p]:
+        tp, _ = _unwrap_optional(tp)
+        if is_dataclass(tp):
+            hints = typing.get_type_hints(tp)
+            if part not in hints:
+                return None
+            tp = hints[part]
+        elif typing.get_origin(tp) is dict:
+            tp = typing.get_args(tp)[1]
+        else:
+            return None
+    return tp
+
+
+def describe_type(tp: Any) -> str:
+    """How a value of schema type ``tp`` is written, for messages."""
+    inner, optional = _unwrap_optional(tp)
+    if inner is bool:
+        text = "true or false"
+    elif inner is int:
+        text = "an integer"
+    elif inner is float:
+        text = "a number"
+    elif inner is str:
+        text = "a string"
+    elif is_dataclass(inner):
+        text = "a mapping with keys " + ", ".join(f.name for f in fields(inner))
+    elif typing.get_origin(inner) is dict:
+        text = "a mapping"
+    elif typing.get_origin(inner) is list or inner is list:
+        text = "a list"
+    else:
+        text = "a value"
+    return f"null or {text}" if optional else text
+
+
+def allowed_keys(path: str) -> list[str] | None:
+    """The keys the schema allows under ``path``; None where any name goes (a mapping)."""
+    tp, _ = _unwrap_optional(schema_type(path))
+    if is_dataclass(tp):
+        return [f.name for f in fields(tp)]
+    return None
+
+
+def _label(path: str) -> str:
+    return path if path else "the top level"
+
+
+def unknown_key(path: str, existing: list[str] | None = None) -> ConfigError:
+    """The message for a key that is not in the schema (or a name not defined there)."""
+    parent, _, leaf = path.rpartition(".")
+    keys = allowed_keys(parent)
+    if keys is not None:
+        return ConfigError(f"Invalid configuration: unknown key {path}; allowed keys of "
+                           f"{_label(parent)}: {', '.join(keys)}.")
+    names = ", ".join(sorted(existing)) if existing else f"the names already under {parent}"
+    hint = ""
+    if parent == "architecture.stations":
+        hint = (" A new station is defined in an architecture file of your own "
+                "(added with --config-dir), not on the command line.")
+    return ConfigError(f"Invalid configuration: {path} is not defined ({leaf!r} is not a "
+                       f"name under {parent}); allowed: {names}.{hint}")
+
+
+def _full_key(err_key: str, key: str | None) -> str:
+    """The dotted key of an error: OmegaConf's, completed from the override's ``key``.
+
+    OmegaConf names a node relative to where it was created, so a new item of a typed
+    mapping comes out as just its name; the override says where it sits.
+    """
+    if not key:
+        return err_key
+    if not err_key:
+        return key
+    parts, sub = key.split("."), err_key.split(".")
+    for i in range(len(parts) - len(sub) + 1):
+        if parts[i:i + len(sub)] == sub:
+            return ".".join(parts[:i + len(sub)])
+    return err_key
+
+
+def explain(exc: BaseException, key: str | None = None) -> ConfigError:
+    """Translate an OmegaConf error (or an error that wraps one) into a ConfigError.
+
+    ``key`` is the key of the override that failed, when there is one: it completes the
+    key OmegaConf reports.
+    """
+    err: BaseException | None = exc
+    while err is not None and not isinstance(err, OmegaConfBaseException):
+        err = err.__cause__ or err.__context__
+    if err is None:
+        return ConfigError("Invalid configuration: " + " ".join(str(exc).split()))
+    full_key = _full_key(str(getattr(err, "full_key", None) or ""), key)
+    msg = " ".join(str(getattr(err, "msg", None) or err).split("\n")[0].split())
+    parent_node = getattr(err, "parent_node", None)
+    existing = [str(k) for k in parent_node] if isinstance(parent_node, DictConfig) else None
+    parent = full_key.rpartition(".")[0]
+    if isinstance(err, MissingMandatoryValue):
+        return ConfigError(f"Invalid configuration: {full_key} is missing; allowed: "
+                           f"{describe_type(schema_type(full_key))} (it has no default).")
+    if "does not support deletion" in msg and schema_type(full_key) is not None:
+        return ConfigError(f"Invalid configuration: {full_key} cannot be deleted, it is part "
+                           f"of the schema; allowed: set it to "
+                           f"{describe_type(schema_type(full_key))}.")
+    if isinstance(err, InterpolationResolutionError):
+        return ConfigError(f"Invalid configuration: {full_key} could not be resolved "
+                           f"({msg}); allowed: a value, or an interpolation that resolves "
+                           f"when the config is composed.")
+    if isinstance(err, ValidationError):
+        tp = schema_type(full_key)
+        new_item = (typing.get_origin(_unwrap_optional(schema_type(parent))[0]) is dict
+                    and "is not a subclass of" in msg and existing is None)
+        if tp is None or new_item:
+            return unknown_key(full_key, existing)
+        value = getattr(err, "value", None)
+        shown = f" = {value!r}" if isinstance(value, str | int | float | bool) else ""
+        return ConfigError(f"Invalid configuration: {full_key}{shown} has the wrong type "
+                           f"({msg}); allowed: {describe_type(tp)}.")
+    # ConfigKeyError, ConfigAttributeError and the like: a key the schema does not have.
+    if full_key:
+        return unknown_key(full_key, existing)
+    return ConfigError("Invalid configuration: " + " ".join(str(err).split()))
+
+
+def check_keys(value: Any, tp: Any, path: str) -> None:
+    """Reject keys the schema does not define, anywhere in a (plain) nested mapping."""
+    tp, _ = _unwrap_optional(tp)
+    if not isinstance(value, dict):
+        return
+    if is_dataclass(tp):
+        hints = typing.get_type_hints(tp)
+        for k, v in value.items():
+            sub = f"{path}.{k}" if path else str(k)
+            if k not in hints:
+                raise unknown_key(sub)
+            check_keys(v, hints[k], sub)
+    elif typing.get_origin(tp) is dict:
+        item = typing.get_args(tp)[1]
+        for k, v in value.items():
+            check_keys(v, item, f"{path}.{k}" if path else str(k))
+
+
+# -- data files ---------------------------------------------------------------------------
+
+def shipped_config_dir() -> Path:
+    """Where the shipped configs are: the package data, or the clone's ``configs/``."""
+    try:
+        path = Path(str(resources.files("sim.configs")))
+        if (path / "config.yaml").is_file():
+            return path
+    except ModuleNotFoundError:
+        pass
+    return Path(__file__).resolve().parent.parent / "configs"
+
+
+def resolve_path(path: str) -> Path | None:
+    """Apply the data-file rule (see the module docstring); None if nothing is found."""
+    p = Path(path).expanduser()
+    if p.is_absolute():
+        return p if p.is_file() else None
+    for base in (Path.cwd(), shipped_config_dir()):
+        candidate = base / p
+        if candidate.is_file():
+            return candidate.resolve()
+    return None
+
+
+def _absolute_paths(sim: SimConfig) -> None:
+    a = sim.arrivals
+    if a.kind == "trace" and isinstance(a.path, str) and a.path:
+        found = resolve_path(a.path)
+        if found is not None:
+            a.path = str(found)
+    for comp in a.components if isinstance(a.components, list) else []:
+        if isinstance(comp, dict) and comp.get("kind") == "trace" \
+                and isinstance(comp.get("path"), str) and comp["path"]:
+            found = resolve_path(comp["path"])
+            if found is not None:
+                comp["path"] = str(found)
+        elif isinstance(comp, ArrivalsConfig) and comp.kind == "trace" and comp.path:
+            found = resolve_path(comp.path)
+            if found is not None:
+                comp.path = str(found)
+
+
+# -- validation ---------------------------------------------------------------------------
+
 def validate(c: SimConfig) -> None:
     """Range and cross-field checks; raises ConfigError naming the key."""
     r = c.run
-    if not isinstance(r.seed, int) or r.seed < 0:
+    if not isinstance(r.seed, int) or isinstance(r.seed, bool) or r.seed < 0:
         raise _fail("run.seed", r.seed, "an integer >= 0")
     _positive("run.horizon_s", r.horizon_s)
     _non_negative("run.warmup_s", r.warmup_s)
     if r.warmup_s >= r.horizon_s:
         raise _fail("run.warmup_s", r.warmup_s, f"less than run.horizon_s ({r.horizon_s})")
     _non_negative("run.resolution_s", r.resolution_s)
-    if r.resolution_s > 0:
-        raise _fail("run.resolution_s", r.resolution_s,
-                    "0 (exact mode; cohort mode is not available in this version)")
     _positive("run.metrics_tick_s", r.metrics_tick_s)
     if r.horizon_s / r.metrics_tick_s > 2_000_000:
         raise _fail("run.metrics_tick_s", r.metrics_tick_s,
                     "at most 2,000,000 ticks per horizon (raise the tick)")
+    if r.resolution_s > 0:  # cohort mode
+        if r.resolution_s > r.metrics_tick_s:
+            raise _fail("run.resolution_s", r.resolution_s,
+                        f"0 (exact mode) or a tick no longer than run.metrics_tick_s "
+                        f"({r.metrics_tick_s})")
+        if r.horizon_s / r.resolution_s > 20_000_000:
+            raise _fail("run.resolution_s", r.resolution_s,
+                        "0 (exact mode) or at most 20,000,000 ticks per horizon")
     _validate_architecture(c.architecture)
     _validate_arrivals("arrivals", c.arrivals)
     _validate_clients(c.clients)
@@ -352,15 +593,20 @@ def _validate_architecture(a: ArchitectureConfig) -> None:
 
 
 def _validate_arrivals(key: str, a: ArrivalsConfig) -> None:
+    """Every field is range-checked whatever the kind (a negative rate is an error even
+    where it is unused); cross-field rules and files only for the kind in use."""
     _choice(f"{key}.kind", a.kind, ARRIVAL_KINDS)
+    for name in ("rate", "audience", "push_window_s", "reaction_median_s", "reaction_sigma",
+                 "tail_tau_s", "base_rate", "period_s", "scale"):
+        _positive(f"{key}.{name}", getattr(a, name))
+    for name in ("t0_s", "early_window_s", "start_s", "end_s", "rate_start", "rate_end"):
+        _non_negative(f"{key}.{name}", getattr(a, name))
+    for name in ("early_share", "tail_share", "amplitude"):
+        _share(f"{key}.{name}", getattr(a, name))
+    if not isinstance(a.phase_s, int | float) or not math.isfinite(a.phase_s):
+        raise _fail(f"{key}.phase_s", a.phase_s, "a finite number")
     k = a.kind
-    if k == "constant":
-        _positive(f"{key}.rate", a.rate)
-    elif k == "flash_crowd":
-        _positive(f"{key}.audience", a.audience)
-        _non_negative(f"{key}.t0_s", a.t0_s)
-        _share(f"{key}.early_share", a.early_share)
-        _share(f"{key}.tail_share", a.tail_share)
+    if k == "flash_crowd":
         if a.early_share + a.tail_share > 1.0:
             raise _fail(f"{key}.tail_share", a.tail_share,
                         f"at most 1 - early_share ({1 - a.early_share:g})")
@@ -369,24 +615,12 @@ def _validate_arrivals(key: str, a: ArrivalsConfig) -> None:
             if a.early_window_s > a.t0_s:
                 raise _fail(f"{key}.early_window_s", a.early_window_s,
                             f"at most t0_s ({a.t0_s}): early arrivals start at time >= 0")
-        _positive(f"{key}.push_window_s", a.push_window_s)
-        _positive(f"{key}.reaction_median_s", a.reaction_median_s)
-        _positive(f"{key}.reaction_sigma", a.reaction_sigma)
-        _positive(f"{key}.tail_tau_s", a.tail_tau_s)
     elif k == "ramp":
-        _non_negative(f"{key}.start_s", a.start_s)
         if not a.end_s > a.start_s:
             raise _fail(f"{key}.end_s", a.end_s, f"greater than {key}.start_s ({a.start_s})")
-        _non_negative(f"{key}.rate_start", a.rate_start)
-        _non_negative(f"{key}.rate_end", a.rate_end)
         if a.rate_start + a.rate_end <= 0:
             raise _fail(f"{key}.rate_end", a.rate_end, "a positive rate at one end of the ramp")
-    elif k == "diurnal":
-        _positive(f"{key}.base_rate", a.base_rate)
-        _share(f"{key}.amplitude", a.amplitude)
-        _positive(f"{key}.period_s", a.period_s)
     elif k == "trace":
-        _positive(f"{key}.scale", a.scale)
         read_trace(f"{key}.path", a.path)
     elif k == "sum":
         if not a.components:
@@ -423,32 +657,40 @@ def component_config(key: str, comp: Any) -> ArrivalsConfig:
 
 def read_trace(key: str, path: str) -> tuple[list[float], list[float]]:
     """Read a ``t_s,rate`` CSV; raise ConfigError naming the file and line on any problem."""
-    if not path:
+    if not path or not isinstance(path, str):
         raise _fail(key, path, "the path of a CSV file with header t_s,rate")
-    p = Path(path).expanduser()
-    if not p.is_file():
-        raise _fail(key, path, "an existing CSV file with header t_s,rate (file not found)")
+    p = resolve_path(path)
+    if p is None:
+        where = ("" if Path(path).expanduser().is_absolute() else
+                 f"; a relative path is looked up in the current directory ({Path.cwd()}), "
+                 f"then in the shipped configs ({shipped_config_dir()})")
+        raise _fail(key, path, f"an existing CSV file with header t_s,rate (file not found"
+                               f"{where})")
     times: list[float] = []
     rates: list[float] = []
-    with p.open(newline="") as fh:
-        reader = csv.reader(fh)
-        header = next(reader, None)
-        if header is None or [h.strip() for h in header[:2]] != ["t_s", "rate"]:
-            raise _fail(key, path, f"a CSV whose header is t_s,rate (found {header})")
-        for lineno, row in enumerate(reader, start=2):
-            if not row or all(not x.strip() for x in row):
-                continue
-            try:
-                t, rate = float(row[0]), float(row[1])
-            except (ValueError, IndexError):
-                raise _fail(key, path, f"numbers in both columns (line {lineno}: {row})") \
-                    from None
-            if not (math.isfinite(t) and math.isfinite(rate)) or rate < 0:
-                raise _fail(key, path, f"finite times and rates >= 0 (line {lineno}: {row})")
-            if times and t <= times[-1]:
-                raise _fail(key, path, f"strictly increasing t_s (line {lineno}: {row})")
-            times.append(t)
-            rates.append(rate)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise _fail(key, path, f"a readable UTF-8 CSV file ({exc.__class__.__name__}: "
+                               f"{exc})") from None
+    reader = csv.reader(text.splitlines())
+    header = next(reader, None)
+    if header is None or [h.strip() for h in header[:2]] != ["t_s", "rate"]:
+        raise _fail(key, path, f"a CSV whose header is t_s,rate (found {header})")
+    for lineno, row in enumerate(reader, start=2):
+        if not row or all(not x.strip() for x in row):
+            continue
+        try:
+            t, rate = float(row[0]), float(row[1])
+        except (ValueError, IndexError):
+            raise _fail(key, path, f"numbers in both columns (line {lineno}: {row})") \
+                from None
+        if not (math.isfinite(t) and math.isfinite(rate)) or rate < 0:
+            raise _fail(key, path, f"finite times and rates >= 0 (line {lineno}: {row})")
+        if times and t <= times[-1]:
+            raise _fail(key, path, f"strictly increasing t_s (line {lineno}: {row})")
+        times.append(t)
+        rates.append(rate)
     if len(times) < 2:
         raise _fail(key, path, "at least two rows of t_s,rate")
     return times, rates
