@@ -22,7 +22,8 @@ class Pool:
     disruption for the same loss of capacity.
     """
 
-    def __init__(self, name: str, slots_per_instance: int, instances: int) -> None:
+    def __init__(self, name: str, slots_per_instance: int, instances: int,
+                 fluid: bool = False) -> None:
         if slots_per_instance < 1:
             raise ValueError(f"slots_per_instance must be >= 1, got {slots_per_instance}")
         if instances < 0:
@@ -37,6 +38,9 @@ class Pool:
         self.in_use = 0
         self.peak = 0
         self.last_evicted = 0  # slots freed by the last resize (cohort mode evicts by count)
+        # Cohort mode: no placement. Holders are spread evenly over the instances, so only
+        # the total is kept, and removing an instance evicts its even share.
+        self.fluid = fluid
         self.resize(instances)
 
     @property
@@ -57,6 +61,11 @@ class Pool:
         k = len(self.order)
         if k == 0 or self.in_use >= self.slots_per_instance * k:
             return parts
+        if self.fluid:
+            taken = min(n, self.slots_per_instance * k - self.in_use)
+            self.in_use += taken
+            self.peak = max(self.peak, self.in_use)
+            return [(-1, taken)]
         per, used, order = self.slots_per_instance, self.used, self.order
         even = -(-n // k)  # spread a cohort evenly; exact mode takes one slot
         taken, misses = 0, 0
@@ -98,6 +107,9 @@ class Pool:
         n = min(n, self.in_use)
         if n <= 0:
             return
+        if self.fluid:
+            self.in_use -= n
+            return
         total = self.in_use
         left = n
         shares = []
@@ -118,7 +130,9 @@ class Pool:
     def give_back(self, parts: list[tuple[int, int]]) -> None:
         """Return slots that were acquired but never held (the client had gone)."""
         for iid, n in parts:
-            if iid in self.used:
+            if self.fluid:
+                self.in_use -= n
+            elif iid in self.used:
                 self.used[iid] -= n
                 self.in_use -= n
 
@@ -128,6 +142,16 @@ class Pool:
             raise ValueError(f"instances must be >= 0, got {instances}")
         evicted: list[Any] = []
         self.last_evicted = 0
+        if self.fluid and self.order and instances < len(self.order):
+            gone = round(self.in_use * (len(self.order) - instances) / len(self.order))
+            self.in_use -= gone
+            self.last_evicted = gone
+            for iid in self.order[instances:]:
+                self.used.pop(iid)
+                self.holders.pop(iid)
+            del self.order[instances:]
+            self._rr = 0
+            return evicted
         while len(self.order) > instances:
             iid = min(self.order, key=self.used.__getitem__)
             self.order.remove(iid)

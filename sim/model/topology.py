@@ -65,7 +65,7 @@ def build_topology(env: simpy.Environment, arch: ArchitectureConfig, streams: St
         )
         slots = slots_per_instance(arch, name)
         if slots is not None:
-            pools[name] = Pool(name, slots, sc.instances)
+            pools[name] = Pool(name, slots, sc.instances, fluid=resolution_s > 0)
     routes = {src: [(dst, float(p)) for dst, p in branches.items()]
               for src, branches in arch.routes.items()}
     network = Network(stations, routes, arch.entry, streams.generator("routing"), pools)
