@@ -54,17 +54,17 @@ def compose(overrides: list[str], config_dir: str | Path | None = None,
     extra = [f"hydra.searchpath=[file://{Path(config_dir).resolve()}]"] if config_dir else []
     # Inside a running Hydra app (or a caller's initialize()), set the global Hydra aside
     # for this compose and put it back afterwards.
-    saved = Singleton._instances.pop(GlobalHydra, None)  # type: ignore[attr-defined]
+    saved = Singleton._instances.pop(GlobalHydra, None)
     try:
         with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
             try:
                 cfg = hydra_compose(config_name=config_name,
                                     overrides=[*overrides, *extra], return_hydra_config=True)
             except Exception as exc:
-                raise _composition_error(exc, overrides) from None
+                raise _composition_error(exc) from None
     finally:
         if saved is not None:
-            Singleton._instances[GlobalHydra] = saved  # type: ignore[attr-defined]
+            Singleton._instances[GlobalHydra] = saved
     hydra_cfg = HydraConfig.instance()
     previous = hydra_cfg.cfg
     hydra_cfg.set_config(cfg)  # so that ${hydra:...} resolves
@@ -80,7 +80,7 @@ def compose(overrides: list[str], config_dir: str | Path | None = None,
     return cfg
 
 
-def _composition_error(exc: Exception, overrides: list[str]) -> ConfigError:
+def _composition_error(exc: Exception) -> ConfigError:
     """One paragraph for an error Hydra raised while composing."""
     from hydra.errors import MissingConfigException, OverrideParseException
 
@@ -163,17 +163,14 @@ def _jobs(overrides: list[str]) -> list[list[str]]:
     try:
         parsed = OverridesParser.create().parse_overrides(overrides)
     except Exception as exc:
-        raise _composition_error(exc, overrides) from None
+        raise _composition_error(exc) from None
     axes: list[list[str]] = []
-    for o in parsed:
-        key = o.get_key_element()
-        if o.is_sweep_override():
-            if not o.is_discrete_sweep():  # intervals are for optimizing sweepers
-                axes.append([o.input_line])
-                continue
+    for o, line in zip(parsed, overrides, strict=True):
+        if o.is_sweep_override() and o.is_discrete_sweep():
+            key = o.get_key_element()
             axes.append([f"{key}={v}" for v in o.sweep_string_iterator()])
-        else:
-            axes.append([o.input_line])
+        else:  # a plain override (or an interval, which only optimizing sweepers take)
+            axes.append([line])
     n_jobs = 1
     for axis in axes:
         n_jobs *= len(axis)

@@ -401,9 +401,15 @@ def explain(exc: BaseException, key: str | None = None) -> ConfigError:
 
 def check_keys(value: Any, tp: Any, path: str) -> None:
     """Reject keys the schema does not define, anywhere in a (plain) nested mapping."""
-    tp, _ = _unwrap_optional(tp)
+    inner, _ = _unwrap_optional(tp)
     if not isinstance(value, dict):
+        structured = is_dataclass(inner) or typing.get_origin(inner) is dict
+        if structured and value is not None and path \
+                and not (isinstance(value, str) and value.startswith("${")):
+            raise ConfigError(f"Invalid configuration: {path} = {value!r} has the wrong type; "
+                              f"allowed: {describe_type(tp)}.")
         return
+    tp = inner
     if is_dataclass(tp):
         hints = typing.get_type_hints(tp)
         for k, v in value.items():
