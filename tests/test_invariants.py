@@ -254,6 +254,17 @@ def check_stations(scenario: Scenario, res: Result) -> None:
             assert w["mean"] is None and w["p50"] is None
 
 
+def check_connections(scenario: Scenario, res: Result) -> None:
+    """Every request in any station came in through the entry and holds one of its
+    connections (if it limits them) until its attempt ends."""
+    entry = scenario.topology.stations[res.config.architecture.entry]
+    limit = getattr(entry, "connections", None)
+    if limit is None:
+        return
+    in_system = sum(part["in_system"] for part in res.summary["stations"].values())
+    assert limit.in_use == in_system, (limit.in_use, in_system)
+
+
 def check_attack(scenario: Scenario, res: Result) -> None:
     a = res.summary["attack"]
     total = {"offered": 0, "mitigated": 0, "served": 0}
@@ -285,6 +296,7 @@ def test_books_balance(cfg: dict[str, Any]) -> None:
     check_clients(scenario, res)
     check_listeners(scenario, res)
     check_stations(scenario, res)
+    check_connections(scenario, res)
     check_attack(scenario, res)
 
 
@@ -356,3 +368,38 @@ def test_utilization_stays_within_capacity_after_scale_in() -> None:
     assert res.summary["stations"]["server"]["autoscaler"]["removed"] > 0  # it did scale in
     assert np.all(ts["server.busy"] <= ts["server.capacity"] + 1e-6), \
         float(np.max(ts["server.busy"] - ts["server.capacity"]))
+
+
+@pytest.mark.parametrize("reconnect", [True, False])
+def test_books_balance_through_evictions(reconnect: bool) -> None:
+    """The autoscaler scales fanout out for a crowd and back in under its listeners:
+    evicted listeners reconnect (or are lost) and the books still balance."""
+    cfg = copy.deepcopy(base("spaces"))
+    for st_cfg in cfg["architecture"]["stations"].values():
+        st_cfg.update(instances=1, workers_per_instance=4, queue_limit=None,
+                      rate_limit_rps=None, connections_per_instance=None, max_rate_rps=None,
+                      provisioning_delay_s=5.0,
+                      service={"dist": "exponential", "mean_s": 0.005, "cv": 1.0})
+    cfg["architecture"]["stations"]["fanout"].update(listener_slots_per_instance=30,
+                                                     egress_gbps_per_instance=None)
+    cfg["arrivals"] = {"kind": "flash_crowd", "audience": 800.0, "t0_s": 10.0,
+                       "early_share": 0.0, "push_window_s": 5.0, "reaction_median_s": 5.0,
+                       "reaction_sigma": 0.5, "tail_share": 0.1, "tail_tau_s": 30.0}
+    cfg["clients"] = {"timeout_s": 2.0, "retry": {"policy": "full_jitter", "base_s": 1.0,
+                                                  "cap_s": 10.0, "max_attempts": 5},
+                      "patience_s": None, "impatient_share": 0.2, "reconnect": reconnect,
+                      "session": {"dist": "exponential", "mean_s": 200.0}}
+    cfg["autoscaler"] = {"kind": "hpa", "sync_period_s": 5.0, "stations": ["fanout"]}
+    cfg["run"].update(horizon_s=900.0, seed=1)
+    scenario, res = run_scenario(cfg)
+    ls = res.summary["listeners"]
+    assert ls["evicted"] > 0
+    if reconnect:
+        assert ls["reconnects"] > 0 and ls["reconnected"] + ls["lost"] <= ls["evicted"]
+    else:
+        assert ls["reconnects"] == 0 and 0 < ls["lost"] <= ls["evicted"]
+    check_clients(scenario, res)
+    check_listeners(scenario, res)
+    check_stations(scenario, res)
+    check_connections(scenario, res)
+    check_attack(scenario, res)
