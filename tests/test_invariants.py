@@ -287,7 +287,7 @@ def check_attack(scenario: Scenario, res: Result) -> None:
     assert ts["attack.offered"].sum() == a["offered"]
 
 
-@settings(max_examples=100, deadline=None, derandomize=True,
+@settings(max_examples=200, deadline=None, derandomize=True,
           suppress_health_check=[HealthCheck.too_slow])
 @given(cfg=scenarios())
 def test_books_balance(cfg: dict[str, Any]) -> None:
