@@ -156,34 +156,49 @@ class Station:
     def offer(self, c: Cohort) -> None:
         """A request arrives at this tier."""
         now = self.env.now
-        self.offered += c.count
+        n = c.count
+        self.offered += n
         c.station = self
-        if self.rate_limit_rps is not None and self._rate_admit(c.count, now) < c.count:
-            self.rejected += c.count
+        if self.rate_limit_rps is not None and self._rate_admit(n, now) < n:
+            self.rejected += n
             self.reject(c, "rate_limited")
             return
-        if self.connections is not None:
-            if self.connections.acquire(c.count) < c.count:
-                self.rejected += c.count
+        connections = self.connections
+        if connections is not None:
+            if connections.acquire(n) < n:
+                self.rejected += n
                 self.reject(c, "connections_full")
                 return
             if c.held is None:
-                c.held = [self.connections]
+                c.held = [connections]
             else:
-                c.held.append(self.connections)
-        if self.busy < self.capacity and not self.queue and now >= self._next_start_s:
-            self._touch(now)
+                c.held.append(connections)
+        queue = self.queue
+        if self.busy < self.capacity and not queue and now >= self._next_start_s:
+            dt = now - self._t  # ``_touch``, inlined on the hot path
+            if dt > 0.0:
+                self.queue_area += len(queue) * dt
+                self.busy_area += self.busy * dt
+                self.capacity_area += self.capacity * dt
+                self.instances_area += self.instances * dt
+                self._t = now
             self._start(c, now, now)
-        elif len(self.queue) < self.queue_limit:
-            self._touch(now)
+        elif len(queue) < self.queue_limit:
+            dt = now - self._t  # ``_touch``, inlined on the hot path
+            if dt > 0.0:
+                self.queue_area += len(queue) * dt
+                self.busy_area += self.busy * dt
+                self.capacity_area += self.capacity * dt
+                self.instances_area += self.instances * dt
+                self._t = now
             c.enqueued_s = now
-            self.queue.append(c)
-            if len(self.queue) > self.peak_queue:
-                self.peak_queue = len(self.queue)
+            queue.append(c)
+            if len(queue) > self.peak_queue:  # noqa: PLR1730 - cheaper than max() here
+                self.peak_queue = len(queue)
             if self._gap_s and self.busy < self.capacity:
                 self._wake(now)
         else:
-            self.rejected += c.count
+            self.rejected += n
             self.reject(c, "queue_full")
 
     # -- service --------------------------------------------------------------------------
@@ -202,12 +217,19 @@ class Station:
     def _done(self, ev: simpy.Event) -> None:
         c: Cohort = ev._value  # type: ignore[attr-defined]
         now = self.env.now
-        self._touch(now)
+        queue = self.queue
+        dt = now - self._t  # ``_touch``, inlined on the hot path
+        if dt > 0.0:
+            self.queue_area += len(queue) * dt
+            self.busy_area += self.busy * dt
+            self.capacity_area += self.capacity * dt
+            self.instances_area += self.instances * dt
+            self._t = now
         self.busy -= 1
         self.served += 1
         if c.deadline_s < now:
             self.wasted += 1
-        if self.queue:
+        if queue:
             self._pull(now)
         self.forward(c)
 
