@@ -136,7 +136,8 @@ class SessionConfig:
 class ClientsConfig:
     timeout_s: float | None = 5.0  # per attempt; None: wait forever
     retry: RetryConfig = field(default_factory=RetryConfig)
-    impatient_share: float = 0.0  # retry at once, without backoff
+    impatient_share: float = 0.0  # retry after impatient_retry_s, without backoff
+    impatient_retry_s: float = 1.0  # how soon an impatient user presses join again
     patience_s: float | None = 120.0  # abandon once this long since the first attempt
     session: SessionConfig = field(default_factory=SessionConfig)
     reconnect: bool = True  # listeners rejoin when their fanout server goes away
@@ -715,6 +716,7 @@ def _validate_clients(c: ClientsConfig) -> None:
             raise _fail("clients.retry.cap_s", c.retry.cap_s,
                         f">= clients.retry.base_s ({c.retry.base_s})")
     _share("clients.impatient_share", c.impatient_share)
+    _non_negative("clients.impatient_retry_s", c.impatient_retry_s)
     if c.patience_s is not None:
         _positive("clients.patience_s", c.patience_s)
     _choice("clients.session.dist", c.session.dist, DISTRIBUTIONS)

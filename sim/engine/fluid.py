@@ -15,17 +15,20 @@ to the cohorts that arrive beside it. A cohort is split where something cuts thr
 - the queue limit: the part that does not fit is rejected. When arrivals contend for
   too little room, everything that arrives until the end of the tick is gathered and
   the room is shared at random in proportion to counts (what random arrivals to a full
-  queue see), rather than the first cohort to come taking it all;
+  queue see), rather than the first cohort to come taking it all; while a limit keeps
+  cutting, every tick is settled this way, so no class wins by arriving first;
 - a deadline: the part whose service would start after its client's deadline is expired
   (dropped without using capacity if ``drop_expired``, otherwise served as wasted work);
 - admission: the rate limiter's tokens and the connection limit, shared the same way.
 
 What a mean-rate treatment loses is the queueing delay of a station below saturation:
 an M/M/c queue with many busy workers makes some requests wait although the mean rate
-keeps up. While the fluid server has no backlog, each cohort's start is delayed by the
-stationary Erlang C mean wait at the current load (offered rate over the last second ÷
-R) and its variance is added to the cohort's, so latency percentiles keep that spread.
-With a backlog the fluid queue itself is the wait and Erlang C is not added.
+keeps up. The fluid queue holds the queueing that shows at tick scale (a tick with more
+arrivals than the rate, a surge); the stationary Erlang C mean wait at the current load
+(offered rate over the last few seconds ÷ R) is the whole of it. So each cohort's start
+is delayed by what Erlang C has beyond the fluid queue's recent mean wait, and the
+Erlang C variance is added to the cohort's so latency percentiles keep that spread. At
+or above saturation Erlang C is zero and the fluid queue is all there is.
 
 Service-time variability is carried the same way: each station adds the variance of its
 service time to the cohort (``var_s``), and join latencies are recorded as normal
@@ -45,6 +48,10 @@ from .cohort import Cohort
 from .station import Station
 
 INF = math.inf
+# Time constant of the offered-load estimate behind the Erlang C delay: long enough that
+# Poisson noise does not push the estimate towards saturation, where Erlang C is steep;
+# short enough to follow a surge within seconds.
+LOAD_TAU_S = 5.0
 
 
 def erlang_c_wait(c: int, load: float, rate_per_worker: float) -> tuple[float, float]:
@@ -68,6 +75,9 @@ def erlang_c_wait(c: int, load: float, rate_per_worker: float) -> tuple[float, f
 class FluidStation(Station):
     """A station in cohort mode (see the module docstring)."""
 
+    # Add the stationary Erlang C wait below saturation (off only to measure what it buys).
+    erlang_delay = True
+
     def __init__(self, env: simpy.Environment, name: str, *, resolution_s: float,
                  **kwargs: object) -> None:
         super().__init__(env, name, **kwargs)  # type: ignore[arg-type]
@@ -87,6 +97,10 @@ class FluidStation(Station):
         self._ec_cache: dict[tuple[int, int], tuple[float, float]] = {}
         self._contenders: list[Cohort] = []
         self._settle_pending = False
+        self._contended = False
+        self._fw_sum = 0.0  # recent fluid waits, weighted by count (time constant LOAD_TAU_S)
+        self._fw_n = 0.0
+        self._fw_t = 0.0
 
     # -- levels ---------------------------------------------------------------------------
     @property
@@ -139,23 +153,25 @@ class FluidStation(Station):
         now = self.env.now
         self.offered += c.count
         c.station = self
-        # Offered rate, an exponentially weighted count over about one second.
-        decay = math.exp(-(now - self._rate_t))
-        self._rate_n = self._rate_n * decay + c.count
+        # Offered rate: an exponentially weighted count with time constant LOAD_TAU_S.
+        self._rate_n = self._rate_n * math.exp(-(now - self._rate_t) / LOAD_TAU_S) + c.count
         self._rate_t = now
         c.enqueued_s = now
-        if not self._contenders and self._fits(c.count, now):
+        if not self._contended and not self._contenders and self._fits(c.count, now):
             self._take(c, now)
             return
         # Contention: gather what arrives until the end of the tick, then share what the
         # limits allow among all of it in proportion to counts, as random arrivals would.
         self._contenders.append(c)
         if not self._settle_pending:
-            self._settle_pending = True
-            dt = self.resolution_s
-            at = (math.floor(now / dt + 1e-9) + 1) * dt
-            ev = Timeout(self.env, at - now)
-            ev.callbacks.append(self._settle)
+            self._arm_settle(now)
+
+    def _arm_settle(self, now: float) -> None:
+        self._settle_pending = True
+        dt = self.resolution_s
+        at = (math.floor(now / dt + 1e-9) + 1) * dt
+        ev = Timeout(self.env, at - now)
+        ev.callbacks.append(self._settle)
 
     def _room(self, now: float) -> float:
         room = self.queue_limit - self.queued
@@ -175,9 +191,9 @@ class FluidStation(Station):
             return False
         return self._tokens_at(now) >= n and self._room(now) >= n
 
-    def _take(self, c: Cohort, now: float) -> None:
+    def _take(self, c: Cohort, now: float, tokens_paid: bool = False) -> None:
         """Admit the whole cohort (it fits every limit)."""
-        if self.rate_limit_rps is not None:
+        if self.rate_limit_rps is not None and not tokens_paid:
             self._tokens = self._tokens_at(now) - c.count
             self._tokens_t = now
         if self.connections is not None:
@@ -221,18 +237,30 @@ class FluidStation(Station):
         self._touch(now)
         self._serve(now)
         group, self._contenders = self._contenders, []
+        before = self.rejected
         if self.rate_limit_rps is not None:
             group = self._share(group, self._tokens_at(now), "rate_limited")
+            # Admitted requests spend their tokens even if a later limit turns them away.
+            self._tokens = self._tokens_at(now) - sum(c.count for c in group)
+            self._tokens_t = now
         if self.connections is not None and group:
             group = self._share(group, self.connections.limit - self.connections.in_use,
                                 "connections_full")
         group = self._share(group, self._room(now), "queue_full")
+        # While a limit binds, every arrival waits for the end of its tick so that no cohort
+        # takes what the others of the tick were due; the first tick without a cut ends it.
+        self._contended = self.rejected > before
         for c in group:
-            self._take(c, now)
+            self._take(c, now, tokens_paid=True)
+        if self._contended and not self._settle_pending:
+            self._arm_settle(now)
 
     # -- service --------------------------------------------------------------------------
     def _erlang(self, now: float) -> tuple[float, float]:
-        rate = self._rate_n * math.exp(-(now - self._rate_t))  # per second, roughly
+        # Cohorts come once per tick and the newest is counted in full: in steady state the
+        # weighted count is λ·(τ + Δ/2), hence the divisor.
+        decayed = self._rate_n * math.exp(-(now - self._rate_t) / LOAD_TAU_S)
+        rate = decayed / (LOAD_TAU_S + self.resolution_s / 2)
         mu = 1.0 / self.mean_s
         c = self.capacity
         if c <= 0 or (self.max_rate_rps is not None and self.max_rate_rps < c * mu):
@@ -256,7 +284,6 @@ class FluidStation(Station):
         while queue:
             head = queue[0]
             t, w = head.enqueued_s, head.spread_s
-            backlogged = self._free_s > now
             start = max(self._free_s, t, now)
             if start >= limit:
                 break
@@ -292,21 +319,31 @@ class FluidStation(Station):
                         kept = part.count / (part.count + k)
                         end = start + (end - start) * kept
                         work *= kept
-            self._begin(part, start, end, now, backlogged)
+            self._begin(part, start, end, now)
             self._free_s = start + work
         if queue:
             self._schedule_wake(max(min(self._free_s, limit), now + 1e-9))
 
-    def _begin(self, part: Cohort, start: float, end: float, now: float,
-               backlogged: bool) -> None:
+    def _begin(self, part: Cohort, start: float, end: float, now: float) -> None:
         m = part.count
         dur = end - start
         self.in_service += m
         self._segments.append((start, end, m * self.mean_s / dur if dur > 0 else 0.0))
-        ec_mean, ec_var = (0.0, 0.0) if backlogged else self._erlang(now)
         arrived = part.enqueued_s + part.spread_s / 2
+        fluid_wait = max(0.0, start + dur / 2 - arrived)
+        # The fluid queue already holds the part of the queueing that shows at tick scale
+        # (a tick with more arrivals than the rate); Erlang C is the whole stationary wait.
+        # Add what Erlang C has beyond the fluid queue's recent mean wait, not both.
+        decay = math.exp(-(now - self._fw_t) / LOAD_TAU_S)
+        self._fw_sum = self._fw_sum * decay + fluid_wait * m
+        self._fw_n = self._fw_n * decay + m
+        self._fw_t = now
+        ec_mean, ec_var = self._erlang(now) if self.erlang_delay else (0.0, 0.0)
+        ec_mean -= self._fw_sum / self._fw_n
+        if ec_mean <= 0.0:
+            ec_mean = ec_var = 0.0
         if arrived >= self.warmup_s:
-            w = max(0.0, start + dur / 2 - arrived) + ec_mean
+            w = fluid_wait + ec_mean
             self.wait_sum += w * m
             self.wait_n += m
             self.waits.append(w)

@@ -7,7 +7,8 @@ fails when a station rejects it (the client hears at once) or when the deadline 
 wasted work unless a station drops expired requests). After a failure the client retries
 after a backoff given by the retry policy, unless it has made ``max_attempts`` attempts
 or its patience (time since the first attempt) would run out: then it abandons. A share
-of impatient users retries at once, whatever the policy.
+of impatient users retries after ``impatient_retry_s`` (pressing join again), whatever
+the policy.
 
 A joined client is a listener: it holds a slot on a fanout server for a session whose
 length is drawn from ``session``. If its server goes away (scaled in, crashed) it
@@ -31,10 +32,10 @@ from typing import Any
 
 import numpy as np
 import simpy
-from simpy.events import Timeout
 
 from ..config import ClientsConfig
 from ..engine import Cohort, Network, Pool, Sampler, Station
+from ..engine.clock import NORMAL, Due, FifoTimers, TimerHeap
 
 INF = math.inf
 LEGIT = "legit"
@@ -107,6 +108,7 @@ class Clients:
         self.max_attempts = cfg.retry.max_attempts if self.retry else 1
         self.patience_s = cfg.patience_s if cfg.patience_s is not None else INF
         self.impatient_share = cfg.impatient_share
+        self.impatient_retry_s = cfg.impatient_retry_s
         self.reconnect = cfg.reconnect
         self.backoff = Backoff(cfg.retry.policy, cfg.retry.base_s, cfg.retry.cap_s, gen)
         self.gen = gen
@@ -115,6 +117,13 @@ class Clients:
         self.pool = pool
         self._keys = 0
         self._u: list[float] = []
+        # Timers are plain callbacks (see ``engine.clock``). Deadlines (one per attempt,
+        # almost all answered before they come due) and session ends (mostly past the
+        # horizon) wait outside SimPy's heap, where they would slow every other event.
+        self._schedule = env.schedule
+        self._on_retry_cbs = (self._on_retry,)
+        self._deadlines = FifoTimers(env, self._timed_out, _answered)
+        self._session_ends = TimerHeap(env, self._session_end)
         # The ledger (clients) and the funnel (attempts).
         self.arrived = 0
         self.joined = 0
@@ -152,16 +161,22 @@ class Clients:
         """Schedule exact-mode births at the given times (sorted)."""
         it = iter(times.tolist())
         env = self.env
+        schedule = self._schedule
+        born = self.born
 
         def next_birth(_ev: Any = None) -> None:
             if _ev is not None:
-                self.born(1)
+                born(1)
             t = next(it, None)
             if t is None:
                 return
-            ev = Timeout(env, max(0.0, t - env.now))
-            ev.callbacks.append(next_birth)
+            # One birth is pending at a time, so one event object serves them all.
+            now = env.now
+            due.callbacks = on_birth
+            schedule(due, NORMAL, t - now if t > now else 0.0)
 
+        on_birth = (next_birth,)
+        due = Due(on_birth)
         next_birth()
 
     def born(self, count: int) -> None:
@@ -189,15 +204,13 @@ class Clients:
         else:
             self.attempts += c.count
         if c.deadline_s < INF:
-            ev = Timeout(self.env, c.deadline_s - c.start_s, c)
-            ev.callbacks.append(self._on_deadline)
+            # Every attempt has the same timeout, so deadlines come due in this order.
+            self._deadlines.after(c.deadline_s - c.start_s, c)
         self.entry.offer(c)
 
     # -- outcomes -------------------------------------------------------------------------
-    def _on_deadline(self, ev: simpy.Event) -> None:
-        c: Cohort = ev._value  # type: ignore[attr-defined]
-        if c.done:
-            return
+    def _timed_out(self, c: Cohort) -> None:
+        # FifoTimers calls this only for attempts not answered yet.
         c.done = True
         self.attempts_timed_out += c.count
         self._failed(c)
@@ -249,9 +262,8 @@ class Clients:
             self._keys += 1
             rec = Listening(k, now + length, iid, self._keys)
             self.pool.hold(iid, rec.key, rec)
-            ev = Timeout(self.env, length, rec)
-            ev.callbacks.append(self._on_session_end)
-        if self.listeners > self.peak_listeners:
+            self._session_ends.after(length, rec)
+        if self.listeners > self.peak_listeners:  # noqa: PLR1730 - cheaper than max()
             self.peak_listeners = self.listeners
 
     def _failed(self, c: Cohort) -> None:
@@ -261,7 +273,7 @@ class Clients:
         delay = 0.0
         if not give_up:
             previous = 0.0 if c.reconnect else c.sleep_s
-            delay = 0.0 if c.impatient else self.backoff.delay(c.attempt, previous)
+            delay = self.impatient_retry_s if c.impatient else self.backoff.delay(c.attempt, previous)
             give_up = (not c.reconnect) and now + delay - c.born_s > self.patience_s
         if give_up:
             if c.reconnect:
@@ -282,8 +294,7 @@ class Clients:
         if delay <= 0.0:
             self._attempt(nxt)
         else:
-            ev = Timeout(self.env, delay, nxt)
-            ev.callbacks.append(self._on_retry)
+            self._schedule(Due(self._on_retry_cbs, nxt), NORMAL, delay)
 
     def _on_retry(self, ev: simpy.Event) -> None:
         self._attempt(ev._value)  # type: ignore[attr-defined]
@@ -293,8 +304,7 @@ class Clients:
         self.listener_area += self.listeners * (now - self._t)
         self._t = now
 
-    def _on_session_end(self, ev: simpy.Event) -> None:
-        rec: Listening = ev._value  # type: ignore[attr-defined]
+    def _session_end(self, rec: Listening) -> None:
         assert self.pool is not None
         if self.pool.release(rec.iid, rec.count, rec.key):
             self._touch(self.env.now)
@@ -317,3 +327,7 @@ class Clients:
             c.reconnect = True
             c.sleep_s = rec.end_s
             self._attempt(c)
+
+
+def _answered(c: Cohort) -> bool:
+    return c.done

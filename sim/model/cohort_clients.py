@@ -193,7 +193,7 @@ class CohortClients(Clients):
         if c.attempt >= self.max_attempts:
             self._give_up(c, n)
             return
-        if c.impatient:
+        if c.impatient and self.impatient_retry_s <= 0:
             nxt = self._next(c, n, now, 0.0)
             nxt.spread_s = c.spread_s
             self._attempt(nxt)
@@ -230,6 +230,9 @@ class CohortClients(Clients):
         """Ticks the retry can fall in, their probabilities and mid delays."""
         b, dt = self.backoff, self.dt
         p = b.policy
+        if c.impatient:
+            d = self.impatient_retry_s
+            return [int((now + d) // dt)], [1.0], [d]
         if p == "fixed":
             lo = hi = b.base_s
         elif p == "decorrelated_jitter":
