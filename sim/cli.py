@@ -25,6 +25,7 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from .config import ConfigError, explain, register, shipped_config_dir, to_config
+from .report import build_report
 from .run import simulate
 
 CONFIG_DIR = shipped_config_dir()
@@ -124,6 +125,8 @@ def _main(cfg: DictConfig) -> None:
         raise SystemExit(EXIT_BAD_CONFIG) from None
     outdir = Path(HydraConfig.get().runtime.output_dir)
     result = simulate(sim_cfg, outdir=outdir, progress=sim_cfg.run.progress)
+    if sim_cfg.run.report:
+        build_report(outdir)
     s = result.summary
     legit, slo = s["legit"], s["slo"]
     verdict = "SLO met" if slo["met"] else (

@@ -24,7 +24,7 @@ import simpy
 from omegaconf import OmegaConf
 
 from .analysis.slo import evaluate
-from .config import SimConfig, to_config
+from .config import SimConfig
 from .engine import Sampler, Streams, TickRecorder, mixture_quantiles
 from .model import (
     HPA,
@@ -48,8 +48,12 @@ class Result:
     timeseries: dict[str, np.ndarray] = field(repr=False)
     error: str | None = None
 
-    def write(self, outdir: str | Path, report: bool | None = None) -> Path:
-        """Write summary.json, timeseries.csv, config.yaml (and the report) into ``outdir``."""
+    def write(self, outdir: str | Path) -> Path:
+        """Write summary.json, timeseries.csv and config.yaml (and error.txt) into ``outdir``.
+
+        The report is built from these files by ``sim.report`` (the command does it after
+        the run, or ``sim-report DIR`` later).
+        """
         out = Path(outdir)
         out.mkdir(parents=True, exist_ok=True)
         write_config(self.config, out)
@@ -58,10 +62,6 @@ class Result:
         write_timeseries(self.timeseries, out / "timeseries.csv")
         if self.error:
             (out / "error.txt").write_text(self.error)
-        if report if report is not None else self.config.run.report:
-            from .report import build_report
-
-            build_report(out)
         return out
 
 
@@ -328,25 +328,12 @@ def simulate(cfg: SimConfig, outdir: str | Path | None = None,
         error = "".join(traceback.format_exception(exc))
         result = scenario.collect(error=error)
         if outdir is not None:
-            result.write(outdir, report=False)
+            result.write(outdir)
         raise
     result = scenario.collect()
     if outdir is not None:
         result.write(outdir)
     return result
-
-
-def run(overrides: list[str] | None = None, outdir: str | Path | None = None,
-        config_dir: str | Path | None = None) -> Result:
-    """Compose the config from Hydra overrides (as on the command line) and run it.
-
-    ``sim.run(["arrivals.audience=1e5"])`` returns a ``Result`` with ``summary`` (the
-    dict written to summary.json) and ``timeseries`` (columns as numpy arrays).
-    """
-    from .cli import compose
-
-    cfg = compose(overrides or [], config_dir=config_dir)
-    return simulate(to_config(cfg), outdir=outdir)
 
 
 def summary_config(cfg: SimConfig) -> dict[str, Any]:

@@ -38,12 +38,12 @@ distributions with the accumulated variance rather than as points.
 from __future__ import annotations
 
 import math
-from collections import deque
+from heapq import heappop, heappush
 
 import simpy
 from scipy.special import gammaincc
-from simpy.events import Timeout
 
+from .clock import NORMAL, Due
 from .cohort import Cohort
 from .station import Station
 
@@ -89,7 +89,11 @@ class FluidStation(Station):
         self.queued = 0  # requests in the queue (sum of counts)
         self.in_service = 0  # requests taken on, not yet completed
         self._free_s = 0.0
-        self._segments: deque[tuple[float, float, float]] = deque()  # (start, end, busy)
+        self._changes: list[tuple[float, float]] = []  # (time, change of busy workers)
+        self._busy_level = 0.0
+        self._done_cbs = (self._done,)
+        self._wake_cbs = (self._on_wake,)
+        self._settle_cbs = (self._settle,)
         self._wake_at = INF
         # Offered rate over the last second, for the Erlang C delay below saturation.
         self._rate_t = 0.0
@@ -122,22 +126,19 @@ class FluidStation(Station):
         self.queue_area += self.queued * dt
         self.capacity_area += self.capacity * dt
         self.instances_area += self.instances * dt
-        # Segments of work in progress may overlap (cohorts trickling in side by side);
-        # they were appended in order of start.
-        segs = self._segments
+        # Busy workers change at the starts and ends of work taken on (which may overlap:
+        # cohorts trickling in side by side), kept in a heap of (time, change).
+        changes = self._changes
+        level = self._busy_level
         area = 0.0
-        done = 0
-        for start, end, level in segs:
-            if start >= now:
-                break
-            overlap = min(now, end) - max(last, start)
-            if overlap > 0:
-                area += level * overlap
-            if end <= now:
-                done += 1
-        if done:
-            self._segments = deque(x for x in segs if x[1] > now)
-        self.busy_area += area
+        t = last
+        while changes and changes[0][0] <= now:
+            tc, delta = heappop(changes)
+            area += level * (tc - t)
+            t = tc
+            level += delta
+        self._busy_level = level
+        self.busy_area += area + level * (now - t)
         self._t = now
 
     def set_instances(self, instances: int) -> None:
@@ -170,8 +171,7 @@ class FluidStation(Station):
         self._settle_pending = True
         dt = self.resolution_s
         at = (math.floor(now / dt + 1e-9) + 1) * dt
-        ev = Timeout(self.env, at - now)
-        ev.callbacks.append(self._settle)
+        self.env.schedule(Due(self._settle_cbs), NORMAL, at - now)
 
     def _room(self, now: float) -> float:
         room = self.queue_limit - self.queued
@@ -328,7 +328,10 @@ class FluidStation(Station):
         m = part.count
         dur = end - start
         self.in_service += m
-        self._segments.append((start, end, m * self.mean_s / dur if dur > 0 else 0.0))
+        if dur > 0:
+            level = m * self.mean_s / dur
+            heappush(self._changes, (start, level))
+            heappush(self._changes, (end, -level))
         arrived = part.enqueued_s + part.spread_s / 2
         fluid_wait = max(0.0, start + dur / 2 - arrived)
         # The fluid queue already holds the part of the queueing that shows at tick scale
@@ -350,8 +353,8 @@ class FluidStation(Station):
             self.wait_counts.append(m)
         part.spread_s = dur
         part.var_s += self.var_service + ec_var
-        ev = Timeout(self.env, max(0.0, start - now) + ec_mean + self.mean_s, part)
-        ev.callbacks.append(self._done)
+        self.env.schedule(Due(self._done_cbs, part), NORMAL,
+                          max(0.0, start - now) + ec_mean + self.mean_s)
 
     def _done(self, ev: simpy.Event) -> None:
         c: Cohort = ev._value
@@ -367,8 +370,7 @@ class FluidStation(Station):
         if at >= self._wake_at:
             return
         self._wake_at = at
-        ev = Timeout(self.env, at - self.env.now)
-        ev.callbacks.append(self._on_wake)
+        self.env.schedule(Due(self._wake_cbs), NORMAL, at - self.env.now)
 
     def _on_wake(self, _ev: simpy.Event) -> None:
         now = self.env.now

@@ -93,7 +93,7 @@ class Sampler:
 
     def cdf(self, x: np.ndarray) -> np.ndarray:
         """The distribution function, for spreading cohorts over durations."""
-        from scipy import stats  # noqa: PLC0415 - only needed off the hot path
+        from scipy import stats
 
         x = np.asarray(x, dtype=float)
         if self.dist == "exponential":
@@ -102,6 +102,7 @@ class Sampler:
             return (x >= self.mean_s).astype(float)
         if self.dist == "lognormal":
             sigma2 = math.log1p(self.cv**2)
-            return stats.lognorm(s=math.sqrt(sigma2), scale=self.mean_s * math.exp(-sigma2 / 2)).cdf(x)
+            scale = self.mean_s * math.exp(-sigma2 / 2)
+            return stats.lognorm(s=math.sqrt(sigma2), scale=scale).cdf(x)
         shape = 1.0 / self.cv**2
         return stats.gamma(a=shape, scale=self.mean_s / shape).cdf(x)

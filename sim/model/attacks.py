@@ -72,7 +72,7 @@ class AttackVector:
         end = min(cfg.end_s, self.horizon_s)
         if cfg.rate_rps <= 0 or end <= cfg.start_s:
             return
-        k0, k1 = int(cfg.start_s // dt), int(math.ceil(end / dt))
+        k0, k1 = int(cfg.start_s // dt), math.ceil(end / dt)
         edges = np.clip(np.arange(k0, k1 + 1) * dt, cfg.start_s, end)
         counts = self.gen.poisson(cfg.rate_rps * np.diff(edges)).tolist()
         it = iter(zip(edges[:-1].tolist(), np.diff(edges).tolist(), counts, strict=True))

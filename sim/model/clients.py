@@ -273,7 +273,8 @@ class Clients:
         delay = 0.0
         if not give_up:
             previous = 0.0 if c.reconnect else c.sleep_s
-            delay = self.impatient_retry_s if c.impatient else self.backoff.delay(c.attempt, previous)
+            delay = (self.impatient_retry_s if c.impatient
+                     else self.backoff.delay(c.attempt, previous))
             give_up = (not c.reconnect) and now + delay - c.born_s > self.patience_s
         if give_up:
             if c.reconnect:

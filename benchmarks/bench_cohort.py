@@ -1,0 +1,84 @@
+"""Cohort-mode speed and memory, printed from one run on this machine.
+
+1. ``experiment=x_spaces_2024`` (cohort mode, 0.5 s ticks, 2 h horizon, the 1M rps
+   attack on) at audiences of 1M, 8M and 80M: wall time of the simulation and of the
+   whole run (build, simulate, collect), and peak resident memory, each in a fresh
+   process so the memory is that run's alone. Targets: 8M with the attack in at most
+   30 s and 1.5 GB; 80M in at most 1.5 × the 8M time.
+2. Cohort against exact mode on a mid-size scenario (100k audience over the join
+   tier's capacity, with retries and abandonment), median of the repeats: the speed-up.
+
+Usage: ``python benchmarks/bench_cohort.py [--repeats N] [--quick]``. ``--quick`` runs
+tiny sizes only to check that the script works.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import time
+
+CHILD = r"""
+import json, resource, sys, time
+import sim
+t0 = time.perf_counter()
+res = sim.run(sys.argv[1:])
+total = time.perf_counter() - t0
+s = res.summary
+print(json.dumps({"wall_s": s["perf"]["wall_s"], "total_s": total,
+                  "events": s["perf"]["events"],
+                  "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+                  "arrived": s["legit"]["arrived"], "joined": s["legit"]["joined"],
+                  "breach": s["slo"]["first_breach_s"]}))
+"""
+
+QUIET = ["run.report=false", "run.progress=false"]
+MID = ["arrivals.audience=100000", "run.horizon_s=900",
+       "architecture.stations.join.max_rate_rps=700", *QUIET]
+
+
+def child(overrides: list[str]) -> dict[str, float]:
+    out = subprocess.run([sys.executable, "-c", CHILD, *overrides], check=True,
+                         capture_output=True, text=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--quick", action="store_true")
+    args = ap.parse_args()
+    audiences = [1e4, 1e5] if args.quick else [1e6, 8e6, 8e7]
+    horizon = ["run.horizon_s=1500"] if args.quick else []
+    print(f"x_spaces_2024, cohort mode, {args.repeats} repeat(s), medians")
+    print(f"{'audience':>10} {'sim wall s':>11} {'total s':>9} {'events':>10} "
+          f"{'peak RSS MB':>12} {'joined':>12}")
+    walls = {}
+    for aud in audiences:
+        rows = [child(["experiment=x_spaces_2024", f"arrivals.audience={aud:g}",
+                       *horizon, *QUIET]) for _ in range(args.repeats)]
+        wall = statistics.median(r["wall_s"] for r in rows)
+        total = statistics.median(r["total_s"] for r in rows)
+        walls[aud] = total
+        print(f"{aud:>10,.0f} {wall:>11.2f} {total:>9.2f} {rows[0]['events']:>10,} "
+              f"{max(r['rss_mb'] for r in rows):>12,.0f} {rows[0]['joined']:>12,}")
+    big, mid = audiences[-1], audiences[-2]
+    print(f"ratio total time {big:,.0f} / {mid:,.0f}: {walls[big] / walls[mid]:.2f}")
+
+    mid_ov = ["arrivals.audience=5000", "run.horizon_s=400", *QUIET] if args.quick else MID
+    ex, co = [], []
+    for _ in range(args.repeats):  # interleaved, so drift in machine load hits both
+        ex.append(child([*mid_ov, "run.resolution_s=0"])["wall_s"])
+        co.append(child([*mid_ov, "run.resolution_s=0.1"])["wall_s"])
+    me, mc = statistics.median(ex), statistics.median(co)
+    print(f"mid-size scenario: exact {me:.2f} s, cohort (0.1 s) {mc:.2f} s, "
+          f"speed-up {me / mc:.1f}x")
+
+
+if __name__ == "__main__":
+    t = time.perf_counter()
+    main()
+    print(f"(benchmark took {time.perf_counter() - t:.0f} s)")
