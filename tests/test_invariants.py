@@ -347,10 +347,6 @@ def test_scenarios_strategy_is_valid() -> None:
     assert math.isclose(to_config(cfg).run.horizon_s, 5.0)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "sim/engine/station.py Station.set_instances lowers capacity while workers above the "
-    "new capacity finish their requests, and _touch integrates the lower capacity, so "
-    "busy > capacity per tick and the HPA reads a utilization far above 1"))
 def test_utilization_stays_within_capacity_after_scale_in() -> None:
     # Ten instances of one worker stay idle for 314 s; the HPA's 300 s window then lets
     # it scale in to one instance at t=315, just after ten requests of 50 s each started.

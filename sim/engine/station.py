@@ -111,6 +111,7 @@ class Station:
         self.queue_area = 0.0
         self.busy_area = 0.0
         self.capacity_area = 0.0
+        self.draining = 0  # busy workers of removed instances, finishing their last request
         self.instances_area = 0.0
         # Waits of requests that arrived after warm-up: exact sum and the samples.
         self.wait_sum = 0.0
@@ -124,7 +125,7 @@ class Station:
         if dt > 0.0:
             self.queue_area += len(self.queue) * dt
             self.busy_area += self.busy * dt
-            self.capacity_area += self.capacity * dt
+            self.capacity_area += (self.capacity + self.draining) * dt
             self.instances_area += self.instances * dt
             self._t = now
 
@@ -138,9 +139,11 @@ class Station:
         self._touch(self.env.now)
         self.instances = int(instances)
         self.capacity = self.instances * self.workers_per_instance
+        # Workers above a smaller capacity finish what they hold (they still exist, and
+        # count as capacity, until then); a larger capacity starts work now.
+        self.draining = max(0, self.busy - self.capacity)
         if self.connections is not None:
             self.connections.resize(self.instances)
-        # Workers above a smaller capacity finish what they hold; a larger one starts now.
         self._pull(self.env.now)
 
     # -- admission ------------------------------------------------------------------------
@@ -179,7 +182,7 @@ class Station:
             if dt > 0.0:
                 self.queue_area += len(queue) * dt
                 self.busy_area += self.busy * dt
-                self.capacity_area += self.capacity * dt
+                self.capacity_area += (self.capacity + self.draining) * dt
                 self.instances_area += self.instances * dt
                 self._t = now
             self._start(c, now, now)
@@ -188,7 +191,7 @@ class Station:
             if dt > 0.0:
                 self.queue_area += len(queue) * dt
                 self.busy_area += self.busy * dt
-                self.capacity_area += self.capacity * dt
+                self.capacity_area += (self.capacity + self.draining) * dt
                 self.instances_area += self.instances * dt
                 self._t = now
             c.enqueued_s = now
@@ -222,10 +225,12 @@ class Station:
         if dt > 0.0:
             self.queue_area += len(queue) * dt
             self.busy_area += self.busy * dt
-            self.capacity_area += self.capacity * dt
+            self.capacity_area += (self.capacity + self.draining) * dt
             self.instances_area += self.instances * dt
             self._t = now
         self.busy -= 1
+        if self.draining:
+            self.draining -= 1  # a worker of a removed instance finished its last request
         self.served += 1
         if c.deadline_s < now:
             self.wasted += 1
