@@ -144,7 +144,10 @@ def describe_clients(c: Mapping[str, Any]) -> str:
                      f"{fmt_num(retry.get('cap_s'))} s) up to "
                      f"{fmt_num(retry.get('max_attempts'))} attempts")
     if c.get("impatient_share"):
-        parts.append(f"{fmt_pct(c.get('impatient_share'))} impatient (retrying at once)")
+        again = c.get("impatient_retry_s")
+        when = f"after {fmt_num(again)} s" if again else "at once"
+        parts.append(f"{fmt_pct(c.get('impatient_share'))} impatient (pressing join again "
+                     f"{when}, no backoff)")
     patience = c.get("patience_s")
     parts.append("no abandonment" if patience is None
                  else f"abandoning {fmt_num(patience)} s after the first attempt")
