@@ -38,12 +38,12 @@ import math
 from collections import deque
 from collections.abc import Callable
 from heapq import heappop, heappush
-from typing import Any
+from typing import Any, cast
 
 import simpy
 from simpy.events import NORMAL
 
-__all__ = ["NORMAL", "Due", "FifoTimers", "TimerHeap", "delay_to"]
+__all__ = ["NORMAL", "Due", "FifoTimers", "TimerHeap", "delay_to", "scheduler"]
 
 INF = math.inf
 
@@ -63,6 +63,14 @@ class Due:
     def __init__(self, callbacks: tuple[Callable[[Any], None], ...], value: Any = None):
         self.callbacks: tuple[Callable[[Any], None], ...] | None = callbacks
         self._value = value
+
+
+Schedule = Callable[[Due, int, float], None]
+
+
+def scheduler(env: simpy.Environment) -> Schedule:
+    """``env.schedule``, typed for ``Due`` (SimPy types it for its own events only)."""
+    return cast(Schedule, env.schedule)
 
 
 def delay_to(at: float, now: float) -> float:
@@ -90,6 +98,7 @@ class FifoTimers:
         self.env = env
         self.fire = fire
         self.settled = settled
+        self._schedule = scheduler(env)
         self._timers: deque[tuple[float, Any]] = deque()
         self._armed = False
         self._on_due = (self._due,)
@@ -102,7 +111,7 @@ class FifoTimers:
         self._timers.append((env.now + delay, item))
         if not self._armed:
             self._armed = True
-            env.schedule(Due(self._on_due), NORMAL, delay)
+            self._schedule(Due(self._on_due), NORMAL, delay)
 
     def _due(self, _ev: Any) -> None:
         now = self.env.now
@@ -114,7 +123,7 @@ class FifoTimers:
         while timers and settled(timers[0][1]):
             timers.popleft()
         if timers:
-            self.env.schedule(Due(self._on_due), NORMAL, delay_to(timers[0][0], now))
+            self._schedule(Due(self._on_due), NORMAL, delay_to(timers[0][0], now))
         else:
             self._armed = False
 
@@ -129,6 +138,7 @@ class TimerHeap:
     def __init__(self, env: simpy.Environment, fire: Callable[[Any], None]) -> None:
         self.env = env
         self.fire = fire
+        self._schedule = scheduler(env)
         self._timers: list[tuple[float, int, Any]] = []
         self._seq = 0
         self._live: Due | None = None  # the one event that counts; earlier ones are void
@@ -150,7 +160,7 @@ class TimerHeap:
         due = Due(self._on_due)
         self._live = due
         self._live_at = at
-        self.env.schedule(due, NORMAL, delay_to(at, now))
+        self._schedule(due, NORMAL, delay_to(at, now))
 
     def _due(self, ev: Any) -> None:
         if ev is not self._live:

@@ -33,7 +33,7 @@ from collections.abc import Callable
 
 import simpy
 
-from .clock import NORMAL, Due
+from .clock import NORMAL, Due, scheduler
 from .cohort import Cohort
 from .pool import ConnectionLimit
 from .streams import Sampler
@@ -96,7 +96,7 @@ class Station:
         self.queue: deque[Cohort] = deque()
         self.busy = 0
         # The hot path schedules plain callbacks (see ``clock``), bound once here.
-        self._schedule = env.schedule
+        self._schedule = scheduler(env)
         self._on_done = (self._done,)
         self._on_wake_cbs = (self._on_wake,)
         # Cumulative counts (requests, i.e. sums of cohort counts).
@@ -218,7 +218,7 @@ class Station:
         self._schedule(Due(self._on_done, c), NORMAL, self.service())
 
     def _done(self, ev: simpy.Event) -> None:
-        c: Cohort = ev._value  # type: ignore[attr-defined]
+        c: Cohort = ev._value
         now = self.env.now
         queue = self.queue
         dt = now - self._t  # ``_touch``, inlined on the hot path

@@ -35,7 +35,7 @@ import simpy
 
 from ..config import ClientsConfig
 from ..engine import Cohort, Network, Pool, Sampler, Station
-from ..engine.clock import NORMAL, Due, FifoTimers, TimerHeap
+from ..engine.clock import NORMAL, Due, FifoTimers, TimerHeap, scheduler
 
 INF = math.inf
 LEGIT = "legit"
@@ -120,7 +120,7 @@ class Clients:
         # Timers are plain callbacks (see ``engine.clock``). Deadlines (one per attempt,
         # almost all answered before they come due) and session ends (mostly past the
         # horizon) wait outside SimPy's heap, where they would slow every other event.
-        self._schedule = env.schedule
+        self._schedule = scheduler(env)
         self._on_retry_cbs = (self._on_retry,)
         self._deadlines = FifoTimers(env, self._timed_out, _answered)
         self._session_ends = TimerHeap(env, self._session_end)
@@ -298,7 +298,7 @@ class Clients:
             self._schedule(Due(self._on_retry_cbs, nxt), NORMAL, delay)
 
     def _on_retry(self, ev: simpy.Event) -> None:
-        self._attempt(ev._value)  # type: ignore[attr-defined]
+        self._attempt(ev._value)
 
     # -- listening ------------------------------------------------------------------------
     def _touch(self, now: float) -> None:
