@@ -15,6 +15,7 @@ import math
 import sys
 import time
 import traceback
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -125,7 +126,7 @@ class Scenario:
         self.wall_s = 0.0
         self.events = 0
 
-    def _resizer(self, name: str):  # type: ignore[no-untyped-def]
+    def _resizer(self, name: str):
         st = self.topology.stations[name]
         pool = self.topology.pools.get(name)
 
@@ -167,14 +168,13 @@ class Scenario:
             pool = self.topology.pools.get(name)
             if pool is not None:
                 rec.add(f"{name}.slots_used", "level", _getter(pool, "in_use"))
-                rec.add(f"{name}.slots", "level", lambda p=pool: p.capacity)
-                net = self.topology.network
+                rec.add(f"{name}.slots", "level", _getter(pool, "capacity"))
                 rec.add(f"{name}.slots_refused", "count",
-                        lambda n=name, net=net: net.slots_full.get(n, 0))
+                        _refused(self.topology.network.slots_full, name))
             hpa = self.autoscalers.get(name)
             if hpa is not None:
-                rec.add(f"{name}.desired", "level", lambda h=hpa: h.desired)
-                rec.add(f"{name}.metric", "level", lambda h=hpa: h.metric)
+                rec.add(f"{name}.desired", "level", _getter(hpa, "desired"))
+                rec.add(f"{name}.metric", "level", _getter(hpa, "metric"))
 
         def touch(now: float) -> None:
             for st in self.topology.stations.values():
@@ -207,7 +207,7 @@ class Scenario:
             self.wall_s = time.perf_counter() - t0
             # SimPy numbers events with an itertools.count: its next value is how many
             # events were scheduled, which is what the run cost.
-            self.events = next(env._eid)  # type: ignore[attr-defined]
+            self.events = next(env._eid)
 
     def collect(self, error: str | None = None) -> Result:
         cfg = self.cfg
@@ -289,7 +289,11 @@ class Scenario:
         return Result(cfg, summary, ts, error)
 
 
-def _getter(obj: Any, attr: str):  # type: ignore[no-untyped-def]
+def _refused(counts: dict[str, int], name: str) -> Callable[[], float]:
+    return lambda: counts.get(name, 0)
+
+
+def _getter(obj: Any, attr: str):
     return lambda: getattr(obj, attr)
 
 
@@ -309,7 +313,7 @@ class _Progress:
         if wall - self.last < 2.0 and t < self.horizon_s:
             return
         self.last = wall
-        events = self.scenario.env._eid  # type: ignore[attr-defined]
+        events = self.scenario.env._eid
         n = int(str(events).split("(")[-1].rstrip(")") or 0)
         rate = n / wall if wall > 0 else 0.0
         print(f"[sim] t={t:,.0f}/{self.horizon_s:,.0f} s ({100 * t / self.horizon_s:.0f}%), "

@@ -63,8 +63,8 @@ def window_latency_p99(t_s: np.ndarray, lat_t: np.ndarray, lat_v: np.ndarray,
         total = h.sum()
         if total <= 0:
             continue
-        idx = int(np.searchsorted(np.cumsum(h), q * total - 1e-9, side="left"))
-        out[i] = upper[min(idx, len(upper) - 1)]
+        pos = int(np.searchsorted(np.cumsum(h), q * total - 1e-9, side="left"))
+        out[i] = upper[min(pos, len(upper) - 1)]
     return out
 
 

@@ -171,7 +171,7 @@ class FluidStation(Station):
         self._settle_pending = True
         dt = self.resolution_s
         at = (math.floor(now / dt + 1e-9) + 1) * dt
-        self.env.schedule(Due(self._settle_cbs), NORMAL, at - now)
+        self.env.schedule(Due(self._settle_cbs), NORMAL, at - now)  # type: ignore[arg-type]
 
     def _room(self, now: float) -> float:
         room = self.queue_limit - self.queued
@@ -353,7 +353,7 @@ class FluidStation(Station):
             self.wait_counts.append(m)
         part.spread_s = dur
         part.var_s += self.var_service + ec_var
-        self.env.schedule(Due(self._done_cbs, part), NORMAL,
+        self.env.schedule(Due(self._done_cbs, part), NORMAL,  # type: ignore[arg-type]
                           max(0.0, start - now) + ec_mean + self.mean_s)
 
     def _done(self, ev: simpy.Event) -> None:
@@ -370,7 +370,7 @@ class FluidStation(Station):
         if at >= self._wake_at:
             return
         self._wake_at = at
-        self.env.schedule(Due(self._wake_cbs), NORMAL, at - self.env.now)
+        self.env.schedule(Due(self._wake_cbs), NORMAL, at - self.env.now)  # type: ignore[arg-type]
 
     def _on_wake(self, _ev: simpy.Event) -> None:
         now = self.env.now

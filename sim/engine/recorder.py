@@ -59,7 +59,7 @@ class TickRecorder:
         self.times.append(now)
         self.rows.append([f() for f in self.funcs])
 
-    def process(self):  # type: ignore[no-untyped-def]
+    def process(self):
         """The SimPy process that samples at 0, tick, 2·tick, ... up to the horizon."""
         self.sample()
         n = max(1, math.ceil(self.horizon_s / self.tick_s - 1e-9))

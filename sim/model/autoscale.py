@@ -58,7 +58,7 @@ class HPA:
         self._busy = station.busy_area
         self._cap = station.capacity_area
 
-    def process(self):  # type: ignore[no-untyped-def]
+    def process(self):
         st = self.station
         while True:
             yield self.env.timeout(self.period_s)

@@ -51,7 +51,7 @@ def build_topology(env: simpy.Environment, arch: ArchitectureConfig, streams: St
         extra = {"resolution_s": resolution_s} if resolution_s > 0 else {}
         stations[name] = kind(
             env, name,
-            **extra,  # type: ignore[arg-type]
+            **extra,
             instances=sc.instances,
             workers_per_instance=sc.workers_per_instance,
             service=service,
