@@ -185,6 +185,11 @@ class RunConfig:
     metrics_tick_s: float = 1.0
     progress: bool = True
     report: bool = True
+    # Independent replications of the scenario (seeds derived from ``seed``, the same for
+    # every compared variant: common random numbers); the summary gains a
+    # ``replications`` block with means and Student t intervals.
+    replications: int = 1
+    confidence: float = 0.95
 
 
 @dataclass
@@ -480,6 +485,11 @@ def validate(c: SimConfig) -> None:
         raise _fail("run.warmup_s", r.warmup_s, f"less than run.horizon_s ({r.horizon_s})")
     _non_negative("run.resolution_s", r.resolution_s)
     _positive("run.metrics_tick_s", r.metrics_tick_s)
+    if not isinstance(r.replications, int) or isinstance(r.replications, bool) \
+            or not 1 <= r.replications <= 10_000:
+        raise _fail("run.replications", r.replications, "an integer from 1 to 10,000")
+    if not isinstance(r.confidence, int | float) or not 0.5 <= r.confidence < 1.0:
+        raise _fail("run.confidence", r.confidence, "a number in [0.5, 1)")
     if r.horizon_s / r.metrics_tick_s > 2_000_000:
         raise _fail("run.metrics_tick_s", r.metrics_tick_s,
                     "at most 2,000,000 ticks per horizon (raise the tick)")

@@ -16,7 +16,7 @@ import sys
 import time
 import traceback
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +24,7 @@ import numpy as np
 import simpy
 from omegaconf import OmegaConf
 
+from .analysis.replications import batch_means_block, replication_block, replication_seed
 from .analysis.slo import evaluate
 from .config import SimConfig
 from .engine import Sampler, Streams, TickRecorder, mixture_quantiles
@@ -335,9 +336,37 @@ def simulate(cfg: SimConfig, outdir: str | Path | None = None,
             result.write(outdir)
         raise
     result = scenario.collect()
+    _add_intervals(result, progress)
     if outdir is not None:
         result.write(outdir)
     return result
+
+
+def _add_intervals(result: Result, progress: bool) -> None:
+    """Replications 1..N-1 (``run.replications``), or batch means for a single run.
+
+    The top-level figures stay those of replication 0 (seed ``run.seed``), so a
+    replicated summary reads like a single run's; the ``replications`` block holds the
+    means and Student t intervals over all N.
+    """
+    cfg = result.config
+    r = cfg.run
+    if r.replications <= 1:
+        block = batch_means_block(result.timeseries, cfg.architecture.stations, r.warmup_s,
+                                  r.confidence)
+        if block is not None:
+            result.summary["batch_means"] = block
+        return
+    seeds = [replication_seed(r.seed, i) for i in range(r.replications)]
+    summaries = [result.summary]
+    for i, seed in enumerate(seeds[1:], start=1):
+        if progress:
+            print(f"[sim] replication {i + 1}/{r.replications} (seed {seed})",
+                  file=sys.stderr, flush=True)
+        rep = Scenario(replace(cfg, run=replace(r, seed=seed, replications=1)))
+        rep.run(progress=False)
+        summaries.append(rep.collect().summary)
+    result.summary["replications"] = replication_block(summaries, seeds, r.confidence)
 
 
 def summary_config(cfg: SimConfig) -> dict[str, Any]:

@@ -1,5 +1,15 @@
-"""Analysis of results: SLO evaluation and failure detection (reads results only)."""
+"""Analysis of results: SLO evaluation, failure detection, replications and intervals
+(reads results only)."""
 
+from .replications import (
+    Interval,
+    batch_means,
+    batch_means_block,
+    replication_block,
+    replication_seed,
+    t_interval,
+)
 from .slo import bottleneck, evaluate
 
-__all__ = ["bottleneck", "evaluate"]
+__all__ = ["Interval", "batch_means", "batch_means_block", "bottleneck", "evaluate",
+           "replication_block", "replication_seed", "t_interval"]
