@@ -24,7 +24,14 @@ import hydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf, open_dict
 
-from .config import ConfigError, explain, register, shipped_config_dir, to_config
+from .config import (
+    ConfigError,
+    SimConfig,
+    explain,
+    register,
+    shipped_config_dir,
+    to_config,
+)
 from .report import build_report
 from .run import simulate
 
@@ -117,13 +124,74 @@ def _override_key(text: str) -> str | None:
 
 
 @hydra.main(version_base="1.3", config_path=str(CONFIG_DIR), config_name="config")
-def _main(cfg: DictConfig) -> None:
+def _main(cfg: DictConfig) -> dict[str, Any]:
+    """One job: run the scenario and return its summary (sweepers read it).
+
+    In a sweep, a job whose run directory already holds a complete summary of the same
+    config is skipped (a restarted sweep resumes), and a job that fails is recorded
+    (error.txt, a summary with ``status: failed``) and returns instead of raising, so
+    the other jobs of the sweep go on.
+    """
+    from hydra.types import RunMode
+
+    hc = HydraConfig.get()
+    outdir = Path(hc.runtime.output_dir)
+    if hc.mode != RunMode.MULTIRUN:
+        return _job(cfg, outdir)
+    try:
+        sim_cfg = to_config(cfg)
+    except ConfigError as exc:
+        return _record_failure(outdir, f"ConfigError: {exc}")
+    done = _finished_summary(sim_cfg, outdir)
+    if done is not None:
+        print(f"sim: job {hc.job.num} already done in {outdir}, skipped", file=sys.stderr)
+        return done
+    try:
+        return _job(cfg, outdir)
+    except Exception as exc:
+        import traceback
+
+        return _record_failure(outdir, "".join(traceback.format_exception(exc)))
+
+
+def _finished_summary(cfg: SimConfig, outdir: Path) -> dict[str, Any] | None:
+    """The summary of a complete earlier run of ``cfg`` in ``outdir``, if there is one."""
+    import json
+
+    from omegaconf import OmegaConf
+
+    try:
+        summary = json.loads((outdir / "summary.json").read_text())
+        same = (outdir / "config.yaml").read_text() == OmegaConf.to_yaml(
+            OmegaConf.structured(cfg))
+    except (OSError, ValueError):
+        return None
+    if not same or summary.get("status") != "ok" or (outdir / "error.txt").exists():
+        return None
+    if cfg.run.replications > 1 and (summary.get("replications") or {}).get("n") \
+            != cfg.run.replications:
+        return None
+    if cfg.run.report and not (outdir / "report.html").is_file():
+        return None
+    return summary
+
+
+def _record_failure(outdir: Path, error: str) -> dict[str, Any]:
+    """Record a failed sweep job (keeping any error.txt the run wrote) and go on."""
+    outdir.mkdir(parents=True, exist_ok=True)
+    if not (outdir / "error.txt").is_file():
+        (outdir / "error.txt").write_text(error)
+    last = error.strip().splitlines()[-1] if error.strip() else "error"
+    print(f"sim: job in {outdir} failed: {last}", file=sys.stderr)
+    return {"status": "failed", "error": error}
+
+
+def _job(cfg: DictConfig, outdir: Path) -> dict[str, Any]:
     try:
         sim_cfg = to_config(cfg)
     except ConfigError as exc:
         print(f"sim: {exc}", file=sys.stderr)
         raise SystemExit(EXIT_BAD_CONFIG) from None
-    outdir = Path(HydraConfig.get().runtime.output_dir)
     result = simulate(sim_cfg, outdir=outdir, progress=sim_cfg.run.progress)
     if sim_cfg.run.report:
         build_report(outdir)
@@ -134,6 +202,7 @@ def _main(cfg: DictConfig) -> None:
     print(f"{s['name']}: {legit['joined']:,} of {legit['arrived']:,} clients joined "
           f"({legit['abandoned']:,} abandoned, {legit['in_flight']:,} in flight), "
           f"{legit['attempts']:,} attempts; {verdict}; wrote {outdir}")
+    return s
 
 
 def check_command_line(argv: list[str]) -> None:

@@ -1,0 +1,193 @@
+"""The results of a sweep: one table per multirun directory, and the sweep's progress.
+
+A sweep (``sim -m ...``, any sweeper, any launcher) leaves one directory per job. At the
+end of the sweep ``SweepTable`` (a Hydra callback named in ``configs/config.yaml``'s
+``hydra.callbacks``) writes ``sweep.csv`` and ``sweep.json`` into the multirun
+directory: per job, its overrides (one column per swept key), its status, its error if it
+failed, and its summary figures (with replication means and half-widths when the job
+ran replications). The table is built from the files the jobs wrote, so it is the same
+whichever launcher ran them (joblib, Ray, submitit), and ``write_sweep_table(DIR)``
+rebuilds it at any time, for instance after an interrupted sweep.
+
+Progress: each job, when it ends, prints how many jobs of the sweep are done (counted from
+the run directories that hold a summary) out of the total the sweep started with (known
+for Hydra's basic sweeper, the product of the swept values).
+
+Callbacks run where Hydra runs them: ``on_multirun_*`` in the command's process,
+``on_job_end`` in the job's process (a joblib worker, a Ray worker, a SLURM node). So
+they share nothing but the sweep directory.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import yaml
+from hydra.experimental.callback import Callback
+from omegaconf import DictConfig, OmegaConf
+
+TOTAL_FILE = ".sim_sweep.json"
+
+# The summary figures of the table (dotted paths into summary.json).
+FIGURES = (
+    "name", "status", "seed", "mode",
+    "legit.arrived", "legit.joined", "legit.abandoned", "legit.in_flight", "legit.attempts",
+    "legit.join_ratio", "legit.attempts_per_client",
+    "join_latency_s.mean", "join_latency_s.p50", "join_latency_s.p90", "join_latency_s.p99",
+    "attack.offered", "attack.mitigated", "attack.served",
+    "slo.met", "slo.first_breach_s", "slo.recovered_s", "slo.bottleneck",
+    "perf.wall_s", "perf.events",
+)
+# With replications: mean and half-width of these.
+REPLICATED = ("legit.join_ratio", "legit.joined", "join_latency_s.p99", "slo.met",
+              "slo.first_breach_s")
+
+
+def _get(d: Any, dotted: str) -> Any:
+    for part in dotted.split("."):
+        if not isinstance(d, Mapping) or part not in d:
+            return None
+        d = d[part]
+    return d
+
+
+def _job_dirs(sweep_dir: Path) -> list[Path]:
+    dirs = [p.parent.parent for p in sweep_dir.glob("**/.hydra/overrides.yaml")]
+
+    def key(p: Path) -> tuple[int, str]:
+        rel = p.relative_to(sweep_dir).as_posix()
+        return (int(rel) if rel.isdigit() else 1 << 30, rel)
+
+    return sorted(dirs, key=key)
+
+
+def job_row(job_dir: Path, sweep_dir: Path) -> dict[str, Any]:
+    """One job of a sweep: its overrides, status, error and summary figures."""
+    overrides: list[str] = yaml.safe_load(
+        (job_dir / ".hydra" / "overrides.yaml").read_text()) or []
+    row: dict[str, Any] = {"job": job_dir.relative_to(sweep_dir).as_posix(),
+                           "overrides": overrides}
+    summary: dict[str, Any] | None = None
+    if (job_dir / "summary.json").is_file():
+        try:
+            summary = json.loads((job_dir / "summary.json").read_text())
+        except ValueError:
+            summary = None
+    error = (job_dir / "error.txt").read_text() if (job_dir / "error.txt").is_file() else None
+    if summary is None:
+        row["status"] = "failed" if error else "missing"
+    else:
+        row["status"] = "failed" if error else summary.get("status", "ok")
+    row["error"] = error.strip().splitlines()[-1] if error and error.strip() else None
+    figures = {k: _get(summary, k) for k in FIGURES if k != "status"} if summary else {}
+    reps = _get(summary, "replications.metrics") if summary else None
+    if reps:
+        figures["replications.n"] = _get(summary, "replications.n")
+        for k in REPLICATED:
+            m = reps.get(k) or {}
+            figures[f"{k}.mean"] = m.get("mean")
+            figures[f"{k}.half_width"] = m.get("half_width")
+    row["figures"] = figures
+    return row
+
+
+def _split(override: str) -> tuple[str, str]:
+    key, _, value = override.partition("=")
+    return key.lstrip("+~"), value
+
+
+def write_sweep_table(sweep_dir: str | Path) -> tuple[Path, Path]:
+    """Write ``sweep.csv`` and ``sweep.json`` for the jobs found under ``sweep_dir``."""
+    sweep = Path(sweep_dir)
+    rows = [job_row(d, sweep) for d in _job_dirs(sweep)]
+    keys: dict[str, None] = {}
+    for r in rows:
+        keys.update(dict.fromkeys(_split(o)[0] for o in r["overrides"]))
+    figure_cols: dict[str, None] = {}
+    for r in rows:
+        figure_cols.update(dict.fromkeys(r["figures"]))
+    json_path = sweep / "sweep.json"
+    json_path.write_text(json.dumps(
+        {"sweep_dir": str(sweep), "jobs": len(rows),
+         "failed": sum(r["status"] == "failed" for r in rows), "rows": rows},
+        indent=2) + "\n")
+    csv_path = sweep / "sweep.csv"
+    with csv_path.open("w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["job", *keys, "status", "error", *figure_cols, "overrides"])
+        for r in rows:
+            values = dict(_split(o) for o in r["overrides"])
+            w.writerow([r["job"], *(values.get(k, "") for k in keys), r["status"],
+                        r["error"] or "",
+                        *("" if r["figures"].get(c) is None else r["figures"][c]
+                          for c in figure_cols),
+                        " ".join(r["overrides"])])
+    return csv_path, json_path
+
+
+def _sweep_total(config: DictConfig) -> int | None:
+    """How many jobs the basic sweeper will launch (None for other sweepers)."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    target = str(OmegaConf.select(config, "hydra.sweeper._target_", default=""))
+    if not target.endswith("BasicSweeper"):
+        return None
+    params = OmegaConf.select(config, "hydra.sweeper.params", default=None) or {}
+    lines = [f"{k}={v}" for k, v in params.items()]
+    lines += list(OmegaConf.select(config, "hydra.overrides.task", default=[]) or [])
+    try:
+        parsed = OverridesParser.create().parse_overrides(lines)
+    except Exception:
+        return None
+    sizes: dict[str, int] = {}
+    for o in parsed:
+        sizes[o.get_key_element()] = (len(list(o.sweep_string_iterator()))
+                                      if o.is_sweep_override() and o.is_discrete_sweep()
+                                      else 1)
+    total = 1
+    for n in sizes.values():
+        total *= n
+    return total
+
+
+class SweepTable(Callback):
+    """Writes the sweep table at the end of a multirun and reports jobs done."""
+
+    def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        sweep = Path(config.hydra.sweep.dir)
+        sweep.mkdir(parents=True, exist_ok=True)
+        (sweep / TOTAL_FILE).write_text(json.dumps({"total": _sweep_total(config)}) + "\n")
+
+    def on_job_end(self, config: DictConfig, job_return: Any, **kwargs: Any) -> None:
+        from hydra.core.hydra_config import HydraConfig
+        from hydra.types import RunMode
+
+        try:
+            hc = HydraConfig.get()
+        except ValueError:
+            return
+        if hc.mode != RunMode.MULTIRUN:
+            return
+        sweep = Path(hc.sweep.dir)
+        done = len(list(sweep.glob("**/summary.json")))
+        total = None
+        if (sweep / TOTAL_FILE).is_file():
+            total = json.loads((sweep / TOTAL_FILE).read_text()).get("total")
+        of = f" of {total}" if total else ""
+        print(f"[sweep] {done}{of} jobs done (job {hc.job.num} finished)", file=sys.stderr,
+              flush=True)
+
+    def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
+        sweep = Path(config.hydra.sweep.dir)
+        if not sweep.is_dir():
+            return
+        csv_path, json_path = write_sweep_table(sweep)
+        table = json.loads(json_path.read_text())
+        failed = f", {table['failed']} failed (see error column)" if table["failed"] else ""
+        print(f"[sweep] {table['jobs']} jobs{failed}; wrote {csv_path} and {json_path.name}",
+              file=sys.stderr, flush=True)
