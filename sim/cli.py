@@ -36,6 +36,29 @@ from .report import build_report
 from .run import simulate
 
 CONFIG_DIR = shipped_config_dir()
+
+
+def _expose_plugins() -> None:
+    """Make Hydra's plugin scan see ``hydra_plugins.sim_failure_point`` in any install.
+
+    Hydra finds plugins by walking the folders of the ``hydra_plugins`` namespace. A
+    plain install puts ours in site-packages beside the others; an editable install
+    (``pip install -e``) maps it through an import hook that the walk does not see, so
+    its folder is added to the namespace here, before Hydra scans.
+    """
+    import importlib.util
+
+    import hydra_plugins
+
+    spec = importlib.util.find_spec("hydra_plugins.sim_failure_point")
+    if spec is None or not spec.submodule_search_locations:
+        return
+    parent = str(Path(next(iter(spec.submodule_search_locations))).parent)
+    if parent not in list(hydra_plugins.__path__):
+        hydra_plugins.__path__.append(parent)
+
+
+_expose_plugins()
 EXIT_BAD_CONFIG = 2
 # A multirun is checked job by job up to this many jobs, value by value beyond.
 MAX_CHECKED_JOBS = 256

@@ -1,0 +1,216 @@
+"""Hydra sweeper ``hydra/sweeper=failure_point``: where does the SLO start to fail?
+
+    sim -m hydra/sweeper=failure_point hydra.sweeper.param=arrivals.rate \\
+        hydra.sweeper.low=50 hydra.sweeper.high=200 architecture=single_station ...
+
+searches ``param`` for the value where the SLO starts to fail (bracketing then bisection,
+``sim.analysis.failure_point``), each probe replicated on ``replications`` seeds derived
+from ``run.seed`` (common random numbers). Probes are ordinary jobs launched through
+``self.launcher``, so the configured launcher runs them (joblib by default, Ray, SLURM)
+and each leaves its run directory in the sweep directory. A probe fails when its
+summary's ``metric`` says so: ``slo.met`` false (the default), or the metric below
+``fail_below`` / above ``fail_above``. The answer (``value``, ``interval``, every
+replication's bracket and every probe) goes to ``failure_point.json`` in the sweep
+directory, rewritten after every round.
+"""
+
+# No ``from __future__ import annotations`` here: Hydra imports plugin modules without
+# registering them in sys.modules, and dataclasses then cannot resolve string annotations.
+import json
+import logging
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from hydra.core.config_store import ConfigStore
+from hydra.core.override_parser.overrides_parser import OverridesParser
+from hydra.plugins.launcher import Launcher
+from hydra.plugins.sweeper import Sweeper
+from hydra.types import HydraContext, TaskFunction
+from omegaconf import DictConfig, OmegaConf
+
+log = logging.getLogger(__name__)
+
+RESULT_FILE = "failure_point.json"
+
+
+@dataclass
+class FailurePointSweeperConf:
+    _target_: str = (
+        "hydra_plugins.sim_failure_point.failure_point_sweeper.FailurePointSweeper")
+    param: str | None = None        # the override key searched, e.g. arrivals.audience
+    low: float | None = None        # the first bracket
+    high: float | None = None
+    replications: int = 3           # seeds per probe (replication_seed(run.seed, i))
+    confidence: float = 0.95
+    direction: str = "auto"         # up: fails at larger values; down: at smaller ones
+    integer: bool | None = None     # None: integer if the parameter's value is an int
+    rel_tol: float = 0.01           # stop bisecting below this fraction of the value
+    abs_tol: float = 0.0
+    max_probes: int = 20            # bisection probes per replication
+    max_expand: int = 6             # times the bracket may be widened
+    metric: str = "slo.met"         # summary path deciding failure
+    fail_below: float | None = None  # for another metric: fails when below this
+    fail_above: float | None = None  # ... or above this
+
+
+ConfigStore.instance().store(group="hydra/sweeper", name="failure_point",
+                             node=FailurePointSweeperConf, provider="sim")
+
+
+def _get(d: Any, dotted: str) -> Any:
+    for part in dotted.split("."):
+        if not isinstance(d, Mapping) or part not in d:
+            return None
+        d = d[part]
+    return d
+
+
+class FailurePointSweeper(Sweeper):
+    def __init__(self, param: str | None = None, low: float | None = None,
+                 high: float | None = None, replications: int = 3, confidence: float = 0.95,
+                 direction: str = "auto", integer: bool | None = None,
+                 rel_tol: float = 0.01, abs_tol: float = 0.0, max_probes: int = 20,
+                 max_expand: int = 6, metric: str = "slo.met",
+                 fail_below: float | None = None, fail_above: float | None = None) -> None:
+        super().__init__()
+        missing = [k for k, v in (("param", param), ("low", low), ("high", high)) if v is None]
+        if missing:
+            raise ValueError("hydra/sweeper=failure_point needs "
+                             + ", ".join(f"hydra.sweeper.{k}" for k in missing))
+        if replications < 1:
+            raise ValueError(f"hydra.sweeper.replications must be >= 1, got {replications}")
+        if metric != "slo.met" and fail_below is None and fail_above is None:
+            raise ValueError(f"hydra.sweeper.metric={metric}: set hydra.sweeper.fail_below "
+                             f"or hydra.sweeper.fail_above")
+        self.param = str(param)
+        self.low, self.high = float(low), float(high)  # type: ignore[arg-type]
+        self.replications = replications
+        self.confidence = confidence
+        self.direction = direction
+        self.integer = integer
+        self.rel_tol, self.abs_tol = rel_tol, abs_tol
+        self.max_probes, self.max_expand = max_probes, max_expand
+        self.metric = metric
+        self.fail_below, self.fail_above = fail_below, fail_above
+        self.config: DictConfig | None = None
+        self.launcher: Launcher | None = None
+        self.hydra_context: HydraContext | None = None
+
+    def setup(self, *, hydra_context: HydraContext, task_function: TaskFunction,
+              config: DictConfig) -> None:
+        from hydra.core.plugins import Plugins
+
+        self.config = config
+        self.hydra_context = hydra_context
+        self.launcher = Plugins.instance().instantiate_launcher(
+            hydra_context=hydra_context, task_function=task_function, config=config)
+
+    # -- verdicts -----------------------------------------------------------------------
+
+    def failed(self, summary: Mapping[str, Any]) -> bool:
+        """Whether a probe's summary says the SLO failed."""
+        value = _get(summary, self.metric)
+        if self.metric == "slo.met" and self.fail_below is None and self.fail_above is None:
+            return value is False
+        if not isinstance(value, int | float):
+            return True  # nothing to judge (nobody joined): a failure
+        return bool((self.fail_below is not None and value < self.fail_below)
+                    or (self.fail_above is not None and value > self.fail_above))
+
+    @staticmethod
+    def _summary(job: Any) -> tuple[Mapping[str, Any] | None, str | None]:
+        """The summary a probe job returned (or wrote), or the error it ended with."""
+        try:
+            ret = job.return_value
+        except Exception as exc:
+            return None, f"{type(exc).__name__}: {exc}"
+        if isinstance(ret, Mapping) and ret.get("status") == "failed":
+            err = str(ret.get("error") or "failed").strip().splitlines()
+            return None, err[-1] if err else "failed"
+        if isinstance(ret, Mapping) and "slo" in ret:
+            return ret, None
+        out = OmegaConf.select(job.hydra_cfg, "hydra.runtime.output_dir") \
+            if job.hydra_cfg is not None else None
+        if out and (Path(out) / "summary.json").is_file():
+            return json.loads((Path(out) / "summary.json").read_text()), None
+        return None, "the job returned no summary"
+
+    # -- the sweep ------------------------------------------------------------------------
+
+    def sweep(self, arguments: list[str]) -> Any:
+        from sim.analysis.failure_point import FailurePointSearch
+        from sim.analysis.replications import replication_seed
+
+        assert self.config is not None and self.launcher is not None
+        assert self.hydra_context is not None
+        parser = OverridesParser.create(config_loader=self.hydra_context.config_loader)
+        parsed = parser.parse_overrides(arguments)
+        for o in parsed:
+            if o.is_sweep_override():
+                raise ValueError(f"hydra/sweeper=failure_point searches one parameter; "
+                                 f"{o.input_line} is a sweep (give one value)")
+        key = self.param
+        base = [a for a, o in zip(arguments, parsed, strict=True)
+                if o.get_key_element().lstrip("+~") not in (key, "run.seed",
+                                                              "run.replications")]
+        seed = int(OmegaConf.select(self.config, "run.seed", default=1))
+        current = OmegaConf.select(self.config, key, default=None)
+        integer = self.integer if self.integer is not None else (
+            isinstance(current, int) and not isinstance(current, bool))
+        seeds = [replication_seed(seed, i) for i in range(self.replications)]
+        search = FailurePointSearch(
+            self.low, self.high, seeds, direction=self.direction, integer=integer,
+            rel_tol=self.rel_tol, abs_tol=self.abs_tol, max_probes=self.max_probes,
+            max_expand=self.max_expand, confidence=self.confidence,
+            positive=self.low > 0)
+        sweep_dir = Path(self.config.hydra.sweep.dir)
+        sweep_dir.mkdir(parents=True, exist_ok=True)
+        OmegaConf.save(self.config, sweep_dir / "multirun.yaml")
+        job_idx = 0
+        returns = []
+        while True:
+            probes = search.next_probes()
+            if not probes:
+                break
+            batch = [[*base, f"{key}={self._fmt(p.value, integer)}", f"run.seed={p.seed}",
+                      "run.replications=1"] for p in probes]
+            self.validate_batch_is_legal(batch)
+            print(f"[failure_point] round {search.rounds + 1}: {len(batch)} probes of {key} "
+                  f"({', '.join(sorted({self._fmt(p.value, integer) for p in probes}))})",
+                  file=sys.stderr, flush=True)
+            results = self.launcher.launch(batch, initial_job_idx=job_idx)
+            job_idx += len(batch)
+            returns.append(results)
+            for probe, job in zip(probes, results, strict=True):
+                summary, error = self._summary(job)
+                search.record(probe, None if summary is None else self.failed(summary), error)
+            search.end_round()
+            self._write(sweep_dir, search, key, integer)
+        answer = self._write(sweep_dir, search, key, integer)
+        if answer["value"] is None:
+            print(f"[failure_point] no failure point of {key} found: see "
+                  f"{sweep_dir / RESULT_FILE}", file=sys.stderr, flush=True)
+        else:
+            lo, hi = answer["interval"]
+            print(f"[failure_point] {key}: the SLO starts to fail at {answer['value']:.6g} "
+                  f"({100 * self.confidence:.0f}% interval {lo:.6g} to {hi:.6g}, "
+                  f"{answer['n']} replications); wrote {sweep_dir / RESULT_FILE}",
+                  file=sys.stderr, flush=True)
+        return returns
+
+    @staticmethod
+    def _fmt(value: float, integer: bool) -> str:
+        return str(round(value)) if integer else f"{value:.10g}"
+
+    def _write(self, sweep_dir: Path, search: Any, key: str, integer: bool) -> dict[str, Any]:
+        answer = search.answer()
+        answer = {"param": key, "value": answer.pop("value"),
+                  "interval": answer.pop("interval"), "half_width": answer.pop("half_width"),
+                  "integer": integer, "low": self.low, "high": self.high,
+                  "metric": self.metric, "fail_below": self.fail_below,
+                  "fail_above": self.fail_above, "finished": search.finished, **answer}
+        (sweep_dir / RESULT_FILE).write_text(json.dumps(answer, indent=2) + "\n")
+        return answer
