@@ -196,7 +196,7 @@ class FailurePointSearch:
 
     def answer(self) -> dict[str, Any]:
         """The failure point with its interval, and every replication's bracket."""
-        per = []
+        per: list[dict[str, Any]] = []
         for r in self.reps:
             est = self.estimate(r)
             status = ("error" if r.error else "found" if est is not None
@@ -212,8 +212,9 @@ class FailurePointSearch:
                                "probes": self.history}
         if not found:
             return out
-        iv = t_interval([p["value"] for p in found], self.confidence)
-        resolution = float(np.mean([abs(p["failing"] - p["passing"]) / 2 for p in found]))
+        iv = t_interval([float(p["value"]) for p in found], self.confidence)
+        resolution = float(np.mean([abs(float(p["failing"]) - float(p["passing"])) / 2
+                                    for p in found]))
         hw = (0.0 if math.isnan(iv.half_width) else iv.half_width) + resolution
         out.update(value=iv.mean, half_width=hw, interval=[iv.mean - hw, iv.mean + hw],
                    resolution=resolution,
