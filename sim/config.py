@@ -22,6 +22,7 @@ run says which file was read.
 from __future__ import annotations
 
 import csv
+import itertools
 import math
 import types
 import typing
@@ -43,7 +44,11 @@ from .engine.streams import DISTRIBUTIONS
 ARRIVAL_KINDS = ("constant", "ramp", "flash_crowd", "diurnal", "trace", "sum")
 RETRY_POLICIES = ("none", "fixed", "exponential", "full_jitter", "equal_jitter",
                   "decorrelated_jitter")
-AUTOSCALER_KINDS = ("none", "hpa")
+AUTOSCALER_KINDS = ("none", "hpa", "target_tracking", "step", "simple")
+AUTOSCALER_METRICS = ("cpu", "queue", "listeners")
+SELECT_POLICIES = ("Max", "Min", "Disabled")
+SCALING_POLICY_TYPES = ("Pods", "Percent")
+ADJUSTMENT_TYPES = ("ChangeInCapacity", "PercentChangeInCapacity")
 
 
 class ConfigError(ValueError):
@@ -74,6 +79,7 @@ class StationConfig:
     max_instances: int | None = None  # None: unbounded for the autoscaler
     autoscale: bool = True
     provisioning_delay_s: float = 60.0
+    price_per_instance_hour: float = 0.10  # USD, for summary.json's cost
 
 
 @dataclass
@@ -144,12 +150,116 @@ class ClientsConfig:
 
 
 @dataclass
+class ScalingPolicyConfig:
+    """One HPA ``behavior`` policy: change by ``value`` Pods or Percent per ``period_s``."""
+
+    type: str = "Percent"
+    value: float = 100.0
+    period_s: float = 15.0
+
+
+def _scale_up_default() -> ScalingRulesConfig:
+    return ScalingRulesConfig(0.0, "Max", [ScalingPolicyConfig("Percent", 100.0, 15.0),
+                                           ScalingPolicyConfig("Pods", 4.0, 15.0)])
+
+
+def _scale_down_default() -> ScalingRulesConfig:
+    return ScalingRulesConfig(300.0, "Max", [ScalingPolicyConfig("Percent", 100.0, 15.0)])
+
+
+@dataclass
+class ScalingRulesConfig:
+    stabilization_window_s: float = 0.0
+    select_policy: str = "Max"  # Max | Min | Disabled
+    policies: list[ScalingPolicyConfig] = field(default_factory=list)
+
+
+@dataclass
+class BehaviorConfig:
+    """Kubernetes HPA ``behavior``, with the documented defaults."""
+
+    scale_up: ScalingRulesConfig = field(default_factory=_scale_up_default)
+    scale_down: ScalingRulesConfig = field(default_factory=_scale_down_default)
+
+
+@dataclass
+class StepAdjustmentConfig:
+    """AWS step adjustment: applies when metric − threshold is in [lower, upper)."""
+
+    lower: float | None = 0.0  # None: −infinity
+    upper: float | None = None  # None: +infinity
+    adjustment: float = 1.0
+
+
+@dataclass
+class ScheduledActionConfig:
+    """AWS scheduled action at ``at_s`` relative to the event start (may be negative)."""
+
+    at_s: float = 0.0
+    min_instances: int | None = None
+    max_instances: int | None = None
+    desired: int | None = None
+
+
+@dataclass
+class PredictiveConfig:
+    """AWS predictive scaling from the announced audience (the arrival curve)."""
+
+    enabled: bool = False
+    lead_s: float = 300.0  # forecast capacity is in place this long ahead
+    forecast_error: float = 0.0  # relative: -0.3 forecasts 30% fewer requests
+    period_s: float = 60.0  # how often the forecast is applied
+
+
+@dataclass
+class WarmPoolConfig:
+    """AWS warm pool: pre-initialised instances that go into service after ``delay_s``."""
+
+    size: int = 0
+    delay_s: float = 10.0
+    price_share: float = 0.0  # share of the instance price paid while in the pool
+
+
+@dataclass
 class AutoscalerConfig:
     kind: str = "none"
     target_utilization: float = 0.6
     tolerance: float = 0.1
     sync_period_s: float = 15.0
     stations: list[str] | None = None  # None: every station with autoscale: true
+    # Per-station overrides: station name -> {key of this block: value}.
+    per_station: dict[str, Any] = field(default_factory=dict)
+    # Metrics (None: cpu, plus listeners on stations with listener slots).
+    metrics: list[str] | None = None
+    target_queue_per_instance: float = 10.0
+    target_listeners_per_instance: float | None = None  # None: target × slots
+    # Kubernetes HPA.
+    behavior: BehaviorConfig = field(default_factory=BehaviorConfig)
+    # AWS target tracking: consecutive periods above / below target before acting.
+    datapoints_out: int = 3
+    datapoints_in: int = 15
+    # AWS step and simple scaling.
+    adjustment_type: str = "ChangeInCapacity"
+    min_adjustment_magnitude: int = 1
+    steps: list[StepAdjustmentConfig] = field(default_factory=list)
+    scale_in_threshold: float = 0.3  # simple scaling: utilization below it removes
+    scale_out_adjustment: float = 1.0
+    scale_in_adjustment: float = -1.0
+    cooldown_s: float = 300.0
+    # AWS scheduled actions, predictive scaling, warm pools.
+    event_start_s: float | None = None  # None: arrivals.t0_s for a flash crowd, else 0
+    schedule: list[ScheduledActionConfig] = field(default_factory=list)
+    predictive: PredictiveConfig = field(default_factory=PredictiveConfig)
+    warm_pool: WarmPoolConfig = field(default_factory=WarmPoolConfig)
+    # Instance lifecycle and quotas.
+    provisioning_delay_s: float | None = None  # None: the station's
+    provisioning_dist: str = "deterministic"
+    provisioning_cv: float = 0.5
+    warmup_s: float = 0.0  # warming after ready, at warmup_speed of the service rate
+    warmup_speed: float = 0.5
+    min_instances: int | None = None  # None: the station's
+    max_instances: int | None = None  # None: the station's (a quota)
+    max_launches_per_min: int | None = None  # None: no quota
 
 
 @dataclass
@@ -341,6 +451,10 @@ def unknown_key(path: str, existing: list[str] | None = None) -> ConfigError:
     if parent == "architecture.stations":
         hint = (" A new station is defined in an architecture file of your own "
                 "(added with --config-dir), not on the command line.")
+    elif parent == "autoscaler.per_station":
+        names = "any station name, added with a leading + on the command line"
+        hint = (f" Override a station's autoscaler with +autoscaler.per_station.{leaf}.<key>"
+                f"=<value>; keys: " + ", ".join(STATION_AUTOSCALER_KEYS) + ".")
     return ConfigError(f"Invalid configuration: {path} is not defined ({leaf!r} is not a "
                        f"name under {parent}); allowed: {names}.{hint}")
 
@@ -565,6 +679,7 @@ def _validate_architecture(a: ArchitectureConfig) -> None:
             raise _fail(f"{key}.max_instances", st.max_instances,
                         f"null or an integer >= max(1, min_instances={st.min_instances})")
         _non_negative(f"{key}.provisioning_delay_s", st.provisioning_delay_s)
+        _non_negative(f"{key}.price_per_instance_hour", st.price_per_instance_hour)
     for src, branches in a.routes.items():
         if src not in a.stations:
             raise _fail("architecture.routes", src,
@@ -735,16 +850,175 @@ def _validate_clients(c: ClientsConfig) -> None:
         _positive("clients.session.cv", c.session.cv)
 
 
+# Keys of the autoscaler block that a station may override (everything but the lists of
+# which stations scale and their overrides).
+STATION_AUTOSCALER_KEYS = tuple(f.name for f in fields(AutoscalerConfig)
+                                if f.name not in ("stations", "per_station", "event_start_s"))
+
+
+def autoscaled_stations(a: AutoscalerConfig, arch: ArchitectureConfig) -> list[str]:
+    """The stations an autoscaler runs on (a per-station ``kind: none`` takes one out)."""
+    names = a.stations if a.stations is not None else [
+        n for n, s in arch.stations.items() if s.autoscale]
+    return [n for n in names if station_autoscaler(a, n).kind != "none"]
+
+
+def station_autoscaler(a: AutoscalerConfig, name: str) -> AutoscalerConfig:
+    """The autoscaler settings of one station: the block with ``per_station.<name>`` merged."""
+    key = f"autoscaler.per_station.{name}"
+    over = (a.per_station or {}).get(name)
+    if not over:
+        return a
+    if isinstance(over, DictConfig):
+        over = OmegaConf.to_container(over, resolve=True)
+    if not isinstance(over, dict):
+        raise _fail(key, over, "a mapping of autoscaler keys to values: "
+                    + ", ".join(STATION_AUTOSCALER_KEYS))
+    for k in over:
+        if k not in STATION_AUTOSCALER_KEYS:
+            raise _fail(f"{key}.{k}", over[k], "keys of a per-station autoscaler override: "
+                        + ", ".join(STATION_AUTOSCALER_KEYS))
+    base = OmegaConf.structured(a)
+    base.per_station = {}
+    try:
+        merged = OmegaConf.merge(base, over)
+    except OmegaConfBaseException as exc:
+        bad = getattr(exc, "full_key", "") or ""
+        raise ConfigError(f"Invalid configuration: {key}{'.' + bad if bad else ''} has the "
+                          f"wrong type ({' '.join(str(exc).splitlines()[0].split())}); "
+                          f"allowed: the type of autoscaler.{bad or '<key>'}.") from None
+    out = OmegaConf.to_object(merged)
+    assert isinstance(out, AutoscalerConfig)
+    return out
+
+
 def _validate_autoscaler(a: AutoscalerConfig, arch: ArchitectureConfig) -> None:
     _choice("autoscaler.kind", a.kind, AUTOSCALER_KINDS)
-    if a.kind == "none":
-        return
-    _positive("autoscaler.target_utilization", a.target_utilization)
-    if a.target_utilization > 1:
-        raise _fail("autoscaler.target_utilization", a.target_utilization, "a number in (0, 1]")
-    _non_negative("autoscaler.tolerance", a.tolerance)
-    _positive("autoscaler.sync_period_s", a.sync_period_s)
+    stations = sorted(arch.stations)
     for name in a.stations or []:
         if name not in arch.stations:
             raise _fail("autoscaler.stations", name,
-                        "names of stations: " + ", ".join(sorted(arch.stations)))
+                        "names of stations: " + ", ".join(stations))
+    if not isinstance(a.per_station, dict | DictConfig):
+        raise _fail("autoscaler.per_station", a.per_station,
+                    "a mapping of station names to autoscaler overrides")
+    if a.event_start_s is not None and not math.isfinite(a.event_start_s):
+        raise _fail("autoscaler.event_start_s", a.event_start_s, "null or a finite number")
+    for name in a.per_station:
+        if name not in arch.stations:
+            raise _fail("autoscaler.per_station", name,
+                        "names of stations: " + ", ".join(stations))
+    if a.kind == "none" and not a.per_station:
+        return
+    _validate_autoscaler_settings("autoscaler", a)
+    for name in a.per_station:
+        _validate_autoscaler_settings(f"autoscaler.per_station.{name}",
+                                      station_autoscaler(a, name))
+    for name in autoscaled_stations(a, arch):
+        st = station_autoscaler(a, name)
+        lo = st.min_instances if st.min_instances is not None else arch.stations[name].min_instances
+        hi = st.max_instances if st.max_instances is not None else arch.stations[name].max_instances
+        if hi is not None and hi < max(1, lo):
+            raise _fail(f"autoscaler.per_station.{name}.max_instances"
+                        if name in a.per_station else "autoscaler.max_instances", hi,
+                        f"null or an integer >= max(1, min_instances={lo})")
+
+
+def _validate_autoscaler_settings(key: str, a: AutoscalerConfig) -> None:
+    """Ranges of one (station's) autoscaler settings; ``key`` prefixes the messages."""
+    _choice(f"{key}.kind", a.kind, AUTOSCALER_KINDS)
+    _positive(f"{key}.target_utilization", a.target_utilization)
+    if a.target_utilization > 1:
+        raise _fail(f"{key}.target_utilization", a.target_utilization, "a number in (0, 1]")
+    _non_negative(f"{key}.tolerance", a.tolerance)
+    _positive(f"{key}.sync_period_s", a.sync_period_s)
+    for m in a.metrics or []:
+        _choice(f"{key}.metrics", m, AUTOSCALER_METRICS)
+    if a.metrics is not None and not a.metrics:
+        raise _fail(f"{key}.metrics", [], "null or a non-empty list of "
+                    + ", ".join(AUTOSCALER_METRICS))
+    _positive(f"{key}.target_queue_per_instance", a.target_queue_per_instance)
+    if a.target_listeners_per_instance is not None:
+        _positive(f"{key}.target_listeners_per_instance", a.target_listeners_per_instance)
+    for side in ("scale_up", "scale_down"):
+        rules = getattr(a.behavior, side)
+        k = f"{key}.behavior.{side}"
+        _non_negative(f"{k}.stabilization_window_s", rules.stabilization_window_s)
+        _choice(f"{k}.select_policy", rules.select_policy, SELECT_POLICIES)
+        if rules.select_policy != "Disabled" and not rules.policies:
+            raise _fail(f"{k}.policies", [], "at least one policy unless select_policy is "
+                        "Disabled")
+        for i, pol in enumerate(rules.policies):
+            _choice(f"{k}.policies[{i}].type", pol.type, SCALING_POLICY_TYPES)
+            _positive(f"{k}.policies[{i}].value", pol.value)
+            _positive(f"{k}.policies[{i}].period_s", pol.period_s)
+    for opt in ("datapoints_out", "datapoints_in", "min_adjustment_magnitude"):
+        if not isinstance(getattr(a, opt), int) or getattr(a, opt) < 1:
+            raise _fail(f"{key}.{opt}", getattr(a, opt), "an integer >= 1")
+    _choice(f"{key}.adjustment_type", a.adjustment_type, ADJUSTMENT_TYPES)
+    if a.kind == "step" and not a.steps:
+        raise _fail(f"{key}.steps", [], "at least one step adjustment for kind step")
+    spans = []
+    for i, stp in enumerate(a.steps):
+        lo = -math.inf if stp.lower is None else stp.lower
+        hi = math.inf if stp.upper is None else stp.upper
+        if not lo < hi:
+            raise _fail(f"{key}.steps[{i}].upper", stp.upper,
+                        f"greater than steps[{i}].lower ({stp.lower})")
+        if stp.adjustment == 0 or not math.isfinite(stp.adjustment):
+            raise _fail(f"{key}.steps[{i}].adjustment", stp.adjustment,
+                        "a finite non-zero number")
+        spans.append((lo, hi, i))
+    spans.sort()
+    for (_, hi1, _), (lo2, _, j) in itertools.pairwise(spans):
+        if lo2 < hi1:
+            raise _fail(f"{key}.steps[{j}].lower", a.steps[j].lower,
+                        "step intervals that do not overlap")
+    _share(f"{key}.scale_in_threshold", a.scale_in_threshold)
+    if a.kind == "simple" and a.scale_in_threshold >= a.target_utilization:
+        raise _fail(f"{key}.scale_in_threshold", a.scale_in_threshold,
+                    f"below target_utilization ({a.target_utilization})")
+    if not a.scale_out_adjustment > 0:
+        raise _fail(f"{key}.scale_out_adjustment", a.scale_out_adjustment, "a number > 0")
+    if not a.scale_in_adjustment < 0:
+        raise _fail(f"{key}.scale_in_adjustment", a.scale_in_adjustment, "a number < 0")
+    _non_negative(f"{key}.cooldown_s", a.cooldown_s)
+    for i, act in enumerate(a.schedule):
+        k = f"{key}.schedule[{i}]"
+        if not isinstance(act.at_s, int | float) or not math.isfinite(act.at_s):
+            raise _fail(f"{k}.at_s", act.at_s, "a finite number (seconds from the event "
+                        "start)")
+        if act.min_instances is None and act.max_instances is None and act.desired is None:
+            raise _fail(k, "{}", "at least one of min_instances, max_instances, desired")
+        for opt in ("min_instances", "max_instances", "desired"):
+            v = getattr(act, opt)
+            if v is not None and v < (1 if opt == "max_instances" else 0):
+                raise _fail(f"{k}.{opt}", v, "null or an integer >= "
+                            + ("1" if opt == "max_instances" else "0"))
+    p = a.predictive
+    _non_negative(f"{key}.predictive.lead_s", p.lead_s)
+    _positive(f"{key}.predictive.period_s", p.period_s)
+    if not isinstance(p.forecast_error, int | float) or not p.forecast_error > -1 \
+            or not math.isfinite(p.forecast_error):
+        raise _fail(f"{key}.predictive.forecast_error", p.forecast_error,
+                    "a number > -1 (relative error of the forecast)")
+    w = a.warm_pool
+    if not isinstance(w.size, int) or w.size < 0:
+        raise _fail(f"{key}.warm_pool.size", w.size, "an integer >= 0")
+    _non_negative(f"{key}.warm_pool.delay_s", w.delay_s)
+    _share(f"{key}.warm_pool.price_share", w.price_share)
+    if a.provisioning_delay_s is not None:
+        _non_negative(f"{key}.provisioning_delay_s", a.provisioning_delay_s)
+    _choice(f"{key}.provisioning_dist", a.provisioning_dist, DISTRIBUTIONS)
+    if a.provisioning_dist in ("lognormal", "gamma"):
+        _positive(f"{key}.provisioning_cv", a.provisioning_cv)
+    _non_negative(f"{key}.warmup_s", a.warmup_s)
+    if not isinstance(a.warmup_speed, int | float) or not 0 < a.warmup_speed <= 1:
+        raise _fail(f"{key}.warmup_speed", a.warmup_speed, "a number in (0, 1]")
+    if a.min_instances is not None and a.min_instances < 0:
+        raise _fail(f"{key}.min_instances", a.min_instances, "null or an integer >= 0")
+    if a.max_instances is not None and a.max_instances < 1:
+        raise _fail(f"{key}.max_instances", a.max_instances, "null or an integer >= 1")
+    if a.max_launches_per_min is not None and a.max_launches_per_min < 1:
+        raise _fail(f"{key}.max_launches_per_min", a.max_launches_per_min,
+                    "null or an integer >= 1")

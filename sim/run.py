@@ -26,16 +26,17 @@ from omegaconf import OmegaConf
 
 from .analysis.replications import batch_means_block, replication_block, replication_seed
 from .analysis.slo import evaluate
-from .config import SimConfig
+from .config import SimConfig, autoscaled_stations, station_autoscaler
 from .engine import Sampler, Streams, TickRecorder, mixture_quantiles
 from .model import (
-    HPA,
     ArrivalCurve,
     AttackVector,
+    Autoscaler,
     Clients,
     CohortClients,
     build_topology,
     rate_function,
+    visit_ratios,
 )
 
 SCHEMA = 1
@@ -112,16 +113,24 @@ class Scenario:
                          self.streams.generator(f"attack.{name}"), r.horizon_s, self.pool)
             for name, v in cfg.attack.vectors.items()
         ]
-        self.autoscalers: dict[str, HPA] = {}
-        if cfg.autoscaler.kind == "hpa":
-            names = cfg.autoscaler.stations
-            if names is None:
-                names = [n for n, s in cfg.architecture.stations.items() if s.autoscale]
+        self.autoscalers: dict[str, Autoscaler] = {}
+        a, arch = cfg.autoscaler, cfg.architecture
+        names = autoscaled_stations(a, arch)
+        if names:
+            start = a.event_start_s if a.event_start_s is not None else (
+                cfg.arrivals.t0_s if cfg.arrivals.kind == "flash_crowd" else 0.0)
+            visits = visit_ratios(arch.entry, arch.routes, list(arch.stations))
+            rate = self.curve.rate
+
+            def forecast(name: str) -> Callable[[float], float]:
+                return lambda t: float(rate(np.asarray([t]))[0]) * visits[name]
+
             for name in names:
-                self.autoscalers[name] = HPA(self.env, self.topology.stations[name],
-                                             self.topology.pools.get(name), cfg.autoscaler,
-                                             cfg.architecture.stations[name],
-                                             self._resizer(name))
+                self.autoscalers[name] = Autoscaler(
+                    self.env, name, self.topology.stations[name],
+                    self.topology.pools.get(name), station_autoscaler(a, name),
+                    arch.stations[name], self._resizer(name),
+                    self.streams.generator(f"autoscaler.{name}"), start, forecast(name))
         self.recorder = TickRecorder(self.env, r.metrics_tick_s, r.horizon_s)
         self._reporters()
         self.wall_s = 0.0
@@ -131,8 +140,8 @@ class Scenario:
         st = self.topology.stations[name]
         pool = self.topology.pools.get(name)
 
-        def resize(n: int) -> None:
-            st.set_instances(n)
+        def resize(n: int, workers: int | None = None) -> None:
+            st.set_instances(n, workers)
             if pool is not None:
                 evicted = pool.resize(n)
                 if evicted:
@@ -172,10 +181,16 @@ class Scenario:
                 rec.add(f"{name}.slots", "level", _getter(pool, "capacity"))
                 rec.add(f"{name}.slots_refused", "count",
                         _refused(self.topology.network.slots_full, name))
-            hpa = self.autoscalers.get(name)
-            if hpa is not None:
-                rec.add(f"{name}.desired", "level", _getter(hpa, "desired"))
-                rec.add(f"{name}.metric", "level", _getter(hpa, "metric"))
+            scaler = self.autoscalers.get(name)
+            if scaler is not None:
+                fleet = scaler.fleet
+                rec.add(f"{name}.desired", "level", _getter(fleet, "desired"))
+                rec.add(f"{name}.ready", "level", _getter(fleet, "ready"))
+                rec.add(f"{name}.warming", "level", _getter(fleet, "n_warming"))
+                rec.add(f"{name}.pending", "level", _getter(fleet, "n_pending"))
+                rec.add(f"{name}.metric", "level", _getter(scaler, "metric"))
+                for m in scaler.metrics:
+                    rec.add(f"{name}.metric.{m}", "level", _value(scaler.values, m))
 
         def touch(now: float) -> None:
             for st in self.topology.stations.values():
@@ -196,8 +211,9 @@ class Scenario:
             self.clients.start_arrivals(self.curve.sample_times(gen))
             for a in self.attacks:
                 a.start_exact()
-        for hpa in self.autoscalers.values():
-            env.process(hpa.process())
+        for scaler in self.autoscalers.values():
+            for proc in scaler.processes():
+                env.process(proc)
         if progress:
             self.recorder.progress = _Progress(self, r.horizon_s)
         env.process(self.recorder.process())
@@ -209,6 +225,28 @@ class Scenario:
             # SimPy numbers events with an itertools.count: its next value is how many
             # events were scheduled, which is what the run cost.
             self.events = next(env._eid)
+
+    def cost(self) -> dict[str, Any]:
+        """Instance-seconds per station × its price per instance-hour, in USD."""
+        now = float(self.env.now)
+        per: dict[str, Any] = {}
+        for name, st in self.topology.stations.items():
+            price = self.cfg.architecture.stations[name].price_per_instance_hour
+            scaler = self.autoscalers.get(name)
+            if scaler is not None:
+                fleet = scaler.fleet
+                fleet.touch(now)
+                inst_s = fleet.instance_s
+                share = scaler.cfg.warm_pool.price_share
+                usd = (inst_s + share * fleet.pool_s) * price / 3600.0
+                per[name] = {"instance_s": inst_s, "warm_pool_instance_s": fleet.pool_s,
+                             "price_per_instance_hour": price, "usd": usd}
+            else:
+                st._touch(now)
+                inst_s = st.instances_area
+                per[name] = {"instance_s": inst_s, "price_per_instance_hour": price,
+                             "usd": inst_s * price / 3600.0}
+        return {"usd": sum(p["usd"] for p in per.values()), "stations": per}
 
     def collect(self, error: str | None = None) -> Result:
         cfg = self.cfg
@@ -245,9 +283,9 @@ class Scenario:
                 part["slots"] = {"per_instance": pool.slots_per_instance,
                                  "peak_used": pool.peak, "used_end": pool.in_use,
                                  "refused": self.topology.network.slots_full.get(name, 0)}
-            hpa = self.autoscalers.get(name)
-            if hpa is not None:
-                part["autoscaler"] = {"launched": hpa.launched, "removed": hpa.removed}
+            scaler = self.autoscalers.get(name)
+            if scaler is not None:
+                part["autoscaler"] = scaler.summary()
             stations[name] = part
         mean = float(np.average(lat[1], weights=lat[2])) if len(lat[1]) else None
         qs = mixture_quantiles(lat[1], lat_sd, lat[2], [0.5, 0.9, 0.99])
@@ -284,10 +322,15 @@ class Scenario:
             "attack": attack,
             "stations": stations,
             "slo": slo_part,
+            "cost": self.cost(),
             "perf": {"wall_s": self.wall_s, "events": self.events,
                      "events_per_s": self.events / self.wall_s if self.wall_s > 0 else None},
         }
         return Result(cfg, summary, ts, error)
+
+
+def _value(values: dict[str, float], key: str) -> Callable[[], float]:
+    return lambda: values[key]
 
 
 def _refused(counts: dict[str, int], name: str) -> Callable[[], float]:

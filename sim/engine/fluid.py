@@ -141,10 +141,11 @@ class FluidStation(Station):
         self.busy_area += area + level * (now - t)
         self._t = now
 
-    def set_instances(self, instances: int) -> None:
+    def set_instances(self, instances: int, workers: int | None = None) -> None:
         self._touch(self.env.now)
         self.instances = int(instances)
-        self.capacity = self.instances * self.workers_per_instance
+        self.capacity = (self.instances * self.workers_per_instance if workers is None
+                         else int(workers))
         if self.connections is not None:
             self.connections.resize(self.instances)
         self._serve(self.env.now)

@@ -134,11 +134,16 @@ class Station:
         """Requests queued or in service here."""
         return len(self.queue) + self.busy
 
-    def set_instances(self, instances: int) -> None:
-        """Change the number of ready instances (autoscaling, crashes)."""
+    def set_instances(self, instances: int, workers: int | None = None) -> None:
+        """Change the number of serving instances (autoscaling, crashes).
+
+        ``workers`` overrides the worker count (default ``instances × workers_per_instance``):
+        instances still warming up serve with fewer effective workers.
+        """
         self._touch(self.env.now)
         self.instances = int(instances)
-        self.capacity = self.instances * self.workers_per_instance
+        self.capacity = (self.instances * self.workers_per_instance if workers is None
+                         else int(workers))
         # Workers above a smaller capacity finish what they hold (they still exist, and
         # count as capacity, until then); a larger capacity starts work now.
         self.draining = max(0, self.busy - self.capacity)
