@@ -242,24 +242,41 @@ def fig_instances(run: RunData) -> Figure | None:
     # (several tiers at 1 or 4 instances) and would hide each other.
     fig, axes = _new("Instances per station", nrows=len(names),
                      height_in=max(SIZE_IN[1], 1.0 + 1.15 * len(names)))
+    metric_axes: list[Axes] = []
     for ax, n in zip(axes, names, strict=True):
         inst = run.series[f"{n}.instances"]
+        scaled = f"{n}.desired" in run.series
         ax.plot(t, inst, color="#1f77b4", linewidth=1.5, drawstyle="steps-post",
-                label="ready instances")
+                label="serving instances (ready + warming)")
         top = np.nanmax(inst) if np.isfinite(inst).any() else 1.0
-        if f"{n}.desired" in run.series:
+        if f"{n}.ready" in run.series:
+            ax.plot(t, run.series[f"{n}.ready"], color="#2ca02c", linewidth=1.0,
+                    drawstyle="steps-post", label="ready instances (warmed up)")
+        if scaled:
             desired = run.series[f"{n}.desired"]
             ax.plot(t, desired, color="#333333", linewidth=1.0, linestyle="--",
                     drawstyle="steps-post", label="desired (autoscaler)")
             if np.isfinite(desired).any():
                 top = max(top, np.nanmax(desired))
+        if f"{n}.metric" in run.series:
+            # The metric that drove the autoscaler (the highest of its metrics), as a
+            # ratio to its target: above 1 it scales out, below it may scale in.
+            mx = ax.twinx()
+            mx.plot(t, run.series[f"{n}.metric"], color="#ff7f0e", linewidth=0.9,
+                    alpha=0.8, drawstyle="steps-post", label="metric ÷ target (right axis)")
+            mx.axhline(1.0, color="#ff7f0e", linewidth=0.6, linestyle=":")
+            m = run.series[f"{n}.metric"]
+            mtop = float(np.nanmax(m)) if np.isfinite(m).any() else 1.0
+            mx.set_ylim(0, max(1.5, mtop) * 1.1)
+            mx.tick_params(axis="y", labelsize=7, colors="#ff7f0e")
+            metric_axes.append(mx)
         ax.set_ylim(0, max(1.0, top) * 1.15 + 0.5)
         ax.yaxis.get_major_locator().set_params(integer=True, nbins=3)  # type: ignore[call-arg]
         ax.set_ylabel(n, rotation=0, ha="right", va="center")
         _mark_breach(run, ax)
     # One legend for all panels, on the first: every panel uses the same line styles.
     seen: dict[str, Artist] = {}
-    for ax in axes:
+    for ax in [*axes, *metric_axes]:
         for h, label in zip(*ax.get_legend_handles_labels(), strict=True):
             seen.setdefault(label, h)
     axes[0].legend(list(seen.values()), list(seen), fontsize=8, loc="upper left",
@@ -346,7 +363,9 @@ FIGURES: list[tuple[str, str, str, Callable[[RunData], Figure | None]]] = [
      "Share of the station's workers that are busy; at 95% or above a station is "
      "saturated.", fig_utilization),
     ("instances", "Instances per station",
-     "Ready instances per station, and the autoscaler's desired count where one runs.",
+     "Instances serving per station; where an autoscaler runs, also its desired count, the "
+     "instances fully warmed up, and the metric that drove it as a ratio to its target "
+     "(right axis; above 1 it scales out).",
      fig_instances),
     ("slo", "Join SLO",
      "Success ratio and p99 join latency over the SLO window, with the thresholds; "
