@@ -162,7 +162,21 @@ def describe_autoscaler(a: Mapping[str, Any]) -> str:
         return (f"a Kubernetes HPA autoscaler (target utilization "
                 f"{fmt_pct(a.get('target_utilization'))}, sync every "
                 f"{fmt_num(a.get('sync_period_s'))} s)")
-    return f"the {kind} autoscaler"
+    names = {"target_tracking": "an AWS target-tracking", "step": "an AWS step-scaling",
+             "simple": "an AWS simple-scaling"}
+    if kind not in names:
+        return f"the {kind} autoscaler"
+    extras = []
+    if a.get("schedule"):
+        extras.append(f"{len(a['schedule'])} scheduled actions")
+    if (a.get("predictive") or {}).get("enabled"):
+        extras.append("predictive scaling")
+    if (a.get("warm_pool") or {}).get("size"):
+        extras.append(f"a warm pool of {a['warm_pool']['size']}")
+    more = f", with {', '.join(extras)}" if extras else ""
+    return (f"{names[kind]} autoscaler (target utilization "
+            f"{fmt_pct(a.get('target_utilization'))}, every "
+            f"{fmt_num(a.get('sync_period_s'))} s{more})")
 
 
 def describe_attack(a: Mapping[str, Any]) -> str:
