@@ -348,13 +348,13 @@ def test_scenarios_strategy_is_valid() -> None:
 
 
 def test_utilization_stays_within_capacity_after_scale_in() -> None:
-    # Ten instances of one worker stay idle for 314 s; the HPA's 300 s window then lets
-    # it scale in to one instance at t=315, just after ten requests of 50 s each started.
+    # Ten instances of one worker stay idle for 299 s; the HPA's 300 s window then lets
+    # it scale in to one instance at t=300, just after ten requests of 50 s each started.
     cfg = copy.deepcopy(base("single_station"))
     cfg["architecture"]["stations"]["server"].update(
         instances=10, workers_per_instance=1, provisioning_delay_s=0.0,
         service={"dist": "deterministic", "mean_s": 50.0, "cv": 1.0})
-    cfg["arrivals"] = {"kind": "ramp", "start_s": 314.0, "end_s": 315.0, "rate_start": 8.0,
+    cfg["arrivals"] = {"kind": "ramp", "start_s": 299.0, "end_s": 300.0, "rate_start": 8.0,
                        "rate_end": 8.0}
     cfg["clients"] = {"timeout_s": None, "retry": {"policy": "none"}, "patience_s": None}
     cfg["autoscaler"] = {"kind": "hpa", "sync_period_s": 15.0}
@@ -362,6 +362,7 @@ def test_utilization_stays_within_capacity_after_scale_in() -> None:
     _scenario, res = run_scenario(cfg)
     ts = res.timeseries
     assert res.summary["stations"]["server"]["autoscaler"]["removed"] > 0  # it did scale in
+    assert ts["server.capacity"][301] > ts["server.instances"][301]  # removed ones drain
     assert np.all(ts["server.busy"] <= ts["server.capacity"] + 1e-6), \
         float(np.max(ts["server.busy"] - ts["server.capacity"]))
 
