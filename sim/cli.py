@@ -82,6 +82,7 @@ def compose(overrides: list[str], config_dir: str | Path | None = None,
     from hydra.core.singleton import Singleton
 
     register()
+    _expose_plugins()
     extra = [f"hydra.searchpath=[file://{Path(config_dir).resolve()}]"] if config_dir else []
     # Inside a running Hydra app (or a caller's initialize()), set the global Hydra aside
     # for this compose and put it back afterwards.
@@ -290,6 +291,7 @@ def main(argv: list[str] | None = None) -> Any:
         raise SystemExit(EXIT_BAD_CONFIG) from None
     if argv is not None:
         sys.argv = [sys.argv[0], *argv]
+    _expose_plugins()
     return _main()
 
 
