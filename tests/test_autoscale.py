@@ -338,3 +338,36 @@ def test_bad_autoscaler_config(override: str, words: list[str]) -> None:
         sim.run([*OVERRIDES, override])
     for w in words:
         assert w in str(err.value), str(err.value)
+
+
+def test_per_station_kinds() -> None:
+    """A per-station ``kind`` turns one station's autoscaler on (or off) against the block."""
+    small = ["arrivals.audience=3000", "run.horizon_s=400", "run.report=false",
+             "run.progress=false", "run.resolution_s=0.1"]
+    res = sim.run([*small, "autoscaler=none", "+autoscaler.per_station.join.kind=hpa"])
+    scaled = {n for n, s in res.summary["stations"].items() if "autoscaler" in s}
+    assert scaled == {"join"} and "join.desired" in res.timeseries
+    res = sim.run([*small, "autoscaler=hpa", "+autoscaler.per_station.fanout.kind=target_tracking",
+                   "+autoscaler.per_station.edge.kind=none"])
+    kinds = {n: s["autoscaler"]["kind"] for n, s in res.summary["stations"].items()
+             if "autoscaler" in s}
+    assert kinds == {"auth": "hpa", "join": "hpa", "fanout": "target_tracking"}
+
+
+@pytest.mark.parametrize("preset", ["hpa", "target_tracking", "step", "simple", "scheduled",
+                                    "predictive", "warm_pool"])
+def test_presets_in_cohort_mode_keep_the_books(preset: str) -> None:
+    res = sim.run([f"autoscaler={preset}", "arrivals.audience=50000", "run.horizon_s=700",
+                   "run.resolution_s=0.5", "run.report=false", "run.progress=false"])
+    legit = res.summary["legit"]
+    assert legit["arrived"] == legit["joined"] + legit["abandoned"] + legit["in_flight"]
+    cost = res.summary["cost"]
+    assert cost["usd"] == pytest.approx(sum(s["usd"] for s in cost["stations"].values()))
+    assert set(cost["stations"]) == set(res.summary["stations"])
+    for name, st in res.summary["stations"].items():
+        if "autoscaler" in st:
+            ts = res.timeseries
+            assert np.all(ts[f"{name}.ready"] <= ts[f"{name}.instances"])
+            # Without a launch quota the fleet is always at the desired count.
+            assert np.array_equal(ts[f"{name}.instances"] + ts[f"{name}.pending"],
+                                  ts[f"{name}.desired"])

@@ -82,6 +82,7 @@ class Fleet:
         self.cancelled = 0  # launches cancelled while pending
         self.from_pool = 0
         self.throttled = 0  # launches that had to wait for the per-minute quota
+        self._deferred = 0
         self._launch_times: deque[float] = deque()
         self._retry_at = math.inf
         self._t = env.now
@@ -134,6 +135,7 @@ class Fleet:
         now = self.env.now
         self.touch(now)
         total = self.total
+        deferred = 0
         if self.desired > total:
             need = self.desired - total
             allowed = need
@@ -145,7 +147,7 @@ class Fleet:
             for _ in range(allowed):
                 self._launch(now)
             if allowed < need:
-                self.throttled += need - allowed
+                deferred = need - allowed
                 at = self._launch_times[0] + MINUTE_S
                 if at < self._retry_at:
                     self._retry_at = at
@@ -164,6 +166,9 @@ class Fleet:
             cut = min(drop, self.ready)
             self.ready -= cut
             self.removed += cut
+        # Count each deferred launch once, however often the controller asks again.
+        self.throttled += max(0, deferred - self._deferred)
+        self._deferred = deferred
         self._apply()
 
     def _retry(self, _ev: simpy.Event) -> None:
