@@ -91,3 +91,21 @@ def test_submitit_local_runs_a_sweep(tmp_path: Path) -> None:
     # Same seeds, same figures whichever launcher ran them.
     summary = json.loads((out / "0" / "summary.json").read_text())
     assert summary["legit"]["arrived"] == int(table[0]["legit.arrived"])
+
+
+def test_slurm_launcher_is_a_config_switch() -> None:
+    """No SLURM here: the sweep composes with it, and its settings are Hydra's."""
+    pytest.importorskip("hydra_plugins.hydra_submitit_launcher")
+    from hydra import compose, initialize_config_dir
+
+    from sim.cli import CONFIG_DIR
+    from sim.config import register
+
+    register()
+    with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
+        cfg = compose(config_name="config", return_hydra_config=True,
+                      overrides=["hydra/launcher=submitit_slurm",
+                                 "hydra.launcher.partition=cpu"])
+    assert cfg.hydra.launcher._target_.endswith("SlurmLauncher")
+    assert cfg.hydra.launcher.partition == "cpu"
+    assert cfg.hydra.callbacks.sweep_table._target_ == "sim.sweep.SweepTable"
