@@ -10,7 +10,7 @@ from .pool import ConnectionLimit, Pool
 from .recorder import TickRecorder, mixture_quantiles, weighted_quantiles
 from .routing import Network
 from .station import Station
-from .streams import DISTRIBUTIONS, Sampler, Streams
+from .streams import DISTRIBUTIONS, Sampler, Streams, Uniforms
 
 __all__ = [
     "DISTRIBUTIONS",
@@ -23,6 +23,7 @@ __all__ = [
     "Station",
     "Streams",
     "TickRecorder",
+    "Uniforms",
     "erlang_c_wait",
     "mixture_quantiles",
     "weighted_quantiles",

@@ -26,6 +26,7 @@ import numpy as np
 from .cohort import Cohort
 from .pool import Pool
 from .station import Station
+from .streams import Uniforms
 
 
 class Network:
@@ -59,7 +60,7 @@ class Network:
         self.pools = dict(pools or {})
         # Requests served at the end of the path but refused a slot, per station.
         self.slots_full: dict[str, int] = {}
-        self._uniform: list[float] = []
+        self._draw = Uniforms(gen)
         # Per station: (next stations, cumulative probabilities) or None at the end.
         self._next: dict[str, tuple[list[Station], list[float]] | None] = {}
         for name, st in self.stations.items():
@@ -73,12 +74,6 @@ class Network:
             st.forward = self._make_forward(st)
             st.reject = self._make_reject(st)
             st.expire = self._make_expire(st)
-
-    def _draw(self) -> float:
-        u = self._uniform
-        if not u:
-            u.extend(self.gen.random(4096).tolist())
-        return u.pop()
 
     def _make_forward(self, st: Station) -> Any:
         nxt = self._next[st.name]

@@ -46,6 +46,20 @@ class Streams:
         return gen
 
 
+class Uniforms:
+    """Uniform draws on [0, 1) from one generator, handed out one float at a time."""
+
+    def __init__(self, gen: np.random.Generator) -> None:
+        self.gen = gen
+        self._buf: list[float] = []
+
+    def __call__(self) -> float:
+        buf = self._buf
+        if not buf:
+            buf.extend(self.gen.random(_BLOCK).tolist())
+        return buf.pop()
+
+
 class Sampler:
     """Positive random durations with a given mean and coefficient of variation.
 

@@ -34,7 +34,7 @@ import numpy as np
 import simpy
 
 from ..config import ClientsConfig
-from ..engine import Cohort, Network, Pool, Sampler, Station
+from ..engine import Cohort, Network, Pool, Sampler, Station, Uniforms
 from ..engine.clock import NORMAL, Due, FifoTimers, TimerHeap, scheduler
 
 INF = math.inf
@@ -49,13 +49,7 @@ class Backoff:
         self.base_s = base_s
         self.cap_s = cap_s
         self.gen = gen
-        self._u: list[float] = []
-
-    def _uniform(self) -> float:
-        u = self._u
-        if not u:
-            u.extend(self.gen.random(4096).tolist())
-        return u.pop()
+        self._uniform = Uniforms(gen)
 
     def delay(self, attempt: int, previous_s: float) -> float:
         """Sleep after attempt number ``attempt`` failed (``previous_s``: last sleep)."""
@@ -116,7 +110,7 @@ class Clients:
         self.warmup_s = warmup_s
         self.pool = pool
         self._keys = 0
-        self._u: list[float] = []
+        self._uniform = Uniforms(gen)
         # Timers are plain callbacks (see ``engine.clock``). Deadlines (one per attempt,
         # almost all answered before they come due) and session ends (mostly past the
         # horizon) wait outside SimPy's heap, where they would slow every other event.
@@ -151,12 +145,6 @@ class Clients:
         self.lat_w: list[int] = []
 
     # -- births ---------------------------------------------------------------------------
-    def _uniform(self) -> float:
-        u = self._u
-        if not u:
-            u.extend(self.gen.random(4096).tolist())
-        return u.pop()
-
     def start_arrivals(self, times: np.ndarray) -> None:
         """Schedule exact-mode births at the given times (sorted)."""
         it = iter(times.tolist())
