@@ -182,32 +182,27 @@ class Station:
             else:
                 c.held.append(connections)
         queue = self.queue
-        if self.busy < self.capacity and not queue and now >= self._next_start_s:
-            dt = now - self._t  # ``_touch``, inlined on the hot path
-            if dt > 0.0:
-                self.queue_area += len(queue) * dt
-                self.busy_area += self.busy * dt
-                self.capacity_area += (self.capacity + self.draining) * dt
-                self.instances_area += self.instances * dt
-                self._t = now
-            self._start(c, now, now)
-        elif len(queue) < self.queue_limit:
-            dt = now - self._t  # ``_touch``, inlined on the hot path
-            if dt > 0.0:
-                self.queue_area += len(queue) * dt
-                self.busy_area += self.busy * dt
-                self.capacity_area += (self.capacity + self.draining) * dt
-                self.instances_area += self.instances * dt
-                self._t = now
-            c.enqueued_s = now
-            queue.append(c)
-            if len(queue) > self.peak_queue:  # noqa: PLR1730 - cheaper than max() here
-                self.peak_queue = len(queue)
-            if self._gap_s and self.busy < self.capacity:
-                self._wake(now)
-        else:
+        start = self.busy < self.capacity and not queue and now >= self._next_start_s
+        if not start and len(queue) >= self.queue_limit:
             self.rejected += n
             self.reject(c, "queue_full")
+            return
+        dt = now - self._t  # ``_touch``, inlined on the hot path
+        if dt > 0.0:
+            self.queue_area += len(queue) * dt
+            self.busy_area += self.busy * dt
+            self.capacity_area += (self.capacity + self.draining) * dt
+            self.instances_area += self.instances * dt
+            self._t = now
+        if start:
+            self._start(c, now, now)
+            return
+        c.enqueued_s = now
+        queue.append(c)
+        if len(queue) > self.peak_queue:  # noqa: PLR1730 - cheaper than max() here
+            self.peak_queue = len(queue)
+        if self._gap_s and self.busy < self.capacity:
+            self._wake(now)
 
     # -- service --------------------------------------------------------------------------
     def _start(self, c: Cohort, now: float, arrived: float) -> None:
