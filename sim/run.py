@@ -16,7 +16,7 @@ import sys
 import time
 import traceback
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -410,7 +410,3 @@ def _add_intervals(result: Result, progress: bool) -> None:
         rep.run(progress=False)
         summaries.append(rep.collect().summary)
     result.summary["replications"] = replication_block(summaries, seeds, r.confidence)
-
-
-def summary_config(cfg: SimConfig) -> dict[str, Any]:
-    return asdict(cfg)

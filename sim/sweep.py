@@ -48,7 +48,8 @@ REPLICATED = ("legit.join_ratio", "legit.joined", "join_latency_s.p99", "slo.met
               "slo.first_breach_s")
 
 
-def _get(d: Any, dotted: str) -> Any:
+def summary_value(d: Any, dotted: str) -> Any:
+    """The value at a dotted path of a summary (``slo.met``); None where there is none."""
     for part in dotted.split("."):
         if not isinstance(d, Mapping) or part not in d:
             return None
@@ -84,10 +85,10 @@ def job_row(job_dir: Path, sweep_dir: Path) -> dict[str, Any]:
     else:
         row["status"] = "failed" if error else summary.get("status", "ok")
     row["error"] = error.strip().splitlines()[-1] if error and error.strip() else None
-    figures = {k: _get(summary, k) for k in FIGURES if k != "status"} if summary else {}
-    reps = _get(summary, "replications.metrics") if summary else None
+    figures = {k: summary_value(summary, k) for k in FIGURES if k != "status"} if summary else {}
+    reps = summary_value(summary, "replications.metrics") if summary else None
     if reps:
-        figures["replications.n"] = _get(summary, "replications.n")
+        figures["replications.n"] = summary_value(summary, "replications.n")
         for k in REPLICATED:
             m = reps.get(k) or {}
             figures[f"{k}.mean"] = m.get("mean")

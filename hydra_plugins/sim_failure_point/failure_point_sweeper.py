@@ -60,14 +60,6 @@ ConfigStore.instance().store(group="hydra/sweeper", name="failure_point",
                              node=FailurePointSweeperConf, provider="sim")
 
 
-def _get(d: Any, dotted: str) -> Any:
-    for part in dotted.split("."):
-        if not isinstance(d, Mapping) or part not in d:
-            return None
-        d = d[part]
-    return d
-
-
 class FailurePointSweeper(Sweeper):
     def __init__(self, param: str | None = None, low: float | None = None,
                  high: float | None = None, replications: int = 3, confidence: float = 0.95,
@@ -112,7 +104,9 @@ class FailurePointSweeper(Sweeper):
 
     def failed(self, summary: Mapping[str, Any]) -> bool:
         """Whether a probe's summary says the SLO failed."""
-        value = _get(summary, self.metric)
+        from sim.sweep import summary_value
+
+        value = summary_value(summary, self.metric)
         if self.metric == "slo.met" and self.fail_below is None and self.fail_above is None:
             return value is False
         if not isinstance(value, int | float):

@@ -100,23 +100,3 @@ class Sampler:
         if not buf:
             buf.extend(self._fill())
         return buf.pop()
-
-    def many(self, n: int) -> np.ndarray:
-        """``n`` draws at once (used by cohort slicing and by tests)."""
-        return np.array([self() for _ in range(n)], dtype=float)
-
-    def cdf(self, x: np.ndarray) -> np.ndarray:
-        """The distribution function, for spreading cohorts over durations."""
-        from scipy import stats
-
-        x = np.asarray(x, dtype=float)
-        if self.dist == "exponential":
-            return stats.expon(scale=self.mean_s).cdf(x)
-        if self.dist == "deterministic":
-            return (x >= self.mean_s).astype(float)
-        if self.dist == "lognormal":
-            sigma2 = math.log1p(self.cv**2)
-            scale = self.mean_s * math.exp(-sigma2 / 2)
-            return stats.lognorm(s=math.sqrt(sigma2), scale=scale).cdf(x)
-        shape = 1.0 / self.cv**2
-        return stats.gamma(a=shape, scale=self.mean_s / shape).cdf(x)

@@ -119,6 +119,13 @@ def _changed_within(events: deque[tuple[float, int]], now: float, period_s: floa
     return sum(n for t, n in events if t > now - period_s)
 
 
+def _period_start(current: int, ups: deque[tuple[float, int]],
+                  downs: deque[tuple[float, int]], now: float, period_s: float) -> int:
+    """The replica count at the start of a policy period: undo its scale events."""
+    return (current - _changed_within(ups, now, period_s)
+            + _changed_within(downs, now, period_s))
+
+
 def scale_up_limit(current: int, ups: deque[tuple[float, int]],
                    downs: deque[tuple[float, int]], rules: ScalingRulesConfig,
                    now: float) -> int:
@@ -128,8 +135,7 @@ def scale_up_limit(current: int, ups: deque[tuple[float, int]],
     pick = min if rules.select_policy == "Min" else max
     result: int | None = None
     for pol in rules.policies:
-        start = (current - _changed_within(ups, now, pol.period_s)
-                 + _changed_within(downs, now, pol.period_s))
+        start = _period_start(current, ups, downs, now, pol.period_s)
         if pol.type == "Pods":
             proposed = start + int(pol.value)
         else:
@@ -147,8 +153,7 @@ def scale_down_limit(current: int, ups: deque[tuple[float, int]],
     pick = max if rules.select_policy == "Min" else min
     result: int | None = None
     for pol in rules.policies:
-        start = (current - _changed_within(ups, now, pol.period_s)
-                 + _changed_within(downs, now, pol.period_s))
+        start = _period_start(current, ups, downs, now, pol.period_s)
         if pol.type == "Pods":
             proposed = start - int(pol.value)
         else:
