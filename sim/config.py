@@ -303,6 +303,15 @@ class RunConfig:
 
 
 @dataclass
+class ReportConfig:
+    """The launch verdict: GO needs the failure point >= headroom x the expected peak."""
+
+    headroom: float = 1.5  # required failure point / expected peak
+    expected_peak: float | None = None  # None: the scenario's own value of the swept key
+    sweep_key: str | None = None  # None: the swept key of the multirun
+
+
+@dataclass
 class SimConfig:
     name: str = "scenario"
     run: RunConfig = field(default_factory=RunConfig)
@@ -312,6 +321,7 @@ class SimConfig:
     autoscaler: AutoscalerConfig = field(default_factory=AutoscalerConfig)
     attack: AttackConfig = field(default_factory=AttackConfig)
     slo: SloConfig = field(default_factory=SloConfig)
+    report: ReportConfig = field(default_factory=ReportConfig)
 
 
 def register() -> None:
@@ -639,6 +649,15 @@ def validate(c: SimConfig) -> None:
     _positive("slo.join_p99_max_s", s.join_p99_max_s)
     if s.min_attempts < 0:
         raise _fail("slo.min_attempts", s.min_attempts, "an integer >= 0")
+    rep = c.report
+    if not isinstance(rep.headroom, int | float) or not 1.0 <= rep.headroom <= 100.0:
+        raise _fail("report.headroom", rep.headroom, "a number from 1 to 100 (failure point "
+                    "÷ expected peak)")
+    if rep.expected_peak is not None:
+        _positive("report.expected_peak", rep.expected_peak)
+    if rep.sweep_key is not None and (not rep.sweep_key.strip() or " " in rep.sweep_key):
+        raise _fail("report.sweep_key", rep.sweep_key,
+                    "null or a dotted config key such as arrivals.audience")
 
 
 def _validate_architecture(a: ArchitectureConfig) -> None:
