@@ -83,12 +83,36 @@ class StationConfig:
 
 
 @dataclass
+class WaitingRoomConfig:
+    """A FIFO in front of the entry station (sim/model/waiting_room.py)."""
+
+    enabled: bool = False
+    admit_rps: float = 2000.0  # users let through per second, first come first served
+    burst: float = 1.0  # tokens the admission bucket may bank while the room is empty
+    patience_s: float | None = None  # leave the room after this long; None: stay
+
+
+@dataclass
+class PollingConfig:
+    """Listeners' steady HLS fetches, a request class proportional to listeners
+    (sim/model/hls.py); 0 requests per second per listener switches it off."""
+
+    rps_per_listener: float = 0.0  # ~2 fetches per 3 s segment: 0.667
+    enter: str | None = None  # the CDN station (None: the end of the path)
+    origin: str | None = None  # where a cache miss goes before the CDN answers
+    origin_share: float = 0.0  # share of fetches that miss the CDN cache
+    tick_s: float = 0.1  # exact mode: polls are drawn per tick of this length
+
+
+@dataclass
 class ArchitectureConfig:
     name: str = MISSING
     entry: str = MISSING
     bitrate_kbps: float = 32.0
     stations: dict[str, StationConfig] = field(default_factory=dict)
     routes: dict[str, dict[str, float]] = field(default_factory=dict)
+    waiting_room: WaitingRoomConfig = field(default_factory=WaitingRoomConfig)
+    polling: PollingConfig = field(default_factory=PollingConfig)
 
 
 @dataclass
@@ -741,6 +765,46 @@ def _validate_architecture(a: ArchitectureConfig) -> None:
         state[n] = 2
 
     visit(a.entry)
+    _validate_waiting_room(a.waiting_room)
+    _validate_polling(a)
+
+
+def _validate_waiting_room(w: WaitingRoomConfig) -> None:
+    key = "architecture.waiting_room"
+    _positive(f"{key}.admit_rps", w.admit_rps)
+    if not isinstance(w.burst, int | float) or w.burst < 1:
+        raise _fail(f"{key}.burst", w.burst, "a number >= 1 (users)")
+    if w.patience_s is not None:
+        _positive(f"{key}.patience_s", w.patience_s)
+
+
+def _validate_polling(a: ArchitectureConfig) -> None:
+    p, key = a.polling, "architecture.polling"
+    _non_negative(f"{key}.rps_per_listener", p.rps_per_listener)
+    _share(f"{key}.origin_share", p.origin_share)
+    _positive(f"{key}.tick_s", p.tick_s)
+    names = sorted(a.stations)
+    for opt in ("enter", "origin"):
+        value = getattr(p, opt)
+        if value is not None and value not in a.stations:
+            raise _fail(f"{key}.{opt}", value, "null or a station: " + ", ".join(names))
+    if p.rps_per_listener > 0 and p.enter is None and not any(
+            st.listener_slots_per_instance is not None for st in a.stations.values()):
+        raise _fail(f"{key}.enter", None,
+                    "a station (the CDN), or a path that ends in listener slots")
+    if p.origin_share > 0 and p.origin is None:
+        raise _fail(f"{key}.origin", None,
+                    f"a station when {key}.origin_share > 0 ({p.origin_share})")
+    if p.origin is not None and p.enter is not None:
+        seen, todo = {p.origin}, [p.origin]
+        while todo:
+            for dst, q in a.routes.get(todo.pop(), {}).items():
+                if q > 0 and dst not in seen:
+                    seen.add(dst)
+                    todo.append(dst)
+        if p.enter not in seen:
+            raise _fail(f"{key}.origin", p.origin,
+                        f"a station whose routes lead to {key}.enter ({p.enter!r})")
 
 
 def _validate_arrivals(key: str, a: ArrivalsConfig) -> None:

@@ -38,6 +38,8 @@ from .model import (
     rate_function,
     visit_ratios,
 )
+from .model.hls import ListenerPolling
+from .model.waiting_room import WaitingRoom
 
 SCHEMA = 1
 
@@ -108,6 +110,16 @@ class Scenario:
                                    self.streams.generator("clients"), session, r.warmup_s,
                                    self.pool)
         self.curve = ArrivalCurve(rate_function(cfg.arrivals), r.horizon_s)
+        self.room = (WaitingRoom(self.env, cfg.architecture.waiting_room, self.clients,
+                                 r.resolution_s, r.horizon_s)
+                     if cfg.architecture.waiting_room.enabled else None)
+        self.clients.room = self.room
+        poll = cfg.architecture.polling
+        self.polling = (ListenerPolling(
+            self.env, poll, self.topology.network, self.clients,
+            self.streams.generator("polling"), r.resolution_s, r.horizon_s,
+            poll.enter or next(iter(self.topology.pools)))
+            if poll.rps_per_listener > 0 else None)
         self.attacks = [
             AttackVector(self.env, name, v, self.topology.network,
                          self.streams.generator(f"attack.{name}"), r.horizon_s, self.pool)
@@ -168,6 +180,13 @@ class Scenario:
         rec.add("attack.offered", "count", lambda: sum(a.offered for a in self.attacks))
         rec.add("attack.served", "count", lambda: sum(a.served for a in self.attacks))
         rec.add("attack.mitigated", "count", lambda: sum(a.mitigated for a in self.attacks))
+        if self.room is not None:
+            rec.add("waiting_room.size", "level", _getter(self.room, "size"))
+            rec.add("waiting_room.admitted", "count", _getter(self.room, "admitted"))
+            rec.add("waiting_room.abandoned", "count", _getter(self.room, "abandoned"))
+        if self.polling is not None:
+            for attr in ("offered", "served", "rejected", "timed_out"):
+                rec.add(f"polling.{attr}", "count", _getter(self.polling, attr))
         for name, st in self.topology.stations.items():
             for attr in ("offered", "served", "rejected", "timed_out"):
                 rec.add(f"{name}.{attr}", "count", _getter(st, attr))
@@ -211,6 +230,10 @@ class Scenario:
             self.clients.start_arrivals(self.curve.sample_times(gen))
             for a in self.attacks:
                 a.start_exact()
+        if self.room is not None:
+            self.room.start()
+        if self.polling is not None:
+            self.polling.start()
         for scaler in self.autoscalers.values():
             for proc in scaler.processes():
                 env.process(proc)
@@ -323,6 +346,8 @@ class Scenario:
             "stations": stations,
             "slo": slo_part,
             "cost": self.cost(),
+            **({"waiting_room": self.room.summary()} if self.room is not None else {}),
+            **({"polling": self.polling.summary()} if self.polling is not None else {}),
             "perf": {"wall_s": self.wall_s, "events": self.events,
                      "events_per_s": self.events / self.wall_s if self.wall_s > 0 else None},
         }

@@ -84,6 +84,8 @@ class Listening:
 class Clients:
     """The legit population: the owner of every legit cohort."""
 
+    room: Any = None  # a waiting room (model.waiting_room) consulted before each attempt
+
     def __init__(
         self,
         env: simpy.Environment,
@@ -187,6 +189,8 @@ class Clients:
             self._attempt(Cohort(LEGIT, count, now, now, now + self.timeout_s, 1, self))
 
     def _attempt(self, c: Cohort) -> None:
+        if self.room is not None and self.room.hold(c):
+            return  # held in the waiting room: the attempt starts when it is let through
         if c.reconnect:
             self.reconnects += c.count
         else:

@@ -115,6 +115,8 @@ class CohortClients(Clients):
         return c
 
     def _attempt(self, c: Cohort) -> None:
+        if self.room is not None and self.room.hold(c):
+            return  # held in the waiting room: the attempt starts when it is let through
         if c.reconnect:
             self.reconnects += c.count
         else:

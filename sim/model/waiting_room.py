@@ -1,0 +1,183 @@
+"""A virtual waiting room in front of the join path.
+
+Users who press "join" are not sent to the entry station at once: they take a place in
+a first-in first-out room and are let through at ``admit_rps`` (a token bucket that
+banks at most ``burst`` users while the room is empty, so an idle room passes a trickle
+straight through). A user let through holds a pass, as with a queue-it or Cloudflare
+waiting room cookie: its retries and its reconnects go straight to the entry station.
+
+While a user waits in the room no attempt is running, so its per-attempt client
+timeout does not run: the attempt starts, and its deadline is set ``timeout_s`` later,
+when the room lets it through (the room moves the cohort's start and deadline by the
+time held). Join latency still counts from the press of "join", room included, and
+``clients.patience_s`` still counts from it too: a user held for five minutes who then
+fails an attempt abandons if five minutes is past its patience. The room's own
+``patience_s`` (null: users wait as long as it takes, as they do when the room shows
+their place) lets users leave the room itself; they count as abandoned.
+
+The room is domain code (it knows clients, attempts and passes); the clients consult
+it through one hook at the top of their ``_attempt``: ``room.hold(cohort)`` returns
+True when the room took the cohort. Both modes: exact mode lets users through one at a
+time at the bucket's pace; cohort mode lets ``floor(tokens)`` through per resolution
+tick, splitting the cohort at the head of the room.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from collections.abc import Generator
+from typing import Any
+
+import simpy
+
+from ..config import WaitingRoomConfig
+from ..engine import Cohort
+
+INF = math.inf
+
+
+class WaitingRoom:
+    """FIFO admission at a fixed rate in front of the entry station."""
+
+    def __init__(self, env: simpy.Environment, cfg: WaitingRoomConfig, clients: Any,
+                 resolution_s: float, horizon_s: float) -> None:
+        self.env = env
+        self.clients = clients
+        self.rate = cfg.admit_rps
+        self.dt = resolution_s
+        self.horizon_s = horizon_s
+        # Cohort mode must be able to let a whole tick's worth through at once.
+        self.cap = max(cfg.burst, cfg.admit_rps * resolution_s)
+        self.patience_s = cfg.patience_s if cfg.patience_s is not None else INF
+        self.queue: deque[Cohort] = deque()
+        self._tokens = self.cap
+        self._tokens_t = 0.0
+        self._releasing: Cohort | None = None
+        self._wake: simpy.Event | None = None
+        self.size = 0
+        self.peak_size = 0
+        self.entered = 0
+        self.admitted = 0
+        self.abandoned = 0
+        self.wait_sum = 0.0
+        self.wait_max = 0.0
+
+    # -- the hook -------------------------------------------------------------------------
+    def hold(self, c: Cohort) -> bool:
+        """Take a first attempt into the room (True), or let it pass (False)."""
+        if c is self._releasing or c.attempt > 1 or c.reconnect:
+            return False
+        now = self.env.now
+        self.entered += c.count
+        self._refill(now)
+        if not self.queue:
+            k = min(c.count, int(self._tokens))
+            if k == c.count:
+                self._tokens -= k
+                self._record_admit(c, now)
+                return False
+            if k:
+                self._tokens -= k
+                part = c.split(k)
+                self._record_admit(part, now)
+                self._release(part)
+        self.queue.append(c)
+        self.size += c.count
+        self.peak_size = max(self.peak_size, self.size)
+        if self._wake is not None and not self._wake.triggered:
+            self._wake.succeed()
+        return True
+
+    def start(self) -> None:
+        """Start the admission process (call once, before the run)."""
+        self.env.process(self._ticks() if self.dt > 0 else self._one_by_one())
+
+    # -- admission ------------------------------------------------------------------------
+    def _refill(self, now: float) -> None:
+        self._tokens = min(self.cap, self._tokens + (now - self._tokens_t) * self.rate)
+        self._tokens_t = now
+
+    def _leave_impatient(self, now: float) -> None:
+        q = self.queue
+        while q and now - q[0].born_s > self.patience_s:
+            c = q.popleft()
+            self.size -= c.count
+            self.abandoned += c.count
+            self.clients.abandoned += c.count
+            self.clients.in_flight -= c.count
+
+    def _record_admit(self, c: Cohort, now: float) -> None:
+        self.admitted += c.count
+        wait = max(0.0, now - c.born_s)
+        self.wait_sum += wait * c.count
+        self.wait_max = max(self.wait_max, wait)
+
+    def _release(self, c: Cohort) -> None:
+        """Start the attempt of ``c`` now: its start and deadline move by the time held."""
+        now = self.env.now
+        timeout = c.deadline_s - c.start_s
+        if self.dt > 0:
+            c.spread_s = self.dt
+            c.start_s = now + self.dt / 2
+        else:
+            c.start_s = now
+        c.deadline_s = c.start_s + timeout if timeout < INF else INF
+        self._releasing = c
+        try:
+            self.clients._attempt(c)
+        finally:
+            self._releasing = None
+
+    def _one_by_one(self) -> Generator[simpy.Event, Any, None]:
+        """Exact mode: one user at a time, each when the bucket has a token."""
+        env = self.env
+        while True:
+            if not self.queue:
+                self._wake = env.event()
+                yield self._wake
+                self._wake = None
+            now = env.now
+            self._leave_impatient(now)
+            if not self.queue:
+                continue
+            self._refill(now)
+            if self._tokens < 1.0:
+                yield env.timeout((1.0 - self._tokens) / self.rate)
+                now = env.now
+                self._refill(now)
+                self._leave_impatient(now)
+                if not self.queue:
+                    continue
+            c = self.queue.popleft()
+            self.size -= c.count
+            self._tokens -= c.count
+            self._record_admit(c, now)
+            self._release(c)
+
+    def _ticks(self) -> Generator[simpy.Event, Any, None]:
+        """Cohort mode: per tick, let ``floor(tokens)`` users through from the head."""
+        env = self.env
+        while env.now < self.horizon_s:
+            yield env.timeout(self.dt)
+            now = env.now
+            self._leave_impatient(now)
+            if not self.queue:
+                continue
+            self._refill(now)
+            room = int(self._tokens)
+            while room > 0 and self.queue:
+                head = self.queue[0]
+                c = self.queue.popleft() if head.count <= room else head.split(room)
+                self.size -= c.count
+                room -= c.count
+                self._tokens -= c.count
+                self._record_admit(c, now)
+                self._release(c)
+
+    def summary(self) -> dict[str, Any]:
+        return {"admit_rps": self.rate, "entered": self.entered, "admitted": self.admitted,
+                "abandoned": self.abandoned, "waiting_end": self.size,
+                "peak_size": self.peak_size,
+                "wait_s": {"mean": self.wait_sum / self.admitted if self.admitted else None,
+                           "max": self.wait_max}}
