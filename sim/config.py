@@ -41,9 +41,10 @@ from omegaconf.errors import (
 
 from .engine.streams import DISTRIBUTIONS
 
-ARRIVAL_KINDS = ("constant", "ramp", "flash_crowd", "diurnal", "trace", "sum")
+ARRIVAL_KINDS = ("constant", "ramp", "flash_crowd", "diurnal", "trace", "sum", "batch")
 RETRY_POLICIES = ("none", "fixed", "exponential", "full_jitter", "equal_jitter",
-                  "decorrelated_jitter")
+                  "decorrelated_jitter", "immediate")
+CONCURRENCY = ("none", "occ")
 AUTOSCALER_KINDS = ("none", "hpa", "target_tracking", "step", "simple")
 AUTOSCALER_METRICS = ("cpu", "queue", "listeners")
 SELECT_POLICIES = ("Max", "Min", "Disabled")
@@ -80,6 +81,8 @@ class StationConfig:
     autoscale: bool = True
     provisioning_delay_s: float = 60.0
     price_per_instance_hour: float = 0.10  # USD, for summary.json's cost
+    # occ: every request writes one key with optimistic concurrency (sim/engine/occ.py)
+    concurrency: str = "none"
 
 
 @dataclass
@@ -145,6 +148,8 @@ class ArrivalsConfig:
     scale: float = 1.0
     # sum
     components: list[Any] = field(default_factory=list)
+    # batch: ``count`` clients all at ``t0_s``
+    count: int = 100
 
 
 @dataclass
@@ -649,6 +654,11 @@ def validate(c: SimConfig) -> None:
         if r.horizon_s / r.resolution_s > 20_000_000:
             raise _fail("run.resolution_s", r.resolution_s,
                         "0 (exact mode) or at most 20,000,000 ticks per horizon")
+        for name, st in c.architecture.stations.items():
+            if st.concurrency == "occ":
+                raise _fail(f"architecture.stations.{name}.concurrency", st.concurrency,
+                            "none in cohort mode: optimistic concurrency (occ) runs in "
+                            "exact mode only (run.resolution_s: 0)")
     _validate_architecture(c.architecture)
     _validate_arrivals("arrivals", c.arrivals)
     _validate_clients(c.clients)
@@ -702,6 +712,9 @@ def _validate_architecture(a: ArchitectureConfig) -> None:
         _positive(f"{key}.service.mean_s", st.service.mean_s)
         if st.service.dist in ("lognormal", "gamma"):
             _positive(f"{key}.service.cv", st.service.cv)
+        if st.service.dist == "normal":
+            _non_negative(f"{key}.service.cv", st.service.cv)
+        _choice(f"{key}.concurrency", st.concurrency, CONCURRENCY)
         if st.queue_limit is not None and st.queue_limit < 0:
             raise _fail(f"{key}.queue_limit", st.queue_limit, "null (unlimited) or >= 0")
         for opt in ("rate_limit_rps", "rate_limit_burst", "max_rate_rps",
@@ -811,6 +824,8 @@ def _validate_arrivals(key: str, a: ArrivalsConfig) -> None:
     """Every field is range-checked whatever the kind (a negative rate is an error even
     where it is unused); cross-field rules and files only for the kind in use."""
     _choice(f"{key}.kind", a.kind, ARRIVAL_KINDS)
+    if not isinstance(a.count, int) or isinstance(a.count, bool) or a.count < 1:
+        raise _fail(f"{key}.count", a.count, "an integer >= 1 (clients in the batch)")
     for name in ("rate", "audience", "push_window_s", "reaction_median_s", "reaction_sigma",
                  "tail_tau_s", "base_rate", "period_s", "scale"):
         _positive(f"{key}.{name}", getattr(a, name))
@@ -931,6 +946,8 @@ def _validate_clients(c: ClientsConfig) -> None:
     _positive("clients.session.mean_s", c.session.mean_s)
     if c.session.dist in ("lognormal", "gamma"):
         _positive("clients.session.cv", c.session.cv)
+    if c.session.dist == "normal":
+        _non_negative("clients.session.cv", c.session.cv)
 
 
 # Keys of the autoscaler block that a station may override (everything but the lists of

@@ -6,6 +6,7 @@ it. Nothing here imports from the rest of ``sim``.
 
 from .cohort import Cohort
 from .fluid import FluidStation, erlang_c_wait
+from .occ import CONFLICT, OptimisticStation
 from .pool import ConnectionLimit, Pool
 from .recorder import TickRecorder, mixture_quantiles, weighted_quantiles
 from .routing import Network
@@ -13,11 +14,13 @@ from .station import Station
 from .streams import DISTRIBUTIONS, Sampler, Streams, Uniforms
 
 __all__ = [
+    "CONFLICT",
     "DISTRIBUTIONS",
     "Cohort",
     "ConnectionLimit",
     "FluidStation",
     "Network",
+    "OptimisticStation",
     "Pool",
     "Sampler",
     "Station",

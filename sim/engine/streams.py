@@ -17,7 +17,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-DISTRIBUTIONS = ("exponential", "deterministic", "lognormal", "gamma")
+DISTRIBUTIONS = ("exponential", "deterministic", "lognormal", "gamma", "normal")
 
 _BLOCK = 4096
 
@@ -64,7 +64,10 @@ class Sampler:
     """Positive random durations with a given mean and coefficient of variation.
 
     ``dist`` is one of exponential (cv is 1 by definition), deterministic (cv is 0),
-    lognormal or gamma (both take ``cv``). Calling the sampler returns one float.
+    lognormal or gamma (both take ``cv``), or normal: the folded normal
+    ``|N(mean_s, cv·mean_s)|``, a network delay as the AWS backoff simulator draws it
+    (its mean exceeds ``mean_s`` by less than 0.1% while cv <= 0.3). Calling the sampler
+    returns one float.
     """
 
     def __init__(self, gen: np.random.Generator, dist: str, mean_s: float, cv: float = 1.0):
@@ -74,6 +77,8 @@ class Sampler:
             raise ValueError(f"mean_s must be a positive number, got {mean_s!r}")
         if dist in ("lognormal", "gamma") and not (cv > 0 and math.isfinite(cv)):
             raise ValueError(f"cv must be positive for {dist}, got {cv!r}")
+        if dist == "normal" and not (cv >= 0 and math.isfinite(cv)):
+            raise ValueError(f"cv must be >= 0 for normal, got {cv!r}")
         self.gen = gen
         self.dist = dist
         self.mean_s = float(mean_s)
@@ -91,6 +96,9 @@ class Sampler:
             sigma2 = math.log1p(self.cv**2)
             mu, sigma = math.log(mean) - sigma2 / 2, math.sqrt(sigma2)
             return lambda: np.exp(mu + sigma * gen.standard_normal(_BLOCK)).tolist()
+        if self.dist == "normal":
+            sd = self.cv * mean
+            return lambda: np.abs(mean + sd * gen.standard_normal(_BLOCK)).tolist()
         shape = 1.0 / self.cv**2
         scale = mean / shape
         return lambda: (gen.standard_gamma(shape, _BLOCK) * scale).tolist()

@@ -11,6 +11,13 @@ delay (median ``reaction_median_s``, log-sd ``reaction_sigma``); the rest trickl
 a long tail decaying exponentially after the start (``tail_tau_s``). ``audience`` is the
 total number of clients over all time, the main knob.
 
+A ``batch`` is not a rate: exactly ``count`` clients arrive together at ``t0_s`` (the
+contending clients of a benchmark, or everyone a cache flush sends back at once). Its
+rate function is zero everywhere and carries the batch as ``batches``; ``ArrivalCurve``
+adds it to the cumulative count, to exact-mode arrival times and to the count of the
+cohort-mode tick holding ``t0_s``, with no random draw. A ``sum`` may mix batches with
+rates.
+
 Left out: secondary surges (add a second flash crowd in a ``sum``) and correlation
 between arrivals beyond what the rate says.
 """
@@ -26,6 +33,20 @@ from scipy import stats
 from ..config import ArrivalsConfig, component_config, read_trace
 
 RateFn = Callable[[np.ndarray], np.ndarray]
+
+
+class BatchRate:
+    """The rate function of batches: zero, with the batches as ``(t0_s, count)`` pairs."""
+
+    def __init__(self, batches: list[tuple[float, int]],
+                 rate: RateFn | None = None) -> None:
+        self.batches = batches
+        self._rate = rate
+
+    def __call__(self, t: np.ndarray) -> np.ndarray:
+        if self._rate is not None:
+            return self._rate(t)
+        return np.zeros_like(np.asarray(t, dtype=float))
 
 
 def rate_function(a: ArrivalsConfig, key: str = "arrivals") -> RateFn:
@@ -54,11 +75,18 @@ def rate_function(a: ArrivalsConfig, key: str = "arrivals") -> RateFn:
         return lambda t: np.interp(np.asarray(t, dtype=float), t_arr, r_arr, left=0.0, right=0.0)
     if k == "flash_crowd":
         return _flash_crowd(a)
+    if k == "batch":
+        return BatchRate([(float(a.t0_s), int(a.count))])
     if k == "sum":
         parts = [rate_function(component_config(f"{key}.components[{i}]", c),
                                f"{key}.components[{i}]")
                  for i, c in enumerate(a.components)]
-        return lambda t: np.sum([f(t) for f in parts], axis=0)
+        batches = [b for f in parts for b in getattr(f, "batches", [])]
+
+        def total(t: np.ndarray) -> np.ndarray:
+            return np.sum([f(t) for f in parts], axis=0)
+
+        return BatchRate(batches, total) if batches else total
     raise ValueError(f"unknown arrival kind {k!r}")
 
 
@@ -91,6 +119,8 @@ class ArrivalCurve:
     def __init__(self, rate: RateFn, horizon_s: float, grid_s: float | None = None) -> None:
         self.rate = rate
         self.horizon_s = float(horizon_s)
+        # Batches that arrive inside the horizon (the run ends before the others).
+        self.batches = [(t, n) for t, n in getattr(rate, "batches", []) if t < horizon_s]
         step = grid_s or min(0.05, horizon_s / 1000)
         n = max(2, math.ceil(horizon_s / step) + 1)
         self.t = np.linspace(0.0, horizon_s, n)
@@ -99,23 +129,32 @@ class ArrivalCurve:
 
     @property
     def expected_total(self) -> float:
-        return float(self.cum[-1])
+        return float(self.cum[-1]) + sum(n for _, n in self.batches)
 
     def expected_between(self, t_a: float, t_b: float) -> float:
-        return float(np.interp(t_b, self.t, self.cum) - np.interp(t_a, self.t, self.cum))
+        batch = sum(n for t, n in self.batches if t_a <= t < t_b)
+        return float(np.interp(t_b, self.t, self.cum) - np.interp(t_a, self.t, self.cum)
+                     + batch)
 
     def sample_times(self, gen: np.random.Generator) -> np.ndarray:
         """Arrival times of one realisation on [0, horizon), sorted."""
-        total = self.expected_total
-        if total <= 0:
-            return np.empty(0)
-        # Unit-rate Poisson points on [0, Λ(T)], mapped back through Λ⁻¹.
-        k = gen.poisson(total)
-        points = np.sort(gen.uniform(0.0, total, size=k))
-        return np.interp(points, self.cum, self.t)
+        total = float(self.cum[-1])
+        times = np.empty(0)
+        if total > 0:
+            # Unit-rate Poisson points on [0, Λ(T)], mapped back through Λ⁻¹.
+            k = gen.poisson(total)
+            points = np.sort(gen.uniform(0.0, total, size=k))
+            times = np.interp(points, self.cum, self.t)
+        if self.batches:
+            times = np.sort(np.concatenate([times, *(np.full(n, t) for t, n in self.batches)]),
+                            kind="stable")
+        return times
 
     def sample_counts(self, gen: np.random.Generator, tick_s: float) -> np.ndarray:
         """Poisson counts per tick of length ``tick_s`` (cohort mode)."""
         edges = np.arange(0.0, self.horizon_s + tick_s, tick_s)
         lam = np.diff(np.interp(edges, self.t, self.cum))
-        return gen.poisson(np.maximum(lam, 0.0))
+        counts = gen.poisson(np.maximum(lam, 0.0))
+        for t, n in self.batches:
+            counts[min(int(t // tick_s), len(counts) - 1)] += n
+        return counts

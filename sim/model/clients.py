@@ -22,7 +22,8 @@ retry) when the run stops: the ledger counts each, independently, so the identit
 Backoff formulas (AWS Architecture Blog, "Exponential Backoff and Jitter", 2015), with
 ``a`` the number of the attempt that just failed (1 for the first):
 fixed ``base``; exponential ``min(cap, base·2^(a-1))``; full jitter ``U(0, that)``;
-equal jitter ``t/2 + U(0, t/2)``; decorrelated ``min(cap, U(base, 3·previous sleep))``.
+equal jitter ``t/2 + U(0, t/2)``; decorrelated ``min(cap, U(base, 3·previous sleep))``;
+immediate ``0`` (no backoff).
 """
 
 from __future__ import annotations
@@ -54,6 +55,8 @@ class Backoff:
     def delay(self, attempt: int, previous_s: float) -> float:
         """Sleep after attempt number ``attempt`` failed (``previous_s``: last sleep)."""
         p, base, cap = self.policy, self.base_s, self.cap_s
+        if p == "immediate":  # no backoff: retry at once
+            return 0.0
         if p == "fixed":
             return base
         if p == "decorrelated_jitter":

@@ -237,6 +237,8 @@ class CohortClients(Clients):
             return [int((now + d) // dt)], [1.0], [d]
         if p == "fixed":
             lo = hi = b.base_s
+        elif p == "immediate":
+            lo = hi = 0.0
         elif p == "decorrelated_jitter":
             prev = c.sleep_s if (c.sleep_s > 0 and not c.reconnect) else b.base_s
             lo, hi = b.base_s, 3.0 * prev

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import simpy
 
 from ..config import ArchitectureConfig
-from ..engine import FluidStation, Network, Pool, Sampler, Station, Streams
+from ..engine import FluidStation, Network, OptimisticStation, Pool, Sampler, Station, Streams
 
 
 @dataclass
@@ -48,6 +48,8 @@ def build_topology(env: simpy.Environment, arch: ArchitectureConfig, streams: St
         service = Sampler(streams.generator(f"station.{name}.service"), sc.service.dist,
                           sc.service.mean_s, sc.service.cv)
         kind = FluidStation if resolution_s > 0 else Station
+        if sc.concurrency == "occ":  # one key written with optimistic concurrency
+            kind = OptimisticStation
         extra = {"resolution_s": resolution_s} if resolution_s > 0 else {}
         stations[name] = kind(
             env, name,
