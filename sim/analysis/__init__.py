@@ -1,6 +1,7 @@
-"""Analysis of results: SLO evaluation, failure detection, replications and intervals
-(reads results only)."""
+"""Analysis of results: SLO evaluation, failure detection, replications and intervals,
+counterfactual attribution (reads results only)."""
 
+from .attribution import Factor, build_attribution, necessary, sufficient
 from .replications import (
     Interval,
     batch_means,
@@ -11,5 +12,6 @@ from .replications import (
 )
 from .slo import bottleneck, evaluate
 
-__all__ = ["Interval", "batch_means", "batch_means_block", "bottleneck", "evaluate",
-           "replication_block", "replication_seed", "t_interval"]
+__all__ = ["Factor", "Interval", "batch_means", "batch_means_block", "bottleneck",
+           "build_attribution", "evaluate", "necessary", "replication_block",
+           "replication_seed", "sufficient", "t_interval"]
