@@ -64,6 +64,44 @@ class ServiceConfig:
 
 
 @dataclass
+class OutageConfig:
+    """A scheduled capacity drop: ``capacity_share`` of the workers stay in [start_s, end_s)."""
+
+    start_s: float = 0.0
+    end_s: float = 60.0
+    capacity_share: float = 0.0
+
+
+@dataclass
+class SlowdownConfig:
+    """Service ``factor``× slower while the rate offered over ``window_s`` > ``above_rps``."""
+
+    above_rps: float | None = None  # None: off
+    factor: float = 1.0
+    window_s: float = 1.0
+
+
+@dataclass
+class CrashConfig:
+    """Overload crashes: an overloaded tier loses an instance, which restarts later."""
+
+    enabled: bool = False
+    above_utilization: float | None = None  # busy ÷ serving workers over the last second
+    queue_per_instance: float | None = None  # queued requests ÷ serving instances
+    after_s: float = 10.0  # overloaded this long (checked every second) -> one instance crashes
+    restart_s: float = 30.0  # down this long, then it serves again
+
+
+@dataclass
+class FailureConfig:
+    """``instances`` servers lost at ``at_s``; back after ``restart_s`` (None: never)."""
+
+    at_s: float = 0.0
+    instances: int = 1
+    restart_s: float | None = None
+
+
+@dataclass
 class StationConfig:
     instances: int = 1
     workers_per_instance: int = 1
@@ -81,6 +119,14 @@ class StationConfig:
     autoscale: bool = True
     provisioning_delay_s: float = 60.0
     price_per_instance_hour: float = 0.10  # USD, for summary.json's cost
+    # Failure dynamics (README "Failure dynamics").
+    outages: list[OutageConfig] = field(default_factory=list)
+    slowdown: SlowdownConfig = field(default_factory=SlowdownConfig)
+    crash: CrashConfig = field(default_factory=CrashConfig)
+    failures: list[FailureConfig] = field(default_factory=list)
+    shed_queue_age_s: float | None = None  # None: no shedding by queue age
+    retry_ratio_max: float | None = None  # None: retries not limited by the server
+    retry_ratio_window_s: float = 60.0
     # occ: every request writes one key with optimistic concurrency (sim/engine/occ.py)
     concurrency: str = "none"
 
@@ -694,6 +740,117 @@ def validate(c: SimConfig) -> None:
                     "null or a dotted config key such as arrivals.audience")
 
 
+def _validate_failure_dynamics(key: str, st: StationConfig) -> None:
+    for i, o in enumerate(st.outages):
+        k = f"{key}.outages[{i}]"
+        _non_negative(f"{k}.start_s", o.start_s)
+        if not isinstance(o.end_s, int | float) or not o.end_s > o.start_s:
+            raise _fail(f"{k}.end_s", o.end_s, f"greater than {k}.start_s ({o.start_s})")
+        _share(f"{k}.capacity_share", o.capacity_share)
+    sd = st.slowdown
+    if sd.above_rps is not None:
+        _non_negative(f"{key}.slowdown.above_rps", sd.above_rps)
+        if not isinstance(sd.factor, int | float) or not 1.0 <= sd.factor <= 1e6:
+            raise _fail(f"{key}.slowdown.factor", sd.factor, "a number from 1 to 1e6")
+        _positive(f"{key}.slowdown.window_s", sd.window_s)
+    cr = st.crash
+    if cr.enabled:
+        if cr.above_utilization is None and cr.queue_per_instance is None:
+            raise _fail(f"{key}.crash.above_utilization", None,
+                        "a number in (0, 1], or set crash.queue_per_instance, when "
+                        "crash.enabled is true")
+        if cr.above_utilization is not None and (
+                not isinstance(cr.above_utilization, int | float)
+                or not 0.0 < cr.above_utilization <= 1.0):
+            raise _fail(f"{key}.crash.above_utilization", cr.above_utilization,
+                        "null or a number in (0, 1]")
+        if cr.queue_per_instance is not None:
+            _positive(f"{key}.crash.queue_per_instance", cr.queue_per_instance)
+        _non_negative(f"{key}.crash.after_s", cr.after_s)
+        _positive(f"{key}.crash.restart_s", cr.restart_s)
+    for i, f in enumerate(st.failures):
+        k = f"{key}.failures[{i}]"
+        _non_negative(f"{k}.at_s", f.at_s)
+        if not isinstance(f.instances, int) or isinstance(f.instances, bool) or f.instances < 1:
+            raise _fail(f"{k}.instances", f.instances, "an integer >= 1")
+        if f.restart_s is not None:
+            _positive(f"{k}.restart_s", f.restart_s)
+    if st.shed_queue_age_s is not None:
+        _positive(f"{key}.shed_queue_age_s", st.shed_queue_age_s)
+    if st.retry_ratio_max is not None:
+        _share(f"{key}.retry_ratio_max", st.retry_ratio_max)
+        _positive(f"{key}.retry_ratio_window_s", st.retry_ratio_window_s)
+
+
+def _validate_attack(c: SimConfig) -> None:
+    """The attack mix and the mitigations (sim/model/attacks.py, sim/model/mitigation.py)."""
+    stations = sorted(c.architecture.stations)
+    for name, v in c.attack.vectors.items():
+        key = f"attack.vectors.{name}"
+        if name == "legit":
+            raise _fail("attack.vectors", name, "any vector name but 'legit' (the clients)")
+        _choice(f"{key}.kind", v.kind, ATTACK_KINDS)
+        if v.enter not in c.architecture.stations:
+            raise _fail(f"{key}.enter", v.enter, "a station: " + ", ".join(stations))
+        for opt in ("stop_after", "lookup"):
+            value = getattr(v, opt)
+            if value is not None and value not in c.architecture.stations:
+                raise _fail(f"{key}.{opt}", value, "null or a station: " + ", ".join(stations))
+        if v.kind == "auth_flood" and v.lookup is not None and v.stop_after is None:
+            raise _fail(f"{key}.stop_after", v.stop_after,
+                        f"a station (the lookup to {key}.lookup follows its work)")
+        _non_negative(f"{key}.rate_rps", v.rate_rps)
+        _non_negative(f"{key}.start_s", v.start_s)
+        if not v.end_s > v.start_s:
+            raise _fail(f"{key}.end_s", v.end_s, f"greater than {key}.start_s ({v.start_s})")
+        _non_negative(f"{key}.ramp_s", v.ramp_s)
+        if v.sources < 1:
+            raise _fail(f"{key}.sources", v.sources, "an integer >= 1")
+        _non_negative(f"{key}.gbps", v.gbps)
+        _positive(f"{key}.packet_bytes", v.packet_bytes)
+        _non_negative(f"{key}.hold_s", v.hold_s)
+        _non_negative(f"{key}.session_s", v.session_s)
+        if v.kind == "volumetric" and v.gbps > 0 \
+                and c.architecture.stations[v.enter].link_gbps is None:
+            raise _fail(f"architecture.stations.{v.enter}.link_gbps", None,
+                        f"a positive number: volumetric vector {key} floods that link")
+    for name, st in c.architecture.stations.items():
+        if st.link_gbps is not None:
+            _positive(f"architecture.stations.{name}.link_gbps", st.link_gbps)
+        _non_negative(f"architecture.stations.{name}.request_kb", st.request_kb)
+    m = c.mitigation
+    if m.station is not None and m.station not in c.architecture.stations:
+        raise _fail("mitigation.station", m.station, "null (the entry) or a station: "
+                    + ", ".join(stations))
+    names = set(c.attack.vectors) | set(ATTACK_KINDS)
+    for block, table, default in (("waf", m.waf.detection, m.waf.default_detection),
+                                  ("challenge", m.challenge.bot_pass,
+                                   m.challenge.default_bot_pass)):
+        label = "detection" if block == "waf" else "bot_pass"
+        for k, p in table.items():
+            if k not in names:
+                raise _fail(f"mitigation.{block}.{label}.{k}", p, "keys that are attack "
+                            "kinds (" + ", ".join(ATTACK_KINDS) + ") or vector names of "
+                            "the attack mix")
+            _share(f"mitigation.{block}.{label}.{k}", p)
+        _share(f"mitigation.{block}.default_{label}", default)
+    _share("mitigation.waf.false_positive", m.waf.false_positive)
+    r = m.rate_limit_per_source
+    _positive("mitigation.rate_limit_per_source.rps_per_source", r.rps_per_source)
+    _non_negative("mitigation.rate_limit_per_source.burst_per_source", r.burst_per_source)
+    _share("mitigation.rate_limit_per_source.legit_nat_share", r.legit_nat_share)
+    if r.legit_nat_addresses < 1:
+        raise _fail("mitigation.rate_limit_per_source.legit_nat_addresses",
+                    r.legit_nat_addresses, "an integer >= 1")
+    _share("mitigation.challenge.legit_pass", m.challenge.legit_pass)
+    _non_negative("mitigation.challenge.latency_s", m.challenge.latency_s)
+    for block in ("waf", "rate_limit_per_source", "challenge"):
+        _non_negative(f"mitigation.{block}.cost_s", getattr(m, block).cost_s)
+    _positive("mitigation.scrubbing.capacity_gbps", m.scrubbing.capacity_gbps)
+    _share("mitigation.scrubbing.detection", m.scrubbing.detection)
+    _share("mitigation.scrubbing.false_positive", m.scrubbing.false_positive)
+
+
 def _validate_architecture(a: ArchitectureConfig) -> None:
     if not a.stations:
         raise _fail("architecture.stations", {}, "at least one station")
@@ -736,6 +893,7 @@ def _validate_architecture(a: ArchitectureConfig) -> None:
                         f"null or an integer >= max(1, min_instances={st.min_instances})")
         _non_negative(f"{key}.provisioning_delay_s", st.provisioning_delay_s)
         _non_negative(f"{key}.price_per_instance_hour", st.price_per_instance_hour)
+        _validate_failure_dynamics(key, st)
     for src, branches in a.routes.items():
         if src not in a.stations:
             raise _fail("architecture.routes", src,

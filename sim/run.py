@@ -38,6 +38,7 @@ from .model import (
     rate_function,
     visit_ratios,
 )
+from .model.failures import StationFailures
 from .model.hls import ListenerPolling
 from .model.waiting_room import WaitingRoom
 
@@ -143,6 +144,12 @@ class Scenario:
                     self.topology.pools.get(name), station_autoscaler(a, name),
                     arch.stations[name], self._resizer(name),
                     self.streams.generator(f"autoscaler.{name}"), start, forecast(name))
+        self.failures = {
+            name: StationFailures(self.env, self.topology.stations[name],
+                                  self.topology.pools.get(name), sc,
+                                  self.streams.generator(f"failures.{name}"), self._evict)
+            for name, sc in arch.stations.items()
+            if sc.outages or sc.failures or sc.crash.enabled}
         self.recorder = TickRecorder(self.env, r.metrics_tick_s, r.horizon_s)
         self._reporters()
         self.wall_s = 0.0
@@ -155,13 +162,18 @@ class Scenario:
         def resize(n: int, workers: int | None = None) -> None:
             st.set_instances(n, workers)
             if pool is not None:
-                evicted = pool.resize(n)
-                if evicted:
-                    self.clients.evict(evicted)
-                elif pool.last_evicted and isinstance(self.clients, CohortClients):
-                    self.clients.evict_count(pool.last_evicted)
+                # Crashed or lost instances (``st.down``) hold no slots.
+                evicted = pool.resize(st.serving)
+                self._evict(evicted, pool.last_evicted)
 
         return resize
+
+    def _evict(self, evicted: list[Any], count: int) -> None:
+        """Listeners whose instance went away (exact: their records; cohort: a count)."""
+        if evicted:
+            self.clients.evict(evicted)
+        elif count and isinstance(self.clients, CohortClients):
+            self.clients.evict_count(count)
 
     def _reporters(self) -> None:
         rec, cl = self.recorder, self.clients
@@ -194,6 +206,10 @@ class Scenario:
             rec.add(f"{name}.busy", "area", _getter(st, "busy_area"))
             rec.add(f"{name}.capacity", "area", _getter(st, "capacity_area"))
             rec.add(f"{name}.instances", "level", _getter(st, "instances"))
+            if name in self.failures:
+                rec.add(f"{name}.crashed", "level", _getter(st, "down"))
+            if st.shed_queue_age_s is not None:
+                rec.add(f"{name}.shed", "count", _getter(st, "shed"))
             pool = self.topology.pools.get(name)
             if pool is not None:
                 rec.add(f"{name}.slots_used", "level", _getter(pool, "in_use"))
@@ -236,6 +252,9 @@ class Scenario:
             self.polling.start()
         for scaler in self.autoscalers.values():
             for proc in scaler.processes():
+                env.process(proc)
+        for failures in self.failures.values():
+            for proc in failures.processes():
                 env.process(proc)
         if progress:
             self.recorder.progress = _Progress(self, r.horizon_s)
@@ -294,7 +313,8 @@ class Scenario:
             part: dict[str, Any] = {
                 "offered": st.offered, "served": st.served, "rejected": st.rejected,
                 "timed_out": st.timed_out, "wasted": st.wasted, "peak_queue": st.peak_queue,
-                "in_system": st.in_system,
+                "in_system": st.in_system, "shed": st.shed, "crashes": st.crashes,
+                "killed": st.killed, "outage_s": st.outage_s(),
                 "instances_max": int(max([self.cfg.architecture.stations[name].instances,
                                           *ts[f"{name}.instances"].tolist()])),
                 "utilization_mean": busy / cap if cap > 0 else 0.0,

@@ -30,6 +30,12 @@ is delayed by what Erlang C has beyond the fluid queue's recent mean wait, and t
 Erlang C variance is added to the cohort's so latency percentiles keep that spread. At
 or above saturation Erlang C is zero and the fluid queue is all there is.
 
+Failure dynamics act on the rate: an outage, a crash or a lost instance changes the
+capacity (work already committed within the tick goes on; the failed instances' share of
+the queued and in-service requests fails at once), a slowdown multiplies the mean service
+time, and shedding by queue age drops the part of the head cohort that arrived more than
+``shed_queue_age_s`` before its service would start.
+
 Service-time variability is carried the same way: each station adds the variance of its
 service time to the cohort (``var_s``), and join latencies are recorded as normal
 distributions with the accumulated variance rather than as points.
@@ -40,12 +46,13 @@ from __future__ import annotations
 import math
 from heapq import heappop, heappush
 
+import numpy as np
 import simpy
 from scipy.special import gammaincc
 
 from .clock import NORMAL, Due
 from .cohort import Cohort
-from .station import Station
+from .station import Station, _round_share
 
 INF = math.inf
 # Time constant of the offered-load estimate behind the Erlang C delay: long enough that
@@ -105,6 +112,8 @@ class FluidStation(Station):
         self._fw_sum = 0.0  # recent fluid waits, weighted by count (time constant LOAD_TAU_S)
         self._fw_n = 0.0
         self._fw_t = 0.0
+        # Parts in service, for crashes: id -> (part, busy level it adds, end of its work).
+        self._live_parts: dict[int, list] | None = {} if self._live is not None else None
 
     # -- levels ---------------------------------------------------------------------------
     @property
@@ -113,7 +122,7 @@ class FluidStation(Station):
 
     @property
     def rate_rps(self) -> float:
-        r = self.capacity / self.mean_s
+        r = self.capacity / (self.mean_s * self.slow_factor)
         if self.max_rate_rps is not None:
             r = min(r, self.max_rate_rps)
         return r
@@ -141,20 +150,61 @@ class FluidStation(Station):
         self.busy_area += area + level * (now - t)
         self._t = now
 
-    def set_instances(self, instances: int, workers: int | None = None) -> None:
-        self._touch(self.env.now)
-        self.instances = int(instances)
-        self.capacity = (self.instances * self.workers_per_instance if workers is None
-                         else int(workers))
-        if self.connections is not None:
-            self.connections.resize(self.instances)
+    def _apply(self) -> None:
+        self._effective()
         self._serve(self.env.now)
+
+    def _kill_work(self, frac: float, gen: np.random.Generator, reason: str) -> None:
+        now = self.env.now
+        parts = self._live_parts
+        if parts:
+            for key in list(parts):
+                entry = parts[key]
+                part, level, end = entry
+                k = _round_share(part.count, frac, gen)
+                if k <= 0:
+                    continue
+                # The killed share stops adding to the busy level from now (or its start).
+                dl = level * k / part.count
+                t0 = max(now, end - part.spread_s) if part.spread_s > 0 else now
+                if dl and end > t0:
+                    heappush(self._changes, (t0, -dl))
+                    heappush(self._changes, (end, dl))
+                entry[1] = level - dl
+                if k >= part.count:
+                    del parts[key]
+                    assert self._live is not None
+                    self._live.pop(key, None)
+                    lost = part
+                else:
+                    lost = part.split(k)
+                self.in_service -= lost.count
+                self._fail(lost, reason)
+        kept = []
+        for c in self.queue:
+            k = _round_share(c.count, frac, gen)
+            if k <= 0:
+                kept.append(c)
+                continue
+            lost = c if k >= c.count else c.split(k)
+            self.queued -= lost.count
+            self._fail(lost, reason)
+            if lost is not c:
+                kept.append(c)
+        self.queue.clear()
+        self.queue.extend(kept)
 
     # -- admission ------------------------------------------------------------------------
     def offer(self, c: Cohort) -> None:
         now = self.env.now
         self.offered += c.count
         c.station = self
+        if self._slow_window is not None:
+            self._slow_offer(now, c.count)
+        if self._retry_window is not None and self._retry_rejects(c, now):
+            self.rejected += c.count
+            self.reject(c, "retry_ratio")
+            return
         # Offered rate: an exponentially weighted count with time constant LOAD_TAU_S.
         self._rate_n = self._rate_n * math.exp(-(now - self._rate_t) / LOAD_TAU_S) + c.count
         self._rate_t = now
@@ -262,7 +312,7 @@ class FluidStation(Station):
         # weighted count is λ·(τ + Δ/2), hence the divisor.
         decayed = self._rate_n * math.exp(-(now - self._rate_t) / LOAD_TAU_S)
         rate = decayed / (LOAD_TAU_S + self.resolution_s / 2)
-        mu = 1.0 / self.mean_s
+        mu = 1.0 / (self.mean_s * self.slow_factor)
         c = self.capacity
         if c <= 0 or (self.max_rate_rps is not None and self.max_rate_rps < c * mu):
             return 0.0, 0.0
@@ -278,16 +328,32 @@ class FluidStation(Station):
         queue = self.queue
         if not queue:
             return
+        if self.slowdown is not None:
+            self._factor(now)
         rate = self.rate_rps
         if rate <= 0:
             return
         limit = now + self.resolution_s
+        shed_age = self.shed_queue_age_s
         while queue:
             head = queue[0]
             t, w = head.enqueued_s, head.spread_s
             start = max(self._free_s, t, now)
             if start >= limit:
                 break
+            if shed_age is not None and t < start - shed_age:
+                # The part that arrived more than shed_age before its start is shed.
+                cut = start - shed_age
+                k = head.count if t + w <= cut else round(head.count * (cut - t) / w)
+                if k > 0:
+                    gone = queue.popleft() if k >= head.count else head.split(k)
+                    self.queued -= gone.count
+                    self.shed += gone.count
+                    self.reject(gone, "shed")
+                    if gone is not head:
+                        head.spread_s = t + w - cut
+                        head.enqueued_s = cut
+                    continue
             n = head.count
             work = n / rate
             end = max(start + work, t + w)
@@ -329,10 +395,16 @@ class FluidStation(Station):
         m = part.count
         dur = end - start
         self.in_service += m
+        mean_s = self.mean_s * self.slow_factor
+        level = 0.0
         if dur > 0:
-            level = m * self.mean_s / dur
+            level = m * mean_s / dur
             heappush(self._changes, (start, level))
             heappush(self._changes, (end, -level))
+        if self._live_parts is not None:
+            assert self._live is not None
+            self._live[id(part)] = part
+            self._live_parts[id(part)] = [part, level, end]
         arrived = part.enqueued_s + part.spread_s / 2
         fluid_wait = max(0.0, start + dur / 2 - arrived)
         # The fluid queue already holds the part of the queueing that shows at tick scale
@@ -353,12 +425,17 @@ class FluidStation(Station):
             self.waits.append(w)
             self.wait_counts.append(m)
         part.spread_s = dur
-        part.var_s += self.var_service + ec_var
+        part.var_s += self.var_service * self.slow_factor ** 2 + ec_var
         self.env.schedule(Due(self._done_cbs, part), NORMAL,  # type: ignore[arg-type]
-                          max(0.0, start - now) + ec_mean + self.mean_s)
+                          max(0.0, start - now) + ec_mean + mean_s)
 
     def _done(self, ev: simpy.Event) -> None:
         c: Cohort = ev._value
+        if self._live_parts is not None:
+            if self._live_parts.pop(id(c), None) is None:
+                return  # failed with its instance
+            assert self._live is not None
+            self._live.pop(id(c), None)
         now = self.env.now
         self._touch(now)
         self.in_service -= c.count

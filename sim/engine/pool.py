@@ -169,6 +169,28 @@ class Pool:
         return evicted
 
 
+    def lose(self, k: int, gen: Any) -> list[Any]:
+        """``k`` instances fail (chosen at random, as a crash or a lost server would be);
+        returns their holders. Cohort mode evicts the even share, as ``resize`` does."""
+        k = min(int(k), len(self.order))
+        if k <= 0:
+            self.last_evicted = 0
+            return []
+        if self.fluid:
+            return self.resize(len(self.order) - k)
+        evicted: list[Any] = []
+        self.last_evicted = 0
+        for i in sorted(gen.choice(len(self.order), size=k, replace=False).tolist(),
+                        reverse=True):
+            iid = self.order.pop(i)
+            gone = self.used.pop(iid)
+            self.in_use -= gone
+            self.last_evicted += gone
+            evicted.extend(self.holders.pop(iid).values())
+        self._rr = self._rr % len(self.order) if self.order else 0
+        return evicted
+
+
 class ConnectionLimit:
     """At most ``per_instance × instances`` requests in flight beyond a proxy tier."""
 

@@ -64,6 +64,12 @@ def build_topology(env: simpy.Environment, arch: ArchitectureConfig, streams: St
             max_rate_rps=sc.max_rate_rps,
             connections_per_instance=sc.connections_per_instance,
             warmup_s=warmup_s,
+            slowdown=(None if sc.slowdown.above_rps is None else
+                      (sc.slowdown.above_rps, sc.slowdown.factor, sc.slowdown.window_s)),
+            shed_queue_age_s=sc.shed_queue_age_s,
+            retry_ratio=(None if sc.retry_ratio_max is None
+                         else (sc.retry_ratio_max, sc.retry_ratio_window_s)),
+            track_in_service=sc.crash.enabled or bool(sc.failures),
         )
         slots = slots_per_instance(arch, name)
         if slots is not None:
