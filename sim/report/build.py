@@ -1,40 +1,58 @@
-"""Build the report of a run directory, or of every run in a multirun plus an index.
+"""Build the launch-review report of a run directory or of a sweep.
 
 ``build_report`` decides which by looking for ``summary.json``: in the directory itself
 (one run), else in its subdirectories and one level below (a Hydra multirun, where jobs
-sit in ``0/``, ``1/``... possibly under a time-stamped folder). It writes only into the
-directories it reports on: ``figures/``, ``report.md`` and ``report.html``. It does not
-compare runs beyond the index table (failure points and confidence intervals over a
-sweep belong to the launch-review report that builds on this one).
+sit in ``0/``, ``1/``... possibly under a time-stamped folder). A run gets its verdict,
+findings, figures over time and assumptions; a sweep gets the verdict against the
+headroom requirement, failure points per variant, sweep curves, the comparison of
+variants and a table of its jobs (each job keeps its own report). It writes only into the
+directories it reports on: ``figures/``, ``report.md`` and ``report.html``.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
-from .figures import write_figures
-from .load import SUMMARY, RunData, check_path, find_runs, load_run
-from .render import index_context, render, run_context
+from .figures import write_figures, write_sweep_figures
+from .load import SUMMARY, RunData, check_path, find_runs, load_run, load_sweep
+from .render import index_context, render, run_context, sweep_context
+from .study import build_study
+from .verdict import ReportSettings
 
 FIGURES_DIR = "figures"
 REPORT_MD = "report.md"
 REPORT_HTML = "report.html"
 
 
-def build_report(path: str | Path) -> Path:
+def build_report(path: str | Path, *, rebuild_jobs: bool = False,
+                 **settings: Any) -> Path:
     """Write the report of a run or multirun directory; return the path of report.html.
 
-    Raises ``ReportError`` (a ``ValueError``) with one paragraph naming the path when it
-    is neither a run directory nor a multirun directory, or its summary cannot be read.
+    ``settings`` (``headroom``, ``expected_peak``, ``sweep_key``) override the ``report``
+    block of the run's or sweep's config. In a sweep, each job's own report is written
+    where it is missing or older than the job's summary (all of them with
+    ``rebuild_jobs``). Raises ``ReportError`` (a ``ValueError``) with one paragraph naming
+    the path when it is neither a run directory nor a multirun directory, or its summary
+    cannot be read.
     """
     path = Path(path)
     check_path(path)
     if (path / SUMMARY).is_file():
         return build_run_report(load_run(path))
-    runs = [load_run(p) for p in find_runs(path)]
-    for run in runs:
-        build_run_report(run)
-    return build_index(path, runs)
+    sweep = load_sweep(path)
+    for run in sweep.runs:
+        html = run.path / REPORT_HTML
+        if rebuild_jobs or not html.is_file() \
+                or html.stat().st_mtime < (run.path / SUMMARY).stat().st_mtime:
+            build_run_report(run)
+    study = build_study(sweep, ReportSettings.from_config(sweep.config, **settings))
+    figures = write_sweep_figures(study, path / FIGURES_DIR)
+    context = sweep_context(study, figures)
+    (path / REPORT_MD).write_text(render("sweep.md", **context), encoding="utf-8")
+    html = path / REPORT_HTML
+    html.write_text(render("sweep.html", **context), encoding="utf-8")
+    return html
 
 
 def build_run_report(run: RunData) -> Path:
@@ -48,9 +66,12 @@ def build_run_report(run: RunData) -> Path:
 
 
 def build_index(top: Path, runs: list[RunData]) -> Path:
-    """The multirun index, one row per run, linking to each run's report."""
+    """A plain index of runs, one row per run, linking to each run's report."""
     context = index_context(top, runs)
     (top / REPORT_MD).write_text(render("index.md", **context), encoding="utf-8")
     html = top / REPORT_HTML
     html.write_text(render("index.html", **context), encoding="utf-8")
     return html
+
+
+__all__ = ["build_index", "build_report", "build_run_report", "find_runs"]

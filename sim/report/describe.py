@@ -188,10 +188,19 @@ def describe_attack(a: Mapping[str, Any]) -> str:
     for vname, v in vectors.items():
         if not isinstance(v, Mapping):
             continue
-        parts.append(f"{vname}: {fmt_num(v.get('rate_rps'))} req/s into "
+        kind = f" ({v['kind']})" if v.get("kind") else ""
+        parts.append(f"{vname}{kind}: {fmt_num(v.get('rate_rps'))} req/s into "
                      f"{v.get('enter')} from t = {fmt_num(v.get('start_s'))} s to "
                      f"{fmt_num(v.get('end_s'))} s")
     return f"the attack {name} ({'; '.join(parts)})"
+
+
+def _mitigation(cfg: Mapping[str, Any]) -> str:
+    m = cfg.get("mitigation")
+    name = m.get("name") if isinstance(m, Mapping) else None
+    if not name or name == "none":
+        return ""
+    return f", mitigated by {name}"
 
 
 def describe_scenario(run: RunData) -> str:
@@ -208,12 +217,13 @@ def describe_scenario(run: RunData) -> str:
     mode = s.get("mode") or ("exact" if not resolution else "cohort")
     mode_text = (f"{mode} mode" if mode == "exact"
                  else f"{mode} mode ({fmt_num(resolution)} s resolution)")
-    return (f"The {arch.get('name') or NA} architecture ({len(stations)} stations: "
+    return (f"The {arch.get('name') or NA} architecture ({len(stations)} "
+            f"station{'s' if len(stations) != 1 else ''}: "
             f"{', '.join(stations)}; entry {arch.get('entry') or NA}) receives "
             f"{describe_arrivals(cfg.get('arrivals') or {})}. "
             f"Clients have {describe_clients(cfg.get('clients') or {})}. "
             f"The run has {describe_autoscaler(cfg.get('autoscaler') or {})} and "
-            f"{describe_attack(cfg.get('attack') or {})}. "
+            f"{describe_attack(cfg.get('attack') or {})}{_mitigation(cfg)}. "
             f"Seed {fmt_num(r.get('seed', s.get('seed')))}, horizon "
             f"{fmt_s(r.get('horizon_s', s.get('horizon_s')))}, warm-up "
             f"{fmt_s(r.get('warmup_s'))}, metrics every {fmt_s(r.get('metrics_tick_s'))}, "
@@ -323,3 +333,173 @@ def index_row(run: RunData, rel: str) -> dict[str, Any]:
         "bottleneck": "none" if slo.get("met") is True else (slo.get("bottleneck") or NA),
         "status": s.get("status") or "",
     }
+
+
+# -- findings -------------------------------------------------------------------------------
+
+def recovery_text(s: Mapping[str, Any], series: Mapping[str, Any] | None = None) -> str:
+    """Recovery or metastability: the ``metastability`` block when the run has one, else
+    what the SLO evaluation says about recovery."""
+    slo = s.get("slo") or {}
+    meta = s.get("metastability")
+    if isinstance(meta, Mapping) and meta:
+        trigger = meta.get("trigger_end_s")
+        after = f" after the trigger ended at t = {fmt_num(trigger)} s" \
+            if not _missing(trigger) else ""
+        if meta.get("stays_down"):
+            text = (f"Metastable: the join path stays down{after}, held there by retries "
+                    f"(amplification {fmt_ratio(meta.get('amplification_end'))} attempts per "
+                    f"client at the end, peak {fmt_ratio(meta.get('amplification_peak'))}).")
+        elif meta.get("recovered"):
+            text = (f"Recovered{after} at t = {fmt_num(meta.get('recovered_s'))} s "
+                    f"(retry amplification peaked at "
+                    f"{fmt_ratio(meta.get('amplification_peak'))}).")
+        else:
+            text = (f"Not recovered by the horizon{after}, but not judged metastable "
+                    f"(amplification at the end "
+                    f"{fmt_ratio(meta.get('amplification_end'))}).")
+        return text
+    if slo.get("met") is True:
+        return "No breach, so nothing to recover from."
+    if slo.get("met") is None:
+        return NA
+    rec = slo.get("recovered_s")
+    if _missing(rec):
+        return ("Not recovered by the horizon (no metastability analysis in this run's "
+                "summary, so whether retries hold it down is not judged).")
+    first = slo.get("first_breach_s") or 0
+    text = f"Recovered at t = {fmt_num(rec)} s, {fmt_s(rec - first)} after the first breach"
+    breached = slo.get("breached_s")
+    if isinstance(breached, int | float) and not math.isclose(breached, rec - first):
+        text += f" ({fmt_s(breached)} in breach in all)"
+    return text + "."
+
+
+def amplification_text(s: Mapping[str, Any], series: Mapping[str, Any]) -> str:
+    """Retry amplification: attempts per client over the run, and its peak over time."""
+    legit = s.get("legit") or {}
+    text = (f"{fmt_ratio(legit.get('attempts_per_client'))} join attempts per client over the "
+            f"run ({fmt_num(legit.get('retries'))} retries)")
+    col = series.get("legit.amplification")
+    if col is not None and len(col):
+        import numpy as np
+
+        finite = col[np.isfinite(col)]
+        if len(finite):
+            t = series["t_s"][np.isfinite(col)]
+            i = int(np.argmax(finite))
+            text += (f"; over time (attempts ÷ clients attempting, per window) it peaks at "
+                     f"{fmt_ratio(float(finite[i]))} at t = {fmt_num(float(t[i]))} s")
+    meta = s.get("metastability")
+    if isinstance(meta, Mapping) and not _missing(meta.get("amplification_peak")) \
+            and col is None:
+        text += f"; peak {fmt_ratio(meta.get('amplification_peak'))}"
+    return text + "."
+
+
+def cost_text(s: Mapping[str, Any]) -> str:
+    cost = s.get("cost") or {}
+    if _missing(cost.get("usd")):
+        return NA
+    parts = []
+    for name, st in (cost.get("stations") or {}).items():
+        if isinstance(st, Mapping) and not _missing(st.get("usd")):
+            parts.append(f"{name} {fmt_usd(st.get('usd'))}")
+    detail = f" ({', '.join(parts)})" if parts else ""
+    return f"{fmt_usd(cost.get('usd'))} of instance time over the run{detail}."
+
+
+def fmt_usd(x: Any) -> str:
+    if _missing(x) or isinstance(x, bool) or not isinstance(x, int | float):
+        return NA
+    return f"${x:,.2f}"
+
+
+def attack_text(s: Mapping[str, Any]) -> str:
+    attack = s.get("attack") or {}
+    if not attack.get("offered"):
+        return "No attack traffic."
+    offered = attack.get("offered") or 0
+    text = (f"{fmt_num(offered)} attack requests offered, {fmt_num(attack.get('mitigated'))} "
+            f"({fmt_pct((attack.get('mitigated') or 0) / offered)}) removed by mitigation, "
+            f"{fmt_num(attack.get('served'))} served")
+    mitig = s.get("mitigation")
+    if isinstance(mitig, Mapping) and mitig:
+        parts = []
+        for name, m in mitig.items():
+            if isinstance(m, Mapping):
+                parts.append(f"{name} removed {fmt_num(m.get('attack_removed'))} attack and "
+                             f"{fmt_num(m.get('legit_removed'))} legit requests")
+        if parts:
+            text += "; " + "; ".join(parts)
+    return text + "."
+
+
+def findings_rows(run: RunData) -> list[tuple[str, str]]:
+    """The findings of one run as (what, finding) rows."""
+    s = run.summary
+    slo = s.get("slo") or {}
+    legit = s.get("legit") or {}
+    met = slo.get("met")
+    rows = [
+        ("SLO", "met throughout" if met is True else NA if met is None else
+         f"breached, first at t = {fmt_num(slo.get('first_breach_s'))} s; "
+         f"{fmt_s(slo.get('breached_s'))} in breach; worst window "
+         f"{fmt_pct(slo.get('worst_success_ratio'))} success, p99 "
+         f"{fmt_s(slo.get('worst_p99_s'))}"),
+        ("Bottleneck tier", "none (no breach)" if met is True
+         else str(slo.get("bottleneck") or NA)),
+        ("Recovery", recovery_text(s, run.series)),
+        ("Retry amplification", amplification_text(s, run.series)),
+        ("Clients", f"{fmt_num(legit.get('joined'))} of {fmt_num(legit.get('arrived'))} "
+                    f"joined ({fmt_pct(legit.get('join_ratio'))}), "
+                    f"{fmt_num(legit.get('abandoned'))} abandoned; p99 join latency "
+                    f"{fmt_s(get(s, 'join_latency_s', 'p99'))}"),
+        ("Attack", attack_text(s)),
+        ("Cost", cost_text(s)),
+    ]
+    return rows
+
+
+def replication_table(s: Mapping[str, Any]) -> Table | None:
+    """Means and confidence intervals over replications, when the run has them."""
+    reps = s.get("replications")
+    if not isinstance(reps, Mapping) or not isinstance(reps.get("metrics"), Mapping):
+        return None
+    conf = reps.get("confidence")
+    head = f"{100 * conf:.0f}% interval" if isinstance(conf, int | float) else "interval"
+    rows = []
+    for name, m in reps["metrics"].items():
+        if not isinstance(m, Mapping):
+            continue
+        pct = name.endswith(("join_ratio", "slo.met", "utilization_mean"))
+        f = fmt_pct if pct else fmt_num
+        rows.append([str(name), f(m.get("mean")),
+                     f"{f(m.get('low'))} to {f(m.get('high'))}", fmt_num(m.get("n"))])
+    return Table(["Metric", "Mean", head, "Runs"], rows, [False, True, True, True])
+
+
+def attribution_table(attr: Mapping[str, Any]) -> tuple[Table, str]:
+    """The attribution study's variants and its conclusion (necessary, sufficient)."""
+    factors = [str(f) for f in attr.get("factors") or []]
+    rows = []
+    for v in attr.get("variants") or []:
+        if not isinstance(v, Mapping):
+            continue
+        on = set(map(str, v.get("factors_on") or []))
+        rows.append([str(v.get("name") or NA),
+                     *("on" if f in on else "off" for f in factors),
+                     "failed" if v.get("failed") else "held",
+                     fmt_s(v.get("first_breach_s")), fmt_s(v.get("recovered_s")),
+                     fmt_pct(v.get("join_ratio")), fmt_ratio(v.get("attempts_per_client"))])
+    table = Table(["Variant", *factors, "Outcome", "First breach", "Recovered",
+                   "Joined", "Attempts per client"], rows,
+                  [False, *([False] * len(factors)), False, True, True, True, True])
+    necessary = [str(f) for f in attr.get("necessary") or []]
+    sufficient = [" + ".join(map(str, group)) for group in attr.get("sufficient") or []
+                  if isinstance(group, list)]
+    text = ("Necessary for the failure (removing any one of them alone prevents it): "
+            + (", ".join(necessary) if necessary else "none") + ". Sufficient sets "
+            "(enough on their own to make it fail): "
+            + ("; ".join(sufficient) if sufficient else "none") + ".")
+    return table, text

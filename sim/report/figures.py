@@ -16,6 +16,7 @@ recomputes the SLO: breach, first breach and recovery come from the run.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,12 +30,15 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter
 
 from .load import RunData
+from .study import Study
+from .verdict import run_failed
 
 DPI = 150
 SIZE_IN = (8.0, 4.2)
 MAX_BINS = 600
 BREACH_COLOR = "#c0392b"
 RECOVERED_COLOR = "#1e8449"
+LATENCY_COLORS = ["#17becf", "#8c564b", "#bcbd22"]
 STATION_COLORS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b",
                   "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"]
 
@@ -295,8 +299,14 @@ def fig_slo(run: RunData) -> Figure | None:
     fig, (ax1, ax2) = _new(title, nrows=2, height_in=6.0)
     ax1.plot(t, 100 * run.series["slo.success_ratio"], color="#1f77b4", linewidth=1.3,
              label="join attempts that succeeded")
-    ax2.plot(t, run.series["slo.join_p99_s"], color="#9467bd", linewidth=1.3,
-             label="p99 join latency")
+    # Other percentiles over the same windows, where the run records them (p50, p90).
+    pcols = sorted((c for c in run.series if re.fullmatch(r"slo\.join_p\d+_s", c)),
+                   key=lambda c: int(c[10:-2]))
+    for i, col in enumerate(pcols):
+        style = "-" if col == "slo.join_p99_s" else "--"
+        ax2.plot(t, run.series[col], color=LATENCY_COLORS[i % len(LATENCY_COLORS)]
+                 if col != "slo.join_p99_s" else "#9467bd", linewidth=1.3,
+                 linestyle=style, label=f"{col[9:-2]} join latency")
     smin, pmax = slo.get("join_success_min"), slo.get("join_p99_max_s")
     if isinstance(smin, int | float):
         ax1.axhline(100 * smin, color="#555555", linestyle="--", linewidth=1.0,
@@ -307,7 +317,7 @@ def fig_slo(run: RunData) -> Figure | None:
     ax1.set_ylabel("Success ratio (%)")
     ax1.set_ylim(-2, 102)
     ax2.set_ylabel("p99 join latency (s)")
-    rng = _positive_range([run.series["slo.join_p99_s"]])
+    rng = _positive_range([run.series[c] for c in pcols])
     if rng is not None and rng[1] / rng[0] > 50:
         ax2.set_yscale("log")
         _plain_ticks(ax2)
@@ -327,24 +337,96 @@ def fig_slo(run: RunData) -> Figure | None:
     return fig
 
 
+def _attack_vectors(run: RunData) -> list[str]:
+    """Vectors with per-vector columns (``attack.<v>.offered``)."""
+    out = []
+    for col in run.series:
+        parts = col.split(".")
+        if len(parts) == 3 and parts[0] == "attack" and parts[2] == "offered":
+            out.append(parts[1])
+    return out
+
+
+def _mitigations(run: RunData) -> list[str]:
+    return [c.split(".")[1] for c in run.series
+            if c.startswith("mitigation.") and c.endswith(".attack_removed")
+            and len(c.split(".")) == 3]
+
+
 def fig_attack(run: RunData) -> Figure | None:
-    if "attack.offered" not in run.series:
+    if "attack.offered" not in run.series \
+            or not np.nan_to_num(run.series["attack.offered"]).any():
         return None
-    if not np.nan_to_num(run.series["attack.offered"]).any():
+    vectors = _attack_vectors(run)
+    mitigations = [m for m in _mitigations(run)
+                   if np.nan_to_num(run.series[f"mitigation.{m}.attack_removed"]).any()
+                   or np.nan_to_num(run.series.get(f"mitigation.{m}.legit_removed",
+                                                   np.zeros(1))).any()]
+    # Per vector when the run has per-vector columns, else the totals.
+    lines: list[tuple[str, str, str, str]] = []
+    if vectors:
+        for i, v in enumerate(vectors):
+            color = _color(i + 3)
+            lines.append((f"attack.{v}.offered", f"{v}: offered", color, "-"))
+            if f"attack.{v}.mitigated" in run.series \
+                    and np.nan_to_num(run.series[f"attack.{v}.mitigated"]).any():
+                lines.append((f"attack.{v}.mitigated", f"{v}: removed by mitigation",
+                              color, ":"))
+            if f"attack.{v}.served" in run.series:
+                lines.append((f"attack.{v}.served", f"{v}: served", color, "--"))
+    else:
+        lines = [("attack.offered", "offered", "#d62728", "-"),
+                 ("attack.mitigated", "removed by mitigation", "#7f7f7f", ":"),
+                 ("attack.served", "served (processed up to their last station)",
+                  "#ff7f0e", "--")]
+        # Mitigation is drawn only when something was mitigated, to keep the legend honest.
+        lines = [c for c in lines if c[0] in run.series and
+                 (c[0] != "attack.mitigated" or np.nan_to_num(run.series[c[0]]).any())]
+    mcols = [(f"mitigation.{m}.{what}", f"{m}: {label}", _color(i), style)
+             for i, m in enumerate(mitigations)
+             for what, label, style in (("attack_removed", "attack removed", "-"),
+                                        ("legit_removed", "legit removed", "--"))
+             if f"mitigation.{m}.{what}" in run.series]
+    t, rates, bin_s = _rates(run, [c[0] for c in lines + mcols])
+    nrows = 2 if mcols else 1
+    fig, axes = _new("Attack traffic and what mitigation removed" if mcols
+                     else "Attack traffic: offered and served", nrows=nrows,
+                     height_in=6.0 if mcols else None)
+    ylabel = _rate_label(bin_s, _tick_s(run)).lower()
+    for col, label, color, style in lines:
+        axes[0].plot(t, rates[col], color=color, linestyle=style, linewidth=1.2, label=label)
+    axes[0].set_ylabel(f"Attack requests\n{ylabel}")
+    if mcols:
+        for col, label, color, style in mcols:
+            axes[1].plot(t, rates[col], color=color, linestyle=style, linewidth=1.2,
+                         label=label)
+        axes[1].set_ylabel(f"Removed by mitigation\n{ylabel}")
+    for i, ax in enumerate(axes):
+        ax.set_ylim(bottom=0)
+        _plain_ticks(ax)
+        _mark_breach(run, ax, label=i == 0)
+        _legend(ax)
+    return fig
+
+
+def fig_amplification(run: RunData) -> Figure | None:
+    if "legit.amplification" not in run.series:
         return None
-    cols = [("attack.offered", "offered", "#d62728", "-"),  # drawn first, under served
-            ("attack.mitigated", "mitigated (blocked)", "#7f7f7f", "--"),
-            ("attack.served", "served (processed up to their last station)", "#ff7f0e", "-")]
-    # Mitigation is drawn only when something was mitigated, to keep the legend honest.
-    present = [c for c in cols if c[0] in run.series
-               and (c[0] != "attack.mitigated" or np.nan_to_num(run.series[c[0]]).any())]
-    t, rates, bin_s = _rates(run, [c[0] for c in present])
-    fig, (ax,) = _new("Attack traffic: offered and served")
-    for col, label, color, style in present:
-        ax.plot(t, rates[col], color=color, linestyle=style, linewidth=1.2, label=label)
-    ax.set_ylabel(f"Attack requests\n{_rate_label(bin_s, _tick_s(run)).lower()}")
+    amp = run.series["legit.amplification"]
+    if not np.isfinite(amp).any():
+        return None
+    t = run.series["t_s"]
+    fig, (ax,) = _new("Retry amplification")
+    ax.plot(t, amp, color="#9467bd", linewidth=1.3,
+            label="join attempts ÷ clients attempting")
+    ax.axhline(1.0, color="#555555", linestyle="--", linewidth=0.9, label="no retries (1)")
+    meta = run.summary.get("metastability")
+    trigger = meta.get("trigger_end_s") if isinstance(meta, dict) else None
+    if isinstance(trigger, int | float):
+        ax.axvline(trigger, color="#555555", linestyle="-.", linewidth=1.1,
+                   label=f"trigger ends (t = {trigger:g} s)")
+    ax.set_ylabel("Attempts per client attempting")
     ax.set_ylim(bottom=0)
-    _plain_ticks(ax)
     _mark_breach(run, ax)
     _legend(ax)
     return fig
@@ -367,12 +449,16 @@ FIGURES: list[tuple[str, str, str, Callable[[RunData], Figure | None]]] = [
      "instances fully warmed up, and the metric that drove it as a ratio to its target "
      "(right axis; above 1 it scales out).",
      fig_instances),
-    ("slo", "Join SLO",
-     "Success ratio and p99 join latency over the SLO window, with the thresholds; "
-     "shaded windows breach the SLO.", fig_slo),
-    ("attack", "Attack traffic",
-     "Attack requests offered and served per second (and blocked, where mitigation "
-     "blocked any).", fig_attack),
+    ("slo", "Join SLO and join latency percentiles",
+     "Success ratio and join latency percentiles (first attempt to joined) over the "
+     "sliding SLO window, with the thresholds; shaded windows breach the SLO.", fig_slo),
+    ("amplification", "Retry amplification",
+     "Join attempts per client attempting, over time: how much the retries multiply the "
+     "load (1 = no retries).", fig_amplification),
+    ("attack", "Attack traffic and mitigation",
+     "Attack requests offered, removed by mitigation and served per second, per vector "
+     "where the run records vectors; below, what each mitigation removed (attack and "
+     "legit requests).", fig_attack),
 ]
 FIGURE_NAMES = [f[0] for f in FIGURES]
 
@@ -391,6 +477,180 @@ def write_figures(run: RunData, outdir: Path) -> list[FigureFile]:
     written = []
     for name, title, caption, build in FIGURES:
         fig = build(run)
+        if fig is None:
+            continue
+        fig.tight_layout()
+        path = outdir / f"{name}.png"
+        fig.savefig(path, dpi=DPI, facecolor="white")
+        written.append(FigureFile(name, title, caption, path))
+    return written
+
+
+# -- sweep figures --------------------------------------------------------------------------
+
+def _sweep_metric(run: RunData, path: str) -> float:
+    d: Any = run.summary
+    for part in path.split("."):
+        d = d.get(part) if isinstance(d, dict) else None
+    return float(d) if isinstance(d, int | float) and not isinstance(d, bool) else math.nan
+
+
+def _mark_failure_points(study: Study, ax: Axes, label: bool) -> None:
+    for i, v in enumerate(study.variants):
+        fp = v.failure_point
+        if fp is None or fp.status != "found" or fp.value is None:
+            continue
+        color = _color(i)
+        what = "interval" if fp.kind == "interval" else "bracket"
+        name = f" ({v.label})" if len(study.variants) > 1 else ""
+        ax.axvspan(fp.low, fp.high, color=color, alpha=0.15,
+                   label=f"failure point {what}{name}" if label else None)
+        ax.axvline(fp.value, color=color, linewidth=1.6,
+                   label=f"failure point {fp.value:,.4g}{name}" if label else None)
+    if study.expected is not None:
+        ax.axvline(study.expected, color="#333333", linestyle="--", linewidth=1.1,
+                   label=f"expected peak {study.expected:,.4g}" if label else None)
+        up = all(v.failure_point is None or v.failure_point.direction == "up"
+                 for v in study.variants)
+        if up:
+            req = study.settings.headroom * study.expected
+            ax.axvline(req, color="#333333", linestyle=":", linewidth=1.3,
+                       label=f"required: {study.settings.headroom:g}× peak = {req:,.4g}"
+                       if label else None)
+
+
+def fig_sweep_curve(study: Study) -> Figure | None:
+    """The SLO metrics of every job against the load parameter, failure points marked."""
+    if study.key is None or not study.values:
+        return None
+    fig, (ax1, ax2) = _new(f"SLO against {study.key}", nrows=2, height_in=6.4)
+    smin = pmax = None
+    for i, v in enumerate(study.variants):
+        pts = sorted(((study.values[id(r)], _sweep_metric(r, "slo.worst_success_ratio"),
+                       _sweep_metric(r, "slo.worst_p99_s"), r) for r in v.runs
+                      if id(r) in study.values), key=lambda p: p[0])
+        if not pts:
+            continue
+        for r in v.runs:
+            slo = r.summary.get("slo") or {}
+            smin = slo.get("join_success_min", smin)
+            pmax = slo.get("join_p99_max_s", pmax)
+        x = np.array([p[0] for p in pts])
+        ok = np.array([run_failed(p[3]) is False for p in pts])
+        name = v.label if len(study.variants) > 1 else "job"
+        for ax, j, scale in ((ax1, 1, 100.0), (ax2, 2, 1.0)):
+            y = np.array([p[j] for p in pts]) * scale
+            # The mean per value joins the replications' points.
+            xs = np.unique(x)
+            ax.plot(xs, [np.nanmean(y[x == u]) if np.isfinite(y[x == u]).any() else np.nan
+                         for u in xs], color=_color(i), linewidth=0.9, alpha=0.7)
+            ax.scatter(x[ok], y[ok], color=_color(i), marker="o", s=22, zorder=3,
+                       label=f"{name}: SLO held" if ax is ax1 else None)
+            ax.scatter(x[~ok], y[~ok], color=_color(i), marker="x", s=30, zorder=3,
+                       label=f"{name}: SLO failed" if ax is ax1 else None)
+    if isinstance(smin, int | float):
+        ax1.axhline(100 * smin, color=BREACH_COLOR, linestyle="--", linewidth=1.0,
+                    label=f"SLO: at least {100 * smin:g}%")
+    if isinstance(pmax, int | float):
+        ax2.axhline(pmax, color=BREACH_COLOR, linestyle="--", linewidth=1.0,
+                    label=f"SLO: at most {pmax:g} s")
+    _mark_failure_points(study, ax1, label=True)
+    _mark_failure_points(study, ax2, label=False)
+    ax1.set_ylabel("Worst window:\njoin success (%)")
+    ax1.set_ylim(-2, 102)
+    ax2.set_ylabel("Worst window:\np99 join latency (s)")
+    ax2.set_ylim(bottom=0)
+    xs_all = np.array(list(study.values.values()))
+    if len(xs_all) and xs_all.min() > 0 and xs_all.max() / xs_all.min() > 20:
+        ax2.set_xscale("log")
+    ax2.xaxis.set_major_formatter(FuncFormatter(_tick_label))
+    ax2.set_xlabel(study.key)
+    _legend(ax1)
+    _legend(ax2)
+    return fig
+
+
+def fig_comparison(study: Study) -> Figure | None:
+    """Variants side by side: failure point (or join ratio), join ratio, cost."""
+    if len(study.variants) < 2:
+        return None
+    labels = [v.label for v in study.variants]
+    y = np.arange(len(labels))
+    colors = [_color(i) for i in range(len(labels))]
+    panels = 3 if study.key else 2
+    fig = Figure(figsize=(SIZE_IN[0], 1.6 + 0.45 * len(labels) * 1.0 + 1.4), dpi=DPI)
+    FigureCanvasAgg(fig)
+    axes = fig.subplots(1, panels, sharey=True, squeeze=False)[0].tolist()
+    fig.suptitle("Variants compared", fontsize=12, fontweight="bold")
+    k = 0
+    if study.key:
+        ax = axes[0]
+        for i, v in enumerate(study.variants):
+            fp = v.failure_point
+            if fp is None:
+                continue
+            if fp.status == "found" and fp.value is not None and fp.low is not None \
+                    and fp.high is not None:
+                ax.barh(i, fp.value, color=colors[i], alpha=0.8,
+                        xerr=[[fp.value - fp.low], [fp.high - fp.value]], capsize=4)
+            elif fp.status == "holds_throughout" and fp.tested is not None:
+                ax.barh(i, fp.tested, color="none", edgecolor=colors[i], hatch="//")
+                ax.annotate("held to here", (fp.tested, i), fontsize=7, va="center",
+                            xytext=(3, 0), textcoords="offset points")
+            elif fp.status == "fails_throughout" and fp.tested is not None:
+                ax.annotate(f"fails at {fp.tested:,.4g}", (0, i), fontsize=7, va="center")
+        if study.expected is not None:
+            ax.axvline(study.expected, color="#333333", linestyle="--", linewidth=1.0)
+            if all(v.failure_point is None or v.failure_point.direction == "up"
+                   for v in study.variants):
+                ax.axvline(study.settings.headroom * study.expected, color="#333333",
+                           linestyle=":", linewidth=1.2)
+        ax.set_xlabel(f"Failure point\n({study.key})", fontsize=9)
+        ax.xaxis.set_major_formatter(FuncFormatter(_tick_label))
+        ax.tick_params(axis="x", labelsize=7, labelrotation=30)
+        k = 1
+    ratios = [_sweep_metric(v.at_expected or v.representative, "legit.join_ratio")
+              if (v.at_expected or v.representative) else math.nan for v in study.variants]
+    axes[k].barh(y, [100 * r for r in ratios], color=colors, alpha=0.8)
+    axes[k].set_xlim(0, 100)
+    axes[k].set_xlabel("Clients joined (%)" + ("\nat the expected peak" if study.key
+                                                and study.expected else ""), fontsize=9)
+    costs = [_sweep_metric(v.at_expected or v.representative, "cost.usd")
+             if (v.at_expected or v.representative) else math.nan for v in study.variants]
+    axes[k + 1].barh(y, costs, color=colors, alpha=0.8)
+    axes[k + 1].set_xlabel("Instance cost (USD)", fontsize=9)
+    for ax in axes:
+        ax.grid(True, axis="x", color="#dddddd", linewidth=0.6)
+        ax.set_axisbelow(True)
+    axes[0].set_yticks(y, labels, fontsize=8)
+    axes[0].invert_yaxis()
+    return fig
+
+
+SWEEP_FIGURES: list[tuple[str, str, str, Callable[[Study], Figure | None]]] = [
+    ("sweep_curve", "SLO against the swept parameter",
+     "Each job's worst SLO window (join success, p99 join latency) against the swept "
+     "parameter; circles held, crosses failed. The failure point and its interval (or the "
+     "bracket between the last value that held and the first that failed) are shaded; the "
+     "dashed line is the expected peak, the dotted line the headroom requirement.",
+     fig_sweep_curve),
+    ("comparison", "Variants compared",
+     "Per variant: the failure point with its interval (dashed: expected peak; dotted: the "
+     "headroom requirement), the share of clients that joined and the instance cost, at "
+     "the expected peak where the sweep ran it, else at the job the findings describe.",
+     fig_comparison),
+]
+SWEEP_FIGURE_NAMES = [f[0] for f in SWEEP_FIGURES]
+
+
+def write_sweep_figures(study: Study, outdir: Path) -> list[FigureFile]:
+    """The sweep's own figures (curves, comparison) into ``outdir``."""
+    outdir.mkdir(parents=True, exist_ok=True)
+    for name in SWEEP_FIGURE_NAMES:
+        (outdir / f"{name}.png").unlink(missing_ok=True)
+    written = []
+    for name, title, caption, build in SWEEP_FIGURES:
+        fig = build(study)
         if fig is None:
             continue
         fig.tight_layout()

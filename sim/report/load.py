@@ -25,7 +25,13 @@ SUMMARY = "summary.json"
 TIMESERIES = "timeseries.csv"
 CONFIG = "config.yaml"
 OVERRIDES = Path(".hydra") / "overrides.yaml"
+HYDRA_CONFIG = Path(".hydra") / "hydra.yaml"
 ERROR = "error.txt"
+MULTIRUN = "multirun.yaml"
+FAILURE_POINT = "failure_point.json"
+ATTRIBUTION = "attribution.json"
+# Keys that make replications of one variant, not variants.
+SEED_KEYS = ("run.seed", "run.replications")
 
 
 class ReportError(ValueError):
@@ -46,6 +52,7 @@ class RunData:
     series: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
     overrides: list[str] | None = None
     error: str | None = None
+    hydra: dict[str, Any] = field(default_factory=dict, repr=False)
 
     @property
     def stations(self) -> list[str]:
@@ -137,7 +144,122 @@ def load_run(path: str | Path) -> RunData:
     error_path = path / ERROR
     if error_path.is_file():
         run.error = error_path.read_text()
+    run.hydra = _hydra_block(path / HYDRA_CONFIG)
     return run
+
+
+def _hydra_block(path: Path) -> dict[str, Any]:
+    """The ``hydra`` block of a Hydra YAML file (empty when absent or unreadable)."""
+    if not path.is_file():
+        return {}
+    try:
+        loaded = yaml.safe_load(path.read_text())
+    except yaml.YAMLError:
+        return {}
+    block = loaded.get("hydra") if isinstance(loaded, dict) else None
+    return block if isinstance(block, dict) else {}
+
+
+def split_override(override: str) -> tuple[str, str]:
+    """``key=value`` (with Hydra's ``+``/``~``/``++`` prefixes) as (key, value)."""
+    key, _, value = override.partition("=")
+    return key.lstrip("+~"), value
+
+
+def parse_value(text: str) -> Any:
+    """An override's value as YAML reads it (``1e5`` is a number, ``spaces`` a string)."""
+    try:
+        value = yaml.safe_load(text)
+    except yaml.YAMLError:
+        return text
+    if isinstance(value, str):
+        try:
+            return float(value)  # YAML 1.1 reads 1e5 as a string
+        except ValueError:
+            return value
+    return value
+
+
+@dataclass
+class SweepData:
+    """A multirun directory: its jobs, the sweep's own config and what the sweepers wrote.
+
+    ``config`` is the sweep's base config (multirun.yaml without its ``hydra`` block: the
+    scenario before the swept values), ``hydra`` that block (the command's overrides and
+    the sweeper's settings), ``failure_point`` the failure-point sweeper's answer and
+    ``attribution`` an ``attribution.json`` found in the directory, when present.
+    """
+
+    path: Path
+    runs: list[RunData]
+    config: dict[str, Any] = field(default_factory=dict)
+    hydra: dict[str, Any] = field(default_factory=dict, repr=False)
+    failure_point: dict[str, Any] | None = None
+    attribution: dict[str, Any] | None = None
+
+    @property
+    def name(self) -> str:
+        return str(self.config.get("name") or self.path.resolve().name)
+
+    def values(self, run: RunData) -> dict[str, Any]:
+        """The overrides of one job as {key: parsed value}."""
+        return {k: parse_value(v) for k, v in map(split_override, run.overrides or [])}
+
+    @property
+    def swept_keys(self) -> list[str]:
+        """Keys whose values differ between jobs (seeds excluded), in override order."""
+        seen: dict[str, set[str]] = {}
+        for run in self.runs:
+            for k, v in map(split_override, run.overrides or []):
+                seen.setdefault(k, set()).add(v)
+        keys = [k for k, vs in seen.items() if k not in SEED_KEYS
+                and (len(vs) > 1 or any(k not in self.values(r) for r in self.runs))]
+        param = (self.failure_point or {}).get("param")
+        if param and param not in keys:
+            keys.insert(0, str(param))
+        return keys
+
+
+def _json(path: Path) -> dict[str, Any] | None:
+    if not path.is_file():
+        return None
+    try:
+        loaded = json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise ReportError(f"cannot read {path} ({exc}); it should be the JSON file the "
+                          f"sweep wrote.") from None
+    return loaded if isinstance(loaded, dict) else None
+
+
+def load_sweep(path: str | Path) -> SweepData:
+    """Read a multirun directory: every job, multirun.yaml, failure_point.json."""
+    path = Path(path)
+    runs = [load_run(p) for p in find_runs(path)]
+    sweep = SweepData(path=path, runs=runs)
+    mr = path / MULTIRUN
+    if not mr.is_file():  # a time-stamped multirun folder one level down
+        found = sorted(path.glob(f"*/{MULTIRUN}"))
+        mr = found[0] if len(found) == 1 else mr
+    if mr.is_file():
+        try:
+            loaded = yaml.safe_load(mr.read_text())
+        except yaml.YAMLError:
+            loaded = None
+        if isinstance(loaded, dict):
+            sweep.hydra = loaded.pop("hydra", None) or {}
+            sweep.config = loaded
+    sweep.failure_point = _json(mr.parent / FAILURE_POINT) or _json(path / FAILURE_POINT)
+    sweep.attribution = find_attribution(path)
+    return sweep
+
+
+def find_attribution(path: Path) -> dict[str, Any] | None:
+    """``attribution.json`` in ``path`` or one of its subdirectories, if any."""
+    for candidate in [path / ATTRIBUTION, *sorted(path.glob(f"*/{ATTRIBUTION}"))]:
+        loaded = _json(candidate)
+        if loaded is not None and isinstance(loaded.get("variants"), list):
+            return loaded
+    return None
 
 
 def read_timeseries(path: Path) -> dict[str, np.ndarray]:

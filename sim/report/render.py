@@ -21,21 +21,39 @@ from urllib.parse import quote
 
 import jinja2
 
+from .assumptions import (
+    config_diff,
+    config_dir,
+    default_config,
+    run_commands,
+    sweep_commands,
+    version,
+)
 from .describe import (
+    NA,
+    Table,
     attack_table,
+    attribution_table,
     describe_scenario,
+    findings_rows,
     fmt_num,
+    fmt_ratio,
     fmt_s,
+    fmt_usd,
     funnel_table,
+    get,
     index_row,
     latency_table,
-    reproduce_command,
+    recovery_text,
+    replication_table,
     slo_text,
     station_table,
     verdict,
 )
 from .figures import FigureFile
-from .load import RunData
+from .load import RunData, split_override
+from .study import Study
+from .verdict import ReportSettings, run_verdict
 
 _MD_SPECIAL = re.compile(r"([\\`*\[\]|#])")
 
@@ -77,14 +95,63 @@ def _data_uri(path: Path) -> str:
     return "data:image/png;base64," + base64.b64encode(path.read_bytes()).decode("ascii")
 
 
-def run_context(run: RunData, figures: list[FigureFile]) -> dict[str, Any]:
+def _figures(figures: list[FigureFile]) -> list[dict[str, str]]:
+    return [{"name": f.name, "title": f.title, "caption": f.caption,
+             "rel": f"figures/{f.path.name}", "data_uri": _data_uri(f.path)}
+            for f in figures]
+
+
+def _seeds(cfg: dict[str, Any], s: dict[str, Any]) -> str:
+    seed = (cfg.get("run") or {}).get("seed", s.get("seed"))
+    text = f"run.seed = {fmt_num(seed)}"
+    reps = s.get("replications")
+    if isinstance(reps, dict) and reps.get("seeds"):
+        text += (f"; {len(reps['seeds'])} replications with seeds "
+                 f"{', '.join(fmt_plain(x) for x in reps['seeds'])} (derived from run.seed "
+                 f"by SeedSequence; replication 0 is run.seed)")
+    return text + "."
+
+
+def fmt_plain(x: Any) -> str:
+    return str(x)
+
+
+def _assumptions(config: dict[str, Any], hydra: dict[str, Any],
+                 skip: tuple[str, ...] = ()) -> dict[str, Any]:
+    extra = config_dir(hydra)
+    defaults = default_config(extra) if config else None
+    rows, newer = config_diff(config, defaults, skip)
+    return {
+        "newer": (f"{newer} keys of the current schema are not in this config (it was "
+                  f"written before they existed)." if newer
+                  else ""),
+        "diff": Table(["Key", "Value here", "Default"], [list(r) for r in rows],
+                      [False, False, False]) if rows else None,
+        "defaults_known": defaults is not None,
+        "defaults_from": ("the shipped configs" + (f" and --config-dir {extra}" if extra
+                                                   else "")),
+        "version": version(),
+    }
+
+
+def _no_attack_note(run: RunData, figures: list[FigureFile]) -> str:
+    if any(f.name == "attack" for f in figures) or not run.series:
+        return ""
+    return ("No attack traffic in this scenario, so there is no attack or mitigation "
+            "figure.")
+
+
+def run_context(run: RunData, figures: list[FigureFile],
+                settings: ReportSettings | None = None) -> dict[str, Any]:
     s = run.summary
     listeners = s.get("listeners") or {}
     perf = s.get("perf") or {}
     status = s.get("status")
     failed = status == "failed" or run.error is not None
+    launch = run_verdict(run)
     return {
         "name": run.name,
+        "launch": launch,
         "verdict": verdict(s),
         "failed": failed,
         # The last line of a traceback names the exception; error.txt has the rest.
@@ -92,6 +159,8 @@ def run_context(run: RunData, figures: list[FigureFile]) -> dict[str, Any]:
         else "",
         "scenario": describe_scenario(run),
         "slo": slo_text(s, run.config),
+        "findings": findings_rows(run),
+        "replications": replication_table(s),
         "funnel": funnel_table(s),
         "listeners": (f"Listeners: peak {fmt_num(listeners.get('peak'))}, "
                       f"{fmt_num(listeners.get('end'))} at the horizon, "
@@ -100,25 +169,144 @@ def run_context(run: RunData, figures: list[FigureFile]) -> dict[str, Any]:
         "latency": latency_table(s),
         "stations": station_table(s),
         "attack": attack_table(s),
-        "figures": [{"name": f.name, "title": f.title, "caption": f.caption,
-                     "rel": f"figures/{f.path.name}", "data_uri": _data_uri(f.path)}
-                    for f in figures],
+        "figures": _figures(figures),
+        "figure_note": _no_attack_note(run, figures),
         "has_series": bool(len(run.series.get("t_s", ()))),
         "config_text": run.config_text.rstrip("\n"),
-        "reproduce": reproduce_command(run.overrides),
+        "assumptions": _assumptions(run.config, run.hydra),
+        "seeds": _seeds(run.config, s),
+        "commands": run_commands(run.path, run.overrides, run.hydra),
+        "has_overrides": run.overrides is not None,
         "perf": (f"Simulated in {fmt_s(perf.get('wall_s'))} of wall time, "
                  f"{fmt_num(perf.get('events'))} events."),
         "dir_name": run.path.name,
     }
 
 
-def index_context(top: Path, runs: list[RunData]) -> dict[str, Any]:
+def _job_rows(top: Path, runs: list[RunData],
+              keys: tuple[str, ...] | None = None) -> list[dict[str, Any]]:
+    """Rows of the jobs table; with ``keys``, only those overrides are shown."""
     rows = []
     for run in runs:
         rel = Path(os.path.relpath(run.path, top)).as_posix()
         row = index_row(run, rel)
+        if keys is not None:
+            row["overrides"] = " ".join(o for o in run.overrides or []
+                                        if split_override(o)[0] in keys)
         row["href_html"] = quote(f"{rel}/report.html")
         row["href_md"] = quote(f"{rel}/report.md")
         rows.append(row)
+    return rows
+
+
+def index_context(top: Path, runs: list[RunData]) -> dict[str, Any]:
     met = sum(1 for r in runs if (r.summary.get("slo") or {}).get("met") is True)
-    return {"title": top.resolve().name, "rows": rows, "n": len(runs), "met": met}
+    return {"title": top.resolve().name, "rows": _job_rows(top, runs), "n": len(runs),
+            "met": met}
+
+
+def _variant_table(study: Study) -> Table:
+    key = study.key
+    header = ["Variant", *(["Failure point"] if key else []), "Verdict", "Bottleneck",
+              "First breach", "Recovery", "Attempts per client", "Cost"]
+    rows = []
+    for v in study.variants:
+        r = v.representative
+        s = r.summary if r is not None else {}
+        slo = s.get("slo") or {}
+        breached = slo.get("met") is False
+        rows.append([
+            v.label + (" (configured)" if v.is_base and len(study.variants) > 1 else ""),
+            *([v.failure_point.text if v.failure_point else NA] if key else []),
+            v.verdict.decision,
+            str(slo.get("bottleneck") or NA) if breached else "none",
+            fmt_s(slo.get("first_breach_s")) if breached else "none",
+            recovery_text(s) if r is not None else NA,
+            fmt_ratio(get(s, "legit", "attempts_per_client")),
+            fmt_usd(get(s, "cost", "usd")),
+        ])
+    return Table(header, rows, [False, *([False] if key else []), False, False, True, False,
+                                True, True])
+
+
+def _where(study: Study) -> str:
+    """Which job the findings columns describe."""
+    if study.key is None:
+        return "Each variant's findings are those of its last job."
+    return (f"Bottleneck, first breach, recovery, amplification and cost are read from the "
+            f"failing job closest to the failure point (the first value of {study.key} at "
+            f"which the SLO failed), else from the job at the expected peak.")
+
+
+def _sweep_scenario(study: Study) -> str:
+    sweep = study.sweep
+    base = RunData(path=sweep.path, summary={}, config=sweep.config)
+    text = describe_scenario(base) if sweep.config else (
+        "No multirun.yaml in the sweep directory, so the base scenario cannot be described.")
+    n = len(sweep.runs)
+    keys = sweep.swept_keys
+    swept = ", ".join(keys) if keys else "only seeds"
+    text += f" The sweep ran {n} jobs over {swept}"
+    if study.key is not None:
+        vals = sorted(set(study.values.values()))
+        text += (f"; the load parameter is {study.key} "
+                 f"({fmt_num(min(vals))} to {fmt_num(max(vals))})" if vals else "")
+        if study.expected is not None:
+            text += (f", expected peak {fmt_num(study.expected)}, required headroom "
+                     f"{fmt_ratio(study.settings.headroom)}×")
+    fp = sweep.failure_point
+    if fp:
+        text += (f"; the failure point was searched by bisection over "
+                 f"{fmt_num(fp.get('replications'))} replications per probe")
+    return text + "."
+
+
+def _sweep_seeds(study: Study) -> str:
+    fp = study.sweep.failure_point
+    seed = get(study.sweep.config, "run", "seed")
+    text = f"run.seed = {fmt_num(seed)}"
+    if fp and fp.get("per_replication"):
+        seeds = [str(p.get("seed")) for p in fp["per_replication"] if isinstance(p, dict)]
+        text += (f"; the failure-point replications use seeds {', '.join(seeds)} (derived "
+                 f"from run.seed; the same for every probe: common random numbers)")
+    per = {str(r.summary.get("seed")) for r in study.sweep.runs if r.summary.get("seed")
+           is not None}
+    if per and not fp:
+        text += f"; jobs ran with seeds {', '.join(sorted(per, key=_seed_key))}"
+    return text + "."
+
+
+def _seed_key(x: str) -> tuple[int, str]:
+    return (int(x), "") if x.isdigit() else (1 << 62, x)
+
+
+def sweep_context(study: Study, figures: list[FigureFile]) -> dict[str, Any]:
+    sweep = study.sweep
+    launch = study.verdict
+    attribution = None
+    if sweep.attribution is not None:
+        table, text = attribution_table(sweep.attribution)
+        attribution = {"table": table, "text": text}
+    fp = sweep.failure_point
+    skip = tuple(study.sweep.swept_keys)
+    return {
+        "name": sweep.name,
+        "launch": launch,
+        "scenario": _sweep_scenario(study),
+        "variants": _variant_table(study),
+        "variant_verdicts": [(v.label, v.verdict) for v in study.variants]
+        if len(study.variants) > 1 else [],
+        "where": _where(study),
+        "failure_point": fp,
+        "fp_text": study.base.failure_point.text if study.base.failure_point else "",
+        "attribution": attribution,
+        "figures": _figures(figures),
+        "rows": _job_rows(sweep.path, sweep.runs, (*skip, "run.seed")),
+        "n": len(sweep.runs),
+        "met": sum(1 for r in sweep.runs if (r.summary.get("slo") or {}).get("met") is True),
+        "assumptions": _assumptions(sweep.config, sweep.hydra, skip),
+        "swept": ", ".join(skip) or "only seeds",
+        "seeds": _sweep_seeds(study),
+        "commands": sweep_commands(sweep.path, sweep.hydra),
+        "title": sweep.path.resolve().name,
+    }

@@ -1,0 +1,309 @@
+"""The launch verdict: GO or NO-GO against the SLO and the headroom requirement.
+
+The rule (README, "Report"):
+
+- A run whose SLO is breached is NO-GO; the reason names the bottleneck tier and the time
+  of the first breach. With replications, a breach in any replication is a NO-GO.
+- A sweep with a failure point is NO-GO when the failure point is below
+  ``report.headroom`` × the expected peak (``report.expected_peak``, or the scenario's own
+  value of the swept key). The failure point is judged on the lower confidence bound when
+  the failure-point sweeper gave an interval, and on the last value that held when a grid
+  sweep only brackets it; the reason says which, with both numbers. For a parameter where
+  failure comes with smaller values (instances of a tier) the rule is mirrored: the
+  scenario's value must be at least ``headroom`` × the failure point (its upper bound).
+- GO only when both hold: the SLO holds at the scenario and the headroom is shown.
+- One run that holds is "GO on this scenario; headroom not measured": a single run cannot
+  say how far the cliff is.
+
+Nothing here simulates or recomputes the SLO; it reads the summaries and the failure-point
+sweeper's answer.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from .describe import NA, fmt_num, fmt_pct, fmt_s, get
+from .load import RunData
+
+GO = "GO"
+NO_GO = "NO-GO"
+GO_UNMEASURED = "GO on this scenario; headroom not measured"
+NOT_JUDGED = "NO VERDICT"
+
+
+@dataclass(frozen=True)
+class LaunchVerdict:
+    """``decision`` is one of the four headlines above; ``status`` its CSS class."""
+
+    decision: str
+    reason: str
+    advice: str = ""
+
+    @property
+    def status(self) -> str:
+        return {GO: "go", NO_GO: "no_go", GO_UNMEASURED: "go_unmeasured"}.get(
+            self.decision, "not_judged")
+
+    @property
+    def headline(self) -> str:
+        return f"{self.decision} — {self.advice}" if self.advice else self.decision
+
+
+@dataclass(frozen=True)
+class ReportSettings:
+    """The ``report`` block of the config (headroom, expected peak, swept key)."""
+
+    headroom: float = 1.5
+    expected_peak: float | None = None
+    sweep_key: str | None = None
+
+    @classmethod
+    def from_config(cls, cfg: Mapping[str, Any], **overrides: Any) -> ReportSettings:
+        block = cfg.get("report") if isinstance(cfg.get("report"), Mapping) else {}
+        values = {k: block.get(k) for k in ("headroom", "expected_peak", "sweep_key")
+                  if block.get(k) is not None}
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        return cls(**values)
+
+
+# -- failure points -------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class FailurePoint:
+    """Where the SLO starts to fail along ``key``, for one variant.
+
+    ``kind`` is ``interval`` (the failure-point sweeper's confidence interval over
+    replications), ``bracket`` (a grid sweep: between the last value that held and the
+    first that failed) or ``none``; ``status`` is found, holds_throughout (no failure up
+    to ``tested``) or fails_throughout (failing already at ``tested``).
+    """
+
+    key: str
+    status: str
+    value: float | None = None
+    low: float | None = None
+    high: float | None = None
+    kind: str = "none"
+    confidence: float | None = None
+    direction: str = "up"
+    n: int = 0
+    tested: float | None = None
+    failing_run: RunData | None = field(default=None, compare=False, repr=False)
+
+    @property
+    def interval_text(self) -> str:
+        if self.low is None or self.high is None:
+            return ""
+        if self.kind == "interval":
+            conf = f"{100 * self.confidence:.0f}% " if self.confidence else ""
+            return f"{conf}interval {fmt_num(self.low)} to {fmt_num(self.high)}"
+        return f"between {fmt_num(self.low)} (held) and {fmt_num(self.high)} (failed)"
+
+    @property
+    def text(self) -> str:
+        """The failure point in a few words, for tables."""
+        if self.status == "holds_throughout":
+            return f"none up to {fmt_num(self.tested)}" if self.direction == "up" \
+                else f"none down to {fmt_num(self.tested)}"
+        if self.status == "fails_throughout":
+            return f"fails already at {fmt_num(self.tested)}"
+        if self.value is None:
+            return NA
+        return f"{fmt_num(self.value)} ({self.interval_text})"
+
+    @property
+    def conservative(self) -> float | None:
+        """The bound the verdict is judged on: the side closer to failure."""
+        if self.status != "found":
+            return None
+        return self.low if self.direction == "up" else self.high
+
+
+def run_failed(run: RunData) -> bool | None:
+    """Whether a job breached its SLO (in any replication); None when not judged."""
+    reps = get(run.summary, "replications", "metrics", "slo.met")
+    if isinstance(reps, Mapping) and isinstance(reps.get("mean"), int | float):
+        return bool(reps["mean"] < 1.0)
+    met = get(run.summary, "slo", "met")
+    if met is None or run.summary.get("status") == "failed" or run.error:
+        return None
+    return met is False
+
+
+def from_sweeper(answer: Mapping[str, Any], runs: list[RunData],
+                 values: Mapping[int, float]) -> FailurePoint:
+    """The failure-point sweeper's answer (failure_point.json)."""
+    key = str(answer.get("param") or NA)
+    direction = str(answer.get("direction") or "up")
+    per = [p for p in answer.get("per_replication") or [] if isinstance(p, Mapping)]
+    probes = [float(p["value"]) for p in answer.get("probes") or []
+              if isinstance(p, Mapping) and isinstance(p.get("value"), int | float)]
+    failing = _first_failing(runs, values, direction)
+    value = answer.get("value")
+    interval = answer.get("interval")
+    if isinstance(value, int | float) and isinstance(interval, list) and len(interval) == 2:
+        return FailurePoint(key, "found", float(value), float(interval[0]), float(interval[1]),
+                            "interval", answer.get("confidence"), direction,
+                            int(answer.get("n") or 0), failing_run=failing)
+    statuses = {p.get("status") for p in per}
+    if statuses == {"fails_throughout"}:
+        tested = (min(probes) if direction == "up" else max(probes)) if probes else None
+        return FailurePoint(key, "fails_throughout", direction=direction, tested=tested,
+                            failing_run=failing)
+    tested = (max(probes) if direction == "up" else min(probes)) if probes else None
+    return FailurePoint(key, "holds_throughout" if probes else "none", direction=direction,
+                        tested=tested)
+
+
+def _first_failing(runs: list[RunData], values: Mapping[int, float],
+                   direction: str) -> RunData | None:
+    """The failing job closest to the passing side: the one to read the failure from."""
+    failing = [(values[id(r)], i, r) for i, r in enumerate(runs)
+               if id(r) in values and run_failed(r)]
+    if not failing:
+        return None
+    pick = min(failing) if direction == "up" else max(failing)
+    return pick[2]
+
+
+def from_grid(key: str, runs: list[RunData], values: Mapping[int, float]) -> FailurePoint:
+    """Bracket the failure point between the grid values that held and failed."""
+    judged = [(values[id(r)], run_failed(r)) for r in runs if id(r) in values]
+    judged = [(v, f) for v, f in judged if f is not None]
+    if not judged:
+        return FailurePoint(key, "none")
+    passing = [v for v, f in judged if not f]
+    failing = [v for v, f in judged if f]
+    direction = ("down" if passing and failing
+                 and sum(failing) / len(failing) < sum(passing) / len(passing) else "up")
+    first = _first_failing(runs, values, direction)
+    if not failing:
+        tested = max(passing) if direction == "up" else min(passing)
+        return FailurePoint(key, "holds_throughout", direction=direction, tested=tested,
+                            n=len(judged))
+    if direction == "up":
+        f = min(failing)
+        below = [v for v in passing if v < f]
+        if not below:
+            return FailurePoint(key, "fails_throughout", direction=direction, tested=f,
+                                failing_run=first, n=len(judged))
+        p = max(below)
+    else:
+        f = max(failing)
+        above = [v for v in passing if v > f]
+        if not above:
+            return FailurePoint(key, "fails_throughout", direction=direction, tested=f,
+                                failing_run=first, n=len(judged))
+        p = min(above)
+    lo, hi = min(p, f), max(p, f)
+    return FailurePoint(key, "found", (p + f) / 2, lo, hi, "bracket", None, direction,
+                        len(judged), failing_run=first)
+
+
+# -- verdicts -------------------------------------------------------------------------------
+
+def _breach_reason(run: RunData, where: str = "") -> str:
+    slo = run.summary.get("slo") or {}
+    first = slo.get("first_breach_s")
+    tier = slo.get("bottleneck") or NA
+    rec = slo.get("recovered_s")
+    after = ("and did not recover by the horizon" if rec is None
+             else f"and recovered at t = {fmt_num(rec)} s")
+    reps = get(run.summary, "replications", "metrics", "slo.met")
+    if slo.get("met") is not False and isinstance(reps, Mapping):
+        n = reps.get("n") or 0
+        met = round((reps.get("mean") or 0.0) * n)
+        return (f"The SLO is breached{where} in {n - met} of {n} replications "
+                f"(replication 0 held; see the replication table).")
+    return (f"The SLO is breached{where} at t = {fmt_num(first)} s with {tier} the "
+            f"bottleneck tier, {after}.")
+
+
+def run_verdict(run: RunData) -> LaunchVerdict:
+    """GO/NO-GO for one run: only the SLO can be judged, not the headroom."""
+    s = run.summary
+    if s.get("status") == "failed" or run.error:
+        return LaunchVerdict(NOT_JUDGED, "The simulation failed before the horizon, so "
+                             "the launch cannot be judged from it (see error.txt).")
+    failed = run_failed(run)
+    if failed is None:
+        return LaunchVerdict(NOT_JUDGED, "The SLO was not judged: no metrics ticks "
+                             "had enough finished join attempts.")
+    if failed:
+        return LaunchVerdict(NO_GO, _breach_reason(run))
+    slo = s.get("slo") or {}
+    horizon = s.get("horizon_s")
+    return LaunchVerdict(
+        GO_UNMEASURED,
+        f"The SLO holds throughout the {fmt_s(horizon)} run (worst window: "
+        f"{fmt_pct(slo.get('worst_success_ratio'))} of join attempts succeeded, p99 join "
+        f"latency {fmt_s(slo.get('worst_p99_s'))}), but one run cannot show how far the "
+        f"failure point is above the expected peak.",
+        advice="run a failure-point sweep")
+
+
+def headroom_verdict(fp: FailurePoint, expected: float | None, settings: ReportSettings,
+                     at_expected: RunData | None = None) -> LaunchVerdict:
+    """GO/NO-GO for a variant with a failure point (or none found) along its key."""
+    h = settings.headroom
+    key = fp.key
+    if at_expected is not None and run_failed(at_expected):
+        return LaunchVerdict(NO_GO, _breach_reason(
+            at_expected, f" at the expected {key} = {fmt_num(expected)}"))
+    if expected is None or not math.isfinite(expected):
+        return LaunchVerdict(NOT_JUDGED, f"No expected peak for {key}: set "
+                             f"report.expected_peak (the scenario's value of {key} is "
+                             f"not known).")
+    if fp.status == "none":
+        return LaunchVerdict(NOT_JUDGED, f"No job of the sweep judged the SLO along {key}.")
+    up = fp.direction == "up"
+    required = h * expected if up else None
+    if fp.status == "fails_throughout":
+        return LaunchVerdict(NO_GO, f"The SLO fails at every value of {key} tried, already "
+                             f"at {fmt_num(fp.tested)}"
+                             + (f" (the expected peak is {fmt_num(expected)})." if up
+                                else f" (the scenario has {fmt_num(expected)})."))
+    if fp.status == "holds_throughout":
+        tested = fp.tested if fp.tested is not None else math.nan
+        shown = tested >= h * expected if up else expected >= h * tested
+        if up:
+            text = (f"No failure point was found: the SLO holds up to {key} = "
+                    f"{fmt_num(tested)}, {fmt_ratio(tested / expected)}× the expected peak "
+                    f"of {fmt_num(expected)} (required: {fmt_ratio(h)}×, "
+                    f"{fmt_num(h * expected)}).")
+        else:
+            text = (f"No failure point was found: the SLO holds down to {key} = "
+                    f"{fmt_num(tested)} (the scenario has {fmt_num(expected)}, "
+                    f"required: at least {fmt_ratio(h)}× the failure point).")
+        return LaunchVerdict(GO if shown else NO_GO, text)
+    bound = fp.conservative
+    assert bound is not None and fp.value is not None
+    on = ("the lower confidence bound" if up else "the upper confidence bound") \
+        if fp.kind == "interval" else "the last value that held"
+    interval = fp.interval_text
+    if up:
+        ratio = bound / expected
+        ok = bound >= h * expected
+        text = (f"The failure point of {key} is {fmt_num(fp.value)} ({interval}); judged on "
+                f"{on}, {fmt_num(bound)}, it is {fmt_ratio(ratio)}× the expected peak of "
+                f"{fmt_num(expected)}, {'meeting' if ok else 'short of'} the required "
+                f"{fmt_ratio(h)}× ({fmt_num(required)}).")
+    else:
+        ratio = expected / bound if bound > 0 else math.inf
+        ok = expected >= h * bound
+        text = (f"The SLO fails at {key} = {fmt_num(fp.value)} or below ({interval}); "
+                f"judged on {on}, {fmt_num(bound)}, the scenario's {fmt_num(expected)} is "
+                f"{fmt_ratio(ratio)}× it, {'meeting' if ok else 'short of'} the required "
+                f"{fmt_ratio(h)}× ({fmt_num(h * bound)}).")
+    return LaunchVerdict(GO if ok else NO_GO, text)
+
+
+def fmt_ratio(x: float) -> str:
+    """A headroom ratio such as 1.5 or 1.33."""
+    if not math.isfinite(x):
+        return "∞"
+    return f"{x:.2f}".rstrip("0").rstrip(".") if x < 100 else f"{x:,.0f}"
