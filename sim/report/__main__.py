@@ -22,13 +22,34 @@ def parser() -> argparse.ArgumentParser:
                     "directory (written by `python -m sim`), or for every run of a multirun "
                     "directory (`python -m sim -m ...`) plus an index at the top.")
     p.add_argument("path", help="a run directory (with summary.json) or a multirun directory")
+    p.add_argument("--headroom", type=float, default=None,
+                   help="required failure point ÷ expected peak (default: the sweep's "
+                        "report.headroom, 1.5)")
+    p.add_argument("--expected-peak", type=float, default=None,
+                   help="the expected peak of the swept key (default: report.expected_peak, "
+                        "else the scenario's own value of the key)")
+    p.add_argument("--sweep-key", default=None,
+                   help="the swept key that carries the load (default: report.sweep_key, "
+                        "else the failure-point sweeper's param or the first numeric key)")
+    p.add_argument("--rebuild-jobs", action="store_true",
+                   help="rebuild every job's report of a sweep, not only missing or stale ones")
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
+    if args.headroom is not None and not 1.0 <= args.headroom <= 100.0:
+        print(f"sim-report: --headroom = {args.headroom}; allowed: a number from 1 to 100 "
+              f"(failure point ÷ expected peak).", file=sys.stderr)
+        return 2
+    if args.expected_peak is not None and not args.expected_peak > 0:
+        print(f"sim-report: --expected-peak = {args.expected_peak}; allowed: a positive "
+              f"number.", file=sys.stderr)
+        return 2
     try:
-        html = build_report(args.path)
+        html = build_report(args.path, rebuild_jobs=args.rebuild_jobs,
+                            headroom=args.headroom, expected_peak=args.expected_peak,
+                            sweep_key=args.sweep_key)
     except ReportError as exc:
         print(f"sim-report: {exc}", file=sys.stderr)
         return 2

@@ -240,9 +240,12 @@ def _where(study: Study) -> str:
 
 def _sweep_scenario(study: Study) -> str:
     sweep = study.sweep
-    base = RunData(path=sweep.path, summary={}, config=sweep.config)
-    text = describe_scenario(base) if sweep.config else (
-        "No multirun.yaml in the sweep directory, so the base scenario cannot be described.")
+    config = sweep.config or (sweep.runs[0].config if sweep.runs else {})
+    base = RunData(path=sweep.path, summary={}, config=config)
+    text = describe_scenario(base) if config else (
+        "No multirun.yaml or config.yaml in the sweep, so the scenario cannot be described.")
+    if config and not sweep.config:
+        text += " (No multirun.yaml: this is the first job's scenario.)"
     n = len(sweep.runs)
     keys = sweep.swept_keys
     swept = ", ".join(keys) if keys else "only seeds"

@@ -1,0 +1,241 @@
+"""The report in a real browser: headless Chromium opens report.html from disk.
+
+Checks that the page renders without console errors or exceptions, shows the verdict,
+that every figure is an image the browser decoded (naturalWidth > 0), and that a scenario
+name made of HTML shows as text. A screenshot of each page is saved in the test's tmp dir.
+
+Chromium is driven over the DevTools protocol on ``--remote-debugging-pipe`` (fd 3 in,
+fd 4 out, messages are JSON ended by a NUL byte) with the standard library only. CI
+installs Debian's ``chromium`` (.ci/run); without it these tests are skipped.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import select
+import shutil
+import subprocess
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import sim
+from sim.report import build_report
+
+CHROMIUM = "/usr/bin/chromium"
+pytestmark = pytest.mark.skipif(
+    not os.access(CHROMIUM, os.X_OK),
+    reason=f"{CHROMIUM} not installed (apt-get install chromium; .ci/run installs it)")
+
+FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+         "--disable-background-networking", "--disable-component-update", "--disable-sync",
+         "--disable-extensions", "--hide-scrollbars", "--remote-debugging-pipe"]
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+class Browser:
+    """A headless Chromium and one page, over the DevTools pipe."""
+
+    def __init__(self, profile: Path) -> None:
+        to_child_r, self._out = os.pipe()
+        self._in, from_child_w = os.pipe()
+
+        def wire() -> None:  # runs in the child: the pipe ends become fds 3 and 4
+            os.dup2(to_child_r, 3)
+            os.dup2(from_child_w, 4)
+
+        self.proc = subprocess.Popen(  # noqa: S603 (fixed path, fixed flags)
+            [CHROMIUM, *FLAGS, f"--user-data-dir={profile}", "about:blank"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, preexec_fn=wire,
+            close_fds=False)
+        os.close(to_child_r)
+        os.close(from_child_w)
+        self._buf = b""
+        self._next = 0
+        self.events: list[dict[str, Any]] = []
+        target = self.call("Target.createTarget", url="about:blank")["targetId"]
+        self.session = self.call("Target.attachToTarget", targetId=target,
+                                 flatten=True)["sessionId"]
+        for domain in ("Page", "Runtime", "Log"):
+            self.call(f"{domain}.enable", session=True)
+
+    def _send(self, msg: dict[str, Any]) -> None:
+        os.write(self._out, json.dumps(msg).encode() + b"\0")
+
+    def _read(self, deadline: float) -> dict[str, Any]:
+        while b"\0" not in self._buf:
+            left = deadline - time.monotonic()
+            if left <= 0 or not select.select([self._in], [], [], left)[0]:
+                raise TimeoutError("no answer from Chromium")
+            chunk = os.read(self._in, 1 << 20)
+            if not chunk:
+                raise RuntimeError("Chromium closed the DevTools pipe")
+            self._buf += chunk
+        raw, self._buf = self._buf.split(b"\0", 1)
+        msg: dict[str, Any] = json.loads(raw)
+        return msg
+
+    def call(self, method: str, session: bool = False, timeout: float = 30.0,
+             **params: Any) -> dict[str, Any]:
+        self._next += 1
+        msg: dict[str, Any] = {"id": self._next, "method": method, "params": params}
+        if session:
+            msg["sessionId"] = self.session
+        self._send(msg)
+        deadline = time.monotonic() + timeout
+        while True:
+            reply = self._read(deadline)
+            if reply.get("id") == self._next:
+                if "error" in reply:
+                    raise RuntimeError(f"{method}: {reply['error']}")
+                result: dict[str, Any] = reply.get("result", {})
+                return result
+            if "method" in reply:
+                self.events.append(reply)
+
+    def wait_for(self, method: str, timeout: float = 30.0) -> None:
+        if any(e["method"] == method for e in self.events):
+            return
+        deadline = time.monotonic() + timeout
+        while True:
+            msg = self._read(deadline)
+            if "method" in msg:
+                self.events.append(msg)
+                if msg["method"] == method:
+                    return
+
+    def open(self, path: Path) -> None:
+        self.events.clear()
+        self.call("Emulation.setDeviceMetricsOverride", session=True, width=1100,
+                  height=1400, deviceScaleFactor=1, mobile=False)
+        self.call("Page.navigate", session=True, url=path.resolve().as_uri())
+        self.wait_for("Page.loadEventFired")
+
+    def evaluate(self, expression: str) -> Any:
+        out = self.call("Runtime.evaluate", session=True, expression=expression,
+                        returnByValue=True, awaitPromise=True)
+        if "exceptionDetails" in out:
+            raise RuntimeError(f"evaluate failed: {out['exceptionDetails']}")
+        return out["result"].get("value")
+
+    def errors(self) -> list[str]:
+        """Console errors, uncaught exceptions and error log entries seen on the page."""
+        out = []
+        for e in self.events:
+            p = e.get("params", {})
+            if e["method"] == "Runtime.consoleAPICalled" and p.get("type") in ("error",
+                                                                               "assert"):
+                out.append(" ".join(str(a.get("value", a.get("description")))
+                                    for a in p.get("args", [])))
+            elif e["method"] == "Runtime.exceptionThrown":
+                out.append(str(p.get("exceptionDetails", {}).get("text")))
+            elif e["method"] == "Log.entryAdded" and p.get("entry", {}).get("level") == "error":
+                out.append(str(p["entry"].get("text")))
+        return out
+
+    def screenshot(self, path: Path) -> Path:
+        out = self.call("Page.captureScreenshot", session=True, format="png",
+                        captureBeyondViewport=True)
+        path.write_bytes(base64.b64decode(out["data"]))
+        return path
+
+    def close(self) -> None:
+        try:
+            self.call("Browser.close", timeout=5.0)
+        except (RuntimeError, TimeoutError, OSError):
+            pass
+        try:
+            self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        os.close(self._in)
+        os.close(self._out)
+
+
+PAGE_STATE = """(() => {
+  const imgs = Array.from(document.images);
+  return {
+    decision: (document.querySelector('#verdict .word') || {}).textContent || null,
+    reason: (document.querySelector('#verdict .reason') || {}).textContent || null,
+    h1: document.querySelector('h1').textContent,
+    scripts: document.scripts.length,
+    images: imgs.map(i => ({alt: i.alt, complete: i.complete, w: i.naturalWidth,
+                           h: i.naturalHeight})),
+    figures: document.querySelectorAll('figure').length,
+    height: document.documentElement.scrollHeight,
+  };
+})()"""
+
+
+@pytest.fixture(scope="module")
+def browser(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
+    b = Browser(tmp_path_factory.mktemp("chromium-profile"))
+    yield b
+    b.close()
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("run")
+    sim.run(["arrivals.audience=3000", "run.horizon_s=400", "run.progress=false",
+             'name="<img src=x onerror=alert(1)> launch"'], outdir=out)
+    return out
+
+
+def _check_page(browser: Browser, html: Path, shot: Path) -> dict[str, Any]:
+    browser.open(html)
+    state = browser.evaluate(PAGE_STATE)
+    assert browser.errors() == []
+    assert state["scripts"] == 0
+    assert state["images"], "no figures on the page"
+    assert len(state["images"]) == state["figures"]
+    for img in state["images"]:
+        assert img["complete"] and img["w"] > 0 and img["h"] > 0, img
+    browser.screenshot(shot)
+    data = shot.read_bytes()
+    assert data[:8] == PNG_MAGIC and len(data) > 20_000
+    return state
+
+
+def test_run_report_renders_in_chromium(browser: Browser, run_dir: Path,
+                                        tmp_path: Path) -> None:
+    summary = json.loads((run_dir / "summary.json").read_text())
+    state = _check_page(browser, run_dir / "report.html", tmp_path / "run_report.png")
+    # This small crowd holds, so the verdict is GO on the scenario with headroom unmeasured.
+    assert summary["slo"]["met"] is True
+    assert state["decision"].startswith("GO on this scenario; headroom not measured")
+    assert "failure-point sweep" in state["decision"]
+    assert "The SLO holds throughout" in state["reason"]
+    # The name is shown as text, not turned into an element.
+    assert "<img src=x onerror=alert(1)> launch" in state["h1"]
+    figures = sorted((run_dir / "figures").glob("*.png"))
+    assert len(state["images"]) == len(figures) >= 6
+
+
+def test_breached_run_and_sweep_render_in_chromium(browser: Browser, run_dir: Path,
+                                                   tmp_path: Path) -> None:
+    top = tmp_path / "sweep"
+    for i, (value, met) in enumerate([(1000, True), (3000, False)]):
+        job = top / str(i)
+        shutil.copytree(run_dir, job, ignore=shutil.ignore_patterns("report.*", "figures"))
+        s = json.loads((job / "summary.json").read_text())
+        if not met:
+            s["slo"].update(met=False, first_breach_s=305.0, bottleneck="join",
+                            recovered_s=None)
+        (job / "summary.json").write_text(json.dumps(s))
+        (job / ".hydra").mkdir(exist_ok=True)
+        (job / ".hydra" / "overrides.yaml").write_text(f"- arrivals.audience={value}\n")
+    build_report(top / "1")
+    state = _check_page(browser, top / "1" / "report.html", tmp_path / "breach.png")
+    assert state["decision"] == "NO-GO"
+    assert "t = 305 s" in state["reason"] and "join" in state["reason"]
+    build_report(top, expected_peak=3000)
+    state = _check_page(browser, top / "report.html", tmp_path / "sweep_report.png")
+    assert state["decision"] == "NO-GO"
+    assert "expected arrivals.audience = 3,000" in state["reason"]
+    assert len(state["images"]) == len(list((top / "figures").glob("*.png"))) >= 1
