@@ -344,7 +344,8 @@ def run_attribution(p: Plan, out: str | Path, design_kind: str = "full",
     return att
 
 
-def main(argv: list[str] | None = None) -> dict[str, Any]:
+def main(argv: list[str] | None = None) -> None:
+    """The command: plan, run, write, print the table and the conclusion."""
     args_in = sys.argv[1:] if argv is None else argv
     if any(a in ("-h", "--help") for a in args_in):
         _parser().print_help()
@@ -366,7 +367,6 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     for note in att.get("notes", []):
         print(note)
     print(f"wrote {out / 'attribution.json'} and {out / 'attribution.md'}")
-    return att
 
 
 if __name__ == "__main__":
