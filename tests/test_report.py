@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -17,15 +18,28 @@ import sys
 from pathlib import Path
 
 import pytest
+import yaml
 
 import sim
 from sim.report import FIGURE_NAMES, ReportError, build_report, find_runs
+from sim.report.__main__ import main as report_main
 from sim.report.describe import fmt_num, fmt_pct, fmt_s, verdict
+from sim.report.figures import SWEEP_FIGURE_NAMES
+from sim.report.load import RunData
 from sim.report.render import md_escape
+from sim.report.verdict import (
+    GO_UNMEASURED,
+    FailurePoint,
+    ReportSettings,
+    from_grid,
+    headroom_verdict,
+    run_verdict,
+)
 
 OVERRIDES = ["arrivals.audience=3000", "run.horizon_s=400", "run.progress=false"]
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
-BASE_FIGURES = {"clients", "listeners", "queues", "utilization", "instances", "slo"}
+BASE_FIGURES = {"clients", "listeners", "queues", "utilization", "instances", "slo",
+                "amplification"}
 
 
 @pytest.fixture(scope="module")
@@ -101,10 +115,11 @@ def test_verdict_and_sections_in_both_reports(run_dir: Path) -> None:
     md = (run_dir / "report.md").read_text()
     html = (run_dir / "report.html").read_text()
     for text in (md, html):
-        assert "SLO met" in text
+        assert "GO on this scenario; headroom not measured" in text
+        assert "run a failure-point sweep" in text
         assert "default_launch" in text
-        for heading in ("Scenario", "Legit clients", "Join latency", "Stations",
-                        "Assumptions", "Reproduce"):
+        for heading in ("Scenario", "Findings", "Figures", "Legit clients", "Join latency",
+                        "Stations", "Assumptions and reproducibility", "Reproduce"):
             assert heading in text
         assert "flash crowd of 3,000 clients" in text
         assert "full_jitter retries" in text
@@ -122,12 +137,14 @@ def test_breach_verdict(copy_dir: Path) -> None:
 
     _edit_summary(copy_dir, breach)
     build_report(copy_dir)
-    expected = "SLO breached at t = 283 s; bottleneck: auth; not recovered"
-    assert expected in (copy_dir / "report.md").read_text()
-    assert expected in (copy_dir / "report.html").read_text()
+    expected = ("The SLO is breached at t = 283 s with auth the bottleneck tier, and did not "
+                "recover by the horizon.")
+    md, html = (copy_dir / "report.md").read_text(), (copy_dir / "report.html").read_text()
+    assert "> ## NO-GO\n" in md and expected in md
+    assert '<p class="word">NO-GO</p>' in html and expected in html
     _edit_summary(copy_dir, lambda s: s["slo"].update(recovered_s=530.0))
     build_report(copy_dir)
-    expected = "SLO breached at t = 283 s; bottleneck: auth; recovered at 530 s"
+    expected = "The SLO is breached at t = 283 s with auth the bottleneck tier, and recovered"
     assert expected in (copy_dir / "report.md").read_text()
     assert expected in (copy_dir / "report.html").read_text()
 
@@ -179,7 +196,7 @@ def test_null_values_render_as_na(copy_dir: Path) -> None:
     build_report(copy_dir)
     md = (copy_dir / "report.md").read_text()
     assert "| n/a | n/a | n/a | n/a | n/a |" in md
-    assert "SLO not judged" in md
+    assert "NO VERDICT" in md and "The SLO was not judged" in md
     assert list((copy_dir / "figures").glob("*.png")) == []
     assert "No config.yaml" in (copy_dir / "report.html").read_text()
 
@@ -274,8 +291,8 @@ def test_multirun_index(run_dir: Path, tmp_path: Path) -> None:
     md = (top / "report.md").read_text()
     rows = [line for line in md.splitlines() if line.startswith("| [")]
     assert len(rows) == 2
-    assert rows[0].startswith("| [0](0/report.md)") and rows[1].startswith("| [1](1/report.md)")
-    assert "arrivals.audience=1000" in rows[0] and "arrivals.audience=2000" in rows[1]
+    assert rows[0].startswith("| [0](0/report.md) | arrivals.audience=1000 |")
+    assert rows[1].startswith("| [1](1/report.md) | arrivals.audience=2000 |")
     assert "yes" in rows[0]  # SLO met
     html = (top / "report.html").read_text()
     assert html.count('href="0/report.html"') == 1 and html.count('href="1/report.html"') == 1
@@ -283,6 +300,7 @@ def test_multirun_index(run_dir: Path, tmp_path: Path) -> None:
     for name in ("0", "1"):
         assert (top / name / "report.html").is_file()
         assert {p.stem for p in (top / name / "figures").glob("*.png")} == BASE_FIGURES
+    assert {p.stem for p in (top / "figures").glob("*.png")} == {"sweep_curve"}
 
 
 def test_multirun_nested_one_level_in_natural_order(run_dir: Path, tmp_path: Path) -> None:
@@ -315,3 +333,258 @@ def test_markdown_escape() -> None:
 
 def test_figure_names_are_stable() -> None:
     assert set(FIGURE_NAMES) == {*BASE_FIGURES, "attack"}
+    assert set(SWEEP_FIGURE_NAMES) == {"sweep_curve", "comparison"}
+
+
+# -- the launch verdict ---------------------------------------------------------------------
+
+def _run(summary: dict) -> RunData:  # type: ignore[type-arg]
+    return RunData(path=Path("x"), summary=summary)
+
+
+def test_run_verdict_rules() -> None:
+    held = run_verdict(_run({"slo": {"met": True, "worst_success_ratio": 1.0},
+                             "horizon_s": 600.0}))
+    assert held.decision == GO_UNMEASURED and held.advice == "run a failure-point sweep"
+    assert held.headline == ("GO on this scenario; headroom not measured — run a "
+                             "failure-point sweep")
+    breached = run_verdict(_run({"slo": {"met": False, "first_breach_s": 41.0,
+                                         "bottleneck": "token_store", "recovered_s": 90.0}}))
+    assert breached.decision == "NO-GO"
+    assert breached.reason == ("The SLO is breached at t = 41 s with token_store the "
+                               "bottleneck tier, and recovered at t = 90 s.")
+    # Replication 0 held but one of four replications breached: still NO-GO.
+    reps = run_verdict(_run({"slo": {"met": True}, "replications": {"metrics": {
+        "slo.met": {"mean": 0.75, "n": 4}}}}))
+    assert reps.decision == "NO-GO" and "1 of 4 replications" in reps.reason
+    assert run_verdict(_run({"slo": {"met": None}})).decision == "NO VERDICT"
+    assert run_verdict(_run({"status": "failed", "slo": {"met": True}})).decision \
+        == "NO VERDICT"
+
+
+def test_headroom_verdict_uses_the_lower_confidence_bound() -> None:
+    settings = ReportSettings(headroom=1.5)
+    fp = FailurePoint("arrivals.audience", "found", 500_000.0, 440_000.0, 560_000.0,
+                      "interval", 0.95, "up", 5)
+    v = headroom_verdict(fp, 300_000.0, settings)
+    assert v.decision == "NO-GO"
+    assert v.reason == ("The failure point of arrivals.audience is 500,000 (95% interval "
+                        "440,000 to 560,000); judged on the lower confidence bound, 440,000, "
+                        "it is 1.47× the expected peak of 300,000, short of the required "
+                        "1.5× (450,000).")
+    fp_ok = FailurePoint("arrivals.audience", "found", 500_000.0, 460_000.0, 540_000.0,
+                         "interval", 0.95, "up", 5)
+    assert headroom_verdict(fp_ok, 300_000.0, settings).decision == "GO"
+    # A stricter requirement turns the same failure point into a NO-GO.
+    assert headroom_verdict(fp_ok, 300_000.0, ReportSettings(headroom=2.0)).decision \
+        == "NO-GO"
+    # Failure with fewer instances: the scenario's 8 must be 1.5x the upper bound.
+    down = FailurePoint("architecture.stations.join.instances", "found", 5.0, 4.0, 6.0,
+                        "interval", 0.95, "down", 3)
+    v = headroom_verdict(down, 8.0, settings)
+    assert v.decision == "NO-GO" and "upper confidence bound, 6" in v.reason
+    assert headroom_verdict(down, 9.0, settings).decision == "GO"
+    # Never failing up to 2x the peak shows the headroom; failing everywhere does not.
+    holds = FailurePoint("arrivals.audience", "holds_throughout", tested=600_000.0)
+    assert headroom_verdict(holds, 300_000.0, settings).decision == "GO"
+    fails = FailurePoint("arrivals.audience", "fails_throughout", tested=100_000.0)
+    assert headroom_verdict(fails, 300_000.0, settings).decision == "NO-GO"
+    assert headroom_verdict(fp, None, settings).decision == "NO VERDICT"
+
+
+def test_grid_sweep_brackets_the_failure_point() -> None:
+    runs = [_run({"slo": {"met": met}}) for met in (True, True, False, False)]
+    values = {id(r): v for r, v in zip(runs, (1e5, 2e5, 4e5, 8e5), strict=True)}
+    fp = from_grid("arrivals.audience", runs, values)
+    assert (fp.status, fp.low, fp.high, fp.value, fp.kind) == ("found", 2e5, 4e5, 3e5,
+                                                              "bracket")
+    assert fp.failing_run is runs[2]
+    assert fp.text == "300,000 (between 200,000 (held) and 400,000 (failed))"
+    v = headroom_verdict(fp, 1e5, ReportSettings(headroom=1.5))
+    assert v.decision == "GO" and "the last value that held, 200,000" in v.reason
+
+
+# -- sweeps ---------------------------------------------------------------------------------
+
+def _job(run_dir: Path, dst: Path, overrides: list[str], met: bool = True,
+         breach_s: float = 330.0) -> None:
+    """A sweep job copied from the real run, its summary edited. Its own report is kept
+    (and marked newer than the summary) so the sweep report does not rebuild it: these
+    tests are about the sweep's page."""
+    shutil.copytree(run_dir, dst)
+    (dst / ".hydra").mkdir(exist_ok=True)
+    (dst / ".hydra" / "overrides.yaml").write_text(
+        "".join(f"- {o}\n" for o in overrides))
+    if not met:
+        _edit_summary(dst, lambda s: s["slo"].update(
+            met=False, first_breach_s=breach_s, bottleneck="join", recovered_s=None,
+            worst_success_ratio=0.5))
+    later = (dst / "summary.json").stat().st_mtime + 1
+    os.utime(dst / "report.html", (later, later))
+
+
+def _multirun_yaml(top: Path, task: list[str], hydra: list[str] | None = None,
+                   audience: float = 3000.0, headroom: float = 1.5) -> None:
+    cfg = {"name": "launch_study", "arrivals": {"kind": "flash_crowd", "audience": audience},
+           "report": {"headroom": headroom, "expected_peak": None, "sweep_key": None},
+           "run": {"seed": 1},
+           "hydra": {"overrides": {"task": task, "hydra": ["hydra.mode=MULTIRUN",
+                                                          *(hydra or [])]},
+                     "runtime": {"choices": {"architecture": "spaces"}}}}
+    (top / "multirun.yaml").write_text(yaml.safe_dump(cfg))
+
+
+def test_failure_point_sweep_report(run_dir: Path, tmp_path: Path) -> None:
+    top = tmp_path / "fp"
+    probes = [(1000, 1, True), (8000, 1, False), (4500, 1, True), (6000, 1, False),
+              (1000, 2, True), (8000, 2, False), (5000, 2, True), (6500, 2, False)]
+    for i, (value, seed, met) in enumerate(probes):
+        _job(run_dir, top / str(i), [f"arrivals.audience={value}", f"run.seed={seed}",
+                                     "run.replications=1"], met=met,
+             breach_s=300.0 + value / 100)
+    _multirun_yaml(top, ["arrivals.audience=3000"],
+                   ["hydra/sweeper=failure_point", "hydra.sweeper.param=arrivals.audience"])
+    answer = {"param": "arrivals.audience", "value": 5500.0, "interval": [4700.0, 6300.0],
+              "half_width": 800.0, "confidence": 0.95, "direction": "up", "n": 2,
+              "replications": 2,
+              "per_replication": [{"seed": 1, "status": "found"},
+                                  {"seed": 2, "status": "found"}],
+              "probes": [{"value": v} for v, _, _ in probes]}
+    (top / "failure_point.json").write_text(json.dumps(answer))
+    build_report(top)
+    md, html = (top / "report.md").read_text(), (top / "report.html").read_text()
+    # 4,700 >= 1.5 x 3,000 = 4,500: GO on the lower bound, the expected peak from
+    # multirun.yaml.
+    reason = ("The failure point of arrivals.audience is 5,500 (95% interval 4,700 to "
+              "6,300); judged on the lower confidence bound, 4,700, it is 1.57× the expected "
+              "peak of 3,000, meeting the required 1.5× (4,500).")
+    for text in (md, html):
+        assert reason in text
+        assert "seeds 1, 2" in text
+        assert "hydra/sweeper=failure_point" in text
+    assert "> ## GO\n" in md
+    assert f"sim-report {top.resolve()}" in md
+    # The findings come from the failing probe closest to the failure point (6,000).
+    assert "| 360 s |" in md
+    assert (top / "figures" / "sweep_curve.png").is_file()
+    assert "![SLO against the swept parameter](figures/sweep_curve.png)" in md
+    # A stricter requirement from the command line flips it.
+    assert report_main([str(top), "--headroom", "2"]) == 0
+    assert "> ## NO-GO\n" in (top / "report.md").read_text()
+    assert "short of the required 2× (6,000)" in (top / "report.md").read_text()
+    assert report_main([str(top), "--headroom", "0.5"]) == 2
+
+
+def test_variants_are_compared_side_by_side(run_dir: Path, tmp_path: Path) -> None:
+    top = tmp_path / "arch"
+    jobs = [("spaces", 1000, True), ("spaces", 3000, False), ("spaces", 6000, False),
+            ("hls", 1000, True), ("hls", 3000, True), ("hls", 6000, True)]
+    for i, (arch, value, met) in enumerate(jobs):
+        _job(run_dir, top / str(i), [f"architecture={arch}", f"arrivals.audience={value}"],
+             met=met)
+    _multirun_yaml(top, ["architecture=spaces,hls", "arrivals.audience=1000,3000,6000"])
+    build_report(top)
+    md = (top / "report.md").read_text()
+    assert "architecture=spaces (configured)" in md
+    assert "| architecture=hls | none up to 6,000 |" in md
+    # The configured variant (spaces) decides the front page: it breaches at the peak.
+    assert "For architecture=spaces (the configured scenario): The SLO is breached at " \
+           "the expected arrivals.audience = 3,000" in md
+    assert "**architecture=hls: GO**" in md
+    assert {p.stem for p in (top / "figures").glob("*.png")} == {"sweep_curve",
+                                                                  "comparison"}
+
+
+def test_attribution_table_and_conclusion(run_dir: Path, tmp_path: Path) -> None:
+    top = tmp_path / "attr"
+    _job(run_dir, top / "all_on", ["attack=l7_join_flood"], met=False)
+    _job(run_dir, top / "no_attack", ["attack=none"])
+    (top / "attribution.json").write_text(json.dumps({
+        "factors": ["attack", "retries"],
+        "variants": [{"name": "all_on", "factors_on": ["attack", "retries"], "failed": True,
+                      "first_breach_s": 330.0, "recovered_s": None, "join_ratio": 0.4,
+                      "attempts_per_client": 3.2, "dir": "all_on"},
+                     {"name": "no_attack", "factors_on": ["retries"], "failed": False,
+                      "first_breach_s": None, "recovered_s": None, "join_ratio": 1.0,
+                      "attempts_per_client": 1.0, "dir": "no_attack"}],
+        "necessary": ["attack"], "sufficient": [["attack", "retries"]]}))
+    build_report(top)
+    md = (top / "report.md").read_text()
+    assert "### Attribution" in md
+    assert "| all_on | on | on | failed | 330 s | n/a | 40.0% | 3.20 |" in md
+    assert "Necessary for the failure (removing any one of them alone prevents it): " \
+           "attack." in md
+    assert "Sufficient sets (enough on their own to make it fail): attack + retries." in md
+
+
+# -- findings and assumptions ----------------------------------------------------------------
+
+def test_metastability_finding_and_fallback(copy_dir: Path) -> None:
+    def breach(s: dict) -> None:  # type: ignore[type-arg]
+        s["slo"].update(met=False, first_breach_s=300.0, bottleneck="join", recovered_s=None)
+        s.pop("metastability", None)
+
+    _edit_summary(copy_dir, breach)
+    build_report(copy_dir)
+    assert "Not recovered by the horizon (no metastability analysis" in (
+        copy_dir / "report.md").read_text()
+    _edit_summary(copy_dir, lambda s: s.update(metastability={
+        "trigger_end_s": 360.0, "recovered": False, "recovered_s": None, "stays_down": True,
+        "amplification_peak": 4.2, "amplification_end": 3.9}))
+    build_report(copy_dir)
+    md = (copy_dir / "report.md").read_text()
+    assert ("Metastable: the join path stays down after the trigger ended at t = 360 s, "
+            "held there by retries (amplification 3.90 attempts per client at the end, "
+            "peak 4.20).") in md
+
+
+def test_config_diff_seeds_version_and_commands(copy_dir: Path) -> None:
+    (copy_dir / ".hydra").mkdir()
+    (copy_dir / ".hydra" / "overrides.yaml").write_text(
+        "- arrivals.audience=3000\n- run.horizon_s=400\n")
+    (copy_dir / ".hydra" / "hydra.yaml").write_text(yaml.safe_dump({"hydra": {
+        "overrides": {"hydra": ["hydra.run.dir=/old/place", "hydra.mode=RUN"],
+                      "task": ["arrivals.audience=3000", "run.horizon_s=400"]}}}))
+    build_report(copy_dir)
+    md = (copy_dir / "report.md").read_text()
+    assert "| arrivals.audience | 3000.0 | 300000.0 |" in md
+    assert "| run.horizon_s | 400.0 | 1200.0 |" in md
+    assert "| run.seed |" not in md  # the default seed is not a difference
+    assert "Seeds: run.seed = 1." in md
+    assert f"Tool: sim {sim.__version__}." in md
+    target = copy_dir.resolve()
+    assert (f"python -m sim arrivals.audience=3000 run.horizon_s=400 "
+            f"hydra.run.dir={target}\nsim-report {target}\n") in md
+
+
+def test_markdown_has_no_raw_html(run_dir: Path) -> None:
+    """GitHub strips most raw HTML: outside code blocks the Markdown has none."""
+    md = (run_dir / "report.md").read_text()
+    fenced = False
+    for line in md.splitlines():
+        if line.startswith("```"):
+            fenced = not fenced
+            continue
+        if not fenced:
+            assert not re.search(r"<[a-zA-Z/!]", line), line
+    assert not fenced
+    # Tables: header, alignment row, then rows with the same number of cells.
+    lines = md.splitlines()
+    for i, line in enumerate(lines):
+        if re.fullmatch(r"\|( :?---:? \|)+", line):
+            cells = line.count("|")
+            assert lines[i - 1].count("|") - lines[i - 1].count("\\|") == cells
+
+
+def test_report_config_block_is_validated() -> None:
+    from sim.cli import compose
+    from sim.config import ConfigError, to_config
+
+    cfg = to_config(compose([]))
+    assert (cfg.report.headroom, cfg.report.expected_peak, cfg.report.sweep_key) == (
+        1.5, None, None)
+    for override, key in (("report.headroom=0.9", "report.headroom"),
+                          ("report.expected_peak=0", "report.expected_peak"),
+                          ("report.sweep_key=' '", "report.sweep_key")):
+        with pytest.raises(ConfigError, match=re.escape(key)):
+            to_config(compose([override]))
