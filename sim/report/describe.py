@@ -364,13 +364,14 @@ def recovery_text(s: Mapping[str, Any], series: Mapping[str, Any] | None = None)
     if slo.get("met") is None:
         return NA
     rec = slo.get("recovered_s")
-    if _missing(rec):
+    if _missing(rec) or not isinstance(rec, int | float):
         return ("Not recovered by the horizon (no metastability analysis in this run's "
                 "summary, so whether retries hold it down is not judged).")
-    first = slo.get("first_breach_s") or 0
-    text = f"Recovered at t = {fmt_num(rec)} s, {fmt_s(rec - first)} after the first breach"
+    first = float(slo.get("first_breach_s") or 0.0)
+    text = (f"Recovered at t = {fmt_num(rec)} s, {fmt_s(float(rec) - first)} after the "
+            f"first breach")
     breached = slo.get("breached_s")
-    if isinstance(breached, int | float) and not math.isclose(breached, rec - first):
+    if isinstance(breached, int | float) and not math.isclose(breached, float(rec) - first):
         text += f" ({fmt_s(breached)} in breach in all)"
     return text + "."
 

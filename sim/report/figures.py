@@ -498,7 +498,8 @@ def _sweep_metric(run: RunData, path: str) -> float:
 def _mark_failure_points(study: Study, ax: Axes, label: bool) -> None:
     for i, v in enumerate(study.variants):
         fp = v.failure_point
-        if fp is None or fp.status != "found" or fp.value is None:
+        if fp is None or fp.status != "found" or fp.value is None or fp.low is None \
+                or fp.high is None:
             continue
         color = _color(i)
         what = "interval" if fp.kind == "interval" else "bracket"
@@ -609,14 +610,13 @@ def fig_comparison(study: Study) -> Figure | None:
         ax.xaxis.set_major_formatter(FuncFormatter(_tick_label))
         ax.tick_params(axis="x", labelsize=7, labelrotation=30)
         k = 1
-    ratios = [_sweep_metric(v.at_expected or v.representative, "legit.join_ratio")
-              if (v.at_expected or v.representative) else math.nan for v in study.variants]
+    shown = [v.at_expected or v.representative for v in study.variants]
+    ratios = [_sweep_metric(r, "legit.join_ratio") if r else math.nan for r in shown]
     axes[k].barh(y, [100 * r for r in ratios], color=colors, alpha=0.8)
     axes[k].set_xlim(0, 100)
     axes[k].set_xlabel("Clients joined (%)" + ("\nat the expected peak" if study.key
                                                 and study.expected else ""), fontsize=9)
-    costs = [_sweep_metric(v.at_expected or v.representative, "cost.usd")
-             if (v.at_expected or v.representative) else math.nan for v in study.variants]
+    costs = [_sweep_metric(r, "cost.usd") if r else math.nan for r in shown]
     axes[k + 1].barh(y, costs, color=colors, alpha=0.8)
     axes[k + 1].set_xlabel("Instance cost (USD)", fontsize=9)
     for ax in axes:

@@ -63,9 +63,11 @@ class ReportSettings:
 
     @classmethod
     def from_config(cls, cfg: Mapping[str, Any], **overrides: Any) -> ReportSettings:
-        block = cfg.get("report") if isinstance(cfg.get("report"), Mapping) else {}
-        values = {k: block.get(k) for k in ("headroom", "expected_peak", "sweep_key")
-                  if block.get(k) is not None}
+        raw = cfg.get("report")
+        block: Mapping[str, Any] = raw if isinstance(raw, Mapping) else {}
+        values: dict[str, Any] = {k: block.get(k) for k in ("headroom", "expected_peak",
+                                                            "sweep_key")
+                                  if block.get(k) is not None}
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)
 
