@@ -214,6 +214,42 @@ class SessionConfig:
 
 
 @dataclass
+class RetryBudgetConfig:
+    """AWS SDK retry quota (README "Client policies")."""
+
+    enabled: bool = False
+    scope: str = "shared"  # shared | per_client
+    capacity: float = 500.0  # tokens
+    retry_cost: float = 5.0  # taken by a retry after a rejection
+    timeout_retry_cost: float = 10.0  # taken by a retry after a timeout
+    success_refund: float = 1.0  # given back by a success that paid nothing
+
+
+@dataclass
+class AdaptiveThrottlingConfig:
+    """Google SRE client-side adaptive throttling (README "Client policies")."""
+
+    enabled: bool = False
+    scope: str = "shared"  # shared | per_client
+    k: float = 2.0  # refuse with probability max(0, (requests - k*accepts) / (requests + 1))
+    window_s: float = 120.0  # trailing window of requests and accepts
+
+
+@dataclass
+class CircuitBreakerConfig:
+    """Closed / open / half-open circuit breaker (README "Client policies")."""
+
+    enabled: bool = False
+    scope: str = "shared"  # shared | per_client
+    failure_ratio: float | None = 0.5  # open at this failure share (with min_requests)
+    failure_count: int | None = None  # or at this many failures in the window
+    min_requests: int = 20  # outcomes in the window before the ratio is judged
+    window_s: float = 10.0
+    cooldown_s: float = 5.0  # open this long, then half-open
+    half_open_probes: int = 3  # requests let through half-open; all must succeed
+
+
+@dataclass
 class ClientsConfig:
     timeout_s: float | None = 5.0  # per attempt; None: wait forever
     retry: RetryConfig = field(default_factory=RetryConfig)
@@ -222,6 +258,10 @@ class ClientsConfig:
     patience_s: float | None = 120.0  # abandon once this long since the first attempt
     session: SessionConfig = field(default_factory=SessionConfig)
     reconnect: bool = True  # listeners rejoin when their fanout server goes away
+    retry_budget: RetryBudgetConfig = field(default_factory=RetryBudgetConfig)
+    adaptive_throttling: AdaptiveThrottlingConfig = field(
+        default_factory=AdaptiveThrottlingConfig)
+    circuit_breaker: CircuitBreakerConfig = field(default_factory=CircuitBreakerConfig)
 
 
 @dataclass
@@ -359,6 +399,7 @@ class SloConfig:
     join_success_min: float = 0.99  # share of finished join attempts that succeed
     join_p99_max_s: float = 10.0  # p99 of first attempt -> joined, clients joined in window
     min_attempts: int = 20  # windows with fewer finished attempts are not judged
+    trigger_end_s: float | None = None  # None: the last end of attacks and outages
 
 
 @dataclass
@@ -729,6 +770,8 @@ def validate(c: SimConfig) -> None:
     _positive("slo.join_p99_max_s", s.join_p99_max_s)
     if s.min_attempts < 0:
         raise _fail("slo.min_attempts", s.min_attempts, "an integer >= 0")
+    if s.trigger_end_s is not None:
+        _non_negative("slo.trigger_end_s", s.trigger_end_s)
     rep = c.report
     if not isinstance(rep.headroom, int | float) or not 1.0 <= rep.headroom <= 100.0:
         raise _fail("report.headroom", rep.headroom, "a number from 1 to 100 (failure point "
@@ -1106,6 +1149,42 @@ def _validate_clients(c: ClientsConfig) -> None:
         _positive("clients.session.cv", c.session.cv)
     if c.session.dist == "normal":
         _non_negative("clients.session.cv", c.session.cv)
+    _validate_client_policies(c)
+
+
+CLIENT_POLICY_SCOPES = ("shared", "per_client")
+
+
+def _validate_client_policies(c: ClientsConfig) -> None:
+    """Ranges of the retry budget, adaptive throttling and circuit breaker (enabled or not:
+    a bad value is an error even where it is unused)."""
+    b = c.retry_budget
+    _choice("clients.retry_budget.scope", b.scope, CLIENT_POLICY_SCOPES)
+    _positive("clients.retry_budget.capacity", b.capacity)
+    _non_negative("clients.retry_budget.retry_cost", b.retry_cost)
+    _non_negative("clients.retry_budget.timeout_retry_cost", b.timeout_retry_cost)
+    _non_negative("clients.retry_budget.success_refund", b.success_refund)
+    t = c.adaptive_throttling
+    _choice("clients.adaptive_throttling.scope", t.scope, CLIENT_POLICY_SCOPES)
+    _positive("clients.adaptive_throttling.k", t.k)
+    _positive("clients.adaptive_throttling.window_s", t.window_s)
+    k = c.circuit_breaker
+    key = "clients.circuit_breaker"
+    _choice(f"{key}.scope", k.scope, CLIENT_POLICY_SCOPES)
+    if k.failure_ratio is None and k.failure_count is None:
+        raise _fail(f"{key}.failure_ratio", None,
+                    "a number in (0, 1], or set failure_count (at least one of them)")
+    if k.failure_ratio is not None and not (
+            isinstance(k.failure_ratio, int | float) and 0 < k.failure_ratio <= 1):
+        raise _fail(f"{key}.failure_ratio", k.failure_ratio, "null or a number in (0, 1]")
+    if k.failure_count is not None and k.failure_count < 1:
+        raise _fail(f"{key}.failure_count", k.failure_count, "null or an integer >= 1")
+    if k.min_requests < 1:
+        raise _fail(f"{key}.min_requests", k.min_requests, "an integer >= 1")
+    _positive(f"{key}.window_s", k.window_s)
+    _non_negative(f"{key}.cooldown_s", k.cooldown_s)
+    if k.half_open_probes < 1:
+        raise _fail(f"{key}.half_open_probes", k.half_open_probes, "an integer >= 1")
 
 
 # Keys of the autoscaler block that a station may override (everything but the lists of

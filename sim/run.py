@@ -24,6 +24,7 @@ import numpy as np
 import simpy
 from omegaconf import OmegaConf
 
+from .analysis.metastability import amplification, metastability, trigger_end, unique_clients
 from .analysis.replications import batch_means_block, replication_block, replication_seed
 from .analysis.slo import evaluate
 from .config import SimConfig, autoscaled_stations, station_autoscaler
@@ -105,11 +106,13 @@ class Scenario:
         if self.cohort_mode:
             self.clients: Clients = CohortClients(
                 self.env, c, self.topology.network, self.streams.generator("clients"),
-                session, r.warmup_s, self.pool, r.resolution_s, r.horizon_s)
+                session, r.warmup_s, self.pool, r.resolution_s, r.horizon_s,
+                policy_gen=self.streams.generator("clients.policies"))
         else:
             self.clients = Clients(self.env, c, self.topology.network,
                                    self.streams.generator("clients"), session, r.warmup_s,
-                                   self.pool)
+                                   self.pool, policy_gen=self.streams.generator("clients.policies"))
+        self.clients.track_unique(r.metrics_tick_s, cfg.slo.window_s)
         self.curve = ArrivalCurve(rate_function(cfg.arrivals), r.horizon_s)
         self.room = (WaitingRoom(self.env, cfg.architecture.waiting_room, self.clients,
                                  r.resolution_s, r.horizon_s)
@@ -187,6 +190,12 @@ class Scenario:
         rec.add("legit.attempts_timed_out", "count", lambda: cl.attempts_timed_out)
         rec.add("legit.in_flight", "level", lambda: cl.in_flight)
         rec.add("legit.reconnects", "count", lambda: cl.reconnects)
+        pol = cl.policies
+        if pol is not None:
+            for attr in ("retry_budget_denied", "throttled", "breaker_rejected"):
+                rec.add(f"legit.{attr}", "count", _getter(pol, attr))
+            rec.add("legit.refused_locally", "count",
+                    lambda: pol.throttled + pol.breaker_rejected)
         rec.add("listeners", "area", lambda: cl.listener_area)
         rec.add("listeners.end", "level", lambda: cl.listeners)
         rec.add("attack.offered", "count", lambda: sum(a.offered for a in self.attacks))
@@ -298,9 +307,17 @@ class Scenario:
         lat_sd = (np.asarray(cl.lat_sd) if isinstance(cl, CohortClients)
                   else np.zeros(len(lat[1])))
         names = list(self.topology.stations)
+        if len(ts["t_s"]):
+            ts["legit.amplification"] = amplification(
+                ts["legit.attempts"], unique_clients(len(ts["t_s"]), cl.unique_delta),
+                cl._window_rows)
         slo_part, extra = evaluate(ts, lat, cfg.slo, names, lat_sd) if len(ts["t_s"]) else (
             {"met": None, "first_breach_s": None, "bottleneck": None}, {})
         ts.update(extra)
+        trigger = trigger_end(cfg)
+        meta = (metastability(ts, trigger, cfg.run.warmup_s)
+                if trigger is not None and len(ts["t_s"]) else None)
+        pol = cl.policies
         t = ts["t_s"]
         dt = np.diff(np.concatenate([[0.0], t]))
         after = t > cfg.run.warmup_s
@@ -354,6 +371,10 @@ class Scenario:
                 "attempts_per_client": cl.attempts / cl.arrived if cl.arrived else None,
                 "join_ratio": cl.joined / cl.arrived if cl.arrived else None,
                 "expected_arrivals": self.curve.expected_total,
+                "retry_budget_denied": pol.retry_budget_denied if pol is not None else 0,
+                "throttled": pol.throttled if pol is not None else 0,
+                "breaker_rejected": pol.breaker_rejected if pol is not None else 0,
+                **({"policies": pol.summary()} if pol is not None else {}),
             },
             "listeners": {"peak": cl.peak_listeners, "end": cl.listeners,
                           "sessions_ended": cl.sessions_ended, "evicted": cl.evicted,
@@ -365,6 +386,7 @@ class Scenario:
             "attack": attack,
             "stations": stations,
             "slo": slo_part,
+            **({"metastability": meta} if meta is not None else {}),
             "cost": self.cost(),
             **({"waiting_room": self.room.summary()} if self.room is not None else {}),
             **({"polling": self.polling.summary()} if self.polling is not None else {}),

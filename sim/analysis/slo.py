@@ -12,6 +12,12 @@ minute before the start says nothing). The first breach is the end of the first 
 that fails. The bottleneck is the station that saturated first in the run-up to the
 breach: utilization of at least 95% or requests lost (rejected, timed out, or refused a
 listener slot); ties go to the station that lost the most.
+
+Attempts the clients refused locally (adaptive throttling, an open circuit breaker;
+``legit.refused_locally``) count as failed attempts: the user was not let in.
+
+Recovery (``recovered_s``, and the ``metastability`` block, which measures it from the
+end of the trigger): see ``recovery``.
 """
 
 from __future__ import annotations
@@ -77,6 +83,8 @@ def evaluate(ts: dict[str, np.ndarray], lat: tuple[np.ndarray, np.ndarray, np.nd
     span = max(1, round(slo.window_s / dt))
     ok = ts["legit.attempts_succeeded"]
     bad = ts["legit.attempts_failed"]
+    if "legit.refused_locally" in ts:
+        bad = bad + ts["legit.refused_locally"]
 
     def rolling(x: np.ndarray) -> np.ndarray:
         c = np.cumsum(x)
@@ -107,13 +115,34 @@ def evaluate(ts: dict[str, np.ndarray], lat: tuple[np.ndarray, np.ndarray, np.nd
     }
     if first is not None:
         out["bottleneck"] = bottleneck(ts, stations, first, span)
-        # Recovery: the first judged window after the last breach that meets the SLO.
-        last = int(len(breach) - 1 - np.argmax(breach[::-1]))
-        later = np.nonzero(judged[last + 1:] & ~breach[last + 1:])[0]
-        out["recovered_s"] = float(t[last + 1 + later[0]]) if len(later) else None
+        out["recovered_s"] = recovery(t, judged, breach, 0.0)[1]
     extra = {"slo.success_ratio": ratio, "slo.join_p99_s": p99,
-             "slo.breach": breach.astype(float)}
+             "slo.breach": breach.astype(float), "slo.judged": judged.astype(float)}
     return out, extra
+
+
+def recovery(t: np.ndarray, judged: np.ndarray, breach: np.ndarray, after_s: float
+             ) -> tuple[bool | None, float | None]:
+    """Whether and when the SLO holds again for good after ``after_s``.
+
+    Recovered at the end of the first judged window, at or after ``after_s``, that meets
+    the SLO with no breaching window after it up to the horizon (windows not judged, too
+    quiet to say, neither break nor make a recovery). Returns ``(recovered,
+    recovered_s)``: ``(False, None)`` if the last judged window at or after ``after_s``
+    breaches (still down at the horizon); ``(None, None)`` if no window from ``after_s``
+    on is judged. A window ending just after ``after_s`` still covers the time before
+    it, so a system that was down recovers at the earliest one window after it came up.
+    """
+    after = t >= after_s - 1e-9
+    seen = judged & after
+    if not seen.any():
+        return None, None
+    bad = breach & after
+    start = int(len(bad) - 1 - np.argmax(bad[::-1])) + 1 if bad.any() else 0
+    good = np.nonzero(seen[start:] & ~breach[start:])[0]
+    if not len(good):
+        return False, None
+    return True, float(t[start + good[0]])
 
 
 def bottleneck(ts: dict[str, np.ndarray], stations: list[str], first: int, span: int) -> str:

@@ -37,6 +37,7 @@ import simpy
 from ..config import ClientsConfig
 from ..engine import Cohort, Network, Pool, Sampler, Station, Uniforms
 from ..engine.clock import NORMAL, Due, FifoTimers, TimerHeap, scheduler
+from .client_policies import ClientPolicies, Tag
 
 INF = math.inf
 LEGIT = "legit"
@@ -98,6 +99,7 @@ class Clients:
         session: Sampler,
         warmup_s: float,
         pool: Pool | None,
+        policy_gen: np.random.Generator | None = None,
     ) -> None:
         self.env = env
         self.network = network
@@ -114,6 +116,15 @@ class Clients:
         self.session = session
         self.warmup_s = warmup_s
         self.pool = pool
+        # Retry budget, adaptive throttling, circuit breaker (None: all off). Their draws
+        # come from their own stream so that switching them on moves no other number.
+        self.policies = (ClientPolicies(cfg, policy_gen if policy_gen is not None else gen)
+                         if ClientPolicies.active(cfg) else None)
+        # Unique clients per metrics window, for the retry amplification (``track_unique``).
+        self._track = False
+        self._row_s = 1.0
+        self._window_rows = 1
+        self.unique_delta: dict[int, int] = {}
         self._keys = 0
         self._uniform = Uniforms(gen)
         # Timers are plain callbacks (see ``engine.clock``). Deadlines (one per attempt,
@@ -191,13 +202,52 @@ class Clients:
         else:
             self._attempt(Cohort(LEGIT, count, now, now, now + self.timeout_s, 1, self))
 
+    def track_unique(self, row_s: float, window_s: float) -> None:
+        """Count clients with an attempt in each trailing ``window_s`` of metrics rows."""
+        self._track = True
+        self._row_s = row_s
+        self._window_rows = max(1, round(window_s / row_s))
+
+    def _unique(self, t: float, prev_s: float, n: int) -> None:
+        """A client's attempt at ``t`` (its previous one at ``prev_s``): it is in the windows
+        ending at rows ``r .. r + S - 1``, minus those its previous attempt put it in."""
+        w, span = self._row_s, self._window_rows
+        r = max(0, math.ceil(t / w - 1e-9) - 1)
+        lo = r
+        if prev_s > -INF:
+            lo = max(r, max(0, math.ceil(prev_s / w - 1e-9) - 1) + span)
+        hi = r + span
+        if lo < hi:
+            d = self.unique_delta
+            d[lo] = d.get(lo, 0) + n
+            d[hi] = d.get(hi, 0) - n
+
+    def _refused(self, c: Cohort) -> bool:
+        """The policies' check before sending: True if the attempt was refused locally."""
+        pol = self.policies
+        assert pol is not None
+        tag = c.ticket
+        if tag is None:
+            tag = c.ticket = Tag()
+        by_breaker, by_throttle = pol.admit(self.env.now, c.count, tag, c.attempt, c.born_s)
+        if by_breaker or by_throttle:
+            c.done = True
+            self._failed(c, sent=False)
+            return True
+        return False
+
     def _attempt(self, c: Cohort) -> None:
         if self.room is not None and self.room.hold(c):
             return  # held in the waiting room: the attempt starts when it is let through
+        if self.policies is not None and self._refused(c):
+            return
         if c.reconnect:
             self.reconnects += c.count
         else:
             self.attempts += c.count
+            if self._track:
+                self._unique(c.start_s, c.ticket.prev_s if c.ticket is not None else -INF,
+                             c.count)
         if c.deadline_s < INF:
             # Every attempt has the same timeout, so deadlines come due in this order.
             self._deadlines.after(c.deadline_s - c.start_s, c)
@@ -208,7 +258,7 @@ class Clients:
         # FifoTimers calls this only for attempts not answered yet.
         c.done = True
         self.attempts_timed_out += c.count
-        self._failed(c)
+        self._failed(c, timed_out=True)
 
     def on_failed(self, c: Cohort, st: Station, reason: str) -> None:
         if c.done:
@@ -222,7 +272,7 @@ class Clients:
             return
         c.done = True
         self.attempts_timed_out += c.count
-        self._failed(c)
+        self._failed(c, timed_out=True)
 
     def on_finished(self, c: Cohort, st: Station) -> None:  # pragma: no cover - attacks only
         raise RuntimeError("a legit request has no stop_at station")
@@ -237,6 +287,8 @@ class Clients:
                 self.pool.give_back(placements)
             return
         c.done = True
+        if self.policies is not None:
+            self.policies.success(now, c.count, c.ticket)
         if c.reconnect:
             self.reconnected += c.count
             end_s = c.sleep_s  # a reconnect carries the end of its session here
@@ -261,16 +313,28 @@ class Clients:
         if self.listeners > self.peak_listeners:  # noqa: PLR1730 - cheaper than max()
             self.peak_listeners = self.listeners
 
-    def _failed(self, c: Cohort) -> None:
+    def _failed(self, c: Cohort, sent: bool = True, timed_out: bool = False) -> None:
+        """The attempt ``c`` failed (``sent``: at the server, else refused locally)."""
         now = self.env.now
-        self.attempts_failed += c.count
+        pol = self.policies
+        if sent:
+            self.attempts_failed += c.count
+            if pol is not None:
+                pol.failure(now, c.count, c.ticket)
         give_up = c.attempt >= self.max_attempts
         delay = 0.0
+        tag = None
         if not give_up:
             previous = 0.0 if c.reconnect else c.sleep_s
             delay = (self.impatient_retry_s if c.impatient
                      else self.backoff.delay(c.attempt, previous))
             give_up = (not c.reconnect) and now + delay - c.born_s > self.patience_s
+            if pol is not None and not give_up:
+                allowed, tag = pol.retry(now, c.count, c.ticket, sent, timed_out, c.start_s,
+                                         c.impatient)
+                give_up = allowed < c.count
+            elif self._track:
+                tag = Tag(prev_s=c.start_s if sent or c.ticket is None else c.ticket.prev_s)
         if give_up:
             if c.reconnect:
                 self.lost += c.count
@@ -282,6 +346,7 @@ class Clients:
                      c.attempt + 1, self)
         nxt.impatient = c.impatient
         nxt.reconnect = c.reconnect
+        nxt.ticket = tag
         if not c.reconnect:
             nxt.sleep_s = delay
             self.retries += c.count

@@ -30,6 +30,7 @@ from simpy.events import Timeout
 
 from ..config import ClientsConfig
 from ..engine import Cohort, Network, Pool, Sampler, Station
+from .client_policies import Tag
 from .clients import LEGIT, Clients
 
 INF = math.inf
@@ -41,18 +42,19 @@ SESSION_BUCKET_S = 1.0
 class Ticket:
     """What one attempt's parts share: how many are still unanswered, and the deadline."""
 
-    __slots__ = ("done", "pending", "template")
+    __slots__ = ("done", "pending", "tag", "template")
 
-    def __init__(self, c: Cohort) -> None:
+    def __init__(self, c: Cohort, tag: Tag | None = None) -> None:
         self.pending = c.count
         self.done = False
         self.template = c
+        self.tag = tag  # the request chain's state (client policies, amplification)
 
 
 class _Acc:
     """Retries due in one tick with one key, being gathered."""
 
-    __slots__ = ("born_m2", "born_w", "count", "end_w", "sleep_w")
+    __slots__ = ("born_m2", "born_w", "count", "end_w", "prev_w", "sleep_w")
 
     def __init__(self) -> None:
         self.count = 0
@@ -60,6 +62,7 @@ class _Acc:
         self.born_m2 = 0.0
         self.sleep_w = 0.0
         self.end_w = 0.0
+        self.prev_w = 0.0
 
 
 class CohortClients(Clients):
@@ -67,11 +70,14 @@ class CohortClients(Clients):
 
     def __init__(self, env: simpy.Environment, cfg: ClientsConfig, network: Network,
                  gen: np.random.Generator, session: Sampler, warmup_s: float,
-                 pool: Pool | None, resolution_s: float, horizon_s: float) -> None:
-        super().__init__(env, cfg, network, gen, session, warmup_s, pool)
+                 pool: Pool | None, resolution_s: float, horizon_s: float,
+                 policy_gen: np.random.Generator | None = None) -> None:
+        super().__init__(env, cfg, network, gen, session, warmup_s, pool, policy_gen)
+        if self.policies is not None:
+            self.policies.resolution_s = resolution_s
         self.dt = resolution_s
         self.horizon_s = horizon_s
-        self._due: dict[int, dict[tuple[int, bool, bool], _Acc]] = {}
+        self._due: dict[int, dict[tuple[int, bool, bool, Any], _Acc]] = {}
         self._ends: dict[int, int] = {}
         self.lat_sd: list[float] = []
         # Equal-probability slices of the session length: each slice's conditional mean.
@@ -117,11 +123,24 @@ class CohortClients(Clients):
     def _attempt(self, c: Cohort) -> None:
         if self.room is not None and self.room.hold(c):
             return  # held in the waiting room: the attempt starts when it is let through
+        tag: Tag | None = c.ticket  # the chain's state, set where the cohort was made
+        pol = self.policies
+        if pol is not None:
+            if tag is None:
+                tag = Tag()
+            refused = sum(pol.admit(self.env.now, c.count, tag, c.attempt, c.born_s))
+            if refused:
+                self._fail_n(c, refused, self.env.now, tag, sent=False)
+                if refused >= c.count:
+                    return
+                c.count -= refused
         if c.reconnect:
             self.reconnects += c.count
         else:
             self.attempts += c.count
-        c.ticket = Ticket(c)
+            if self._track:
+                self._unique(c.start_s, tag.prev_s if tag is not None else -INF, c.count)
+        c.ticket = Ticket(c, tag)
         if c.deadline_s < INF:
             ev = Timeout(self.env, max(0.0, c.deadline_s - self.env.now), c.ticket)
             ev.callbacks.append(self._on_deadline)
@@ -135,7 +154,7 @@ class CohortClients(Clients):
         t.done = True
         n, t.pending = t.pending, 0
         self.attempts_timed_out += n
-        self._fail_n(t.template, n, self.env.now)
+        self._fail_n(t.template, n, self.env.now, t.tag, timed_out=True)
 
     def _answer(self, c: Cohort) -> bool:
         """Count a part as answered; False if its attempt had already timed out."""
@@ -148,12 +167,12 @@ class CohortClients(Clients):
     def on_failed(self, c: Cohort, st: Station, reason: str) -> None:
         if self._answer(c):
             self.attempts_rejected += c.count
-            self._fail_n(c, c.count, self.env.now)
+            self._fail_n(c, c.count, self.env.now, c.ticket.tag)
 
     def on_expired(self, c: Cohort, st: Station) -> None:
         if self._answer(c):
             self.attempts_timed_out += c.count
-            self._fail_n(c, c.count, self.env.now)
+            self._fail_n(c, c.count, self.env.now, c.ticket.tag, timed_out=True)
 
     def on_joined(self, c: Cohort, st: Station, placements: list[tuple[int, int]] | None) -> None:
         now = self.env.now
@@ -164,6 +183,8 @@ class CohortClients(Clients):
             return
         n = c.count
         done_mid = now + c.spread_s / 2
+        if self.policies is not None:
+            self.policies.success(now, n, c.ticket.tag)
         if c.reconnect:
             self.reconnected += n
             end_s = c.sleep_s
@@ -189,15 +210,33 @@ class CohortClients(Clients):
             if k:
                 self._end_at(done_mid + self._slice_len[j], int(k))
 
-    def _fail_n(self, c: Cohort, n: int, now: float) -> None:
-        """``n`` requests of the attempt ``c`` failed now: retry them or give up."""
-        self.attempts_failed += n
+    def _fail_n(self, c: Cohort, n: int, now: float, tag: Tag | None = None,
+                sent: bool = True, timed_out: bool = False) -> None:
+        """``n`` requests of the attempt ``c`` failed now (``sent``: at the server, else
+        refused locally): retry them or give up."""
+        pol = self.policies
+        if sent:
+            self.attempts_failed += n
+            if pol is not None:
+                pol.failure(now, n, tag)
         if c.attempt >= self.max_attempts:
             self._give_up(c, n)
             return
+        nxt_tag = None
+        if pol is not None:
+            assert tag is not None
+            allowed, nxt_tag = pol.retry(now, n, tag, sent, timed_out, c.start_s, c.impatient)
+            if allowed < n:
+                self._give_up(c, n - allowed)
+                n = allowed
+                if not n:
+                    return
+        elif self._track:
+            nxt_tag = Tag(prev_s=c.start_s)
         if c.impatient and self.impatient_retry_s <= 0:
             nxt = self._next(c, n, now, 0.0)
             nxt.spread_s = c.spread_s
+            nxt.ticket = nxt_tag
             self._attempt(nxt)
             return
         ticks, probs, delays = self._backoff(c, now)
@@ -208,7 +247,7 @@ class CohortClients(Clients):
             if not c.reconnect and now + delay - c.born_s > self.patience_s:
                 self._give_up(c, cnt)
                 continue
-            self._gather(c, int(k), cnt, delay)
+            self._gather(c, int(k), cnt, delay, nxt_tag)
 
     def _give_up(self, c: Cohort, n: int) -> None:
         if c.reconnect:
@@ -271,8 +310,10 @@ class CohortClients(Clients):
         s = sum(probs)
         return ticks, [q / s for q in probs], delays
 
-    def _gather(self, c: Cohort, k: int, n: int, delay: float) -> None:
-        key = (c.attempt + 1, c.impatient, c.reconnect)
+    def _gather(self, c: Cohort, k: int, n: int, delay: float, tag: Tag | None = None
+                ) -> None:
+        key = (c.attempt + 1, c.impatient, c.reconnect,
+               tag.key() if tag is not None and self.policies is not None else None)
         bucket = self._due.get(k)
         if bucket is None:
             bucket = self._due[k] = {}
@@ -285,11 +326,13 @@ class CohortClients(Clients):
         acc.born_w += n * c.born_s
         acc.born_m2 += n * (c.born_var + c.born_spread**2 / 12 + c.born_s**2)
         acc.sleep_w += n * (c.sleep_s if c.reconnect else delay)
+        if tag is not None:
+            acc.prev_w += n * tag.prev_s
 
     def _release(self, ev: simpy.Event) -> None:
         k: int = ev._value
         now = self.env.now
-        for (attempt, impatient, reconnect), acc in self._due.pop(k, {}).items():
+        for (attempt, impatient, reconnect, chain), acc in self._due.pop(k, {}).items():
             n = acc.count
             born = acc.born_w / n
             mid = now + self.dt / 2
@@ -299,6 +342,11 @@ class CohortClients(Clients):
             c.impatient = impatient
             c.reconnect = reconnect
             c.sleep_s = acc.sleep_w / n
+            if chain is not None:
+                paid, spent, fails, open_until = chain
+                c.ticket = Tag(paid, spent, fails, open_until, acc.prev_w / n)
+            elif self._track:
+                c.ticket = Tag(prev_s=acc.prev_w / n)
             self._attempt(c)
 
     # -- listening ------------------------------------------------------------------------
