@@ -188,7 +188,7 @@ def describe_attack(a: Mapping[str, Any]) -> str:
     for vname, v in vectors.items():
         if not isinstance(v, Mapping):
             continue
-        kind = f" ({v['kind']})" if v.get("kind") else ""
+        kind = f" ({v['kind']})" if v.get("kind") and v.get("kind") != vname else ""
         parts.append(f"{vname}{kind}: {fmt_num(v.get('rate_rps'))} req/s into "
                      f"{v.get('enter')} from t = {fmt_num(v.get('start_s'))} s to "
                      f"{fmt_num(v.get('end_s'))} s")
@@ -355,7 +355,9 @@ def recovery_text(s: Mapping[str, Any], series: Mapping[str, Any] | None = None)
                     f"(retry amplification peaked at "
                     f"{fmt_ratio(meta.get('amplification_peak'))}).")
         else:
-            text = (f"Not recovered by the horizon{after}, but not judged metastable "
+            ends = f"; the trigger ends at t = {fmt_num(trigger)} s" \
+                if not _missing(trigger) else ""
+            text = (f"Not recovered by the horizon{ends}; not judged metastable "
                     f"(amplification at the end "
                     f"{fmt_ratio(meta.get('amplification_end'))}).")
         return text
@@ -428,7 +430,7 @@ def attack_text(s: Mapping[str, Any]) -> str:
     if isinstance(mitig, Mapping) and mitig:
         parts = []
         for name, m in mitig.items():
-            if isinstance(m, Mapping):
+            if isinstance(m, Mapping) and (m.get("attack_removed") or m.get("legit_removed")):
                 parts.append(f"{name} removed {fmt_num(m.get('attack_removed'))} attack and "
                              f"{fmt_num(m.get('legit_removed'))} legit requests")
         if parts:

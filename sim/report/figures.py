@@ -39,6 +39,7 @@ MAX_BINS = 600
 BREACH_COLOR = "#c0392b"
 RECOVERED_COLOR = "#1e8449"
 LATENCY_COLORS = ["#17becf", "#8c564b", "#bcbd22"]
+VECTOR_COLORS = ["#8c564b", "#9467bd", "#e377c2", "#17becf", "#bcbd22"]
 STATION_COLORS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b",
                   "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"]
 
@@ -366,17 +367,18 @@ def fig_attack(run: RunData) -> Figure | None:
     lines: list[tuple[str, str, str, str]] = []
     if vectors:
         for i, v in enumerate(vectors):
-            color = _color(i + 3)
-            lines.append((f"attack.{v}.offered", f"{v}: offered", color, "-"))
+            # Not red: red marks the SLO breach on every figure.
+            color = VECTOR_COLORS[i % len(VECTOR_COLORS)]
             if f"attack.{v}.mitigated" in run.series \
                     and np.nan_to_num(run.series[f"attack.{v}.mitigated"]).any():
                 lines.append((f"attack.{v}.mitigated", f"{v}: removed by mitigation",
-                              color, ":"))
+                              color, "wide"))
+            lines.append((f"attack.{v}.offered", f"{v}: offered", color, "-"))
             if f"attack.{v}.served" in run.series:
                 lines.append((f"attack.{v}.served", f"{v}: served", color, "--"))
     else:
-        lines = [("attack.offered", "offered", "#d62728", "-"),
-                 ("attack.mitigated", "removed by mitigation", "#7f7f7f", ":"),
+        lines = [("attack.mitigated", "removed by mitigation", "#7f7f7f", "wide"),
+                 ("attack.offered", "offered", "#8c564b", "-"),
                  ("attack.served", "served (processed up to their last station)",
                   "#ff7f0e", "--")]
         # Mitigation is drawn only when something was mitigated, to keep the legend honest.
@@ -394,7 +396,11 @@ def fig_attack(run: RunData) -> Figure | None:
                      height_in=6.0 if mcols else None)
     ylabel = _rate_label(bin_s, _tick_s(run)).lower()
     for col, label, color, style in lines:
-        axes[0].plot(t, rates[col], color=color, linestyle=style, linewidth=1.2, label=label)
+        if style == "wide":  # a broad pale band under the offered line it may equal
+            axes[0].plot(t, rates[col], color=color, linewidth=4.0, alpha=0.35, label=label)
+        else:
+            axes[0].plot(t, rates[col], color=color, linestyle=style, linewidth=1.2,
+                         label=label)
     axes[0].set_ylabel(f"Attack requests\n{ylabel}")
     if mcols:
         for col, label, color, style in mcols:
