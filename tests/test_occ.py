@@ -7,6 +7,7 @@ commit fails with reason ``conflict`` if another request committed in between.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -48,7 +49,7 @@ def one_key(starts: dict[str, float], service_s: float = 1.0
     Network({"row": st}, {}, "row", gen)
     owner = Owner(env)
 
-    def writer(name: str, at: float):  # noqa: ANN202 - a SimPy process
+    def writer(name: str, at: float) -> Iterator[simpy.Event]:
         yield env.timeout(at)
         st.offer(Cohort(name, 1, env.now, env.now, owner=owner))
 

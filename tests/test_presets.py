@@ -56,6 +56,8 @@ def shrink_curve(prefix: str, curve: dict[str, Any]) -> list[str]:
                 f"{prefix}.start_s=0", f"{prefix}.end_s={HORIZON_S}"]
     if kind == "diurnal":
         return [f"{prefix}.base_rate={per_s}"]
+    if kind == "batch":  # clients that start together contend: keep the batch small
+        return [f"{prefix}.count={min(int(curve.get('count', 100)), 100)}"]
     if kind == "trace":
         rate = sim.config.read_trace(f"{prefix}.path", curve["path"])[1]
         return [f"{prefix}.scale={per_s / max(*rate, 1e-09)}"]
