@@ -251,8 +251,11 @@ def conclusion(att: Mapping[str, Any]) -> str:
     else:
         nec = att["necessary"]
         if crowd is not None and crowd["failed"]:
+            names = list(att["factors"])
+            listed = names[0] if len(names) == 1 else \
+                ", ".join(names[:-1]) + " or " + names[-1]
             parts.append("No factor is necessary: the crowd alone fails, so capacity is "
-                         "short even without " + ", ".join(att["factors"]) + ".")
+                         f"short even without {listed}.")
         elif nec:
             parts.append("Necessary: " + ", ".join(nec) + " (removing "
                          + ("it" if len(nec) == 1 else "any one of them")
