@@ -12,6 +12,7 @@ installs Debian's ``chromium`` (.ci/run); without it these tests are skipped.
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import os
 import select
@@ -48,10 +49,12 @@ class Browser:
             os.dup2(to_child_r, 3)
             os.dup2(from_child_w, 4)
 
-        self.proc = subprocess.Popen(  # noqa: S603 (fixed path, fixed flags)
+        self.proc = subprocess.Popen(
             [CHROMIUM, *FLAGS, f"--user-data-dir={profile}", "about:blank"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, preexec_fn=wire,
-            close_fds=False)
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            # Chromium wants the pipe on fds 3 and 4 exactly; two dup2 calls are all
+            # that runs between fork and exec.
+            preexec_fn=wire, close_fds=False)  # noqa: PLW1509
         os.close(to_child_r)
         os.close(from_child_w)
         self._buf = b""
@@ -144,10 +147,8 @@ class Browser:
         return path
 
     def close(self) -> None:
-        try:
+        with contextlib.suppress(RuntimeError, TimeoutError, OSError):
             self.call("Browser.close", timeout=5.0)
-        except (RuntimeError, TimeoutError, OSError):
-            pass
         try:
             self.proc.wait(timeout=10)
         except subprocess.TimeoutExpired:
@@ -220,17 +221,20 @@ def test_run_report_renders_in_chromium(browser: Browser, run_dir: Path,
 def test_breached_run_and_sweep_render_in_chromium(browser: Browser, run_dir: Path,
                                                    tmp_path: Path) -> None:
     top = tmp_path / "sweep"
+    # Job 0 keeps the real run's report; job 1 breaches and gets its own.
     for i, (value, met) in enumerate([(1000, True), (3000, False)]):
         job = top / str(i)
-        shutil.copytree(run_dir, job, ignore=shutil.ignore_patterns("report.*", "figures"))
-        s = json.loads((job / "summary.json").read_text())
+        shutil.copytree(run_dir, job)
         if not met:
+            s = json.loads((job / "summary.json").read_text())
             s["slo"].update(met=False, first_breach_s=305.0, bottleneck="join",
                             recovered_s=None)
-        (job / "summary.json").write_text(json.dumps(s))
+            (job / "summary.json").write_text(json.dumps(s))
         (job / ".hydra").mkdir(exist_ok=True)
         (job / ".hydra" / "overrides.yaml").write_text(f"- arrivals.audience={value}\n")
     build_report(top / "1")
+    later = (top / "0" / "summary.json").stat().st_mtime + 1
+    os.utime(top / "0" / "report.html", (later, later))
     state = _check_page(browser, top / "1" / "report.html", tmp_path / "breach.png")
     assert state["decision"] == "NO-GO"
     assert "t = 305 s" in state["reason"] and "join" in state["reason"]
