@@ -114,6 +114,8 @@ class StationConfig:
     connections_per_instance: int | None = None  # in flight beyond this tier
     listener_slots_per_instance: int | None = None  # slots held for a listening session
     egress_gbps_per_instance: float | None = None  # caps slots at egress / bitrate
+    link_gbps: float | None = None  # ingress link of the tier (volumetric attacks); None: unlimited
+    request_kb: float = 4.0  # ingress kilobytes per request, for the link's load
     min_instances: int = 1
     max_instances: int | None = None  # None: unbounded for the autoscaler
     autoscale: bool = True
@@ -379,18 +381,94 @@ class AutoscalerConfig:
 
 @dataclass
 class AttackVectorConfig:
+    """One vector of an attack mix (sim/model/attacks.py); per-kind keys are ignored by the
+    other kinds."""
+
+    kind: str = "l7_join_flood"
     enter: str = "edge"  # the station the requests arrive at
     stop_after: str | None = None  # the station after which they end (None: the path end)
-    rate_rps: float = 0.0
+    rate_rps: float = 0.0  # requests (volumetric: ignored, see gbps) per second at full rate
     start_s: float = 0.0
     end_s: float = 600.0
-    sources: int = 1000
+    ramp_s: float = 0.0  # linear rise from 0 to full rate after start_s
+    sources: int = 1000  # distinct source addresses (per-source rate limits)
+    # auth_flood: after stop_after's work the lookup misses the cache and goes here
+    lookup: str | None = None
+    # volumetric: bandwidth at full rate and packet size (packets are what is counted)
+    gbps: float = 0.0
+    packet_bytes: float = 1250.0
+    # connection_exhaustion: how long a slow client holds its edge connection
+    hold_s: float = 60.0
+    # bot_listeners: how long a bot holds its listener slot
+    session_s: float = 1800.0
+
+
+ATTACK_KINDS = ("l7_join_flood", "auth_flood", "connection_exhaustion", "volumetric",
+                "bot_listeners")
 
 
 @dataclass
 class AttackConfig:
     name: str = "none"
     vectors: dict[str, AttackVectorConfig] = field(default_factory=dict)
+
+
+@dataclass
+class WafConfig:
+    """Bot/WAF detection at the mitigating station, after its service (the request has
+    been read): a detected attack request is cut, a legit one is a false positive."""
+
+    enabled: bool = False
+    detection: dict[str, float] = field(default_factory=dict)  # vector name or kind -> p
+    default_detection: float = 0.0  # vectors not named in ``detection``
+    false_positive: float = 0.0  # share of legit requests cut
+    cost_s: float = 0.0  # seconds of the station's worker time per inspected request
+
+
+@dataclass
+class SourceRateLimitConfig:
+    """A token bucket per source address. Legit requests behind carrier NAT share
+    ``legit_nat_addresses`` addresses."""
+
+    enabled: bool = False
+    rps_per_source: float = 5.0
+    burst_per_source: float = 10.0
+    legit_nat_share: float = 0.0  # share of legit requests that come through carrier NAT
+    legit_nat_addresses: int = 1000
+    cost_s: float = 0.0
+
+
+@dataclass
+class ChallengeConfig:
+    """A challenge page (JavaScript or CAPTCHA) served to every request."""
+
+    enabled: bool = False
+    legit_pass: float = 0.97  # share of legit users who pass
+    bot_pass: dict[str, float] = field(default_factory=dict)  # vector name or kind -> p
+    default_bot_pass: float = 0.05
+    latency_s: float = 2.0  # added to every request that passes
+    cost_s: float = 0.0
+
+
+@dataclass
+class ScrubbingConfig:
+    """An upstream scrubbing service: removes volumetric attack traffic up to its
+    capacity; above it, all traffic into it is lost in proportion."""
+
+    enabled: bool = False
+    capacity_gbps: float = 1000.0
+    detection: float = 0.99  # share of volumetric attack traffic removed
+    false_positive: float = 0.0  # share of requests (legit and L7) dropped
+
+
+@dataclass
+class MitigationConfig:
+    name: str = "none"
+    station: str | None = None  # where mitigations run (None: architecture.entry)
+    waf: WafConfig = field(default_factory=WafConfig)
+    rate_limit_per_source: SourceRateLimitConfig = field(default_factory=SourceRateLimitConfig)
+    challenge: ChallengeConfig = field(default_factory=ChallengeConfig)
+    scrubbing: ScrubbingConfig = field(default_factory=ScrubbingConfig)
 
 
 @dataclass
@@ -436,6 +514,7 @@ class SimConfig:
     clients: ClientsConfig = field(default_factory=ClientsConfig)
     autoscaler: AutoscalerConfig = field(default_factory=AutoscalerConfig)
     attack: AttackConfig = field(default_factory=AttackConfig)
+    mitigation: MitigationConfig = field(default_factory=MitigationConfig)
     slo: SloConfig = field(default_factory=SloConfig)
     report: ReportConfig = field(default_factory=ReportConfig)
 
@@ -741,29 +820,11 @@ def validate(c: SimConfig) -> None:
         if r.horizon_s / r.resolution_s > 20_000_000:
             raise _fail("run.resolution_s", r.resolution_s,
                         "0 (exact mode) or at most 20,000,000 ticks per horizon")
-        for name, st in c.architecture.stations.items():
-            if st.concurrency == "occ":
-                raise _fail(f"architecture.stations.{name}.concurrency", st.concurrency,
-                            "none in cohort mode: optimistic concurrency (occ) runs in "
-                            "exact mode only (run.resolution_s: 0)")
     _validate_architecture(c.architecture)
     _validate_arrivals("arrivals", c.arrivals)
     _validate_clients(c.clients)
     _validate_autoscaler(c.autoscaler, c.architecture)
-    for name, v in c.attack.vectors.items():
-        key = f"attack.vectors.{name}"
-        stations = sorted(c.architecture.stations)
-        if v.enter not in c.architecture.stations:
-            raise _fail(f"{key}.enter", v.enter, "a station: " + ", ".join(stations))
-        if v.stop_after is not None and v.stop_after not in c.architecture.stations:
-            raise _fail(f"{key}.stop_after", v.stop_after,
-                        "null or a station: " + ", ".join(stations))
-        _non_negative(f"{key}.rate_rps", v.rate_rps)
-        _non_negative(f"{key}.start_s", v.start_s)
-        if not v.end_s > v.start_s:
-            raise _fail(f"{key}.end_s", v.end_s, f"greater than {key}.start_s ({v.start_s})")
-        if v.sources < 1:
-            raise _fail(f"{key}.sources", v.sources, "an integer >= 1")
+    _validate_attack(c)
     s = c.slo
     _positive("slo.window_s", s.window_s)
     _share("slo.join_success_min", s.join_success_min)

@@ -39,8 +39,10 @@ from .model import (
     rate_function,
     visit_ratios,
 )
+from .model.attacks import evict_bots
 from .model.failures import StationFailures
 from .model.hls import ListenerPolling
+from .model.mitigation import Mitigations, overhead_s
 from .model.waiting_room import WaitingRoom
 
 SCHEMA = 1
@@ -98,7 +100,7 @@ class Scenario:
         self.streams = Streams(r.seed)
         self.cohort_mode = r.resolution_s > 0
         self.topology = build_topology(self.env, cfg.architecture, self.streams, r.warmup_s,
-                                       r.resolution_s)
+                                       r.resolution_s, overhead_s(cfg))
         self.pool = self.topology.end_pool
         c = cfg.clients
         session = Sampler(self.streams.generator("clients.session"), c.session.dist,
@@ -126,9 +128,14 @@ class Scenario:
             if poll.rps_per_listener > 0 else None)
         self.attacks = [
             AttackVector(self.env, name, v, self.topology.network,
-                         self.streams.generator(f"attack.{name}"), r.horizon_s, self.pool)
+                         self.streams.generator(f"attack.{name}"), r.horizon_s, self.pool,
+                         r.resolution_s)
             for name, v in cfg.attack.vectors.items()
         ]
+        # Gates where traffic enters (links, scrubbing) and around the mitigating station.
+        self.mitigations = Mitigations(self.env, cfg, self.topology.stations, self.attacks,
+                                       self.streams)
+        self.clients.entry = self.mitigations.entry  # type: ignore[assignment]
         self.autoscalers: dict[str, Autoscaler] = {}
         a, arch = cfg.autoscaler, cfg.architecture
         names = autoscaled_stations(a, arch)
@@ -173,6 +180,8 @@ class Scenario:
 
     def _evict(self, evicted: list[Any], count: int) -> None:
         """Listeners whose instance went away (exact: their records; cohort: a count)."""
+        if self.pool is not None:  # bots holding slots lose theirs (sim.model.attacks)
+            evicted, count = evict_bots(self.attacks, evicted, count, self.pool.in_use)
         if evicted:
             self.clients.evict(evicted)
         elif count and isinstance(self.clients, CohortClients):
@@ -201,6 +210,14 @@ class Scenario:
         rec.add("attack.offered", "count", lambda: sum(a.offered for a in self.attacks))
         rec.add("attack.served", "count", lambda: sum(a.served for a in self.attacks))
         rec.add("attack.mitigated", "count", lambda: sum(a.mitigated for a in self.attacks))
+        for a in self.attacks:
+            for attr in ("offered", "mitigated", "served"):
+                rec.add(f"attack.{a.name}.{attr}", "count", _getter(a, attr))
+        for m_name, f in self.mitigations.filters.items():
+            for attr in ("attack_removed", "legit_removed"):
+                rec.add(f"mitigation.{m_name}.{attr}", "count", _getter(f, attr))
+        for st_name, bw in self.mitigations.bandwidth.items():
+            rec.add(f"link.{st_name}.legit_lost", "count", _getter(bw, "legit_lost"))
         if self.room is not None:
             rec.add("waiting_room.size", "level", _getter(self.room, "size"))
             rec.add("waiting_room.admitted", "count", _getter(self.room, "admitted"))
@@ -352,7 +369,8 @@ class Scenario:
         attack = {"offered": sum(a.offered for a in self.attacks),
                   "mitigated": sum(a.mitigated for a in self.attacks),
                   "served": sum(a.served for a in self.attacks),
-                  "vectors": {a.name: a.summary() for a in self.attacks}}
+                  "vectors": {a.name: a.summary() for a in self.attacks},
+                  "links": self.mitigations.links()}
         summary: dict[str, Any] = {
             "schema": SCHEMA,
             "name": cfg.name,
@@ -384,6 +402,7 @@ class Scenario:
                                "p99": _num(qs[2]), "max": float((lat[1] + 3 * lat_sd).max())
                                if len(lat[1]) else None, "n": int(lat[2].sum())},
             "attack": attack,
+            "mitigation": self.mitigations.summary(),
             "stations": stations,
             "slo": slo_part,
             **({"metastability": meta} if meta is not None else {}),

@@ -6,7 +6,8 @@ it. Nothing here imports from the rest of ``sim``.
 
 from .cohort import Cohort
 from .fluid import FluidStation, erlang_c_wait
-from .occ import CONFLICT, OptimisticStation
+from .gate import Filter, Gate, Overhead, keep
+from .occ import CONFLICT, OptimisticFluidStation, OptimisticStation
 from .pool import ConnectionLimit, Pool
 from .recorder import TickRecorder, mixture_quantiles, weighted_quantiles
 from .routing import Network
@@ -18,9 +19,13 @@ __all__ = [
     "DISTRIBUTIONS",
     "Cohort",
     "ConnectionLimit",
+    "Filter",
     "FluidStation",
+    "Gate",
     "Network",
+    "OptimisticFluidStation",
     "OptimisticStation",
+    "Overhead",
     "Pool",
     "Sampler",
     "Station",
@@ -28,6 +33,7 @@ __all__ = [
     "TickRecorder",
     "Uniforms",
     "erlang_c_wait",
+    "keep",
     "mixture_quantiles",
     "weighted_quantiles",
 ]

@@ -14,7 +14,17 @@ from dataclasses import dataclass
 import simpy
 
 from ..config import ArchitectureConfig
-from ..engine import FluidStation, Network, OptimisticStation, Pool, Sampler, Station, Streams
+from ..engine import (
+    FluidStation,
+    Network,
+    OptimisticFluidStation,
+    OptimisticStation,
+    Overhead,
+    Pool,
+    Sampler,
+    Station,
+    Streams,
+)
 
 
 @dataclass
@@ -40,16 +50,23 @@ def slots_per_instance(arch: ArchitectureConfig, name: str) -> int | None:
 
 
 def build_topology(env: simpy.Environment, arch: ArchitectureConfig, streams: Streams,
-                   warmup_s: float, resolution_s: float = 0.0) -> Topology:
-    """Exact-mode stations if ``resolution_s`` is 0, cohort-mode (fluid) ones otherwise."""
+                   warmup_s: float, resolution_s: float = 0.0,
+                   overhead_s: dict[str, float] | None = None) -> Topology:
+    """Exact-mode stations if ``resolution_s`` is 0, cohort-mode (fluid) ones otherwise.
+
+    ``overhead_s``: seconds of work added to every request a station serves (the cost of
+    the mitigations it runs, see ``sim.model.mitigation``).
+    """
     stations: dict[str, Station] = {}
     pools: dict[str, Pool] = {}
     for name, sc in arch.stations.items():
         service = Sampler(streams.generator(f"station.{name}.service"), sc.service.dist,
                           sc.service.mean_s, sc.service.cv)
+        if overhead_s and overhead_s.get(name, 0.0) > 0:
+            service = Overhead(service, overhead_s[name])  # type: ignore[assignment]
         kind = FluidStation if resolution_s > 0 else Station
         if sc.concurrency == "occ":  # one key written with optimistic concurrency
-            kind = OptimisticStation
+            kind = OptimisticFluidStation if resolution_s > 0 else OptimisticStation
         extra = {"resolution_s": resolution_s} if resolution_s > 0 else {}
         stations[name] = kind(
             env, name,
