@@ -7,7 +7,7 @@ it. Nothing here imports from the rest of ``sim``.
 from .cohort import Cohort
 from .fluid import FluidStation, erlang_c_wait
 from .gate import Filter, Gate, Overhead, keep
-from .occ import CONFLICT, OptimisticFluidStation, OptimisticStation
+from .occ import CONFLICT, OptimisticStation
 from .pool import ConnectionLimit, Pool
 from .recorder import TickRecorder, mixture_quantiles, weighted_quantiles
 from .routing import Network
@@ -23,7 +23,6 @@ __all__ = [
     "FluidStation",
     "Gate",
     "Network",
-    "OptimisticFluidStation",
     "OptimisticStation",
     "Overhead",
     "Pool",

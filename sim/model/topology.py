@@ -17,7 +17,6 @@ from ..config import ArchitectureConfig
 from ..engine import (
     FluidStation,
     Network,
-    OptimisticFluidStation,
     OptimisticStation,
     Overhead,
     Pool,
@@ -66,7 +65,7 @@ def build_topology(env: simpy.Environment, arch: ArchitectureConfig, streams: St
             service = Overhead(service, overhead_s[name])  # type: ignore[assignment]
         kind = FluidStation if resolution_s > 0 else Station
         if sc.concurrency == "occ":  # one key written with optimistic concurrency
-            kind = OptimisticFluidStation if resolution_s > 0 else OptimisticStation
+            kind = OptimisticStation
         extra = {"resolution_s": resolution_s} if resolution_s > 0 else {}
         stations[name] = kind(
             env, name,
