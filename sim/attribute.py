@@ -64,9 +64,10 @@ class AttributionInputError(ConfigError):
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
-        raise AttributionInputError(f"{message}. Usage: {PROG} [OVERRIDE ...] [--factor "
-                              f"NAME=OVERRIDE[,OVERRIDE...]] [--out DIR] [--jobs N] "
-                              f"[--design {'|'.join(DESIGNS)}] [--config-dir DIR]")
+        raise AttributionInputError(
+            f"{message}. Usage: {PROG} [OVERRIDE ...] [--factor NAME=OVERRIDE[,OVERRIDE...]] "
+            f"[--factors NAME,...] [--out DIR] [--jobs N] [--design {'|'.join(DESIGNS)}] "
+            f"[--config-dir DIR]")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -77,6 +78,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--factor", action="append", default=[], metavar="NAME=OVERRIDE[,...]",
                    help="a factor of your own: the overrides that switch it off "
                         "(repeat for more factors or more overrides)")
+    p.add_argument("--factors", default=None, metavar="NAME[,NAME...]",
+                   help="attribute only these factors; the others stay on in every variant")
     p.add_argument("--out", default=None, help="output directory (default "
                    "outputs/attribution/<date>/<time>; hydra.run.dir=DIR works too)")
     p.add_argument("--jobs", type=int, default=None,
@@ -189,10 +192,16 @@ def plan(argv: Sequence[str]) -> tuple[Plan, argparse.Namespace]:
     factors: list[Factor] = []
     notes: list[str] = []
     for v, vec in base.attack.vectors.items():
-        kind = getattr(vec, "kind", None)
-        what = f"attack vector, {kind}" if kind else "attack vector"
-        factors.append(Factor(v, "attack", (f"~attack.vectors.{v}",),
-                              f"{what}, {vec.rate_rps:g} rps into {vec.enter}"))
+        if v in (CROWD, RETRIES):
+            raise AttributionInputError(
+                f"attack vector name {v!r} (attack.vectors.{v}) is reserved for the "
+                f"{'baseline' if v == CROWD else 'retries factor'}; allowed: another "
+                f"vector name")
+        kind, rate = getattr(vec, "kind", None), getattr(vec, "rate_rps", None)
+        what = ", ".join(x for x in (
+            "attack vector", kind, f"{rate:g} rps" if isinstance(rate, int | float) else None,
+            f"into {vec.enter}" if getattr(vec, "enter", None) else None) if x)
+        factors.append(Factor(v, "attack", (f"~attack.vectors.{v}",), what))
     r = base.clients.retry
     if r.policy != "none" and (r.max_attempts > 1 or base.clients.impatient_share > 0):
         factors.append(Factor(RETRIES, "retries", RETRIES_OFF,
@@ -200,9 +209,6 @@ def plan(argv: Sequence[str]) -> tuple[Plan, argparse.Namespace]:
                               f" {base.clients.impatient_share:g} impatient"))
     else:
         notes.append("The clients do not retry in this scenario: no retries factor.")
-    if any(f.name in (CROWD,) for f in factors):
-        raise AttributionInputError(f"attack vector name {CROWD!r} is reserved for the baseline; "
-                              f"allowed: another vector name")
     user = _user_factors(args.factor, {f.name for f in factors} | {CROWD})
     for name, offs in user.items():
         where = f"--factor {name}"
@@ -216,6 +222,20 @@ def plan(argv: Sequence[str]) -> tuple[Plan, argparse.Namespace]:
                                   f"nothing in the scenario; allowed: overrides that change "
                                   f"the config")
         factors.append(Factor(name, "user", tuple(offs), "your factor"))
+    if args.factors is not None:
+        chosen = [n.strip() for n in args.factors.split(",") if n.strip()]
+        known = [f.name for f in factors]
+        for n in chosen:
+            if n not in known:
+                raise AttributionInputError(
+                    f"--factors: {n!r} is not a factor of this scenario; allowed: "
+                    f"{', '.join(known) or 'none (no attack vector, no retries, no --factor)'}")
+        if not chosen:
+            raise AttributionInputError(f"--factors is empty; allowed: names among "
+                                        f"{', '.join(known)}")
+        notes += [f"{f.name} stays on in every variant (not in --factors)."
+                  for f in factors if f.name not in chosen]
+        factors = [f for f in factors if f.name in chosen]
     if not factors:
         raise AttributionInputError("no factors to attribute: the scenario has no attack vector, "
                               "its clients do not retry and no --factor was given; allowed: "

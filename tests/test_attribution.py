@@ -182,6 +182,18 @@ def test_user_factor(tmp_path: Path) -> None:
         v["crowd+l7_join_flood+retries+small_server"]["overrides"]
 
 
+def test_chosen_factors(tmp_path: Path) -> None:
+    """``--factors`` keeps the others on in every variant."""
+    att = attribute([*ATTACK_CASE, "--factors", "l7_join_flood"], tmp_path)
+    assert att["factors"] == [VECTOR]
+    assert [v["name"] for v in att["variants"]] == ["crowd+l7_join_flood", "crowd"]
+    assert att["necessary"] == [VECTOR]
+    assert any("retries stays on" in n for n in att["notes"])
+    text = (tmp_path / "variants" / "crowd" / "config.yaml").read_text()
+    assert "policy: full_jitter" in text  # retries on, the vector gone
+    assert "l7_join_flood:" not in text.split("attack:", 1)[1].split("slo:", 1)[0]
+
+
 # -- conclusions on hand-made tables ---------------------------------------------------------
 
 def _table(fails: set[frozenset[str]], names: list[str]) -> dict[frozenset[str], bool]:
@@ -279,13 +291,15 @@ BAD = [
      ["7 factors", "--design one_at_a_time"]),
     ([*ATTACK_CASE, "--bogus"], ["unrecognized arguments: --bogus"]),
     ([*ATTACK_CASE, "--jobs", "0"], ["--jobs"]),
+    ([*ATTACK_CASE, "--factors", "l7_join_flood,nope"],
+     ["--factors: 'nope' is not a factor", "allowed: l7_join_flood, retries"]),
 ]
 
 
 @pytest.mark.parametrize(("argv", "words"), BAD, ids=[
     "unknown_key", "no_factors", "empty_override", "no_equals", "changes_nothing",
     "name_taken", "bad_syntax", "sweep", "bad_scenario", "too_many", "unknown_flag",
-    "jobs"])
+    "jobs", "unknown_factor"])
 def test_bad_input(argv: list[str], words: list[str], tmp_path: Path,
                    capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as exc:
