@@ -577,11 +577,20 @@ def fig_sweep_curve(study: Study) -> Figure | None:
     return fig
 
 
+def _short_label(label: str) -> str:
+    """``architecture.stations.join.max_rate_rps=2500`` as ``join.max_rate_rps=2500``."""
+    parts = []
+    for part in label.split(", "):
+        key, sep, value = part.partition("=")
+        parts.append(".".join(key.split(".")[-2:]) + sep + value)
+    return "\n".join(parts)
+
+
 def fig_comparison(study: Study) -> Figure | None:
     """Variants side by side: failure point (or join ratio), join ratio, cost."""
     if len(study.variants) < 2:
         return None
-    labels = [v.label for v in study.variants]
+    labels = [_short_label(v.label) for v in study.variants]
     y = np.arange(len(labels))
     colors = [_color(i) for i in range(len(labels))]
     panels = 3 if study.key else 2

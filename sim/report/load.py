@@ -196,6 +196,9 @@ class SweepData:
     hydra: dict[str, Any] = field(default_factory=dict, repr=False)
     failure_point: dict[str, Any] | None = None
     attribution: dict[str, Any] | None = None
+    # A study of several sweeps side by side (one failure-point search per architecture):
+    # each subdirectory that is a sweep of its own.
+    parts: list[SweepData] = field(default_factory=list)
 
     @property
     def name(self) -> str:
@@ -234,6 +237,13 @@ def _json(path: Path) -> dict[str, Any] | None:
 def load_sweep(path: str | Path) -> SweepData:
     """Read a multirun directory: every job, multirun.yaml, failure_point.json."""
     path = Path(path)
+    subsweeps = [d for d in _subdirs(path) if (d / MULTIRUN).is_file()]
+    if not (path / MULTIRUN).is_file() and len(subsweeps) > 1:
+        parts = [load_sweep(d) for d in subsweeps]
+        sweep = SweepData(path=path, runs=[r for p in parts for r in p.runs],
+                          config=parts[0].config, hydra=parts[0].hydra, parts=parts)
+        sweep.attribution = find_attribution(path)
+        return sweep
     runs = [load_run(p) for p in find_runs(path)]
     sweep = SweepData(path=path, runs=runs)
     mr = path / MULTIRUN

@@ -51,7 +51,7 @@ from .describe import (
     verdict,
 )
 from .figures import FigureFile
-from .load import RunData, split_override
+from .load import RunData, SweepData, split_override
 from .study import Study
 from .verdict import ReportSettings, run_verdict
 
@@ -283,6 +283,14 @@ def _seed_key(x: str) -> tuple[int, str]:
     return (int(x), "") if x.isdigit() else (1 << 62, x)
 
 
+def _study_commands(sweep: SweepData) -> list[str]:
+    """The sweep's commands; for several sweeps side by side, each one's, then the report."""
+    if not sweep.parts:
+        return sweep_commands(sweep.path, sweep.hydra)
+    out = [c for p in sweep.parts for c in sweep_commands(p.path, p.hydra)[:-1]]
+    return [*out, sweep_commands(sweep.path, {})[-1]]
+
+
 def sweep_context(study: Study, figures: list[FigureFile]) -> dict[str, Any]:
     sweep = study.sweep
     launch = study.verdict
@@ -310,6 +318,6 @@ def sweep_context(study: Study, figures: list[FigureFile]) -> dict[str, Any]:
         "assumptions": _assumptions(sweep.config, sweep.hydra, skip),
         "swept": ", ".join(skip) or "only seeds",
         "seeds": _sweep_seeds(study),
-        "commands": sweep_commands(sweep.path, sweep.hydra),
+        "commands": _study_commands(sweep),
         "title": sweep.path.resolve().name,
     }

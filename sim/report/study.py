@@ -15,6 +15,7 @@ and the expected peak is the base config's value of the load parameter unless
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -35,6 +36,9 @@ from .verdict import (
     run_failed,
     run_verdict,
 )
+
+# Keys that carry load; preferred as the load parameter over capacity keys.
+LOAD_KEY = re.compile(r"^arrivals\.|^attack\.")
 
 
 @dataclass
@@ -91,16 +95,51 @@ def _base_value(sweep: SweepData, key: str) -> Any:
     return get(sweep.config, *key.split("."))
 
 
+def _part_labels(parts: list[SweepData]) -> list[str]:
+    """Name each sweep of a study by the config-group choices that differ between them."""
+    choices = [get(p.hydra, "runtime", "choices") or {} for p in parts]
+    keys = sorted({k for c in choices for k in c if not str(k).startswith("hydra")})
+    differ = [k for k in keys if len({str(c.get(k)) for c in choices}) > 1]
+    if differ:
+        return [", ".join(f"{k}={c.get(k)}" for k in differ) for c in choices]
+    # Else the command-line overrides that differ between the sweeps.
+    tasks = [[str(o) for o in get(p.hydra, "overrides", "task") or []] for p in parts]
+    common = set.intersection(*(set(t) for t in tasks)) if tasks else set()
+    labels = [", ".join(o for o in t if o not in common) for t in tasks]
+    return [lab or p.path.name for lab, p in zip(labels, parts, strict=True)]
+
+
+def _study_of_parts(sweep: SweepData, settings: ReportSettings) -> Study:
+    """Several sweeps side by side: each one's base variant is a variant of the study."""
+    studies = [build_study(p, settings) for p in sweep.parts]
+    key = settings.sweep_key or next((s.key for s in studies if s.key), None)
+    expected = settings.expected_peak if settings.expected_peak is not None else \
+        studies[0].expected
+    variants: list[Variant] = []
+    values: dict[int, float] = {}
+    for st, label in zip(studies, _part_labels(sweep.parts), strict=True):
+        v = st.base
+        if expected is not None and v.failure_point is not None:
+            v.verdict = headroom_verdict(v.failure_point, expected, settings, v.at_expected)
+        v.label, v.is_base = label, not variants
+        variants.append(v)
+        values.update(st.values)
+    return Study(sweep, settings, key, [], expected, variants, values)
+
+
 def build_study(sweep: SweepData, settings: ReportSettings) -> Study:
+    if sweep.parts:
+        return _study_of_parts(sweep, settings)
     keys = sweep.swept_keys
     per_run = {id(r): sweep.values(r) for r in sweep.runs}
     key = settings.sweep_key or (sweep.failure_point or {}).get("param")
     if key is None:
-        for k in keys:
-            vals = [per_run[id(r)].get(k) for r in sweep.runs]
-            if all(_is_number(v) for v in vals) and len(set(vals)) > 1:
-                key = k
-                break
+        numeric = [k for k in keys
+                   if all(_is_number(per_run[id(r)].get(k)) for r in sweep.runs)
+                   and len({per_run[id(r)].get(k) for r in sweep.runs}) > 1]
+        # A load (audience, arrival rate, attack rate) before a capacity key.
+        load = [k for k in numeric if LOAD_KEY.search(k)]
+        key = (load or numeric or [None])[0]
     values = {id(r): float(per_run[id(r)][key]) for r in sweep.runs
               if key is not None and _is_number(per_run[id(r)].get(key))}
     variant_keys = [k for k in keys if k != key]

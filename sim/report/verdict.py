@@ -103,7 +103,9 @@ class FailurePoint:
         if self.kind == "interval":
             conf = f"{100 * self.confidence:.0f}% " if self.confidence else ""
             return f"{conf}interval {fmt_num(self.low)} to {fmt_num(self.high)}"
-        return f"between {fmt_num(self.low)} (held) and {fmt_num(self.high)} (failed)"
+        held, failed = (self.low, self.high) if self.direction == "up" \
+            else (self.high, self.low)
+        return f"between {fmt_num(held)} (held) and {fmt_num(failed)} (failed)"
 
     @property
     def text(self) -> str:
