@@ -139,7 +139,7 @@ def build_study(sweep: SweepData, settings: ReportSettings) -> Study:
                    and len({per_run[id(r)].get(k) for r in sweep.runs}) > 1]
         # A load (audience, arrival rate, attack rate) before a capacity key.
         load = [k for k in numeric if LOAD_KEY.search(k)]
-        key = (load or numeric or [None])[0]
+        key = (load or numeric)[0] if load or numeric else None
     values = {id(r): float(per_run[id(r)][key]) for r in sweep.runs
               if key is not None and _is_number(per_run[id(r)].get(key))}
     variant_keys = [k for k in keys if k != key]
