@@ -35,6 +35,7 @@ from ..config import WaitingRoomConfig
 from ..engine import Cohort
 
 INF = math.inf
+EPS = 1e-9  # tokens short of a whole user by rounding only
 
 
 class WaitingRoom:
@@ -47,8 +48,10 @@ class WaitingRoom:
         self.rate = cfg.admit_rps
         self.dt = resolution_s
         self.horizon_s = horizon_s
-        # Cohort mode must be able to let a whole tick's worth through at once.
-        self.cap = max(cfg.burst, cfg.admit_rps * resolution_s)
+        # Cohort mode must be able to let a whole tick's worth through at once, and keep
+        # the fraction of a user a tick leaves over.
+        self.cap = (max(cfg.burst, cfg.admit_rps * resolution_s + 1.0) if resolution_s > 0
+                    else cfg.burst)
         self.patience_s = cfg.patience_s if cfg.patience_s is not None else INF
         self.queue: deque[Cohort] = deque()
         self._tokens = self.cap
@@ -72,7 +75,7 @@ class WaitingRoom:
         self.entered += c.count
         self._refill(now)
         if not self.queue:
-            k = min(c.count, int(self._tokens))
+            k = min(c.count, int(self._tokens + EPS))
             if k == c.count:
                 self._tokens -= k
                 self._record_admit(c, now)
@@ -142,7 +145,7 @@ class WaitingRoom:
             if not self.queue:
                 continue
             self._refill(now)
-            if self._tokens < 1.0:
+            if self._tokens < 1.0 - EPS:
                 yield env.timeout((1.0 - self._tokens) / self.rate)
                 now = env.now
                 self._refill(now)
@@ -165,7 +168,7 @@ class WaitingRoom:
             if not self.queue:
                 continue
             self._refill(now)
-            room = int(self._tokens)
+            room = int(self._tokens + EPS)
             while room > 0 and self.queue:
                 head = self.queue[0]
                 c = self.queue.popleft() if head.count <= room else head.split(room)
