@@ -588,3 +588,34 @@ def test_report_config_block_is_validated() -> None:
                           ("report.sweep_key=' '", "report.sweep_key")):
         with pytest.raises(ConfigError, match=re.escape(key)):
             to_config(compose([override]))
+
+
+def test_failure_point_searches_side_by_side(run_dir: Path, tmp_path: Path) -> None:
+    """A directory holding one failure-point sweep per architecture: each is a variant
+    with its own interval, named by the config-group choice that differs."""
+    top = tmp_path / "study"
+    for i, (arch, value, interval) in enumerate((("spaces", 4000.0, [3600.0, 4400.0]),
+                                                 ("hls", 9000.0, [8000.0, 10000.0]))):
+        part = top / f"{i}_{arch}"
+        _job(run_dir, part / "0", ["arrivals.audience=2000", "run.seed=1"])
+        _job(run_dir, part / "1", ["arrivals.audience=12000", "run.seed=1"], met=False)
+        _multirun_yaml(part, [f"architecture={arch}"],
+                       ["hydra/sweeper=failure_point", "hydra.sweeper.param=arrivals.audience"])
+        cfg = yaml.safe_load((part / "multirun.yaml").read_text())
+        cfg["hydra"]["runtime"]["choices"]["architecture"] = arch
+        (part / "multirun.yaml").write_text(yaml.safe_dump(cfg))
+        (part / "failure_point.json").write_text(json.dumps({
+            "param": "arrivals.audience", "value": value, "interval": interval,
+            "confidence": 0.95, "direction": "up", "n": 3, "replications": 3,
+            "per_replication": [], "probes": []}))
+    build_report(top)
+    md = (top / "report.md").read_text()
+    assert "| architecture=spaces (baseline) | 4,000 (95% interval 3,600 to 4,400) | NO-GO |" \
+        in md
+    assert "| architecture=hls | 9,000 (95% interval 8,000 to 10,000) | GO |" in md
+    # The front page judges the first sweep: 3,600 < 1.5 x 3,000.
+    assert "For architecture=spaces (the baseline, the first sweep in name order): The " \
+           "failure point of arrivals.audience is 4,000" in md
+    assert md.count("hydra.sweep.dir=") == 2
+    assert {p.stem for p in (top / "figures").glob("*.png")} == {"sweep_curve",
+                                                                  "comparison"}

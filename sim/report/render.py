@@ -216,7 +216,8 @@ def _variant_table(study: Study) -> Table:
         slo = s.get("slo") or {}
         breached = slo.get("met") is False
         rows.append([
-            v.label + (" (configured)" if v.is_base and len(study.variants) > 1 else ""),
+            v.label + ((" (baseline)" if study.sweep.parts else " (configured)")
+                       if v.is_base and len(study.variants) > 1 else ""),
             *([v.failure_point.text if v.failure_point else NA] if key else []),
             v.verdict.decision,
             str(slo.get("bottleneck") or NA) if breached else "none",

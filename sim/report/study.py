@@ -75,8 +75,15 @@ class Study:
         if len(self.variants) < 2:
             return base
         return LaunchVerdict(base.decision,
-                             f"For {self.base.label} (the configured scenario): {base.reason}",
+                             f"For {self.base.label} ({self.base_note}): {base.reason}",
                              base.advice)
+
+    @property
+    def base_note(self) -> str:
+        """What makes the base variant the one the front page judges."""
+        if self.sweep.parts:
+            return "the baseline, the first sweep in name order"
+        return "the configured scenario"
 
 
 def _is_number(x: Any) -> bool:
