@@ -629,8 +629,10 @@ def fig_comparison(study: Study) -> Figure | None:
     ratios = [_sweep_metric(r, "legit.join_ratio") if r else math.nan for r in shown]
     axes[k].barh(y, [100 * r for r in ratios], color=colors, alpha=0.8)
     axes[k].set_xlim(0, 100)
-    axes[k].set_xlabel("Clients joined (%)" + ("\nat the expected peak" if study.key
-                                                and study.expected else ""), fontsize=9)
+    at_peak = all(v.at_expected is not None for v in study.variants)
+    axes[k].set_xlabel("Clients joined (%)\n" + ("at the expected peak" if at_peak
+                                                  else "in the job of the findings"),
+                       fontsize=9)
     costs = [_sweep_metric(r, "cost.usd") if r else math.nan for r in shown]
     axes[k + 1].barh(y, costs, color=colors, alpha=0.8)
     axes[k + 1].set_xlabel("Instance cost (USD)", fontsize=9)

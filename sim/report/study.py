@@ -105,7 +105,9 @@ def _base_value(sweep: SweepData, key: str) -> Any:
 def _part_labels(parts: list[SweepData]) -> list[str]:
     """Name each sweep of a study by the config-group choices that differ between them."""
     choices = [get(p.hydra, "runtime", "choices") or {} for p in parts]
-    keys = sorted({k for c in choices for k in c if not str(k).startswith("hydra")})
+    # Groups every sweep has (a group newer than one of the sweeps is not a difference).
+    keys = sorted(k for k in set.intersection(*(set(c) for c in choices))
+                  if not str(k).startswith("hydra")) if choices else []
     differ = [k for k in keys if len({str(c.get(k)) for c in choices}) > 1]
     if differ:
         return [", ".join(f"{k}={c.get(k)}" for k in differ) for c in choices]
