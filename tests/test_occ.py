@@ -7,6 +7,7 @@ commit fails with reason ``conflict`` if another request committed in between.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
 from typing import Any
 
@@ -16,7 +17,16 @@ import simpy
 
 from sim.cli import compose
 from sim.config import ConfigError, to_config
-from sim.engine import CONFLICT, Cohort, Network, OptimisticStation, Sampler, Station, Streams
+from sim.engine import (
+    CONFLICT,
+    Cohort,
+    Network,
+    OptimisticStation,
+    Sampler,
+    Station,
+    Streams,
+    commit_share,
+)
 from sim.model.arrivals import ArrivalCurve, rate_function
 from sim.model.clients import Backoff
 from sim.run import Scenario
@@ -160,9 +170,57 @@ def test_one_client_never_conflicts() -> None:
     assert sc.collect().summary["legit"]["attempts"] == 1
 
 
-def test_occ_is_refused_in_cohort_mode() -> None:
-    with pytest.raises(ConfigError, match=r"architecture\.stations\.join\.concurrency.*exact"):
-        to_config(compose(["experiment=backoff_jitter", "run.resolution_s=0.01"]))
+def share(resolution_s: float, rate: float, dist: str, cv: float, mean_s: float = 0.01,
+          horizon_s: float = 30) -> float:
+    """Share of Poisson writes (no retries) that commit, in exact or cohort mode."""
+    sc = scenario(f"run.resolution_s={resolution_s}", "arrivals.kind=constant",
+                  f"arrivals.rate={rate}", f"run.horizon_s={horizon_s}",
+                  "clients.retry.policy=none", "clients.retry.max_attempts=1",
+                  f"architecture.stations.join.service.dist={dist}",
+                  f"architecture.stations.join.service.cv={cv}",
+                  f"architecture.stations.join.service.mean_s={mean_s}")
+    st = sc.topology.stations["join"]
+    return st.commits / st.offered  # type: ignore[attr-defined, no-any-return]
+
+
+def test_exponential_service_commits_the_birth_process_share() -> None:
+    """Exponential service: in-flight writes that read the current version race, the
+    first to finish commits: share 1 / ₁F₁(1; ρ+1; ρ) (0.290 at ρ = 6, far above the
+    1/7 of fixed service: short writes slip through)."""
+    assert commit_share(6.0, 1.0) == pytest.approx(0.2898, abs=1e-3)
+    assert commit_share(1.0, 1.0) == pytest.approx(1 / (math.e - 1), rel=1e-9)
+    assert share(0, 600, "exponential", 1.0) == pytest.approx(commit_share(6.0, 1.0),
+                                                              abs=0.012)
+
+
+@pytest.mark.parametrize(("rate", "dist", "cv"), [
+    (100, "deterministic", 0.0), (600, "deterministic", 0.0),
+    (100, "gamma", 0.3), (600, "gamma", 0.3),
+    (100, "exponential", 1.0), (600, "exponential", 1.0)])
+def test_cohort_mode_commits_the_share_exact_mode_does(rate: float, dist: str,
+                                                       cv: float) -> None:
+    exact = share(0, rate, dist, cv)
+    cohort = share(0.1, rate, dist, cv)
+    assert cohort == pytest.approx(exact, abs=0.015)
+    if dist != "gamma":  # the closed forms; gamma is interpolated in cv² between them
+        assert exact == pytest.approx(commit_share(rate * 0.01, cv), abs=0.012)
+
+
+@pytest.mark.parametrize("policy", ["full_jitter", "exponential"])
+def test_cohort_mode_matches_exact_mode_on_a_crowd_that_retries(policy: str) -> None:
+    """150 clients a second write one key (10 ms, cv 0.3) and retry up to 6 times."""
+    ov = ["arrivals.kind=constant", "arrivals.rate=150", "run.horizon_s=60",
+          f"clients.retry.policy={policy}", "clients.retry.base_s=0.05",
+          "clients.retry.cap_s=2", "clients.retry.max_attempts=6",
+          "architecture.stations.join.service.cv=0.3"]
+    exact = scenario(*ov).collect().summary["legit"]
+    cohort = scenario("run.resolution_s=0.1", *ov).collect().summary["legit"]
+    n = exact["arrived"]
+    assert cohort["arrived"] == pytest.approx(n, rel=0.05)
+    assert exact["joined"] < 0.8 * n  # contention is material
+    assert cohort["joined"] / cohort["arrived"] == pytest.approx(exact["joined"] / n, abs=0.03)
+    assert cohort["attempts"] / cohort["arrived"] == pytest.approx(exact["attempts"] / n,
+                                                                   rel=0.05)
 
 
 def test_bad_concurrency_names_the_key_and_choices() -> None:

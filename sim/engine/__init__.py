@@ -7,7 +7,7 @@ it. Nothing here imports from the rest of ``sim``.
 from .cohort import Cohort
 from .fluid import FluidStation, erlang_c_wait
 from .gate import Filter, Gate, Overhead, keep
-from .occ import CONFLICT, OptimisticStation
+from .occ import CONFLICT, OptimisticFluidStation, OptimisticStation, commit_share
 from .pool import ConnectionLimit, Pool
 from .recorder import TickRecorder, mixture_quantiles, weighted_quantiles
 from .routing import Network
@@ -23,6 +23,7 @@ __all__ = [
     "FluidStation",
     "Gate",
     "Network",
+    "OptimisticFluidStation",
     "OptimisticStation",
     "Overhead",
     "Pool",
@@ -31,6 +32,7 @@ __all__ = [
     "Streams",
     "TickRecorder",
     "Uniforms",
+    "commit_share",
     "erlang_c_wait",
     "keep",
     "mixture_quantiles",

@@ -17,6 +17,7 @@ from ..config import ArchitectureConfig
 from ..engine import (
     FluidStation,
     Network,
+    OptimisticFluidStation,
     OptimisticStation,
     Overhead,
     Pool,
@@ -65,7 +66,7 @@ def build_topology(env: simpy.Environment, arch: ArchitectureConfig, streams: St
             service = Overhead(service, overhead_s[name])  # type: ignore[assignment]
         kind = FluidStation if resolution_s > 0 else Station
         if sc.concurrency == "occ":  # one key written with optimistic concurrency
-            kind = OptimisticStation
+            kind = OptimisticFluidStation if resolution_s > 0 else OptimisticStation
         extra = {"resolution_s": resolution_s} if resolution_s > 0 else {}
         stations[name] = kind(
             env, name,
