@@ -13,7 +13,8 @@ conclusion (``sim.analysis.attribution``). The factors are:
 - the user's own, ``--factor NAME=OVERRIDE[,OVERRIDE...]``: the overrides that switch
   the factor off (the scenario as given has every factor on).
 
-The crowd is always on. Each variant is an ordinary run directory (``summary.json``,
+``--factors NAME,...`` keeps only those factors (the others stay on). The crowd is always
+on. Each variant is an ordinary run directory (``summary.json``,
 ``timeseries.csv``, ``config.yaml``, the report if ``run.report``) under
 ``<out>/variants/<variant>/`` (``rep_<i>/`` per replication with ``run.replications``).
 Every job composes and builds its own config from plain overrides inside its process.
