@@ -447,6 +447,7 @@ class ChallengeConfig:
     bot_pass: dict[str, float] = field(default_factory=dict)  # vector name or kind -> p
     default_bot_pass: float = 0.05
     latency_s: float = 2.0  # added to every request that passes
+    clearance: bool = True  # legit retries and reconnects are not challenged again
     cost_s: float = 0.0
 
 

@@ -11,7 +11,8 @@ station's ``offer``), ``after`` filters run between the station's service and it
 A filter says how many requests of a cohort pass (``admit``); the gate splits the cohort
 and hands the others to ``removed(cohort, filter)``, after releasing any connection
 holds, so the owner can be told. A filter with ``delay_s > 0`` holds what passes for that
-long before the next filter (a page the client must answer). Filters draw their own
+long before the next filter (a page the client must answer); a cohort the filter
+``exempt``s goes by untouched. Filters draw their own
 random numbers, each from its own stream, so adding one changes nothing else's draws.
 
 The gate does not interpret classes or reasons; the model that builds it does. What it
@@ -38,6 +39,10 @@ class Filter(Protocol):
 
     name: str
     delay_s: float
+
+    def exempt(self, c: Cohort) -> bool:
+        """True for a cohort the filter lets through untouched and without delay."""
+        ...
 
     def admit(self, c: Cohort, now: float) -> int:
         """How many of ``c.count`` requests pass (0 to ``c.count``)."""
@@ -76,6 +81,8 @@ class Gate:
         while i < len(chain):
             f = chain[i]
             i += 1
+            if f.exempt(c):
+                continue
             k = f.admit(c, now)
             if k < c.count:
                 gone = c if k <= 0 else c.split(c.count - k)

@@ -28,7 +28,10 @@ After the station has served a request (it has read it), in this order:
   probability (by vector name, else kind, else ``default_detection``), and a legit one
   with ``false_positive``.
 - ``challenge``: a challenge page; legit users pass with ``legit_pass``, bots with their
-  ``bot_pass``; what passes goes on ``latency_s`` later.
+  ``bot_pass``; what passes goes on ``latency_s`` later. With ``clearance`` (the
+  default) a legit client meets it on its first attempt only: retries and reconnects
+  carry the clearance cookie (a client that failed the page is let through on retry
+  too: the cohort model keeps no per-client memory). Bots meet it on every request.
 
 A legit request a mitigation cuts fails its attempt like a rejection (the client hears at
 once and retries per its policy); an attack request is ``mitigated``. Slow clients
@@ -81,6 +84,9 @@ class _Filter:
         if streams is not None:
             self.gen = streams.generator(f"mitigation.{self.name}")
             self.uniform = Uniforms(self.gen)
+
+    def exempt(self, c: Cohort) -> bool:
+        return False
 
 
 class Bandwidth:
@@ -236,12 +242,17 @@ class _Probabilistic(_Filter):
     """Cuts each request with a probability per class (legit: ``legit_p``)."""
 
     def __init__(self, name: str, legit_cut: float, cut: dict[str, float],
-                 streams: Streams, delay_s: float = 0.0) -> None:
+                 streams: Streams, delay_s: float = 0.0, clearance: bool = False) -> None:
         self.name = name
         super().__init__(streams)
         self.legit_cut = legit_cut
         self.cut = cut
         self.delay_s = delay_s
+        self.clearance = clearance
+
+    def exempt(self, c: Cohort) -> bool:
+        # A legit client's retries and reconnects carry the clearance of its first attempt.
+        return self.clearance and c.cls == LEGIT and (c.attempt > 1 or c.reconnect)
 
     def admit(self, c: Cohort, now: float) -> int:
         n = c.count
@@ -285,7 +296,8 @@ class Mitigations:
             passes = _per_vector(m.challenge.bot_pass, m.challenge.default_bot_pass, vectors)
             after.append(_Probabilistic(
                 "challenge", 1.0 - m.challenge.legit_pass,
-                {k: 1.0 - p for k, p in passes.items()}, streams, m.challenge.latency_s))
+                {k: 1.0 - p for k, p in passes.items()}, streams, m.challenge.latency_s,
+                m.challenge.clearance))
         for f in after:
             self.filters[f.name] = f
         for name in sorted(entered):
