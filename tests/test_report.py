@@ -619,3 +619,20 @@ def test_failure_point_searches_side_by_side(run_dir: Path, tmp_path: Path) -> N
     assert md.count("hydra.sweep.dir=") == 2
     assert {p.stem for p in (top / "figures").glob("*.png")} == {"sweep_curve",
                                                                   "comparison"}
+
+
+def test_attribution_conclusion_is_taken_as_written(run_dir: Path, tmp_path: Path) -> None:
+    top = tmp_path / "attr"
+    _job(run_dir, top / "variants" / "all", ["attack=l7_join_flood"], met=False)
+    _job(run_dir, top / "variants" / "crowd", ["attack=none"])
+    (top / "attribution.json").write_text(json.dumps({
+        "factors": ["l7_join_flood"], "necessary": ["l7_join_flood"], "sufficient": [],
+        "conclusion": "The flood is what broke it.",
+        "variants": [{"name": "all", "factors_on": ["l7_join_flood"], "failed": True,
+                      "first_breach_s": 300.0, "recovered_s": None, "join_ratio": 0.5,
+                      "attempts_per_client": 2.0, "dir": "variants/all"}]}))
+    build_report(top)
+    md = (top / "report.md").read_text()
+    assert "The flood is what broke it." in md and "| all | on | failed |" in md
+    # The variants two levels down are the jobs of the page.
+    assert "[variants/all](variants/all/report.md)" in md

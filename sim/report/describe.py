@@ -501,6 +501,8 @@ def attribution_table(attr: Mapping[str, Any]) -> tuple[Table, str]:
     necessary = [str(f) for f in attr.get("necessary") or []]
     sufficient = [" + ".join(map(str, group)) for group in attr.get("sufficient") or []
                   if isinstance(group, list)]
+    if isinstance(attr.get("conclusion"), str) and attr["conclusion"].strip():
+        return table, attr["conclusion"].strip()  # the attribution's own words
     text = ("Necessary for the failure (removing any one of them alone prevents it): "
             + (", ".join(necessary) if necessary else "none") + ". Sufficient sets "
             "(enough on their own to make it fail): "
