@@ -75,3 +75,21 @@ def test_every_policy_gets_every_writer_through(policy: str) -> None:
     out = writers("arrivals.count=12", f"clients.retry.policy={policy}", "run.horizon_s=60")
     assert out["joined"] == 12
     assert out["attempts"] == 12 + out["conflicts"]
+
+
+@pytest.mark.slow
+def test_published_calls_and_ordering_at_100_clients() -> None:
+    """Validation against the published rerun (REFERENCES.md) at 100 clients, 30 seeds:
+    mean calls within 5% per policy, and the published ordering of calls and time."""
+    mod = study_module()
+    calls: dict[str, float] = {}
+    time_ms: dict[str, float] = {}
+    for label, policy, base_s in mod.POLICIES:
+        cfg = mod.base_config(policy, base_s, 10.0, 2.0)
+        runs = [mod.one_run(cfg, 100, seed) for seed in range(30)]
+        calls[label] = sum(c for c, _ in runs) / len(runs)
+        time_ms[label] = sum(t for _, t in runs) / len(runs)
+        assert calls[label] == pytest.approx(mod.PUBLISHED[100][label][0], rel=0.05), label
+    assert max(calls["full"], calls["equal"]) < calls["decorrelated"] < calls["no jitter"]
+    assert calls["full"] < 0.5 * calls["no jitter"]
+    assert time_ms["full"] < time_ms["equal"] < time_ms["no jitter"] / 3
