@@ -627,7 +627,8 @@ def test_attribution_conclusion_is_taken_as_written(run_dir: Path, tmp_path: Pat
     _job(run_dir, top / "variants" / "crowd", ["attack=none"])
     (top / "attribution.json").write_text(json.dumps({
         "factors": ["l7_join_flood"], "necessary": ["l7_join_flood"], "sufficient": [],
-        "conclusion": "The flood is what broke it.",
+        "conclusion": "The flood is what broke it.", "full": "all",
+        "overrides": ["attack=l7_join_flood", "arrivals.audience=3000"],
         "variants": [{"name": "all", "factors_on": ["l7_join_flood"], "failed": True,
                       "first_breach_s": 300.0, "recovered_s": None, "join_ratio": 0.5,
                       "attempts_per_client": 2.0, "dir": "variants/all"}]}))
@@ -636,3 +637,8 @@ def test_attribution_conclusion_is_taken_as_written(run_dir: Path, tmp_path: Pat
     assert "The flood is what broke it." in md and "| all | on | failed |" in md
     # The variants two levels down are the jobs of the page.
     assert "[variants/all](variants/all/report.md)" in md
+    # The front page judges the full scenario's run.
+    assert "> ## NO-GO\n>\n> The SLO is breached at t = 330 s with join the bottleneck" in md
+    assert "The attribution ran 2 variants" in md
+    assert (f"sim-attribute --out {top.resolve()} attack=l7_join_flood "
+            f"arrivals.audience=3000\n") in md

@@ -354,6 +354,10 @@ def recovery_text(s: Mapping[str, Any], series: Mapping[str, Any] | None = None)
             text = (f"Recovered{after} at t = {fmt_num(meta.get('recovered_s'))} s "
                     f"(retry amplification peaked at "
                     f"{fmt_ratio(meta.get('amplification_peak'))}).")
+        elif not _missing(slo.get("recovered_s")):
+            text = (f"The SLO recovered at t = {fmt_num(slo.get('recovered_s'))} s, with the "
+                    f"trigger still on (it ends at t = {fmt_num(trigger)} s); not "
+                    f"metastable.")
         else:
             ends = f"; the trigger ends at t = {fmt_num(trigger)} s" \
                 if not _missing(trigger) else ""

@@ -260,7 +260,25 @@ def load_sweep(path: str | Path) -> SweepData:
             sweep.config = loaded
     sweep.failure_point = _json(mr.parent / FAILURE_POINT) or _json(path / FAILURE_POINT)
     sweep.attribution = find_attribution(path)
+    full = attribution_full_run(sweep)
+    if full is not None and not sweep.config:
+        sweep.config = full.config  # the scenario the attribution takes apart
     return sweep
+
+
+def attribution_full_run(sweep: SweepData) -> RunData | None:
+    """The run of the full scenario (every factor on) of an attribution, if it is here."""
+    att = sweep.attribution or {}
+    full = att.get("full")
+    for v in att.get("variants") or []:
+        if isinstance(v, dict) and v.get("name") == full and v.get("dir"):
+            target = Path(str(v["dir"]))
+            for run in sweep.runs:
+                if run.path.resolve() == (sweep.path / target).resolve() \
+                        or run.path.resolve() == target.resolve() \
+                        or run.path.name == target.name:
+                    return run
+    return None
 
 
 def find_attribution(path: Path) -> dict[str, Any] | None:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import base64
 import os
 import re
+import shlex
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -232,6 +233,9 @@ def _variant_table(study: Study) -> Table:
 
 def _where(study: Study) -> str:
     """Which job the findings columns describe."""
+    if study.sweep.attribution is not None and study.key is None:
+        return ("The findings are those of the full scenario's run; the attribution below "
+                "takes it apart.")
     if study.key is None:
         return "Each variant's findings are those of its last job."
     return (f"Bottleneck, first breach, recovery, amplification and cost are read from the "
@@ -248,6 +252,9 @@ def _sweep_scenario(study: Study) -> str:
     if config and not sweep.config:
         text += " (No multirun.yaml: this is the first job's scenario.)"
     n = len(sweep.runs)
+    if sweep.attribution is not None and study.key is None:
+        return text + (f" The attribution ran {n} variants of it on the same seed, each with "
+                       f"some of its factors switched off.")
     keys = sweep.swept_keys
     swept = ", ".join(keys) if keys else "only seeds"
     text += f" The sweep ran {n} jobs over {swept}"
@@ -286,6 +293,14 @@ def _seed_key(x: str) -> tuple[int, str]:
 
 def _study_commands(sweep: SweepData) -> list[str]:
     """The sweep's commands; for several sweeps side by side, each one's, then the report."""
+    att = sweep.attribution
+    if att is not None and not sweep.hydra and isinstance(att.get("overrides"), list):
+        target = shlex.quote(str(sweep.path.resolve()))
+        parts = ["sim-attribute", f"--out {target}"]
+        if att.get("design") not in (None, "full"):
+            parts.append(f"--design {shlex.quote(str(att['design']))}")
+        parts += [shlex.quote(str(o)) for o in att["overrides"]]
+        return [" ".join(parts), f"sim-report {target}"]
     if not sweep.parts:
         return sweep_commands(sweep.path, sweep.hydra)
     out = [c for p in sweep.parts for c in sweep_commands(p.path, p.hydra)[:-1]]

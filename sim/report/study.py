@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .describe import get
-from .load import RunData, SweepData
+from .load import RunData, SweepData, attribution_full_run
 from .verdict import (
     GO,
     GO_UNMEASURED,
@@ -139,6 +139,13 @@ def _study_of_parts(sweep: SweepData, settings: ReportSettings) -> Study:
 def build_study(sweep: SweepData, settings: ReportSettings) -> Study:
     if sweep.parts:
         return _study_of_parts(sweep, settings)
+    full = attribution_full_run(sweep)
+    if full is not None:
+        # An attribution: the front page judges the full scenario; the variants are the
+        # attribution table's.
+        v = Variant("the full scenario (every factor on)", {}, [full], None,
+                    run_verdict(full), None, full, is_base=True)
+        return Study(sweep, settings, None, [], None, [v], {})
     keys = sweep.swept_keys
     per_run = {id(r): sweep.values(r) for r in sweep.runs}
     key = settings.sweep_key or (sweep.failure_point or {}).get("param")
