@@ -456,8 +456,9 @@ FIGURES: list[tuple[str, str, str, Callable[[RunData], Figure | None]]] = [
      "(right axis; above 1 it scales out).",
      fig_instances),
     ("slo", "Join SLO and join latency percentiles",
-     "Success ratio and join latency percentiles (first attempt to joined) over the "
-     "sliding SLO window, with the thresholds; shaded windows breach the SLO.", fig_slo),
+     "Success ratio and the p99 join latency (first attempt to joined; p50 and p90 too "
+     "where the run records them) over the sliding SLO window, with the thresholds; "
+     "shaded windows breach the SLO.", fig_slo),
     ("amplification", "Retry amplification",
      "Join attempts per client attempting, over time: how much the retries multiply the "
      "load (1 = no retries).", fig_amplification),
