@@ -1,0 +1,475 @@
+"""Rerun the metastability study: which levers bring a retry-sustained failure back?
+
+    python experiments/metastability/run.py                 # the full study (see README)
+    python experiments/metastability/run.py --smoke --out D  # a small, fast version into D
+
+The scenario is ``experiment=metastable_retry`` (Bronson et al., HotOS 2021): a database
+fast below 300 QPS and ten times slower above, 280 QPS of normal load, a web tier that
+retries once at once after a 1 s timeout, and a short outage of the database (the
+trigger). Every figure comes from runs of that preset through the Python API
+``sim.run`` (exact mode), in parallel processes, each point on the same seeds (common
+random numbers). Groups of runs:
+
+- counterfactuals (10 s trigger): no trigger, the trigger without retries, the trigger
+  with the retries, and ``experiment=metastable_retry_recovers``;
+- levers × trigger length: load shedding by queue age, a retry budget, deadline
+  propagation, jittered backoff (and backoff without jitter), client adaptive
+  throttling, a circuit breaker, a server-side retry ratio, jitter with a budget;
+- the uncertain inputs swept as ranges, without a lever: the normal load against the
+  trigger length, the depth of the capacity drop (Huang et al.) against its length, and
+  the window over which the database measures its load against the slowdown factor.
+
+Writes, in the output folder (this folder by default): ``results.csv`` and
+``results.json`` (one row per run), ``timeline.png``, ``levers.png``,
+``sensitivity.png`` and ``findings.md``, which also replaces the block between the
+``results`` markers in README.md when the output folder is this folder.
+
+A run *stays down* when the SLO (10 s windows: 99% of attempts succeed, p99 under 10 s)
+still breaches in the last judged window after the trigger (``metastability.stays_down``
+of summary.json); *recovers* when the windows are good again after the trigger and stay
+good to the horizon, at ``metastability.recovered_s``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import sys
+import time
+from collections import defaultdict
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parents[1]
+sys.path.insert(0, str(ROOT))  # run from a clone without installing
+
+import matplotlib  # noqa: E402
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+import sim  # noqa: E402
+
+PRESET = "experiment=metastable_retry"
+QUIET = ["run.report=false", "run.progress=false"]
+TRIGGER_START_S = 30.0  # the preset's outage starts here
+LOAD_QPS = 280.0
+SLOW_ABOVE_QPS = 300.0
+
+# (lever, overrides): each alone on the preset.
+LEVERS: list[tuple[str, list[str]]] = [
+    ("none (retry once, at once)", []),
+    ("load shedding: queue age > 0.5 s", ["architecture.stations.server.shed_queue_age_s=0.5"]),
+    ("deadline propagation (drop expired)", ["architecture.stations.server.drop_expired=true"]),
+    ("retry budget (AWS SDK quota, shared)", ["clients.retry_budget.enabled=true"]),
+    ("backoff without jitter (1 s, then retry)", [
+        "clients.retry.policy=exponential", "clients.retry.base_s=1", "clients.retry.cap_s=4"]),
+    ("full-jitter backoff (base 1 s, cap 4 s)", [
+        "clients.retry.policy=full_jitter", "clients.retry.base_s=1", "clients.retry.cap_s=4"]),
+    ("adaptive throttling (K = 2)", ["clients.adaptive_throttling.enabled=true"]),
+    ("circuit breaker", ["clients.circuit_breaker.enabled=true"]),
+    ("server retry ratio <= 10%", ["architecture.stations.server.retry_ratio_max=0.1"]),
+    ("jitter + retry budget (the _recovers twin)", ["experiment=metastable_retry_recovers"]),
+]
+
+COUNTERFACTUALS: list[tuple[str, list[str]]] = [
+    ("no trigger", ["architecture.stations.server.outages=[]"]),
+    ("trigger, no retries", ["clients.retry.policy=none"]),
+    ("trigger + retries (the preset)", []),
+    ("trigger + retries, jitter and budget", ["experiment=metastable_retry_recovers"]),
+]
+
+TRIGGERS_S = [2.0, 5.0, 10.0, 30.0]
+LOADS_QPS = [100.0, 140.0, 160.0, 200.0, 250.0, 280.0, 295.0]
+LOAD_TRIGGERS_S = [5.0, 10.0, 30.0]
+DEPTHS = [0.0, 0.2, 0.5, 0.8]  # capacity_share left during the trigger
+DEPTH_TRIGGERS_S = [5.0, 10.0, 20.0]
+WINDOWS_S = [1.0, 5.0, 10.0]  # slowdown.window_s: how the database measures its load
+FACTORS = [3.0, 5.0, 10.0]  # slowdown.factor
+
+SERIES = ["t_s", "legit.attempts", "legit.joined", "legit.amplification", "server.queue",
+          "slo.success_ratio"]
+
+
+def trigger(length_s: float, share: float = 0.0) -> str:
+    end = TRIGGER_START_S + length_s
+    return (f"architecture.stations.server.outages=[{{start_s:{TRIGGER_START_S:g},"
+            f"end_s:{end:g},capacity_share:{share:g}}}]")
+
+
+def overrides_of(extra: list[str]) -> list[str]:
+    """The preset (or the one named in ``extra``), the quiet switches, then ``extra``."""
+    exp = [o for o in extra if o.startswith("experiment=")] or [PRESET]
+    return exp + QUIET + [o for o in extra if not o.startswith("experiment=")]
+
+
+def one_run(job: tuple[tuple[str, ...], bool]) -> dict[str, Any]:
+    overrides, keep_series = list(job[0]), job[1]
+    res = sim.run(overrides)
+    s, ts = res.summary, res.timeseries
+    lg, ms = s["legit"], s.get("metastability") or {}
+    t = np.asarray(ts["t_s"], dtype=float)
+    dt = float(np.median(np.diff(t)))
+    tail = t > t[-1] - 30.0  # the last 30 s: goodput once things have settled (or not)
+    end = ms.get("trigger_end_s")
+    row: dict[str, Any] = {
+        "join_ratio": round(lg["join_ratio"], 4),
+        "attempts_per_client": round(lg["attempts_per_client"], 3),
+        "trigger_end_s": end,
+        "recovered": ms.get("recovered") if ms else s["slo"]["met"],
+        "stays_down": ms.get("stays_down") if ms else (not s["slo"]["met"]),
+        "recovered_s": ms.get("recovered_s"),
+        "recovery_after_s": (round(ms["recovered_s"] - end, 1)
+                             if ms.get("recovered_s") is not None and end is not None else None),
+        "amplification_peak": ms.get("amplification_peak"),
+        "amplification_end": ms.get("amplification_end"),
+        "goodput_end_qps": round(float(np.sum(ts["legit.joined"][tail])) / (tail.sum() * dt), 1),
+        "offered_end_qps": round(float(np.sum(ts["legit.attempts"][tail])) / (tail.sum() * dt), 1),
+        "first_breach_s": s["slo"]["first_breach_s"],
+        "shed": s["stations"]["server"].get("shed"),
+        "wasted": s["stations"]["server"].get("wasted"),
+        "refused_locally": int(lg.get("retry_budget_denied", 0) + lg.get("throttled", 0)
+                               + lg.get("breaker_rejected", 0)),
+        "wall_s": s["perf"]["wall_s"],
+    }
+    if keep_series:
+        row["series"] = {k: np.asarray(ts[k], dtype=float).tolist() for k in SERIES if k in ts}
+    return row
+
+
+def plan(smoke: bool, seeds: int) -> list[dict[str, Any]]:
+    runs: list[dict[str, Any]] = []
+    levers, triggers, loads, load_trig, depths, depth_trig, windows, factors = (
+        LEVERS, TRIGGERS_S, LOADS_QPS, LOAD_TRIGGERS_S, DEPTHS, DEPTH_TRIGGERS_S, WINDOWS_S,
+        FACTORS)
+    if smoke:
+        levers = [LEVERS[0], LEVERS[3]]
+        triggers, loads, load_trig = [10.0], [140.0], [10.0]
+        depths, depth_trig, windows, factors = [0.0], [10.0], [5.0], [10.0]
+
+    def add(group: str, label: str, extra: list[str], series: bool = False,
+            **params: float) -> None:
+        for seed in range(seeds):
+            runs.append({"group": group, "label": label, "seed": seed, "series": series
+                         and seed == 0, **params,
+                         "overrides": overrides_of([*extra, f"run.seed={seed}"])})
+
+    for name, ov in COUNTERFACTUALS:
+        add("counterfactual", name, ov, series=True, trigger_s=10.0)
+    for name, ov in levers:
+        for d in triggers:
+            add("lever", name, [*ov, trigger(d)], series=(d == 10.0), trigger_s=d)
+    for q in loads:
+        for d in load_trig:
+            add("load", f"{q:g} QPS", [f"arrivals.rate={q:g}", trigger(d)], load_qps=q,
+                trigger_s=d)
+    for share in depths:
+        for d in depth_trig:
+            add("depth", f"{share:g} left", [trigger(d, share)], capacity_share=share,
+                trigger_s=d)
+    for w in windows:
+        for f in factors:
+            add("slowdown", f"window {w:g} s, x{f:g}", [
+                f"architecture.stations.server.slowdown.window_s={w:g}",
+                f"architecture.stations.server.slowdown.factor={f:g}"], window_s=w, factor=f,
+                trigger_s=10.0)
+    return runs
+
+
+def canonical(overrides: list[str]) -> tuple[str, ...]:
+    """One key per distinct scenario: overrides that restate the preset are dropped."""
+    same = {trigger(10.0), f"arrivals.rate={LOAD_QPS:g}",
+            "architecture.stations.server.slowdown.window_s=5",
+            "architecture.stations.server.slowdown.factor=10"}
+    return tuple(sorted(o for o in overrides if o not in same))
+
+
+def execute(runs: list[dict[str, Any]], jobs: int) -> None:
+    keys: dict[tuple[str, ...], bool] = {}
+    full: dict[tuple[str, ...], list[str]] = {}
+    for r in runs:
+        k = canonical(r["overrides"])
+        full.setdefault(k, r["overrides"])
+        keys[k] = keys.get(k, False) or bool(r["series"])
+    t0 = time.perf_counter()
+    done: dict[tuple[str, ...], dict[str, Any]] = {}
+    with ProcessPoolExecutor(max_workers=jobs) as ex:
+        futs = {k: ex.submit(one_run, (tuple(full[k]), keys[k])) for k in keys}
+        for i, k in enumerate(keys, 1):
+            done[k] = futs[k].result()
+            if i % 20 == 0 or i == len(keys):
+                print(f"[metastability] {i}/{len(keys)} runs ({time.perf_counter() - t0:,.0f} s)",
+                      file=sys.stderr, flush=True)
+    for r in runs:
+        r["result"] = done[canonical(r["overrides"])]
+
+
+PARAMS = ["trigger_s", "load_qps", "capacity_share", "window_s", "factor"]
+
+
+def write_results(runs: list[dict[str, Any]], out: Path, meta: dict[str, Any]) -> None:
+    metric_cols = [k for k in runs[0]["result"] if k != "series"]
+    cols = ["group", "label", "seed", *PARAMS]
+    with (out / "results.csv").open("w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(cols + metric_cols + ["overrides"])
+        for r in runs:
+            w.writerow([r.get(c, "") for c in cols] + [r["result"][k] for k in metric_cols]
+                       + [" ".join(r["overrides"])])
+    rows = [{**{c: r.get(c) for c in cols}, "overrides": r["overrides"],
+             **{k: v for k, v in r["result"].items() if k != "series"}} for r in runs]
+    (out / "results.json").write_text(json.dumps({"meta": meta, "runs": rows}, indent=1) + "\n")
+
+
+def points(runs: list[dict[str, Any]], group: str) -> dict[tuple[Any, ...], list[dict[str, Any]]]:
+    """Runs of a group by (label, params...), each a list over seeds."""
+    out: dict[tuple[Any, ...], list[dict[str, Any]]] = defaultdict(list)
+    for r in runs:
+        if r["group"] == group:
+            out[(r["label"], *(r.get(p) for p in PARAMS))].append(r["result"])
+    return out
+
+
+def down_share(results: list[dict[str, Any]]) -> float:
+    return float(np.mean([bool(x["stays_down"]) for x in results]))
+
+
+def mean_of(results: list[dict[str, Any]], key: str) -> float | None:
+    vals = [x[key] for x in results if x.get(key) is not None]
+    return float(np.mean(vals)) if vals else None
+
+
+def plot_timeline(runs: list[dict[str, Any]], out: Path) -> None:
+    shown = [(r["label"], r["result"]["series"]) for r in runs
+             if r["result"].get("series") and r["seed"] == 0
+             and (r["group"] == "counterfactual" or (r["group"] == "lever"
+                                                     and r["label"] != LEVERS[0][0]))]
+    seen: set[str] = set()
+    shown = [(lab, s) for lab, s in shown if not (lab in seen or seen.add(lab))]  # type: ignore[func-returns-value]
+    cols = 4
+    rows = -(-len(shown) // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(15, 2.6 * rows), sharex=True, sharey=True,
+                             squeeze=False)
+    for ax, (label, s) in zip(axes.flat, shown, strict=False):
+        t = np.asarray(s["t_s"])
+        dt = float(np.median(np.diff(t)))
+        ax.plot(t, np.asarray(s["legit.attempts"]) / dt, color="grey", lw=0.8,
+                label="attempts/s")
+        ax.plot(t, np.asarray(s["legit.joined"]) / dt, color="tab:blue", lw=1.2,
+                label="goodput/s")
+        if "no trigger" not in label:
+            ax.axvspan(TRIGGER_START_S, TRIGGER_START_S + 10, color="red", alpha=0.1)
+        ax.axhline(SLOW_ABOVE_QPS, color="tab:red", lw=0.6, ls=":")
+        ax.set_title(label, fontsize=9)
+        ax.grid(alpha=0.3)
+    for ax in axes.flat[len(shown):]:
+        ax.axis("off")
+    axes[0][0].legend(fontsize=7)
+    for ax in axes[-1]:
+        ax.set_xlabel("s")
+    fig.suptitle("280 QPS, a 10 s outage of the database (shaded); dotted: 300 QPS, above "
+                 "which it is 10x slower", fontsize=10)
+    fig.tight_layout()
+    fig.savefig(out / "timeline.png", dpi=90)
+    plt.close(fig)
+
+
+def _heat(ax: Any, grid: np.ndarray, xt: list[str], yt: list[str], title: str,
+          text: list[list[str]] | None = None) -> None:
+    ax.imshow(grid, origin="lower", cmap="RdYlGn_r", vmin=0, vmax=1, aspect="auto")
+    for i in range(grid.shape[0]):
+        for j in range(grid.shape[1]):
+            ax.text(j, i, text[i][j] if text else f"{grid[i, j]:.0%}", ha="center",
+                    va="center", fontsize=8)
+    ax.set_xticks(range(len(xt)), xt)
+    ax.set_yticks(range(len(yt)), yt, fontsize=8)
+    ax.set_title(title, fontsize=10)
+
+
+def _cell(res: list[dict[str, Any]]) -> str:
+    share = down_share(res)
+    rec = mean_of(res, "recovery_after_s")
+    if share == 1.0:
+        return "down"
+    return f"{rec:.0f} s" + (f" ({share:.0%} down)" if share else "") if rec is not None \
+        else f"{share:.0%} down"
+
+
+def plot_levers(runs: list[dict[str, Any]], out: Path) -> None:
+    pts = points(runs, "lever")
+    labels = list(dict.fromkeys(k[0] for k in pts))
+    trig = sorted({k[1] for k in pts})
+    grid = np.array([[down_share(pts[(lab, d, None, None, None, None)]) for d in trig]
+                     for lab in labels])
+    text = [[_cell(pts[(lab, d, None, None, None, None)]) for d in trig] for lab in labels]
+    fig, ax = plt.subplots(figsize=(9, 0.45 * len(labels) + 1.5))
+    _heat(ax, grid[::-1], [f"{d:g} s" for d in trig], labels[::-1],
+          "Stays down (share of seeds; cell: time to recover after the trigger)",
+          text[::-1])
+    ax.set_xlabel("trigger: database outage length")
+    fig.tight_layout()
+    fig.savefig(out / "levers.png", dpi=100)
+    plt.close(fig)
+
+
+def plot_sensitivity(runs: list[dict[str, Any]], out: Path) -> None:
+    fig, axes = plt.subplots(1, 3, figsize=(15, 4.2))
+    lp = points(runs, "load")
+    loads = sorted({k[2] for k in lp})
+    trig = sorted({k[1] for k in lp})
+    g = np.array([[down_share(lp[(f"{q:g} QPS", d, q, None, None, None)]) for d in trig]
+                  for q in loads])
+    _heat(axes[0], g, [f"{d:g} s" for d in trig], [f"{q:g}" for q in loads],
+          "Stays down: normal load (QPS) x trigger")
+    axes[0].set_xlabel("outage length")
+    dp = points(runs, "depth")
+    depths = sorted({k[3] for k in dp})
+    trig = sorted({k[1] for k in dp})
+    g = np.array([[down_share(dp[(f"{c:g} left", d, None, c, None, None)]) for d in trig]
+                  for c in depths])
+    _heat(axes[1], g, [f"{d:g} s" for d in trig], [f"{1 - c:.0%} drop" for c in depths],
+          "Stays down: capacity drop x its length")
+    axes[1].set_xlabel("drop length")
+    sp = points(runs, "slowdown")
+    wins = sorted({k[4] for k in sp})
+    facs = sorted({k[5] for k in sp})
+    g = np.array([[down_share(sp[(f"window {w:g} s, x{f:g}", 10.0, None, None, w, f)])
+                   for f in facs] for w in wins])
+    _heat(axes[2], g, [f"x{f:g}" for f in facs], [f"{w:g} s" for w in wins],
+          "Stays down: load window x slowdown factor (10 s outage)")
+    axes[2].set_xlabel("slowdown factor above 300 QPS")
+    axes[2].set_ylabel("window over which load is measured")
+    fig.tight_layout()
+    fig.savefig(out / "sensitivity.png", dpi=100)
+    plt.close(fig)
+
+
+def findings(runs: list[dict[str, Any]], meta: dict[str, Any]) -> str:
+    n = meta["seeds"]
+    lines = [f"Generated by `{meta['command']}` on {meta['date']} ({meta['runs']} runs, "
+             f"{n} seeds per point, {meta['wall_min']:.1f} min wall on {meta['jobs']} "
+             f"processes). Stays down: share of seeds whose last judged SLO window after "
+             f"the trigger breaches; recovery: mean time from the end of the trigger to "
+             f"the first good window that stays good (windows of 10 s, so 10 s is the "
+             f"fastest possible); goodput and offered load: the last 30 s of the run.", ""]
+    cf = points(runs, "counterfactual")
+    lines += ["**Counterfactuals** (280 QPS, database down for 10 s at t = 30 s):", "",
+              "| scenario | stays down | recovery after the trigger | amplification at the "
+              "end | offered at the end (QPS) | goodput at the end (QPS) | joined |",
+              "|---|---|---|---|---|---|---|"]
+    def num(res: list[dict[str, Any]], key: str, fmt: str) -> str:
+        v = mean_of(res, key)
+        return "—" if v is None else format(v, fmt)
+
+    for (label, *_), res in cf.items():
+        rec = num(res, "recovery_after_s", ".0f")
+        lines.append(f"| {label} | {down_share(res):.0%} | "
+                     f"{rec if rec == '—' else rec + ' s'} | "
+                     f"{num(res, 'amplification_end', '.2f')} | "
+                     f"{num(res, 'offered_end_qps', '.0f')} | "
+                     f"{num(res, 'goodput_end_qps', '.0f')} | "
+                     f"{num(res, 'join_ratio', '.1%')} |")
+    lp = points(runs, "lever")
+    trig = sorted({k[1] for k in lp})
+    lines += ["", "**Levers × trigger length** (each lever alone; cell: time to recover "
+              "after the trigger, or `down` when every seed stays down):", "",
+              "| lever | " + " | ".join(f"{d:g} s" for d in trig) + " | goodput at the end, "
+              "10 s trigger (QPS) |", "|---|" + "---|" * (len(trig) + 1)]
+    for label in dict.fromkeys(k[0] for k in lp):
+        cells = [_cell(lp[(label, d, None, None, None, None)]) for d in trig]
+        g10 = mean_of(lp.get((label, 10.0, None, None, None, None)) or [], "goodput_end_qps")
+        lines.append(f"| {label} | " + " | ".join(cells) + " | "
+                     f"{'' if g10 is None else f'{g10:.0f}'} |")
+    lo = points(runs, "load")
+    if lo:
+        trig = sorted({k[1] for k in lo})
+        loads = sorted({k[2] for k in lo})
+        lines += ["", "**Normal load × trigger length** (no lever; share of seeds that stay "
+                  "down; Bronson et al.: stable below 150 QPS):", "",
+                  "| load \\ trigger | " + " | ".join(f"{d:g} s" for d in trig) + " |",
+                  "|---|" + "---|" * len(trig)]
+        for q in loads:
+            lines.append(f"| {q:g} QPS | " + " | ".join(
+                f"{down_share(lo[(f'{q:g} QPS', d, q, None, None, None)]):.0%}" for d in trig)
+                + " |")
+    de = points(runs, "depth")
+    if de:
+        trig = sorted({k[1] for k in de})
+        depths = sorted({k[3] for k in de})
+        lines += ["", "**Capacity drop × its length** (no lever; share of seeds that stay "
+                  "down; Huang et al.'s reproduction: an 80% drop for 10 s is metastable, "
+                  "78% or 9 s recovers):", "",
+                  "| drop \\ length | " + " | ".join(f"{d:g} s" for d in trig) + " |",
+                  "|---|" + "---|" * len(trig)]
+        for c in depths:
+            lines.append(f"| {1 - c:.0%} | " + " | ".join(
+                f"{down_share(de[(f'{c:g} left', d, None, c, None, None)]):.0%}" for d in trig)
+                + " |")
+    sl = points(runs, "slowdown")
+    if sl:
+        facs = sorted({k[5] for k in sl})
+        wins = sorted({k[4] for k in sl})
+        lines += ["", "**The database's slowdown** (no lever, 10 s outage; share of seeds "
+                  "that stay down; rows: the window over which it measures its load, "
+                  "columns: how much slower it is above 300 QPS):", "",
+                  "| window \\ factor | " + " | ".join(f"×{f:g}" for f in facs) + " |",
+                  "|---|" + "---|" * len(facs)]
+        for w in wins:
+            lines.append(f"| {w:g} s | " + " | ".join(
+                f"{down_share(sl[(f'window {w:g} s, x{f:g}', 10.0, None, None, w, f)]):.0%}"
+                for f in facs) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def update_readme(text: str) -> None:
+    readme = HERE / "README.md"
+    if not readme.exists():
+        return
+    body = readme.read_text()
+    begin, end = "<!-- results:begin -->", "<!-- results:end -->"
+    if begin in body and end in body:
+        head, rest = body.split(begin, 1)
+        _, tail = rest.split(end, 1)
+        readme.write_text(f"{head}{begin}\n{text}{end}{tail}")
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    ap = argparse.ArgumentParser(description=(__doc__ or "").split("\n")[0])
+    ap.add_argument("--smoke", action="store_true",
+                    help="a small, fast version: one seed, two levers, one point per sweep")
+    ap.add_argument("--seeds", type=int, default=3, help="seeds per point")
+    ap.add_argument("--out", default=str(HERE), help="output folder (default: this folder)")
+    ap.add_argument("--jobs", type=int, default=min(2, os.cpu_count() or 1),
+                    help="parallel processes")
+    a = ap.parse_args(argv)
+    out = Path(a.out)
+    out.mkdir(parents=True, exist_ok=True)
+    seeds = 1 if a.smoke else a.seeds
+    t0 = time.perf_counter()
+    runs = plan(a.smoke, seeds)
+    execute(runs, a.jobs)
+    meta = {"command": "python experiments/metastability/run.py" + (" --smoke" if a.smoke else ""),
+            "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+            "runs": len({canonical(r["overrides"]) for r in runs}), "seeds": seeds,
+            "jobs": a.jobs,
+            "wall_min": (time.perf_counter() - t0) / 60}
+    write_results(runs, out, meta)
+    plot_timeline(runs, out)
+    plot_levers(runs, out)
+    plot_sensitivity(runs, out)
+    text = findings(runs, meta)
+    (out / "findings.md").write_text(text)
+    if out.resolve() == HERE:
+        update_readme(text)
+    print(text)
+    return {"runs": runs, "meta": meta}
+
+
+if __name__ == "__main__":
+    main()
