@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import fcntl
 import json
 import os
 import select
@@ -46,8 +47,12 @@ class Browser:
         self._in, from_child_w = os.pipe()
 
         def wire() -> None:  # runs in the child: the pipe ends become fds 3 and 4
-            os.dup2(to_child_r, 3)
-            os.dup2(from_child_w, 4)
+            # Out of the way first (a pipe end may itself be fd 3 or 4), then into place,
+            # inheritable (a dup2 onto the same number would keep close-on-exec).
+            high = [fcntl.fcntl(fd, fcntl.F_DUPFD, 10) for fd in (to_child_r, from_child_w)]
+            for fd, target in zip(high, (3, 4), strict=True):
+                os.dup2(fd, target)
+                os.set_inheritable(target, True)
 
         self.proc = subprocess.Popen(
             [CHROMIUM, *FLAGS, f"--user-data-dir={profile}", "about:blank"],

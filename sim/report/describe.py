@@ -371,8 +371,7 @@ def recovery_text(s: Mapping[str, Any], series: Mapping[str, Any] | None = None)
         return NA
     rec = slo.get("recovered_s")
     if _missing(rec) or not isinstance(rec, int | float):
-        return ("Not recovered by the horizon (no metastability analysis in this run's "
-                "summary, so whether retries hold it down is not judged).")
+        return "Not recovered by the horizon (metastability not analysed in this run)."
     first = float(slo.get("first_breach_s") or 0.0)
     text = (f"Recovered at t = {fmt_num(rec)} s, {fmt_s(float(rec) - first)} after the "
             f"first breach")

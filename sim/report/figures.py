@@ -27,7 +27,7 @@ from matplotlib.artist import Artist
 from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
-from matplotlib.ticker import FuncFormatter
+from matplotlib.ticker import FuncFormatter, MaxNLocator
 
 from .load import RunData
 from .study import Study
@@ -502,6 +502,11 @@ def _sweep_metric(run: RunData, path: str) -> float:
     return float(d) if isinstance(d, int | float) and not isinstance(d, bool) else math.nan
 
 
+def _value(v: float) -> str:
+    """A parameter value for a legend: 300,000 or 99.06, never 3e+05."""
+    return f"{v:,.0f}" if abs(v) >= 1000 else f"{v:.4g}"
+
+
 def _mark_failure_points(study: Study, ax: Axes, label: bool) -> None:
     for i, v in enumerate(study.variants):
         fp = v.failure_point
@@ -510,20 +515,20 @@ def _mark_failure_points(study: Study, ax: Axes, label: bool) -> None:
             continue
         color = _color(i)
         what = "interval" if fp.kind == "interval" else "bracket"
-        name = f" ({v.label})" if len(study.variants) > 1 else ""
+        name = f" ({_short_label(v.label)})" if len(study.variants) > 1 else ""
         ax.axvspan(fp.low, fp.high, color=color, alpha=0.15,
                    label=f"failure point {what}{name}" if label else None)
         ax.axvline(fp.value, color=color, linewidth=1.6,
-                   label=f"failure point {fp.value:,.4g}{name}" if label else None)
+                   label=f"failure point {_value(fp.value)}{name}" if label else None)
     if study.expected is not None:
         ax.axvline(study.expected, color="#333333", linestyle="--", linewidth=1.1,
-                   label=f"expected peak {study.expected:,.4g}" if label else None)
+                   label=f"expected peak {_value(study.expected)}" if label else None)
         up = all(v.failure_point is None or v.failure_point.direction == "up"
                  for v in study.variants)
         if up:
             req = study.settings.headroom * study.expected
             ax.axvline(req, color="#333333", linestyle=":", linewidth=1.3,
-                       label=f"required: {study.settings.headroom:g}× peak = {req:,.4g}"
+                       label=f"required: {study.settings.headroom:g}× peak = {_value(req)}"
                        if label else None)
 
 
@@ -545,7 +550,7 @@ def fig_sweep_curve(study: Study) -> Figure | None:
             pmax = slo.get("join_p99_max_s", pmax)
         x = np.array([p[0] for p in pts])
         ok = np.array([run_failed(p[3]) is False for p in pts])
-        name = v.label if len(study.variants) > 1 else "job"
+        name = _short_label(v.label) if len(study.variants) > 1 else "job"
         for ax, j, scale in ((ax1, 1, 100.0), (ax2, 2, 1.0)):
             y = np.array([p[j] for p in pts]) * scale
             # The mean per value joins the replications' points.
@@ -571,7 +576,10 @@ def fig_sweep_curve(study: Study) -> Figure | None:
     xs_all = np.array(list(study.values.values()))
     if len(xs_all) and xs_all.min() > 0 and xs_all.max() / xs_all.min() > 20:
         ax2.set_xscale("log")
+    else:
+        ax2.xaxis.set_major_locator(MaxNLocator(nbins=6))
     ax2.xaxis.set_major_formatter(FuncFormatter(_tick_label))
+    ax2.tick_params(axis="x", labelrotation=25)
     ax2.set_xlabel(study.key)
     _legend(ax1)
     _legend(ax2)
@@ -584,7 +592,7 @@ def _short_label(label: str) -> str:
     for part in label.split(", "):
         key, sep, value = part.partition("=")
         parts.append(".".join(key.split(".")[-2:]) + sep + value)
-    return "\n".join(parts)
+    return ", ".join(parts) if len(parts) < 2 else "\n".join(parts)
 
 
 def fig_comparison(study: Study) -> Figure | None:
