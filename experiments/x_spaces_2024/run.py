@@ -19,9 +19,10 @@ crowd). Four groups of runs:
 - the hot room key's write rate (an assumption of the preset) against the audience;
 
 plus ``sim-attribute`` on the published scenario (which of the attack, the retries and
-the room key's write limit are needed for the failure). Writes, in the output folder (this folder by default):
-``results.csv`` and ``results.json`` (one row per run), ``timeline.png``, ``sweep.png``,
-``levers.png``, ``hot_key.png``, ``attribution/attribution.{json,md}``, and
+the room key's write limit are needed for the failure). Writes, in the output folder
+(this folder by default): ``results.csv`` and ``results.json`` (one row per run),
+``timeline.png``, ``sweep.png``, ``levers.png``, ``hot_key.png``,
+``attribution/attribution.{json,md}``, and
 ``findings.md``, which also replaces the block between the ``results`` markers in
 README.md when the output folder is this folder.
 
