@@ -277,3 +277,23 @@ def test_cohort_agrees_with_exact_on_an_attack_mix() -> None:
     cohort = _mean_joined_share("cohort", seeds)
     assert exact < 0.97  # the mix does hurt (scrubbing overflows, the mitigations)
     assert abs(exact - cohort) < 0.02, (exact, cohort)
+
+
+@pytest.mark.parametrize("mode", list(MODES))
+def test_bots_lose_their_slots_with_their_server(mode: str) -> None:
+    """Half the fanout servers fail while bots and listeners hold slots: each loses its
+    share, and slots in use stay equal to listeners plus bots' holds."""
+    res = run(*SMALL, MODES[mode], "run.horizon_s=150", "attack=bot_listeners",
+              "attack.vectors.bot_listeners.rate_rps=20",
+              "attack.vectors.bot_listeners.session_s=600", *window("bot_listeners", 0, 60),
+              "architecture.stations.fanout.instances=2",
+              "architecture.stations.fanout.listener_slots_per_instance=4000",
+              "architecture.stations.fanout.failures=[{at_s: 100, instances: 1}]",
+              "clients.reconnect=false")
+    v = res.summary["attack"]["vectors"]["bot_listeners"]
+    ls = res.summary["listeners"]
+    assert ls["evicted"] > 500
+    # Bots held about 1,200 slots; the failed server took about half of them.
+    assert 300 < v["holding"] < 900, v
+    slots = res.summary["stations"]["fanout"]["slots"]
+    assert slots["used_end"] == ls["end"] + v["holding"]
