@@ -526,7 +526,7 @@ def test_metastability_finding_and_fallback(copy_dir: Path) -> None:
 
     _edit_summary(copy_dir, breach)
     build_report(copy_dir)
-    assert "Not recovered by the horizon (no metastability analysis" in (
+    assert "Not recovered by the horizon (metastability not analysed in this run)." in (
         copy_dir / "report.md").read_text()
     _edit_summary(copy_dir, lambda s: s.update(metastability={
         "trigger_end_s": 360.0, "recovered": False, "recovered_s": None, "stays_down": True,
