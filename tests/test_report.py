@@ -642,3 +642,28 @@ def test_attribution_conclusion_is_taken_as_written(run_dir: Path, tmp_path: Pat
     assert "The attribution ran 2 variants" in md
     assert (f"sim-attribute --out {top.resolve()} attack=l7_join_flood "
             f"arrivals.audience=3000\n") in md
+
+
+@pytest.mark.slow
+def test_real_sweep_end_to_end(tmp_path: Path) -> None:
+    """A real two-job multirun of one M/M/10 station (capacity 100/s) at 50 and 150
+    arrivals per second, then sim-report on it: the failure point is bracketed between
+    them and, judged on 50 against 1.5 x the preset's 90/s, the verdict is NO-GO."""
+    out = tmp_path / "sweep"
+    proc = subprocess.run(
+        [sys.executable, "-m", "sim", "-m", "arrivals.rate=50,150",
+         "architecture=single_station", "arrivals=constant", "clients=patient",
+         "clients.timeout_s=2", "architecture.stations.server.drop_expired=true",
+         "run.horizon_s=90", "run.report=false", "run.progress=false",
+         f"hydra.sweep.dir={out}"], capture_output=True, text=True, timeout=300,
+        check=False, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert report_main([str(out)]) == 0
+    md = (out / "report.md").read_text()
+    assert ("The failure point of arrivals.rate is 100 (between 50 (held) and 150 (failed)); "
+            "judged on the last value that held, 50, it is 0.56× the expected peak of 90, "
+            "short of the required 1.5× (135).") in md
+    assert ("python -m sim -m arrivals.rate=50,150 architecture=single_station "
+            "arrivals=constant clients=patient") in md
+    for job in ("0", "1"):
+        assert (out / job / "report.html").is_file()
