@@ -12,14 +12,14 @@ failure point per variant. The ``sim-report PATH`` command (``python -m sim.repo
 PATH``) wraps it.
 """
 
-from .build import build_index, build_report, build_run_report
+from .build import build_report, build_run_report
 from .figures import FIGURE_NAMES, SWEEP_FIGURE_NAMES, write_figures, write_sweep_figures
 from .load import ReportError, RunData, SweepData, find_runs, load_run, load_sweep
 from .study import Study, build_study
 from .verdict import FailurePoint, LaunchVerdict, ReportSettings, headroom_verdict, run_verdict
 
 __all__ = ["FIGURE_NAMES", "SWEEP_FIGURE_NAMES", "FailurePoint", "LaunchVerdict",
-           "ReportError", "ReportSettings", "RunData", "Study", "SweepData", "build_index",
+           "ReportError", "ReportSettings", "RunData", "Study", "SweepData",
            "build_report", "build_run_report", "build_study", "find_runs",
            "headroom_verdict", "load_run", "load_sweep", "run_verdict", "write_figures",
            "write_sweep_figures"]

@@ -16,7 +16,7 @@ from typing import Any
 
 from .figures import write_figures, write_sweep_figures
 from .load import SUMMARY, RunData, check_path, find_runs, load_run, load_sweep
-from .render import index_context, render, run_context, sweep_context
+from .render import render, run_context, sweep_context
 from .study import build_study
 from .verdict import ReportSettings
 
@@ -65,13 +65,4 @@ def build_run_report(run: RunData) -> Path:
     return html
 
 
-def build_index(top: Path, runs: list[RunData]) -> Path:
-    """A plain index of runs, one row per run, linking to each run's report."""
-    context = index_context(top, runs)
-    (top / REPORT_MD).write_text(render("index.md", **context), encoding="utf-8")
-    html = top / REPORT_HTML
-    html.write_text(render("index.html", **context), encoding="utf-8")
-    return html
-
-
-__all__ = ["build_index", "build_report", "build_run_report", "find_runs"]
+__all__ = ["build_report", "build_run_report", "find_runs"]

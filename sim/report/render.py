@@ -200,12 +200,6 @@ def _job_rows(top: Path, runs: list[RunData],
     return rows
 
 
-def index_context(top: Path, runs: list[RunData]) -> dict[str, Any]:
-    met = sum(1 for r in runs if (r.summary.get("slo") or {}).get("met") is True)
-    return {"title": top.resolve().name, "rows": _job_rows(top, runs), "n": len(runs),
-            "met": met}
-
-
 def _variant_table(study: Study) -> Table:
     key = study.key
     header = ["Variant", *(["Failure point"] if key else []), "Verdict", "Bottleneck",
