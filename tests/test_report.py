@@ -488,7 +488,7 @@ def test_variants_are_compared_side_by_side(run_dir: Path, tmp_path: Path) -> No
     assert "architecture=spaces (configured)" in md
     assert "| architecture=hls | none up to 6,000 |" in md
     # The configured variant (spaces) decides the front page: it breaches at the peak.
-    assert "For architecture=spaces (the configured scenario): The SLO is breached at " \
+    assert "For architecture=spaces (the configured scenario), the SLO is breached at " \
            "the expected arrivals.audience = 3,000" in md
     assert "**architecture=hls: GO**" in md
     assert {p.stem for p in (top / "figures").glob("*.png")} == {"sweep_curve",
@@ -614,7 +614,7 @@ def test_failure_point_searches_side_by_side(run_dir: Path, tmp_path: Path) -> N
         in md
     assert "| architecture=hls | 9,000 (95% interval 8,000 to 10,000) | GO |" in md
     # The front page judges the first sweep: 3,600 < 1.5 x 3,000.
-    assert "For architecture=spaces (the baseline, the first sweep in name order): The " \
+    assert "For architecture=spaces (the baseline, the first sweep in name order), the " \
            "failure point of arrivals.audience is 4,000" in md
     assert md.count("hydra.sweep.dir=") == 2
     assert {p.stem for p in (top / "figures").glob("*.png")} == {"sweep_curve",

@@ -75,7 +75,8 @@ class Study:
         if len(self.variants) < 2:
             return base
         return LaunchVerdict(base.decision,
-                             f"For {self.base.label} ({self.base_note}): {base.reason}",
+                             f"For {self.base.label} ({self.base_note}), "
+                             f"{base.reason[:1].lower()}{base.reason[1:]}",
                              base.advice)
 
     @property
