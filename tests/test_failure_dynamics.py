@@ -126,3 +126,194 @@ def test_bad_failure_config_names_the_key(override: str, key: str) -> None:
     cfg = compose(["architecture=single_station", override])
     with pytest.raises(ConfigError, match=key.replace("[", r"\[").replace("]", r"\]")):
         to_config(cfg)
+
+
+# -- overload crashes ---------------------------------------------------------------------
+
+CRASH = [f"{SERVER}.instances=2", f"{SERVER}.workers_per_instance=5",
+         f"{SERVER}.crash={{enabled: true, queue_per_instance: 20, after_s: 5, restart_s: 10}}"]
+
+
+@pytest.mark.parametrize("resolution_s", MODES)
+def test_crash_timeline(resolution_s: float) -> None:
+    # 150 rps onto 2 × 5 workers (100 rps): the queue grows at 50 rps, past 20 per
+    # instance in the tick (1, 2]; overloaded from t = 1, so the first instance
+    # crashes at t = 6, half the queue and half the requests in service failing with
+    # it. The other instance, now alone, is overloaded from t = 6 and crashes at t = 11
+    # with the rest of the queue. Nothing is up until the first restart at t = 16.
+    scenario, res = run(["arrivals.rate=150", *CRASH], resolution_s, horizon_s=15.0)
+    ts, st = res.timeseries, scenario.topology.stations["server"]
+    crashed = dict(zip(ts["t_s"].tolist(), ts["server.crashed"].tolist(), strict=True))
+    assert [crashed[t] for t in (5.0, 7.0, 10.0, 12.0, 15.0)] == [0, 1, 1, 2, 2]
+    part = res.summary["stations"]["server"]
+    assert part["crashes"] == 2
+    # The queue at 6 s is about 5 × 50 = 250 (half fails), at 11 s about 250 + 5 × 100
+    # less the half (all of it fails); patient clients do not retry.
+    assert part["killed"] == pytest.approx(125 + 625, rel=0.2)
+    assert res.summary["legit"]["abandoned"] == part["killed"]
+    assert tick(ts, "server.served", 12, 15).sum() == 0
+    assert st.serving == 0 and st.instances == 2
+    balance(res.summary, res.config)
+
+
+@pytest.mark.parametrize("resolution_s", MODES)
+def test_crashed_instance_restarts(resolution_s: float) -> None:
+    # One crash at t = 6 (as above), then the load falls below capacity at t = 8 is not
+    # possible with constant arrivals: use a capacity of 3 instances where one alone is
+    # enough to keep the queue short once the first crash has emptied half of it.
+    _sc, res = run(["arrivals.rate=150", *CRASH, f"{SERVER}.crash.restart_s=3"],
+                   resolution_s, horizon_s=12.0)
+    crashed = dict(zip(res.timeseries["t_s"].tolist(),
+                       res.timeseries["server.crashed"].tolist(), strict=True))
+    assert crashed[7.0] == 1 and crashed[10.0] == 0  # down from 6 s to 9 s
+    assert res.summary["stations"]["server"]["crashes"] >= 1
+
+
+# -- lost servers: a reconnect storm ------------------------------------------------------
+
+LISTEN = ["arrivals.rate=50", "clients=default", f"{SERVER}.instances=4",
+          f"{SERVER}.listener_slots_per_instance=1000",
+          f"{SERVER}.failures=[{{at_s: 25, instances: 2, restart_s: 30}}]"]
+
+
+@pytest.mark.parametrize("resolution_s", MODES)
+def test_server_loss_reconnects_the_listeners_it_held(resolution_s: float) -> None:
+    scenario, res = run(LISTEN, resolution_s, horizon_s=40.0)
+    ls, st = res.summary["listeners"], scenario.topology.stations["server"]
+    ts = res.timeseries
+    # Listeners just before the loss at 25 s (the tick ending at 25 s is sampled after it).
+    before = ts["listeners.end"][ts["t_s"] == 24.0][0] + tick(ts, "legit.joined", 24, 25).sum()
+    # Two of four instances hold about half of the ~1250 listeners at 25 s.
+    assert ls["evicted"] == pytest.approx(before / 2, rel=0.12)
+    assert ls["reconnects"] == ls["evicted"]  # sessions last 30 min: none had ended
+    assert ls["reconnected"] == ls["reconnects"]  # the two left have room for them all
+    assert res.summary["stations"]["server"]["crashes"] == 2
+    assert st.serving == 2 and scenario.topology.pools["server"].instances == 2
+    reconnects = tick(ts, "legit.reconnects", 24, 26).sum()
+    assert reconnects == ls["reconnects"]  # a storm: all of them at once
+    balance(res.summary, res.config)
+
+
+# -- shedding by queue age and deadline propagation ---------------------------------------
+
+
+@pytest.mark.parametrize("resolution_s", MODES)
+def test_shedding_bounds_the_queue_wait(resolution_s: float) -> None:
+    # 150 rps onto 100 rps: without shedding the wait grows without bound; shedding
+    # at 2 s keeps every started request's wait within 2 s (a tick more in cohort mode,
+    # where a wait is the mean of a part), serves at capacity and sheds the excess.
+    scenario, res = run(["arrivals.rate=150", f"{SERVER}.shed_queue_age_s=2"],
+                        resolution_s, horizon_s=40.0)
+    st, part = scenario.topology.stations["server"], res.summary["stations"]["server"]
+    assert max(st.waits) <= 2.0 + resolution_s + 1e-9
+    # Waits reach 2 s for the request that arrived at 4 s (it starts at 4 × 1.5 = 6 s);
+    # from then on 50 rps are shed.
+    assert part["shed"] == pytest.approx(50 * (40 - 6), rel=0.1)
+    assert tick(res.timeseries, "server.served", 5, 40).mean() == pytest.approx(100, rel=0.05)
+    assert part["wasted"] == 0 and part["timed_out"] == 0
+    assert res.timeseries["server.shed"].sum() == part["shed"]
+    balance(res.summary, res.config)
+    _sc, base = run(["arrivals.rate=150"], resolution_s, horizon_s=40.0)
+    assert base.summary["stations"]["server"]["wait_s"]["p99"] > 10
+
+
+@pytest.mark.parametrize("resolution_s", MODES)
+@pytest.mark.parametrize("drop_expired", [True, False])
+def test_drop_expired_skips_requests_whose_client_left(resolution_s: float,
+                                                      drop_expired: bool) -> None:
+    # 150 rps onto 100 rps, clients wait 3 s and do not retry. With deadline propagation
+    # the station skips what expired in the queue: no request starts later than 3 s after
+    # it arrived, and the excess (about 50 rps once the wait reaches 3 s, at t = 9 s) is
+    # dropped unserved. Without it, expired requests are served anyway and the wait grows
+    # with the backlog: the request that arrived at a starts at 1.5 a, so those started
+    # by 40 s waited up to about 13 s.
+    scenario, res = run(["arrivals.rate=150", "clients.timeout_s=3",
+                         f"{SERVER}.drop_expired={str(drop_expired).lower()}"],
+                        resolution_s, horizon_s=40.0)
+    st, part = scenario.topology.stations["server"], res.summary["stations"]["server"]
+    assert part["served"] == pytest.approx(100 * 40, rel=0.05)
+    if drop_expired:
+        assert max(st.waits) <= 3.0 + resolution_s + 1e-9
+        assert part["timed_out"] == pytest.approx(50 * (40 - 9), rel=0.12)
+        # What is served started in time; only its service may end past the deadline.
+        assert part["wasted"] <= part["served"]
+    else:
+        assert max(st.waits) == pytest.approx(40 / 3, rel=0.1)
+        assert part["wasted"] >= part["timed_out"] > 0.5 * part["served"]
+    balance(res.summary, res.config)
+
+
+# -- server-side retry ratio --------------------------------------------------------------
+
+RETRYING = ["arrivals.rate=150", "clients=default", "clients.timeout_s=1",
+            "clients.retry.policy=fixed", "clients.retry.base_s=0.5",
+            "clients.retry.max_attempts=6", "clients.patience_s=null", f"{SERVER}.queue_limit=0"]
+
+
+@pytest.mark.parametrize("resolution_s", MODES)
+def test_retry_ratio_caps_the_retries_a_server_accepts(resolution_s: float) -> None:
+    _sc, base = run(RETRYING, resolution_s, horizon_s=30.0)
+    _sc, capped = run([*RETRYING, f"{SERVER}.retry_ratio_max=0.1",
+                       f"{SERVER}.retry_ratio_window_s=5"], resolution_s, horizon_s=30.0)
+    b, c = base.summary["stations"]["server"], capped.summary["stations"]["server"]
+    retries_b = base.summary["legit"]["attempts"] - base.summary["legit"]["arrived"]
+    retries_c = capped.summary["legit"]["attempts"] - capped.summary["legit"]["arrived"]
+    assert b["retry_rejected"] == 0 and retries_b > 0.5 * b["offered"]
+    # Retries past 10% of the offered requests are refused before they take capacity.
+    assert c["retry_rejected"] > 0
+    assert retries_c - c["retry_rejected"] <= 0.12 * c["offered"]
+    balance(capped.summary, capped.config)
+
+
+# -- everything on ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("resolution_s", MODES)
+def test_books_balance_with_everything_on(resolution_s: float) -> None:
+    scenario, res = run([
+        "arrivals.rate=120", "clients=default", "clients.timeout_s=2",
+        f"{SERVER}.instances=4", f"{SERVER}.workers_per_instance=3",
+        f"{SERVER}.listener_slots_per_instance=400", f"{SERVER}.queue_limit=300",
+        f"{SERVER}.drop_expired=true", f"{SERVER}.shed_queue_age_s=1.5",
+        f"{SERVER}.retry_ratio_max=0.3",
+        f"{SERVER}.slowdown={{above_rps: 130, factor: 2}}",
+        f"{SERVER}.outages=[{{start_s: 10, end_s: 15, capacity_share: 0.25}}]",
+        f"{SERVER}.failures=[{{at_s: 20, instances: 1, restart_s: 5}}]",
+        f"{SERVER}.crash={{enabled: true, above_utilization: 0.95, after_s: 3, restart_s: 4}}",
+    ], resolution_s, horizon_s=45.0)
+    balance(res.summary, res.config)
+    part = res.summary["stations"]["server"]
+    assert part["crashes"] >= 1 and part["shed"] > 0 and part["outage_s"] == 5.0
+    pool = scenario.topology.pools["server"]
+    assert scenario.clients.listeners == pool.in_use
+    assert 0.0 <= part["utilization_mean"] <= 1.0 + 1e-9
+    if resolution_s == 0:
+        # Exact mode counts workers draining their last request as capacity; cohort mode
+        # lets work committed before a drop of capacity (at most a tick ahead) run on.
+        ts = res.timeseries
+        assert np.all(ts["server.busy"] <= ts["server.capacity"] + 1e-6)
+
+
+# -- cohort against exact -----------------------------------------------------------------
+
+
+def test_outage_cohort_agrees_with_exact() -> None:
+    # 80 rps, clients with a 5 s timeout and full-jitter retries, the tier down from 20 s
+    # to 30 s: joined, abandoned and the peak queue agree over three seeds.
+    overrides = ["arrivals.rate=80", "clients=default",
+                 f"{SERVER}.outages=[{{start_s: 20, end_s: 30, capacity_share: 0}}]"]
+    out = {}
+    for resolution_s in MODES:
+        rows = [run(overrides, resolution_s, horizon_s=90.0, seed=s)[1].summary
+                for s in (1, 2, 3)]
+        out[resolution_s] = {
+            "arrived": np.mean([r["legit"]["arrived"] for r in rows]),
+            "joined": np.mean([r["legit"]["joined"] for r in rows]),
+            "abandoned": np.mean([r["legit"]["abandoned"] for r in rows]),
+            "peak": np.mean([r["stations"]["server"]["peak_queue"] for r in rows]),
+        }
+    ex, co = out[0.0], out[0.1]
+    assert ex["abandoned"] > 0.02 * ex["arrived"]  # the outage matters
+    for key in ("joined", "abandoned"):
+        assert abs(co[key] - ex[key]) <= 0.02 * ex["arrived"], (key, ex, co)
+    assert co["peak"] == pytest.approx(ex["peak"], rel=0.10)

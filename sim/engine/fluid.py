@@ -203,6 +203,7 @@ class FluidStation(Station):
             self._slow_offer(now, c.count)
         if self._retry_window is not None and self._retry_rejects(c, now):
             self.rejected += c.count
+            self.retry_rejected += c.count
             self.reject(c, "retry_ratio")
             return
         # Offered rate: an exponentially weighted count with time constant LOAD_TAU_S.
@@ -361,7 +362,11 @@ class FluidStation(Station):
                 # The server cannot take all of it on within the tick: split at the limit.
                 m = int(n * (limit - start) / work)
                 if m < 1:
-                    break
+                    if start > now:
+                        break
+                    # A rate below one request per tick (an outage, crashes, a slowdown):
+                    # take one on now, even though its work runs past the tick.
+                    m = 1
                 part = head.split(m)
                 frac = m / n
                 part.spread_s = w * frac
@@ -418,6 +423,10 @@ class FluidStation(Station):
         ec_mean -= self._fw_sum / self._fw_n
         if ec_mean <= 0.0:
             ec_mean = ec_var = 0.0
+        elif self.shed_queue_age_s is not None and fluid_wait + ec_mean > self.shed_queue_age_s:
+            # Requests that would wait past the limit are shed, not served: the stationary
+            # wait added here stops at the limit too.
+            ec_mean = max(0.0, self.shed_queue_age_s - fluid_wait)
         if arrived >= self.warmup_s:
             w = fluid_wait + ec_mean
             self.wait_sum += w * m

@@ -156,6 +156,7 @@ class Station:
         self._outage_s = 0.0
         self.crashes = 0  # instances crashed or lost (events × instances)
         self.killed = 0  # requests failed because their instance went away
+        self.retry_rejected = 0  # retries refused for the retry ratio
         self.shed = 0  # requests dropped unserved for waiting longer than shed_queue_age_s
         self.shed_queue_age_s = shed_queue_age_s
         self.slowdown = slowdown
@@ -351,6 +352,7 @@ class Station:
             self._slow_offer(now, n)
         if self._retry_window is not None and self._retry_rejects(c, now):
             self.rejected += n
+            self.retry_rejected += n
             self.reject(c, "retry_ratio")
             return
         if self.rate_limit_rps is not None and self._rate_admit(n, now) < n:
