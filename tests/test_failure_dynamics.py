@@ -158,9 +158,8 @@ def test_crash_timeline(resolution_s: float) -> None:
 
 @pytest.mark.parametrize("resolution_s", MODES)
 def test_crashed_instance_restarts(resolution_s: float) -> None:
-    # One crash at t = 6 (as above), then the load falls below capacity at t = 8 is not
-    # possible with constant arrivals: use a capacity of 3 instances where one alone is
-    # enough to keep the queue short once the first crash has emptied half of it.
+    # The first crash comes at t = 6 as above; with a 3 s restart the instance is back at
+    # t = 9, before the second one is due (t = 11).
     _sc, res = run(["arrivals.rate=150", *CRASH, f"{SERVER}.crash.restart_s=3"],
                    resolution_s, horizon_s=12.0)
     crashed = dict(zip(res.timeseries["t_s"].tolist(),
