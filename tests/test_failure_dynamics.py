@@ -121,6 +121,14 @@ def test_slowdown_factor_shows_in_the_service_rate_above_the_threshold(
     (f"{SERVER}.slowdown={{above_rps: 10, factor: 0.5}}", f"{SERVER}.slowdown.factor"),
     (f"{SERVER}.slowdown={{above_rps: 10, factor: 2, window_s: 0}}",
      f"{SERVER}.slowdown.window_s"),
+    (f"{SERVER}.crash.enabled=true", f"{SERVER}.crash.above_utilization"),
+    (f"{SERVER}.crash={{enabled: true, above_utilization: 1.5}}",
+     f"{SERVER}.crash.above_utilization"),
+    (f"{SERVER}.crash={{enabled: true, queue_per_instance: 5, restart_s: 0}}",
+     f"{SERVER}.crash.restart_s"),
+    (f"{SERVER}.failures=[{{at_s: 5, instances: 0}}]", f"{SERVER}.failures[0].instances"),
+    (f"{SERVER}.shed_queue_age_s=-1", f"{SERVER}.shed_queue_age_s"),
+    (f"{SERVER}.retry_ratio_max=1.5", f"{SERVER}.retry_ratio_max"),
 ])
 def test_bad_failure_config_names_the_key(override: str, key: str) -> None:
     cfg = compose(["architecture=single_station", override])
@@ -316,3 +324,25 @@ def test_outage_cohort_agrees_with_exact() -> None:
     for key in ("joined", "abandoned"):
         assert abs(co[key] - ex[key]) <= 0.02 * ex["arrived"], (key, ex, co)
     assert co["peak"] == pytest.approx(ex["peak"], rel=0.10)
+
+
+# -- autoscaler interplay -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("resolution_s", MODES)
+def test_autoscaler_does_not_bring_back_a_lost_instance(resolution_s: float) -> None:
+    # Two instances of 5 workers at 70 rps (70% busy); one is lost for good at 20 s, so the
+    # one left is overloaded. The HPA still counts the lost one (it does not replace it)
+    # but sees the utilization of the serving workers, and adds instances; the lost one
+    # stays down whatever the autoscaler does.
+    scenario, res = run(["arrivals.rate=70", "autoscaler=hpa", f"{SERVER}.instances=2",
+                         f"{SERVER}.workers_per_instance=5",
+                         f"{SERVER}.provisioning_delay_s=10",
+                         f"{SERVER}.failures=[{{at_s: 20, instances: 1}}]"],
+                        resolution_s, horizon_s=120.0)
+    st, ts = scenario.topology.stations["server"], res.timeseries
+    assert st.down == 1 and st.serving == st.instances - 1
+    assert np.all(tick(ts, "server.crashed", 20, 120) == 1)
+    assert res.summary["stations"]["server"]["instances_max"] > 2
+    assert tick(ts, "server.capacity", 110, 120).mean() == pytest.approx(
+        5 * (st.instances - 1))
