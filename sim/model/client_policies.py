@@ -311,6 +311,8 @@ class ClientPolicies:
         if th is not None and by_breaker < n:
             by_throttle = self._draw(n - by_breaker, th.probability(now, attempt, born_s))
             th.record(now, n - by_breaker)
+            if by_throttle and br is not None and not br.per_client and br.state == HALF_OPEN:
+                br.probes_left += by_throttle  # probes the throttle kept back: not used up
         self.breaker_rejected += by_breaker
         self.throttled += by_throttle
         return by_breaker, by_throttle

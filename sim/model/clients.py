@@ -15,6 +15,10 @@ length is drawn from ``session``. If its server goes away (scaled in, crashed) i
 reconnects through the join path with the same retry policy and keeps listening for the
 rest of its session, or is lost.
 
+Client policies (``client_policies``: retry budget, adaptive throttling, circuit breaker)
+check each attempt before it is sent and each retry before it is scheduled; an attempt
+they refuse is not sent and fails at once, a retry the budget denies is given up.
+
 Every client ends joined or abandoned, or is in flight (in an attempt or waiting to
 retry) when the run stops: the ledger counts each, independently, so the identity
 ``arrived == joined + abandoned + in_flight`` is a check, not a definition.

@@ -312,6 +312,8 @@ class CohortClients(Clients):
 
     def _gather(self, c: Cohort, k: int, n: int, delay: float, tag: Tag | None = None
                 ) -> None:
+        if not c.reconnect:
+            self.retries += n  # counted when scheduled, as in exact mode
         key = (c.attempt + 1, c.impatient, c.reconnect,
                tag.key() if tag is not None and self.policies is not None else None)
         bucket = self._due.get(k)
