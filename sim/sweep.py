@@ -192,3 +192,19 @@ class SweepTable(Callback):
         failed = f", {table['failed']} failed (see error column)" if table["failed"] else ""
         print(f"[sweep] {table['jobs']} jobs{failed}; wrote {csv_path} and {json_path.name}",
               file=sys.stderr, flush=True)
+        if config.get("run", {}).get("report", True):
+            _sweep_report(sweep)
+
+
+def _sweep_report(sweep: Path) -> None:
+    """Build the sweep's launch-review report; a failure to build it is told, not raised,
+    so the sweep's own results stay (``sim-report DIR`` rebuilds it)."""
+    from .report import build_report
+
+    try:
+        html = build_report(sweep)
+    except Exception as exc:  # the jobs' results must survive a report error
+        print(f"[sweep] report not written ({type(exc).__name__}: {exc}); "
+              f"run sim-report {sweep}", file=sys.stderr, flush=True)
+        return
+    print(f"[sweep] report: {html}", file=sys.stderr, flush=True)

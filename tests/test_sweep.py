@@ -91,3 +91,15 @@ def test_table_rebuilds_from_a_directory(tmp_path: Path) -> None:
     assert rows[0]["status"] == "failed" and rows[0]["error"] == "ValueError: boom"
     assert rows[0]["run.seed"] == "4"
     assert json.loads(json_path.read_text())["failed"] == 1
+
+
+def test_sweep_writes_its_launch_review(tmp_path: Path) -> None:
+    """With reports on, the sweep directory gets its own report when the last job ends."""
+    out = tmp_path / "sweep"
+    args = [a for a in TINY if a != "run.report=false"]
+    proc = sweep(["arrivals.rate=50,150", *args, f"hydra.sweep.dir={out}"], tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert f"[sweep] report: {out / 'report.html'}" in proc.stderr
+    md = (out / "report.md").read_text()
+    assert "NO-GO" in md  # 150/s on the single station breaches its SLO
+    assert (out / "0" / "report.html").is_file()
