@@ -199,6 +199,7 @@ class Scenario:
         rec.add("legit.attempts_timed_out", "count", lambda: cl.attempts_timed_out)
         rec.add("legit.in_flight", "level", lambda: cl.in_flight)
         rec.add("legit.reconnects", "count", lambda: cl.reconnects)
+        rec.add("legit.first_attempts", "count", lambda: cl.first_attempts)
         pol = cl.policies
         if pol is not None:
             for attr in ("retry_budget_denied", "throttled", "breaker_rejected"):
@@ -326,10 +327,13 @@ class Scenario:
         names = list(self.topology.stations)
         if len(ts["t_s"]):
             ts["legit.amplification"] = amplification(
-                ts["legit.attempts"], unique_clients(len(ts["t_s"]), cl.unique_delta),
-                cl._window_rows)
-        slo_part, extra = evaluate(ts, lat, cfg.slo, names, lat_sd) if len(ts["t_s"]) else (
-            {"met": None, "first_breach_s": None, "bottleneck": None}, {})
+                ts["legit.attempts"],
+                unique_clients(len(ts["t_s"]), cl.unique_delta, ts["legit.first_attempts"],
+                               cl._window_rows), cl._window_rows)
+        caps = {n: sc.max_rate_rps for n, sc in cfg.architecture.stations.items()
+                if sc.max_rate_rps}
+        slo_part, extra = evaluate(ts, lat, cfg.slo, names, lat_sd, caps) if len(
+            ts["t_s"]) else ({"met": None, "first_breach_s": None, "bottleneck": None}, {})
         ts.update(extra)
         trigger = trigger_end(cfg)
         meta = (metastability(ts, trigger, cfg.run.warmup_s)

@@ -100,3 +100,8 @@ def test_amplification_by_hand() -> None:
     amp = amplification(attempts, unique, 3)
     assert amp[:7].tolist() == [1, 2, 2, 1, 1, 1, 1]
     assert np.isnan(amp[7])
+    # As the clients record it: first attempts counted per row, later ones one by one.
+    clients.unique_delta = {}
+    clients._unique(1.5, 0.5, 1)
+    first = np.array([1, 0, 0, 0, 1, 0, 0, 0])
+    assert unique_clients(8, clients.unique_delta, first, 3).tolist() == unique.tolist()

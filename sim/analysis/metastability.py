@@ -39,13 +39,21 @@ def trigger_end(cfg: Any) -> float | None:
     return max(ends) if ends else None
 
 
-def unique_clients(rows: int, delta: dict[int, int]) -> np.ndarray:
-    """Clients with an attempt in each row's trailing window, from the clients' changes."""
+def unique_clients(rows: int, delta: dict[int, int], first: np.ndarray | None = None,
+                   window_rows: int = 1) -> np.ndarray:
+    """Clients with an attempt in each row's trailing window: the clients' changes for
+    later attempts, plus ``first`` attempts per row summed over the window."""
     d = np.zeros(rows + 1)
     for r, x in delta.items():
         if r < rows:
             d[r] += x
-    return np.cumsum(d)[:rows]
+    out = np.cumsum(d)[:rows]
+    if first is not None:
+        c = np.cumsum(np.asarray(first, dtype=float))
+        w = c.copy()
+        w[window_rows:] -= c[:-window_rows]
+        out = out + w
+    return out
 
 
 def amplification(attempts: np.ndarray, unique: np.ndarray, window_rows: int) -> np.ndarray:

@@ -129,6 +129,7 @@ class Clients:
         self._row_s = 1.0
         self._window_rows = 1
         self.unique_delta: dict[int, int] = {}
+        self.first_attempts = 0  # clients' first attempts sent (the cheap case of the above)
         self._keys = 0
         self._uniform = Uniforms(gen)
         # Timers are plain callbacks (see ``engine.clock``). Deadlines (one per attempt,
@@ -213,8 +214,10 @@ class Clients:
         self._window_rows = max(1, round(window_s / row_s))
 
     def _unique(self, t: float, prev_s: float, n: int) -> None:
-        """A client's attempt at ``t`` (its previous one at ``prev_s``): it is in the windows
-        ending at rows ``r .. r + S - 1``, minus those its previous attempt put it in."""
+        """A client's later attempt at ``t`` (its previous one at ``prev_s``): it is in the
+        windows ending at rows ``r .. r + S - 1``, minus those its previous attempt put it
+        in. (A first attempt is in ``r .. r + S - 1``: ``first_attempts`` per row, summed
+        over the window, counts those without a per-attempt entry here.)"""
         w, span = self._row_s, self._window_rows
         r = max(0, math.ceil(t / w - 1e-9) - 1)
         lo = r
@@ -250,8 +253,11 @@ class Clients:
         else:
             self.attempts += c.count
             if self._track:
-                self._unique(c.start_s, c.ticket.prev_s if c.ticket is not None else -INF,
-                             c.count)
+                tag = c.ticket
+                if tag is None or tag.prev_s == -INF:
+                    self.first_attempts += c.count
+                else:
+                    self._unique(c.start_s, tag.prev_s, c.count)
         if c.deadline_s < INF:
             # Every attempt has the same timeout, so deadlines come due in this order.
             self._deadlines.after(c.deadline_s - c.start_s, c)

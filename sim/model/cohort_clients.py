@@ -139,7 +139,10 @@ class CohortClients(Clients):
         else:
             self.attempts += c.count
             if self._track:
-                self._unique(c.start_s, tag.prev_s if tag is not None else -INF, c.count)
+                if tag is None or tag.prev_s == -INF:
+                    self.first_attempts += c.count
+                else:
+                    self._unique(c.start_s, tag.prev_s, c.count)
         c.ticket = Ticket(c, tag)
         if c.deadline_s < INF:
             ev = Timeout(self.env, max(0.0, c.deadline_s - self.env.now), c.ticket)
