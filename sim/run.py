@@ -330,8 +330,10 @@ class Scenario:
                 ts["legit.attempts"],
                 unique_clients(len(ts["t_s"]), cl.unique_delta, ts["legit.first_attempts"],
                                cl._window_rows), cl._window_rows)
-        slo_part, extra = evaluate(ts, lat, cfg.slo, names, lat_sd) if len(ts["t_s"]) else (
-            {"met": None, "first_breach_s": None, "bottleneck": None}, {})
+        caps = {n: sc.max_rate_rps for n, sc in cfg.architecture.stations.items()
+                if sc.max_rate_rps}
+        slo_part, extra = evaluate(ts, lat, cfg.slo, names, lat_sd, caps) if len(
+            ts["t_s"]) else ({"met": None, "first_breach_s": None, "bottleneck": None}, {})
         ts.update(extra)
         trigger = trigger_end(cfg)
         meta = (metastability(ts, trigger, cfg.run.warmup_s)

@@ -10,8 +10,9 @@ The SLO is judged over a sliding window of ``window_s`` ending at each tick:
 Windows with fewer than ``min_attempts`` finished attempts are not judged (a quiet
 minute before the start says nothing). The first breach is the end of the first window
 that fails. The bottleneck is the station that saturated first in the run-up to the
-breach: utilization of at least 95% or requests lost (rejected, timed out, or refused a
-listener slot); ties go to the station that lost the most.
+breach: utilization of at least 95% (of its workers, or of its throughput ceiling
+``max_rate_rps``) or requests lost (rejected, timed out, or refused a listener slot);
+ties go to the station that lost the most.
 
 Attempts the clients refused locally (adaptive throttling, an open circuit breaker;
 ``legit.refused_locally``) count as failed attempts: the user was not let in.
@@ -36,13 +37,21 @@ SATURATED_UTILIZATION = 0.95
 def window_latency_p99(t_s: np.ndarray, lat_t: np.ndarray, lat_v: np.ndarray,
                        lat_w: np.ndarray, window_s: float, q: float = 0.99,
                        lat_sd: np.ndarray | None = None) -> np.ndarray:
-    """Per tick, the q-quantile of join latency of clients who joined in the window.
+    """Per tick, the q-quantile of join latency of clients who joined in the window."""
+    return window_latency_quantiles(t_s, lat_t, lat_v, lat_w, window_s, (q,), lat_sd)[0]
+
+
+def window_latency_quantiles(t_s: np.ndarray, lat_t: np.ndarray, lat_v: np.ndarray,
+                             lat_w: np.ndarray, window_s: float, qs: tuple[float, ...],
+                             lat_sd: np.ndarray | None = None) -> np.ndarray:
+    """Per tick, the ``qs`` quantiles of join latency of clients who joined in the window
+    (one row per quantile; NaN where nobody joined).
 
     Latencies are samples (exact mode) or, with ``lat_sd``, normal components (cohort
     mode), each spread over the histogram bins by its distribution function.
     """
     n_ticks = len(t_s)
-    out = np.full(n_ticks, math.nan)
+    out = np.full((len(qs), n_ticks), math.nan)
     if n_ticks == 0 or len(lat_t) == 0:
         return out
     tick = np.searchsorted(t_s, lat_t, side="left").clip(0, n_ticks - 1)
@@ -69,13 +78,14 @@ def window_latency_p99(t_s: np.ndarray, lat_t: np.ndarray, lat_v: np.ndarray,
         total = h.sum()
         if total <= 0:
             continue
-        pos = int(np.searchsorted(np.cumsum(h), q * total - 1e-9, side="left"))
-        out[i] = upper[min(pos, len(upper) - 1)]
+        pos = np.searchsorted(np.cumsum(h), np.asarray(qs) * total - 1e-9, side="left")
+        out[:, i] = upper[np.minimum(pos, len(upper) - 1)]
     return out
 
 
 def evaluate(ts: dict[str, np.ndarray], lat: tuple[np.ndarray, np.ndarray, np.ndarray],
              slo: Any, stations: list[str], lat_sd: np.ndarray | None = None,
+             rate_caps: dict[str, float] | None = None,
              ) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
     """Judge the SLO; returns the summary part and extra time-series columns."""
     t = ts["t_s"]
@@ -95,7 +105,8 @@ def evaluate(ts: dict[str, np.ndarray], lat: tuple[np.ndarray, np.ndarray, np.nd
     finished = ok_w + bad_w
     with np.errstate(invalid="ignore", divide="ignore"):
         ratio = np.where(finished > 0, ok_w / finished, np.nan)
-    p99 = window_latency_p99(t, *lat, window_s=slo.window_s, lat_sd=lat_sd)
+    p50, p90, p99 = window_latency_quantiles(t, *lat, window_s=slo.window_s,
+                                             qs=(0.5, 0.9, 0.99), lat_sd=lat_sd)
     judged = finished >= max(1, slo.min_attempts)
     breach = judged & ((ratio < slo.join_success_min)
                        | (np.nan_to_num(p99, nan=0.0) > slo.join_p99_max_s))
@@ -114,9 +125,10 @@ def evaluate(ts: dict[str, np.ndarray], lat: tuple[np.ndarray, np.ndarray, np.nd
         "join_p99_max_s": slo.join_p99_max_s,
     }
     if first is not None:
-        out["bottleneck"] = bottleneck(ts, stations, first, span)
+        out["bottleneck"] = bottleneck(ts, stations, first, span, rate_caps)
         out["recovered_s"] = recovery(t, judged, breach, 0.0)[1]
-    extra = {"slo.success_ratio": ratio, "slo.join_p99_s": p99,
+    extra = {"slo.success_ratio": ratio, "slo.join_p50_s": p50, "slo.join_p90_s": p90,
+             "slo.join_p99_s": p99,
              "slo.breach": breach.astype(float), "slo.judged": judged.astype(float)}
     return out, extra
 
@@ -145,15 +157,27 @@ def recovery(t: np.ndarray, judged: np.ndarray, breach: np.ndarray, after_s: flo
     return True, float(t[start + good[0]])
 
 
-def bottleneck(ts: dict[str, np.ndarray], stations: list[str], first: int, span: int) -> str:
-    """The station that saturated first in the run-up to tick ``first``."""
+def bottleneck(ts: dict[str, np.ndarray], stations: list[str], first: int, span: int,
+               rate_caps: dict[str, float] | None = None) -> str:
+    """The station that saturated first in the run-up to tick ``first``.
+
+    A station with a throughput ceiling (``rate_caps``: requests per second, e.g. one hot
+    key's write limit) also saturates when it serves at 95% of that ceiling: its workers
+    are then idle although it is the limit.
+    """
     lo = max(0, first - 2 * span)
+    t = ts["t_s"]
+    dt = np.diff(np.concatenate([[0.0], t]))[lo:first + 1]
     best: tuple[float, float, str] | None = None
     for name in stations:
         cap = ts[f"{name}.capacity"][lo:first + 1]
         busy = ts[f"{name}.busy"][lo:first + 1]
         with np.errstate(invalid="ignore", divide="ignore"):
             util = np.where(cap > 0, busy / cap, 0.0)
+            ceiling = (rate_caps or {}).get(name)
+            if ceiling:
+                rate = np.where(dt > 0, ts[f"{name}.served"][lo:first + 1] / dt, 0.0)
+                util = np.maximum(util, rate / ceiling)
         lost = (ts[f"{name}.rejected"][lo:first + 1] + ts[f"{name}.timed_out"][lo:first + 1])
         if f"{name}.slots_refused" in ts:
             lost = lost + ts[f"{name}.slots_refused"][lo:first + 1]
