@@ -114,3 +114,17 @@ def test_bad_replications_named() -> None:
         sim.run([*STATION, "run.replications=0"])
     with pytest.raises(ConfigError, match=r"run\.confidence"):
         sim.run([*STATION, "run.confidence=1.5"])
+
+
+def test_batch_means_of_a_station_down_for_the_whole_run() -> None:
+    """A station with no capacity at any tick has no utilization interval (None), and the
+    run still completes with the other figures."""
+    from sim.analysis import batch_means_block
+
+    n = 100
+    ts = {"t_s": np.arange(1.0, n + 1.0), "db.busy": np.zeros(n), "db.capacity": np.zeros(n),
+          "db.queue": np.linspace(0, 50, n)}
+    block = batch_means_block(ts, ["db"], 0.0)
+    assert block is not None
+    assert block["metrics"]["stations.db.utilization"] is None
+    assert block["metrics"]["stations.db.queue"]["mean"] == pytest.approx(25.0, rel=0.01)

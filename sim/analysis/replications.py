@@ -183,8 +183,10 @@ def batch_means_block(timeseries: Mapping[str, np.ndarray], stations: Iterable[s
         cap = np.asarray(timeseries[f"{name}.capacity"], dtype=float)
         with np.errstate(divide="ignore", invalid="ignore"):
             util = np.where(cap > 0, busy / cap, np.nan)
+        # A station without capacity (down for the whole run) has no utilization to judge.
+        usable = int(((t > warmup_s) & ~np.isnan(util)).sum()) >= n_batches
         out[f"stations.{name}.utilization"] = batch_means(
-            t, util, warmup_s, n_batches, confidence).as_dict()
+            t, util, warmup_s, n_batches, confidence).as_dict() if usable else None
         out[f"stations.{name}.queue"] = batch_means(
             t, timeseries[f"{name}.queue"], warmup_s, n_batches, confidence).as_dict()
     return {"n_batches": n_batches, "confidence": confidence, "warmup_s": warmup_s,
