@@ -141,6 +141,8 @@ class WaitingRoomConfig:
     admit_rps: float = 2000.0  # users let through per second, first come first served
     burst: float = 1.0  # tokens the admission bucket may bank while the room is empty
     patience_s: float | None = None  # leave the room after this long; None: stay
+    watch: str | None = None  # pause admission while this station is loaded...
+    max_in_system: int | None = None  # ...above this many requests queued or in service
 
 
 @dataclass
@@ -1041,17 +1043,25 @@ def _validate_architecture(a: ArchitectureConfig) -> None:
         state[n] = 2
 
     visit(a.entry)
-    _validate_waiting_room(a.waiting_room)
+    _validate_waiting_room(a.waiting_room, a.stations)
     _validate_polling(a)
 
 
-def _validate_waiting_room(w: WaitingRoomConfig) -> None:
+def _validate_waiting_room(w: WaitingRoomConfig, stations: dict[str, StationConfig]) -> None:
     key = "architecture.waiting_room"
     _positive(f"{key}.admit_rps", w.admit_rps)
     if not isinstance(w.burst, int | float) or w.burst < 1:
         raise _fail(f"{key}.burst", w.burst, "a number >= 1 (users)")
     if w.patience_s is not None:
         _positive(f"{key}.patience_s", w.patience_s)
+    if (w.watch is None) != (w.max_in_system is None):
+        raise _fail(f"{key}.watch", w.watch,
+                    f"a station together with {key}.max_in_system, or both null")
+    if w.watch is not None and w.watch not in stations:
+        raise _fail(f"{key}.watch", w.watch, "null or a station: " + ", ".join(sorted(stations)))
+    if w.max_in_system is not None and (not isinstance(w.max_in_system, int)
+                                        or w.max_in_system < 0):
+        raise _fail(f"{key}.max_in_system", w.max_in_system, "null or an integer >= 0")
 
 
 def _validate_polling(a: ArchitectureConfig) -> None:

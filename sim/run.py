@@ -116,9 +116,10 @@ class Scenario:
                                    self.pool, policy_gen=self.streams.generator("clients.policies"))
         self.clients.track_unique(r.metrics_tick_s, cfg.slo.window_s)
         self.curve = ArrivalCurve(rate_function(cfg.arrivals), r.horizon_s)
-        self.room = (WaitingRoom(self.env, cfg.architecture.waiting_room, self.clients,
-                                 r.resolution_s, r.horizon_s)
-                     if cfg.architecture.waiting_room.enabled else None)
+        wr = cfg.architecture.waiting_room
+        self.room = (WaitingRoom(self.env, wr, self.clients, r.resolution_s, r.horizon_s,
+                                 self.topology.stations.get(wr.watch or ""))
+                     if wr.enabled else None)
         self.clients.room = self.room
         poll = cfg.architecture.polling
         self.polling = (ListenerPolling(

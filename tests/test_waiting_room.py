@@ -100,3 +100,28 @@ def test_room_off_by_default() -> None:
 def test_bad_room_config(key: str, value: float) -> None:
     with pytest.raises(sim.ConfigError, match=f"architecture.waiting_room.{key}"):
         sim.run([*BASE, f"architecture.waiting_room.{key}={value}"])
+
+
+@pytest.mark.parametrize("resolution", [0.0, 0.1])
+def test_load_gate(resolution: float) -> None:
+    """Admission while the station holds at most 20 requests: 300 users/s arrive at a
+    100/s station; the room lets through about what the station serves, the station
+    never holds much more than the threshold, and nobody times out in its queue."""
+    s = sim.run([*BASE[:-1], "architecture.waiting_room.admit_rps=1e6", "arrivals.rate=300",
+                 "run.horizon_s=30", f"run.resolution_s={resolution}",
+                 "architecture.waiting_room.watch=server",
+                 "architecture.waiting_room.max_in_system=20"]).summary
+    _ledger(s)
+    room, server = s["waiting_room"], s["stations"]["server"]
+    assert room["admitted"] == pytest.approx(100 * 30, rel=0.05)
+    assert server["peak_queue"] <= 20 + 1
+    assert s["legit"]["attempts_timed_out"] == 0
+    assert room["waiting_end"] == pytest.approx(300 * 30 - 100 * 30, rel=0.05)
+
+
+def test_load_gate_config() -> None:
+    with pytest.raises(sim.ConfigError, match=r"architecture\.waiting_room\.watch"):
+        sim.run([*BASE, "architecture.waiting_room.watch=server"])
+    with pytest.raises(sim.ConfigError, match=r"architecture\.waiting_room\.watch"):
+        sim.run([*BASE, "architecture.waiting_room.watch=nowhere",
+                 "architecture.waiting_room.max_in_system=5"])

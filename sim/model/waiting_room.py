@@ -20,6 +20,11 @@ it through one hook at the top of their ``_attempt``: ``room.hold(cohort)`` retu
 True when the room took the cohort. Both modes: exact mode lets users through one at a
 time at the bucket's pace; cohort mode lets ``floor(tokens)`` through per resolution
 tick, splitting the cohort at the head of the room.
+
+With ``watch`` (a station) and ``max_in_system``, the room also pauses while that
+station holds more than ``max_in_system`` requests, queued or in service (admission
+while the join path's load is below a threshold); tokens keep banking up to the
+bucket while paused. Exact mode looks every 50 ms, cohort mode every tick.
 """
 
 from __future__ import annotations
@@ -32,18 +37,24 @@ from typing import Any
 import simpy
 
 from ..config import WaitingRoomConfig
-from ..engine import Cohort
+from ..engine import Cohort, Station
 
 INF = math.inf
 EPS = 1e-9  # tokens short of a whole user by rounding only
+PAUSE_POLL_S = 0.05  # exact mode: how often a paused room looks at the watched station
 
 
 class WaitingRoom:
     """FIFO admission at a fixed rate in front of the entry station."""
 
     def __init__(self, env: simpy.Environment, cfg: WaitingRoomConfig, clients: Any,
-                 resolution_s: float, horizon_s: float) -> None:
+                 resolution_s: float, horizon_s: float, watched: Station | None = None) -> None:
         self.env = env
+        # Optional load gate: no admission while the watched station holds more than
+        # max_in_system requests (queued or in service).
+        self.watched = watched
+        self.max_in_system = cfg.max_in_system if cfg.max_in_system is not None else INF
+        self.paused_s = 0.0
         self.clients = clients
         self.rate = cfg.admit_rps
         self.dt = resolution_s
@@ -74,8 +85,8 @@ class WaitingRoom:
         now = self.env.now
         self.entered += c.count
         self._refill(now)
-        if not self.queue:
-            k = min(c.count, int(self._tokens + EPS))
+        if not self.queue and not self._paused():
+            k = min(c.count, int(self._tokens + EPS), self._headroom())
             if k == c.count:
                 self._tokens -= k
                 self._record_admit(c, now)
@@ -97,6 +108,15 @@ class WaitingRoom:
         self.env.process(self._ticks() if self.dt > 0 else self._one_by_one())
 
     # -- admission ------------------------------------------------------------------------
+    def _paused(self) -> bool:
+        return self.watched is not None and self.watched.in_system > self.max_in_system
+
+    def _headroom(self) -> int:
+        """Users the load gate lets through at once: up to one past the threshold."""
+        if self.watched is None:
+            return 1 << 62
+        return max(0, int(self.max_in_system) + 1 - self.watched.in_system)
+
     def _refill(self, now: float) -> None:
         self._tokens = min(self.cap, self._tokens + (now - self._tokens_t) * self.rate)
         self._tokens_t = now
@@ -144,6 +164,10 @@ class WaitingRoom:
             self._leave_impatient(now)
             if not self.queue:
                 continue
+            if self._paused():
+                yield env.timeout(PAUSE_POLL_S)
+                self.paused_s += PAUSE_POLL_S
+                continue
             self._refill(now)
             if self._tokens < 1.0 - EPS:
                 yield env.timeout((1.0 - self._tokens) / self.rate)
@@ -168,7 +192,10 @@ class WaitingRoom:
             if not self.queue:
                 continue
             self._refill(now)
-            room = int(self._tokens + EPS)
+            if self._paused():
+                self.paused_s += self.dt
+                continue
+            room = min(int(self._tokens + EPS), self._headroom())
             while room > 0 and self.queue:
                 head = self.queue[0]
                 c = self.queue.popleft() if head.count <= room else head.split(room)
@@ -181,6 +208,6 @@ class WaitingRoom:
     def summary(self) -> dict[str, Any]:
         return {"admit_rps": self.rate, "entered": self.entered, "admitted": self.admitted,
                 "abandoned": self.abandoned, "waiting_end": self.size,
-                "peak_size": self.peak_size,
+                "peak_size": self.peak_size, "paused_s": self.paused_s,
                 "wait_s": {"mean": self.wait_sum / self.admitted if self.admitted else None,
                            "max": self.wait_max}}
