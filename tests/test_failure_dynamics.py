@@ -74,6 +74,14 @@ def test_outage_share_zero_serves_nothing_and_queues_the_arrivals(resolution_s: 
 
 
 @pytest.mark.parametrize("resolution_s", MODES)
+def test_outage_from_time_zero_holds_before_the_first_arrival(resolution_s: float) -> None:
+    _, res = run(["arrivals.rate=50",
+                  f"{SERVER}.outages=[{{start_s: 0, end_s: 10, capacity_share: 0}}]"],
+                 resolution_s, horizon_s=12.0)
+    assert tick(res.timeseries, "server.served", 0, 10).sum() == 0
+
+
+@pytest.mark.parametrize("resolution_s", MODES)
 def test_outage_share_half_halves_the_rate_then_the_backlog_drains(resolution_s: float) -> None:
     # 80 rps; with half the workers the tier serves 50 rps, so the queue grows at
     # 30 rps for 10 s; after the outage it drains at 100 - 80 = 20 rps (15 s).

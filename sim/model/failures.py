@@ -81,7 +81,8 @@ class StationFailures:
     def _outage(self, start_s: float, end_s: float,
                 share: float) -> Generator[simpy.Event, Any, None]:
         env = self.env
-        yield env.timeout(max(0.0, start_s - env.now))
+        if start_s > env.now:  # an outage from the start holds before the first arrival
+            yield env.timeout(start_s - env.now)
         self._shares.append(share)
         self._set_share()
         yield env.timeout(end_s - env.now)
