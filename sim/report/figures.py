@@ -317,7 +317,7 @@ def fig_slo(run: RunData) -> Figure | None:
                     label=f"SLO: at most {pmax:g} s")
     ax1.set_ylabel("Success ratio (%)")
     ax1.set_ylim(-2, 102)
-    ax2.set_ylabel("p99 join latency (s)")
+    ax2.set_ylabel("Join latency (s)" if len(pcols) > 1 else "p99 join latency (s)")
     rng = _positive_range([run.series[c] for c in pcols])
     if rng is not None and rng[1] / rng[0] > 50:
         ax2.set_yscale("log")
