@@ -117,7 +117,15 @@ LEVERS: list[tuple[str, list[str]]] = [
 SERIES = ["t_s", "legit.arrivals", "legit.attempts", "legit.joined", "join.queue",
           "slo.success_ratio", "listeners", "fanout.slots", "edge.rejected", "auth.rejected",
           "join.rejected"]
-TIMELINE = ["crowd alone", "crowd + claimed attack", "crowd + attack, retries without jitter"]
+# Runs drawn in timeline.png: name -> (group, label).
+TIMELINE_RUNS = {
+    "crowd alone": ("counterfactual", "crowd alone"),
+    "crowd + claimed attack": ("counterfactual", "crowd + claimed attack"),
+    "crowd + attack, retries without jitter": ("counterfactual",
+                                               "crowd + attack, retries without jitter"),
+    "crowd alone, audience 16M": ("sweep", "16M, 0k rps"),
+}
+TIMELINE = list(TIMELINE_RUNS)
 
 
 def overrides_of(extra: list[str]) -> list[str]:
@@ -227,7 +235,7 @@ def execute(runs: list[dict[str, Any]], smoke_ov: list[str], jobs: int) -> None:
     for r in runs:
         k = canonical(r["overrides"])
         keys.setdefault(k, overrides_of(r["overrides"]))
-        if r["group"] == "counterfactual" and r["label"] in TIMELINE:
+        if (r["group"], r["label"]) in TIMELINE_RUNS.values():
             series.add(k)
     order = list(keys)
     t0 = time.perf_counter()
@@ -286,39 +294,44 @@ def find(runs: list[dict[str, Any]], group: str, label: str | None = None,
 
 
 def plot_timeline(runs: list[dict[str, Any]], out: Path) -> None:
-    fig, axes = plt.subplots(4, 1, figsize=(10, 11), sharex=True)
-    colors = ["tab:blue", "tab:red", "tab:orange"]
-    for color, name in zip(colors, TIMELINE, strict=True):
-        res = find(runs, "counterfactual", name)
+    fig, axes = plt.subplots(4, 1, figsize=(10, 12), sharex=True)
+    styles = {TIMELINE[0]: ("tab:blue", 1.6), TIMELINE[1]: ("tab:red", 3.0),
+              TIMELINE[2]: ("tab:orange", 1.2), TIMELINE[3]: ("tab:purple", 1.4)}
+    for name, (group, label) in TIMELINE_RUNS.items():
+        color, lw = styles[name]
+        res = find(runs, group, label)
         if res is None or "series" not in res:
             continue
         s = {k: np.asarray(v) for k, v in res["series"].items()}
         m = (s["t_s"] - T0_S) / 60  # minutes after 17:00 PT
         dt = float(np.median(np.diff(s["t_s"])))
         if name == TIMELINE[0]:
-            axes[0].plot(m, s["legit.arrivals"] / dt, color="k", lw=1, label="users arriving")
-        axes[0].plot(m, s["legit.attempts"] / dt, color=color, lw=1, ls="--",
-                     label=f"join attempts: {name}")
-        axes[0].plot(m, s["legit.joined"] / dt, color=color, lw=1.6, label=f"joins: {name}")
-        axes[1].plot(m, s["join.queue"] / HOT_KEY_RPS, color=color, lw=1.4, label=name)
-        axes[2].plot(m, s["slo.success_ratio"], color=color, lw=1.4, label=name)
-        axes[3].plot(m, s["listeners"] / 1e6, color=color, lw=1.4, label=name)
+            axes[0].plot(m, np.maximum(s["legit.arrivals"] / dt, 1), color="k", lw=1,
+                         label="users arriving (8M)")
+        axes[0].plot(m, np.maximum(s["legit.attempts"] / dt, 1), color=color, lw=0.8,
+                     ls="--", label=f"join attempts: {name}")
+        axes[0].plot(m, np.maximum(s["legit.joined"] / dt, 1), color=color, lw=lw,
+                     label=f"joins: {name}")
+        axes[1].plot(m, s["join.queue"] / HOT_KEY_RPS, color=color, lw=lw, label=name)
+        axes[2].plot(m, s["slo.success_ratio"], color=color, lw=lw, label=name)
+        axes[3].plot(m, s["listeners"] / 1e6, color=color, lw=lw, label=name)
         if name == TIMELINE[0] and "fanout.slots" in s:
             axes[3].plot(m, s["fanout.slots"] / 1e6, color="k", lw=1, ls=":",
                          label="listener slots (the 8M steady-state test)")
     axes[0].axhline(HOT_KEY_RPS, color="grey", lw=0.8, ls=":")
-    axes[0].text(100, HOT_KEY_RPS * 1.1, "room key: 5,000 writes/s", fontsize=8, color="grey")
-    axes[0].set(ylabel="per second", yscale="symlog",
-                title="The 17:00 surge on a path sized for 8M listeners (audience 8M)")
+    axes[0].text(-9.5, HOT_KEY_RPS * 1.15, "room key: 5,000 writes/s", fontsize=8,
+                 color="grey")
+    axes[0].set(ylabel="per second (log; 0 drawn at 1)", yscale="log", ylim=(0.8, None),
+                title="The 17:00 surge on a path sized for 8M listeners")
     axes[1].axhline(TIMEOUT_S, color="grey", lw=0.8, ls=":")
-    axes[1].text(100, TIMEOUT_S + 0.3, "client timeout 5 s", fontsize=8, color="grey")
+    axes[1].text(-9.5, TIMEOUT_S + 0.3, "client timeout 5 s", fontsize=8, color="grey")
     axes[1].set(ylabel="join queue (s of writes)")
     axes[2].axhline(0.99, color="grey", lw=0.8, ls=":")
     axes[2].set(ylabel="join success, 60 s window", ylim=(-0.02, 1.02))
     axes[3].set(ylabel="listeners (M)", xlabel="minutes after the scheduled start (17:00 PT)")
-    axes[0].legend(fontsize=7, ncol=2)
-    axes[2].legend(fontsize=7)
-    axes[3].legend(fontsize=7)
+    axes[0].legend(fontsize=6.5, ncol=2, loc="lower right")
+    axes[2].legend(fontsize=7, loc="lower right")
+    axes[3].legend(fontsize=7, loc="upper right")
     for ax in axes:
         ax.grid(alpha=0.3)
         ax.axvspan(-1, 9, color="red", alpha=0.06)  # the claimed flood, 540-1140 s
