@@ -14,6 +14,8 @@ from __future__ import annotations
 import math
 from typing import Any
 
+import numpy as np
+
 INF = math.inf
 
 
@@ -32,6 +34,8 @@ class Cohort:
         "enqueued_s",
         "held",
         "impatient",
+        "mix",
+        "mix_gen",
         "owner",
         "reconnect",
         "sleep_s",
@@ -78,6 +82,13 @@ class Cohort:
         self.born_var = 0.0
         self.var_s = 0.0
         self.ticket: Any = None  # shared by the parts of one attempt (cohort mode)
+        # A bundle (cohort mode): requests in several states the owner tells apart (for the
+        # clients, retries of different attempt numbers) moving as one cohort. ``mix`` holds
+        # the count of each state (summing to ``count``); a split draws the part's counts
+        # at random (multivariate hypergeometric, with ``mix_gen``), as picking ``n`` of
+        # the requests at random would. None: all requests are in one state.
+        self.mix: np.ndarray | None = None
+        self.mix_gen: np.random.Generator | None = None
 
     def split(self, n: int) -> Cohort:
         """Detach ``n`` of this cohort's requests into a new cohort with the same state."""
@@ -98,6 +109,13 @@ class Cohort:
         other.born_spread = self.born_spread
         other.var_s = self.var_s
         other.ticket = self.ticket
+        mix = self.mix
+        if mix is not None:
+            assert self.mix_gen is not None
+            sub = self.mix_gen.multivariate_hypergeometric(mix, n)
+            other.mix = sub
+            other.mix_gen = self.mix_gen
+            self.mix = mix - sub
         self.count -= n
         return other
 

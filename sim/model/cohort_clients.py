@@ -9,9 +9,14 @@ Retries are gathered per tick: a failed part's requests are spread over the tick
 backoff distribution gives them (a multinomial draw over the ticks the delay can fall
 in: uniform for full and equal jitter, uniform from ``base`` to ``3 × previous sleep``
 for decorrelated jitter, a point for fixed and exponential), and everything due in one
-tick with the same attempt number and flags is released as one cohort. Merging loses
-who was born when; a cohort keeps the mean and variance of its births, which is what
-join latency needs.
+tick with the same attempt number and flags is gathered. Merging loses who was born
+when; a cohort keeps the mean and variance of its births, which is what join latency
+needs. The retries released in one tick (other than reconnects) then go out as one
+bundle: a cohort whose ``mix`` counts its requests per retry state, split at random
+wherever a station cuts it, each sub-count handed back to its own state when answered.
+So the cohorts per tick do not grow with the number of retry states alive (attempt
+numbers, impatience, the client policies' chain states), which in a long overload is
+what the run's cost would otherwise follow.
 
 Listening sessions leave in slices: a joined cohort is cut into 32 equal-probability
 slices of the session-length distribution, and session ends are counted per second, not
@@ -40,15 +45,22 @@ SESSION_BUCKET_S = 1.0
 
 
 class Ticket:
-    """What one attempt's parts share: how many are still unanswered, and the deadline."""
+    """What one attempt's parts share: how many are still unanswered, and the deadline.
 
-    __slots__ = ("done", "pending", "tag", "template")
+    A bundle's ticket also holds its states (one template cohort and chain state each)
+    and how many of each are still unanswered.
+    """
+
+    __slots__ = ("done", "left", "pending", "states", "tag", "tags", "template")
 
     def __init__(self, c: Cohort, tag: Tag | None = None) -> None:
         self.pending = c.count
         self.done = False
         self.template = c
         self.tag = tag  # the request chain's state (client policies, amplification)
+        self.states: list[Cohort] | None = None
+        self.tags: list[Tag | None] = []
+        self.left: np.ndarray | None = None
 
 
 class _Acc:
@@ -79,10 +91,19 @@ class CohortClients(Clients):
         self.horizon_s = horizon_s
         self._due: dict[int, dict[tuple[int, bool, bool, Any], _Acc]] = {}
         self._ends: dict[int, int] = {}
+        self._bo_now = -INF
+        self._bo_cache: dict[tuple[int, bool, bool, float],
+                             tuple[list[int], list[float], list[float]]] = {}
         self.lat_sd: list[float] = []
         # Equal-probability slices of the session length: each slice's conditional mean.
         draws = np.sort(np.array([session() for _ in range(40_000)]))
         self._slice_len = [float(x.mean()) for x in np.array_split(draws, SESSION_SLICES)]
+        # Splits of bundles draw from a stream of their own (a child of the clients' seed
+        # sequence, made without touching the clients' stream).
+        ss = gen.bit_generator.seed_seq
+        assert isinstance(ss, np.random.SeedSequence)
+        self.mix_gen = np.random.Generator(np.random.PCG64(np.random.SeedSequence(
+            entropy=ss.entropy, spawn_key=(*ss.spawn_key, 0x6D6978))))
 
     # -- births ---------------------------------------------------------------------------
     def start_counts(self, counts: np.ndarray) -> None:
@@ -123,6 +144,44 @@ class CohortClients(Clients):
     def _attempt(self, c: Cohort) -> None:
         if self.room is not None and self.room.hold(c):
             return  # held in the waiting room: the attempt starts when it is let through
+        ok, tag = self._admit(c)
+        if not ok:
+            return
+        c.ticket = Ticket(c, tag)
+        self._send(c)
+
+    def _attempt_bundle(self, cs: list[Cohort]) -> None:
+        """Send retries of several states (attempt numbers > 1, no reconnects), all
+        started in this tick, as one bundle."""
+        states: list[Cohort] = []
+        tags: list[Tag | None] = []
+        for c in cs:
+            ok, tag = self._admit(c)
+            if ok:
+                states.append(c)
+                tags.append(tag)
+        if len(states) <= 1:
+            for c, tag in zip(states, tags, strict=True):
+                c.ticket = Ticket(c, tag)
+                self._send(c)
+            return
+        first = states[0]
+        counts = np.array([c.count for c in states], dtype=np.int64)
+        n = int(counts.sum())
+        b = Cohort(LEGIT, n, first.born_s, first.start_s, first.deadline_s,
+                   min(c.attempt for c in states), self)
+        b.spread_s = first.spread_s
+        b.mix = counts
+        b.mix_gen = self.mix_gen
+        t = b.ticket = Ticket(b)
+        t.states = states
+        t.tags = tags
+        t.left = counts.copy()
+        self._send(b)
+
+    def _admit(self, c: Cohort) -> tuple[bool, Tag | None]:
+        """Client-side admission (client policies) and counting of one attempt; False if
+        the client policies refused all of it."""
         tag: Tag | None = c.ticket  # the chain's state, set where the cohort was made
         pol = self.policies
         if pol is not None:
@@ -132,7 +191,7 @@ class CohortClients(Clients):
             if refused:
                 self._fail_n(c, refused, self.env.now, tag, sent=False)
                 if refused >= c.count:
-                    return
+                    return False, tag
                 c.count -= refused
         if c.reconnect:
             self.reconnects += c.count
@@ -143,7 +202,9 @@ class CohortClients(Clients):
                     self.first_attempts += c.count
                 else:
                     self._unique(c.start_s, tag.prev_s, c.count)
-        c.ticket = Ticket(c, tag)
+        return True, tag
+
+    def _send(self, c: Cohort) -> None:
         if c.deadline_s < INF:
             ev = Timeout(self.env, max(0.0, c.deadline_s - self.env.now), c.ticket)
             ev.callbacks.append(self._on_deadline)
@@ -157,6 +218,12 @@ class CohortClients(Clients):
         t.done = True
         n, t.pending = t.pending, 0
         self.attempts_timed_out += n
+        if t.states is not None:
+            assert t.left is not None
+            for st, tag, k in zip(t.states, t.tags, t.left.tolist(), strict=True):
+                if k:
+                    self._fail_n(st, k, self.env.now, tag, timed_out=True)
+            return
         self._fail_n(t.template, n, self.env.now, t.tag, timed_out=True)
 
     def _answer(self, c: Cohort) -> bool:
@@ -165,17 +232,30 @@ class CohortClients(Clients):
         if t.done:
             return False
         t.pending -= c.count
+        if c.mix is not None:
+            t.left -= c.mix
         return True
+
+    def _fail_part(self, c: Cohort, timed_out: bool = False) -> None:
+        t: Ticket = c.ticket
+        now = self.env.now
+        if c.mix is None:
+            self._fail_n(c, c.count, now, t.tag, timed_out=timed_out)
+            return
+        assert t.states is not None
+        for st, tag, k in zip(t.states, t.tags, c.mix.tolist(), strict=True):
+            if k:
+                self._fail_n(st, k, now, tag, timed_out=timed_out)
 
     def on_failed(self, c: Cohort, st: Station, reason: str) -> None:
         if self._answer(c):
             self.attempts_rejected += c.count
-            self._fail_n(c, c.count, self.env.now, c.ticket.tag)
+            self._fail_part(c)
 
     def on_expired(self, c: Cohort, st: Station) -> None:
         if self._answer(c):
             self.attempts_timed_out += c.count
-            self._fail_n(c, c.count, self.env.now, c.ticket.tag, timed_out=True)
+            self._fail_part(c, timed_out=True)
 
     def on_joined(self, c: Cohort, st: Station, placements: list[tuple[int, int]] | None) -> None:
         now = self.env.now
@@ -186,12 +266,20 @@ class CohortClients(Clients):
             return
         n = c.count
         done_mid = now + c.spread_s / 2
-        if self.policies is not None:
-            self.policies.success(now, n, c.ticket.tag)
-        if c.reconnect:
+        t: Ticket = c.ticket
+        if t.states is not None:
+            self._joined_bundle(c, t, now, done_mid)
+            end_s = -1.0
+        elif c.reconnect:
+            if self.policies is not None:
+                assert t.tag is not None  # policies give every attempt a tag
+                self.policies.success(now, n, t.tag)
             self.reconnected += n
             end_s = c.sleep_s
         else:
+            if self.policies is not None:
+                assert t.tag is not None  # policies give every attempt a tag
+                self.policies.success(now, n, t.tag)
             self.joined += n
             self.in_flight -= n
             if c.born_s >= self.warmup_s:
@@ -212,6 +300,24 @@ class CohortClients(Clients):
         for j, k in enumerate(self.gen.multinomial(n, [1 / SESSION_SLICES] * SESSION_SLICES)):
             if k:
                 self._end_at(done_mid + self._slice_len[j], int(k))
+
+    def _joined_bundle(self, c: Cohort, t: Ticket, now: float, done_mid: float) -> None:
+        """The requests of a bundle's part joined: each state's count as its own."""
+        assert t.states is not None and c.mix is not None
+        for st, tag, k in zip(t.states, t.tags, c.mix.tolist(), strict=True):
+            if not k:
+                continue
+            if self.policies is not None:
+                assert tag is not None
+                self.policies.success(now, k, tag)
+            self.joined += k
+            self.in_flight -= k
+            if st.born_s >= self.warmup_s:
+                self.lat_t.append(now)
+                self.lat_v.append(done_mid - st.born_s)
+                self.lat_w.append(k)
+                var = st.born_var + (c.spread_s - st.born_spread) ** 2 / 12 + c.var_s
+                self.lat_sd.append(math.sqrt(max(0.0, var)))
 
     def _fail_n(self, c: Cohort, n: int, now: float, tag: Tag | None = None,
                 sent: bool = True, timed_out: bool = False) -> None:
@@ -243,14 +349,38 @@ class CohortClients(Clients):
             self._attempt(nxt)
             return
         ticks, probs, delays = self._backoff(c, now)
-        counts = (self.gen.multinomial(n, probs) if len(probs) > 1 else np.array([n]))
-        for k, cnt, delay in zip(ticks, counts.tolist(), delays, strict=True):
+        counts = self.gen.multinomial(n, probs).tolist() if len(probs) > 1 else [n]
+        # Gather the retries per tick and key (inlined: this runs for every failed part).
+        reconnect = c.reconnect
+        key = (c.attempt + 1, c.impatient, reconnect,
+               nxt_tag.key() if nxt_tag is not None and pol is not None else None)
+        born = c.born_s
+        m2 = c.born_var + c.born_spread**2 / 12 + born**2
+        prev = nxt_tag.prev_s if nxt_tag is not None else None
+        late = born + self.patience_s - now  # a delay beyond this is past the patience
+        due = self._due
+        for k, cnt, delay in zip(ticks, counts, delays, strict=True):
             if not cnt:
                 continue
-            if not c.reconnect and now + delay - c.born_s > self.patience_s:
-                self._give_up(c, cnt)
-                continue
-            self._gather(c, int(k), cnt, delay, nxt_tag)
+            if not reconnect:
+                if delay > late:
+                    self._give_up(c, cnt)
+                    continue
+                self.retries += cnt  # counted when scheduled, as in exact mode
+            bucket = due.get(k)
+            if bucket is None:
+                bucket = due[k] = {}
+                ev = Timeout(self.env, max(0.0, k * self.dt - now), k)
+                ev.callbacks.append(self._release)
+            acc = bucket.get(key)
+            if acc is None:
+                acc = bucket[key] = _Acc()
+            acc.count += cnt
+            acc.born_w += cnt * born
+            acc.born_m2 += cnt * m2
+            acc.sleep_w += cnt * (c.sleep_s if reconnect else delay)
+            if prev is not None:
+                acc.prev_w += cnt * prev
 
     def _give_up(self, c: Cohort, n: int) -> None:
         if c.reconnect:
@@ -271,7 +401,23 @@ class CohortClients(Clients):
         return nxt
 
     def _backoff(self, c: Cohort, now: float) -> tuple[list[int], list[float], list[float]]:
-        """Ticks the retry can fall in, their probabilities and mid delays."""
+        """Ticks the retry can fall in, their probabilities and mid delays (remembered for
+        the current time: the parts that fail at one instant share their states)."""
+        key = (c.attempt, c.impatient, c.reconnect,
+               c.sleep_s if self.backoff.policy == "decorrelated_jitter" else 0.0)
+        if now != self._bo_now:
+            self._bo_now = now
+            self._bo_cache.clear()
+        else:
+            hit = self._bo_cache.get(key)
+            if hit is not None:
+                return hit
+        out = self._backoff_at(c, now)
+        self._bo_cache[key] = out
+        return out
+
+    def _backoff_at(self, c: Cohort, now: float
+                    ) -> tuple[list[int], list[float], list[float]]:
         b, dt = self.backoff, self.dt
         p = b.policy
         if c.impatient:
@@ -313,30 +459,10 @@ class CohortClients(Clients):
         s = sum(probs)
         return ticks, [q / s for q in probs], delays
 
-    def _gather(self, c: Cohort, k: int, n: int, delay: float, tag: Tag | None = None
-                ) -> None:
-        if not c.reconnect:
-            self.retries += n  # counted when scheduled, as in exact mode
-        key = (c.attempt + 1, c.impatient, c.reconnect,
-               tag.key() if tag is not None and self.policies is not None else None)
-        bucket = self._due.get(k)
-        if bucket is None:
-            bucket = self._due[k] = {}
-            ev = Timeout(self.env, max(0.0, k * self.dt - self.env.now), k)
-            ev.callbacks.append(self._release)
-        acc = bucket.get(key)
-        if acc is None:
-            acc = bucket[key] = _Acc()
-        acc.count += n
-        acc.born_w += n * c.born_s
-        acc.born_m2 += n * (c.born_var + c.born_spread**2 / 12 + c.born_s**2)
-        acc.sleep_w += n * (c.sleep_s if c.reconnect else delay)
-        if tag is not None:
-            acc.prev_w += n * tag.prev_s
-
     def _release(self, ev: simpy.Event) -> None:
         k: int = ev._value
         now = self.env.now
+        bundle: list[Cohort] = []
         for (attempt, impatient, reconnect, chain), acc in self._due.pop(k, {}).items():
             n = acc.count
             born = acc.born_w / n
@@ -352,7 +478,14 @@ class CohortClients(Clients):
                 c.ticket = Tag(paid, spent, fails, open_until, acc.prev_w / n)
             elif self._track:
                 c.ticket = Tag(prev_s=acc.prev_w / n)
-            self._attempt(c)
+            if reconnect:
+                self._attempt(c)
+            else:
+                bundle.append(c)
+        if len(bundle) == 1:
+            self._attempt(bundle[0])
+        elif bundle:
+            self._attempt_bundle(bundle)
 
     # -- listening ------------------------------------------------------------------------
     def _end_at(self, end_s: float, n: int) -> None:
