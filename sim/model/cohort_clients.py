@@ -31,10 +31,11 @@ from typing import Any
 
 import numpy as np
 import simpy
-from simpy.events import Timeout
+from simpy.events import NORMAL, Timeout
 
 from ..config import ClientsConfig
 from ..engine import Cohort, Network, Pool, Sampler, Station
+from ..engine.clock import Due, scheduler
 from .client_policies import Tag
 from .clients import LEGIT, Clients
 
@@ -42,6 +43,10 @@ INF = math.inf
 SESSION_SLICES = 32
 RECONNECT_GROUPS = 8
 SESSION_BUCKET_S = 1.0
+# A tick's retries are released after every other event of that instant (SimPy handles
+# URGENT = 0, then NORMAL = 1): attempts that time out or fail right at the tick's start
+# join that tick's bundle rather than going out as a second one.
+RELEASE_PRIORITY = NORMAL + 1
 
 
 class Ticket:
@@ -92,6 +97,8 @@ class CohortClients(Clients):
         self._due: dict[int, dict[tuple[int, bool, bool, Any], _Acc]] = {}
         self._ends: dict[int, int] = {}
         self._bo_now = -INF
+        self._release_cbs = (self._release,)
+        self._schedule = scheduler(env)
         self._bo_cache: dict[tuple[int, bool, bool, float],
                              tuple[list[int], list[float], list[float]]] = {}
         self.lat_sd: list[float] = []
@@ -370,8 +377,8 @@ class CohortClients(Clients):
             bucket = due.get(k)
             if bucket is None:
                 bucket = due[k] = {}
-                ev = Timeout(self.env, max(0.0, k * self.dt - now), k)
-                ev.callbacks.append(self._release)
+                self._schedule(Due(self._release_cbs, k), RELEASE_PRIORITY,
+                               max(0.0, k * self.dt - now))
             acc = bucket.get(key)
             if acc is None:
                 acc = bucket[key] = _Acc()
