@@ -12,9 +12,11 @@ random numbers). Groups of runs:
 
 - counterfactuals (10 s trigger): no trigger, the trigger without retries, the trigger
   with the retries, and ``experiment=metastable_retry_recovers``;
-- levers × trigger length: load shedding by queue age, a retry budget, deadline
+- levers × trigger length: load shedding by queue age at the database and by rate at a
+  front door (``experiment=metastability_front_door``), a retry budget, deadline
   propagation, jittered backoff (and backoff without jitter), client adaptive
-  throttling, a circuit breaker, a server-side retry ratio, jitter with a budget;
+  throttling (K = 2 over 120 s and over 10 s), a circuit breaker, a server-side retry
+  ratio, jitter with a budget;
 - the uncertain inputs swept as ranges, without a lever: the normal load against the
   trigger length, the depth of the capacity drop (Huang et al.) against its length, and
   the window over which the database measures its load against the slowdown factor.
@@ -34,6 +36,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import functools
 import json
 import os
 import sys
@@ -55,6 +58,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 import sim  # noqa: E402
+from sim.cli import compose  # noqa: E402
 
 PRESET = "experiment=metastable_retry"
 QUIET = ["run.report=false", "run.progress=false"]
@@ -66,6 +70,7 @@ SLOW_ABOVE_QPS = 300.0
 LEVERS: list[tuple[str, list[str]]] = [
     ("none (retry once, at once)", []),
     ("load shedding: queue age > 0.5 s", ["architecture.stations.server.shed_queue_age_s=0.5"]),
+    ("load shedding at a front door (290/s)", ["experiment=metastability_front_door"]),
     ("deadline propagation (drop expired)", ["architecture.stations.server.drop_expired=true"]),
     ("retry budget (AWS SDK quota, shared)", ["clients.retry_budget.enabled=true"]),
     ("backoff without jitter (1 s, then retry)", [
@@ -73,6 +78,9 @@ LEVERS: list[tuple[str, list[str]]] = [
     ("full-jitter backoff (base 1 s, cap 4 s)", [
         "clients.retry.policy=full_jitter", "clients.retry.base_s=1", "clients.retry.cap_s=4"]),
     ("adaptive throttling (K = 2)", ["clients.adaptive_throttling.enabled=true"]),
+    ("adaptive throttling (K = 2, 10 s window)", [
+        "clients.adaptive_throttling.enabled=true",
+        "clients.adaptive_throttling.window_s=10"]),
     ("circuit breaker", ["clients.circuit_breaker.enabled=true"]),
     ("server retry ratio <= 10%", ["architecture.stations.server.retry_ratio_max=0.1"]),
     ("jitter + retry budget (the _recovers twin)", ["experiment=metastable_retry_recovers"]),
@@ -88,7 +96,7 @@ COUNTERFACTUALS: list[tuple[str, list[str]]] = [
 TRIGGERS_S = [2.0, 5.0, 10.0, 30.0]
 LOADS_QPS = [100.0, 140.0, 160.0, 200.0, 250.0, 280.0, 295.0]
 LOAD_TRIGGERS_S = [5.0, 10.0, 30.0]
-DEPTHS = [0.0, 0.2, 0.5, 0.8]  # capacity_share left during the trigger
+DEPTHS = [0.0, 0.2, 0.5, 0.6, 0.7, 0.8]  # capacity_share left during the trigger
 DEPTH_TRIGGERS_S = [5.0, 10.0, 20.0]
 WINDOWS_S = [1.0, 5.0, 10.0]  # slowdown.window_s: how the database measures its load
 FACTORS = [3.0, 5.0, 10.0]  # slowdown.factor
@@ -149,7 +157,7 @@ def plan(smoke: bool, seeds: int) -> list[dict[str, Any]]:
         LEVERS, TRIGGERS_S, LOADS_QPS, LOAD_TRIGGERS_S, DEPTHS, DEPTH_TRIGGERS_S, WINDOWS_S,
         FACTORS)
     if smoke:
-        levers = [LEVERS[0], LEVERS[3]]
+        levers = [lv for lv in LEVERS if lv[0].startswith(("none", "retry budget"))]
         triggers, loads, load_trig = [10.0], [140.0], [10.0]
         depths, depth_trig, windows, factors = [0.0], [10.0], [5.0], [10.0]
 
@@ -182,12 +190,22 @@ def plan(smoke: bool, seeds: int) -> list[dict[str, Any]]:
     return runs
 
 
+@functools.cache
+def preset_restated() -> frozenset[str]:
+    """Overrides that restate the preset's own values (its trigger, load and slowdown)."""
+    cfg = sim.to_config(compose([PRESET]))
+    server = cfg.architecture.stations["server"]
+    (out,) = server.outages
+    return frozenset({
+        trigger(out.end_s - out.start_s, out.capacity_share) if out.start_s == TRIGGER_START_S
+        else "", f"arrivals.rate={cfg.arrivals.rate:g}",
+        f"architecture.stations.server.slowdown.window_s={server.slowdown.window_s:g}",
+        f"architecture.stations.server.slowdown.factor={server.slowdown.factor:g}"})
+
+
 def canonical(overrides: list[str]) -> tuple[str, ...]:
     """One key per distinct scenario: overrides that restate the preset are dropped."""
-    same = {trigger(10.0), f"arrivals.rate={LOAD_QPS:g}",
-            "architecture.stations.server.slowdown.window_s=5",
-            "architecture.stations.server.slowdown.factor=10"}
-    return tuple(sorted(o for o in overrides if o not in same))
+    return tuple(sorted(o for o in overrides if o not in preset_restated()))
 
 
 def execute(runs: list[dict[str, Any]], jobs: int) -> None:
