@@ -99,7 +99,7 @@ def main() -> None:
                    "architecture.stations.edge.rate_limit_rps=400",
                    "architecture.stations.auth.workers_per_instance=1",
                    "architecture.stations.auth.service.mean_s=0.05"]
-        audiences, reference, steps, reps = [3000, 5000], 5000, 3, 1
+        audiences, reference, steps, reps = [3000, 5000], 5000, 6, 1
     else:
         audiences, reference, steps, reps = [300_000, 400_000, 500_000, 600_000,
                                              700_000], 500_000, 12, 3
