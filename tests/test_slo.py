@@ -35,7 +35,14 @@ def test_a_rate_ceiling_is_a_bottleneck_with_idle_workers() -> None:
         ts[f"{name}.served"] = np.full(n, served)
         ts[f"{name}.rejected"] = np.zeros(n)
         ts[f"{name}.timed_out"] = np.zeros(n)
+        ts[f"{name}.queue"] = np.zeros(n)
+    ts["join.queue"] = np.linspace(0.0, 20_000.0, n)  # waiting for the key: growing
     without = bottleneck(ts, ["edge", "join"], 100, 60)
     with_cap = bottleneck(ts, ["edge", "join"], 100, 60, {"join": 2500.0})
     assert without == "edge"  # the busiest workers, when the ceiling is not known
     assert with_cap == "join"
+    # Serving just under the ceiling with no queue for it: not the limit. The tier that
+    # refused requests is.
+    ts["join.queue"] = np.full(n, 100.0)
+    ts["edge.rejected"] = np.where(np.arange(n) >= 90, 50.0, 0.0)
+    assert bottleneck(ts, ["edge", "join"], 100, 60, {"join": 2500.0}) == "edge"

@@ -11,8 +11,8 @@ Windows with fewer than ``min_attempts`` finished attempts are not judged (a qui
 minute before the start says nothing). The first breach is the end of the first window
 that fails. The bottleneck is the station that saturated first in the run-up to the
 breach: utilization of at least 95% (of its workers, or of its throughput ceiling
-``max_rate_rps``) or requests lost (rejected, timed out, or refused a listener slot);
-ties go to the station that lost the most.
+``max_rate_rps`` with a second of work queued) or requests lost (rejected, timed out,
+or refused a listener slot); ties go to the station that lost the most.
 
 Attempts the clients refused locally (adaptive throttling, an open circuit breaker;
 ``legit.refused_locally``) count as failed attempts: the user was not let in.
@@ -32,6 +32,7 @@ import numpy as np
 _LO, _HI, _PER_DECADE = -4.0, 5.0, 100
 _EDGES = np.logspace(_LO, _HI, int((_HI - _LO) * _PER_DECADE) + 1)
 SATURATED_UTILIZATION = 0.95
+CEILING_QUEUE_S = 1.0  # a throughput ceiling binds once this much work waits for it
 
 
 def window_latency_p99(t_s: np.ndarray, lat_t: np.ndarray, lat_v: np.ndarray,
@@ -162,8 +163,10 @@ def bottleneck(ts: dict[str, np.ndarray], stations: list[str], first: int, span:
     """The station that saturated first in the run-up to tick ``first``.
 
     A station with a throughput ceiling (``rate_caps``: requests per second, e.g. one hot
-    key's write limit) also saturates when it serves at 95% of that ceiling: its workers
-    are then idle although it is the limit.
+    key's write limit) also saturates when it serves at 95% of that ceiling with at least
+    a second of requests queued for it (``CEILING_QUEUE_S``): its workers are then idle
+    although it is the limit. Without the queue condition, a crowd peaking just under
+    the ceiling would name it although another tier refused the requests.
     """
     lo = max(0, first - 2 * span)
     t = ts["t_s"]
@@ -176,8 +179,10 @@ def bottleneck(ts: dict[str, np.ndarray], stations: list[str], first: int, span:
             util = np.where(cap > 0, busy / cap, 0.0)
             ceiling = (rate_caps or {}).get(name)
             if ceiling:
+                # At its ceiling with at least a second of requests waiting for it.
                 rate = np.where(dt > 0, ts[f"{name}.served"][lo:first + 1] / dt, 0.0)
-                util = np.maximum(util, rate / ceiling)
+                queued = ts[f"{name}.queue"][lo:first + 1] >= ceiling * CEILING_QUEUE_S
+                util = np.where(queued, np.maximum(util, rate / ceiling), util)
         lost = (ts[f"{name}.rejected"][lo:first + 1] + ts[f"{name}.timed_out"][lo:first + 1])
         if f"{name}.slots_refused" in ts:
             lost = lost + ts[f"{name}.slots_refused"][lo:first + 1]
