@@ -40,6 +40,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 from scipy import stats  # noqa: E402
 
+from experiments.study import update_readme  # noqa: E402
 from sim.cli import compose  # noqa: E402
 from sim.config import ServiceConfig, SimConfig, to_config, validate  # noqa: E402
 from sim.run import simulate  # noqa: E402
@@ -291,18 +292,6 @@ def findings(summ: dict[tuple[str, str, int], dict[str, float]],
     return "\n".join(lines) + "\n"
 
 
-def update_readme(text: str) -> None:
-    readme = HERE / "README.md"
-    if not readme.exists():
-        return
-    body = readme.read_text()
-    begin, end = "<!-- results:begin -->", "<!-- results:end -->"
-    if begin in body and end in body:
-        head, rest = body.split(begin, 1)
-        _, tail = rest.split(end, 1)
-        readme.write_text(f"{head}{begin}\n{text}{end}{tail}")
-
-
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--seeds", type=int, default=100, help="seeds per point (published delay)")
@@ -337,7 +326,7 @@ def main(argv: list[str] | None = None) -> None:
     text = findings(summ, variants, clients, sens_clients, seeds, sens_seeds)
     (out / "findings.md").write_text(text)
     if out.resolve() == HERE:
-        update_readme(text)
+        update_readme(HERE / "README.md", text)
     print(text)
 
 

@@ -59,6 +59,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 import sim  # noqa: E402
+from experiments.study import update_readme  # noqa: E402
 
 PRESET = "experiment=x_spaces_2024"
 QUIET = ["run.report=false", "run.progress=false"]
@@ -528,18 +529,6 @@ def findings(runs: list[dict[str, Any]], attr: dict[str, Any] | None,
     return "\n".join(lines) + "\n"
 
 
-def update_readme(text: str) -> None:
-    readme = HERE / "README.md"
-    if not readme.exists():
-        return
-    body = readme.read_text()
-    begin, end = "<!-- results:begin -->", "<!-- results:end -->"
-    if begin in body and end in body:
-        head, rest = body.split(begin, 1)
-        _, tail = rest.split(end, 1)
-        readme.write_text(f"{head}{begin}\n{text}{end}{tail}")
-
-
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     ap = argparse.ArgumentParser(description=(__doc__ or "").split("\n")[0])
     ap.add_argument("--smoke", action="store_true",
@@ -570,7 +559,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     text = findings(runs, attr, meta)
     (out / "findings.md").write_text(text)
     if out.resolve() == HERE:
-        update_readme(text)
+        update_readme(HERE / "README.md", text)
     print(text)
     return {"runs": runs, "attribution": attr, "meta": meta}
 
