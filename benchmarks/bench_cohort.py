@@ -48,7 +48,7 @@ def child(overrides: list[str]) -> dict[str, float]:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--quick", action="store_true")
     args = ap.parse_args()
     audiences = [1e4, 1e5] if args.quick else [1e6, 8e6, 8e7]
@@ -56,17 +56,27 @@ def main() -> None:
     print(f"x_spaces_2024, cohort mode, {args.repeats} repeat(s), medians")
     print(f"{'audience':>10} {'sim wall s':>11} {'total s':>9} {'events':>10} "
           f"{'peak RSS MB':>12} {'joined':>12}")
-    walls = {}
-    for aud in audiences:
-        rows = [child(["experiment=x_spaces_2024", f"arrivals.audience={aud:g}",
-                       *horizon, *QUIET]) for _ in range(args.repeats)]
+    # Interleaved: each repeat runs every audience once, so drift in the machine's load
+    # hits all of them alike; the ratio is also taken per repeat (paired) and its median
+    # printed beside the ratio of medians.
+    runs: dict[float, list[dict[str, float]]] = {aud: [] for aud in audiences}
+    for _ in range(args.repeats):
+        for aud in audiences:
+            runs[aud].append(child(["experiment=x_spaces_2024", f"arrivals.audience={aud:g}",
+                                    *horizon, *QUIET]))
+    for aud, rows in runs.items():
         wall = statistics.median(r["wall_s"] for r in rows)
         total = statistics.median(r["total_s"] for r in rows)
-        walls[aud] = total
         print(f"{aud:>10,.0f} {wall:>11.2f} {total:>9.2f} {rows[0]['events']:>10,} "
               f"{max(r['rss_mb'] for r in rows):>12,.0f} {rows[0]['joined']:>12,}")
     big, mid = audiences[-1], audiences[-2]
-    print(f"ratio total time {big:,.0f} / {mid:,.0f}: {walls[big] / walls[mid]:.2f}")
+    for what, key in (("whole run", "total_s"), ("simulation", "wall_s")):
+        med = (statistics.median(r[key] for r in runs[big])
+               / statistics.median(r[key] for r in runs[mid]))
+        paired = statistics.median(b[key] / m[key] for b, m in zip(runs[big], runs[mid],
+                                                                     strict=True))
+        print(f"ratio {what} {big:,.0f} / {mid:,.0f}: {med:.2f} (median of paired "
+              f"repeats {paired:.2f}; target for the whole run 1.5)")
 
     mid_ov = ["arrivals.audience=5000", "run.horizon_s=400", *QUIET] if args.quick else MID
     ex, co = [], []

@@ -137,6 +137,12 @@ class Scenario:
         self.mitigations = Mitigations(self.env, cfg, self.topology.stations, self.attacks,
                                        self.streams)
         self.clients.entry = self.mitigations.entry  # type: ignore[assignment]
+        if isinstance(self.clients, CohortClients):
+            m = cfg.mitigation
+            self.clients.bundle_births = not (
+                (m.challenge.enabled and m.challenge.clearance)
+                or any(st.retry_ratio_max is not None
+                       for st in cfg.architecture.stations.values()))
         self.autoscalers: dict[str, Autoscaler] = {}
         a, arch = cfg.autoscaler, cfg.architecture
         names = autoscaled_stations(a, arch)

@@ -90,8 +90,12 @@ class Cohort:
         self.mix: np.ndarray | None = None
         self.mix_gen: np.random.Generator | None = None
 
-    def split(self, n: int) -> Cohort:
-        """Detach ``n`` of this cohort's requests into a new cohort with the same state."""
+    def split(self, n: int, mix: np.ndarray | None = None) -> Cohort:
+        """Detach ``n`` of this cohort's requests into a new cohort with the same state.
+
+        For a bundle, ``mix`` gives the detached part's count per state when the caller
+        has drawn it (summing to ``n``); otherwise it is drawn here.
+        """
         if not 0 < n < self.count:
             raise ValueError(f"split size must be in 1..{self.count - 1}, got {n}")
         other = Cohort(self.cls, n, self.born_s, self.start_s, self.deadline_s, self.attempt,
@@ -109,13 +113,16 @@ class Cohort:
         other.born_spread = self.born_spread
         other.var_s = self.var_s
         other.ticket = self.ticket
-        mix = self.mix
-        if mix is not None:
-            assert self.mix_gen is not None
-            sub = self.mix_gen.multivariate_hypergeometric(mix, n)
+        own = self.mix
+        if own is not None:
+            if mix is None:
+                assert self.mix_gen is not None
+                sub = self.mix_gen.multivariate_hypergeometric(own, n)
+            else:
+                sub = mix
             other.mix = sub
             other.mix_gen = self.mix_gen
-            self.mix = mix - sub
+            self.mix = own - sub
         self.count -= n
         return other
 

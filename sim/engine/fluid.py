@@ -268,16 +268,34 @@ class FluidStation(Station):
         if k >= total:
             return group
         gen = self.service.gen
-        kept_counts = gen.multivariate_hypergeometric(counts, k) if k else [0] * len(group)
+        # One draw over every state of every cohort (a bundle counts per state): the kept
+        # requests are picked at random from all of them, and a bundle's kept part per
+        # state comes out of the same draw.
+        flat: list[int] = []
+        for c in group:
+            if c.mix is None:
+                flat.append(c.count)
+            else:
+                flat.extend(c.mix.tolist())
+        drawn = gen.multivariate_hypergeometric(flat, k) if k else np.zeros(len(flat), int)
         kept = []
-        for c, keep_n in zip(group, kept_counts, strict=True):
-            keep = int(keep_n)
+        i = 0
+        for c in group:
+            if c.mix is None:
+                keep = int(drawn[i])
+                lost_mix = None
+                i += 1
+            else:
+                j = i + len(c.mix)
+                lost_mix = c.mix - drawn[i:j]
+                keep = c.count - int(lost_mix.sum())
+                i = j
             if keep <= 0:
                 self.rejected += c.count
                 self.reject(c, reason)
                 continue
             if keep < c.count:
-                lost = c.split(c.count - keep)
+                lost = c.split(c.count - keep, lost_mix)
                 self.rejected += lost.count
                 self.reject(lost, reason)
             kept.append(c)

@@ -123,6 +123,17 @@ class Network:
                         target.offer(c)
                         return
                 targets[-1].offer(c)
+            elif c.mix is not None and len(targets) == 2:
+                # A bundle: each state's requests take the first branch independently.
+                sub = self.gen.binomial(c.mix, cum[0])
+                k = int(sub.sum())
+                if k == 0:
+                    targets[1].offer(c)
+                elif k == c.count:
+                    targets[0].offer(c)
+                else:
+                    targets[0].offer(c.split(k, sub))
+                    targets[1].offer(c)
             else:
                 probs = np.diff([0.0, *cum])
                 counts = self.gen.multinomial(c.count, probs)

@@ -14,9 +14,21 @@ when; a cohort keeps the mean and variance of its births, which is what join lat
 needs. The retries released in one tick (other than reconnects) then go out as one
 bundle: a cohort whose ``mix`` counts its requests per retry state, split at random
 wherever a station cuts it, each sub-count handed back to its own state when answered.
-So the cohorts per tick do not grow with the number of retry states alive (attempt
-numbers, impatience, the client policies' chain states), which in a long overload is
-what the run's cost would otherwise follow.
+The tick's first attempts (impatient and patient) join that bundle as two more states,
+except where something tells first attempts from retries on the way (a waiting room, a
+server-side retry ratio, a challenge's clearance for retries). So the cohorts per tick
+do not grow with the number of retry states alive (attempt numbers, impatience, the
+client policies' chain states), which in a long overload is what the run's cost would
+otherwise follow.
+
+Failures are gathered the same way before they are spread: without client policies, the
+requests that fail at one instant with the same backoff distribution (attempt number and
+flags), none of them near its patience, are added up and spread over the ticks with one
+multinomial draw after the other events of that instant. A bundle's failing part fails
+once per state, and in a long overload several parts fail at the same instants (a
+tick's settlement of a full queue, a tick's deadline), so this keeps the cost of
+failures from following parts × states × ticks of backoff. The merged requests keep the
+mean and second moment of their births, as gathered retries do.
 
 Listening sessions leave in slices: a joined cohort is cut into 32 equal-probability
 slices of the session-length distribution, and session ends are counted per second, not
@@ -43,10 +55,13 @@ INF = math.inf
 SESSION_SLICES = 32
 RECONNECT_GROUPS = 8
 SESSION_BUCKET_S = 1.0
+BACKOFF_CACHE = 4096  # backoff spreads remembered (by state and place in the tick)
 # A tick's retries are released after every other event of that instant (SimPy handles
 # URGENT = 0, then NORMAL = 1): attempts that time out or fail right at the tick's start
-# join that tick's bundle rather than going out as a second one.
-RELEASE_PRIORITY = NORMAL + 1
+# join that tick's bundle rather than going out as a second one. The failures of an
+# instant are spread just before that (FLUSH_PRIORITY), so that they can join it too.
+FLUSH_PRIORITY = NORMAL + 1
+RELEASE_PRIORITY = NORMAL + 2
 
 
 class Ticket:
@@ -82,6 +97,20 @@ class _Acc:
         self.prev_w = 0.0
 
 
+class _Failed:
+    """Failures of one instant with one backoff distribution, being gathered."""
+
+    __slots__ = ("born_m2", "born_w", "count", "prev_w", "proto", "sleep_w")
+
+    def __init__(self, proto: Cohort) -> None:
+        self.proto = proto  # one of the failed attempts: attempt number and flags
+        self.count = 0
+        self.born_w = 0.0
+        self.born_m2 = 0.0
+        self.sleep_w = 0.0
+        self.prev_w = 0.0
+
+
 class CohortClients(Clients):
     """The legit population in cohort mode."""
 
@@ -96,10 +125,18 @@ class CohortClients(Clients):
         self.horizon_s = horizon_s
         self._due: dict[int, dict[tuple[int, bool, bool, Any], _Acc]] = {}
         self._ends: dict[int, int] = {}
-        self._bo_now = -INF
+        self._decorrelated = self.backoff.policy == "decorrelated_jitter"
+        self._longest_of: dict[tuple[int, bool], float] = {}
         self._release_cbs = (self._release,)
+        # A tick's first attempts go out in the bundle of its retries. Off where something
+        # treats a cohort by its attempt number as a whole (a server-side retry ratio, a
+        # challenge's clearance for retries), which a bundle of both would confuse.
+        self.bundle_births = True
+        self._births: dict[int, list[Cohort]] = {}
+        self._flush_cbs = (self._flush,)
+        self._fails_now: dict[tuple[int, bool, bool, float], _Failed] = {}
         self._schedule = scheduler(env)
-        self._bo_cache: dict[tuple[int, bool, bool, float],
+        self._bo_cache: dict[tuple[int, bool, bool, float, int],
                              tuple[list[int], list[float], list[float]]] = {}
         self.lat_sd: list[float] = []
         # Equal-probability slices of the session length: each slice's conditional mean.
@@ -135,11 +172,23 @@ class CohortClients(Clients):
         self.arrived += count
         self.in_flight += count
         k = int(self.gen.binomial(count, self.impatient_share)) if self.impatient_share else 0
+        cs = []
         for n, impatient in ((k, True), (count - k, False)):
             if n:
                 c = self._fresh(n, now)
                 c.impatient = impatient
+                cs.append(c)
+        if not self.bundle_births or self.room is not None:
+            for c in cs:
                 self._attempt(c)
+            return
+        tick = round(now / self.dt)
+        if tick in self._due:
+            self._births[tick] = cs  # they go out with the retries released this tick
+        elif len(cs) > 1:
+            self._attempt_bundle(cs)
+        else:
+            self._attempt(cs[0])
 
     def _fresh(self, n: int, now: float) -> Cohort:
         mid = now + self.dt / 2
@@ -158,8 +207,8 @@ class CohortClients(Clients):
         self._send(c)
 
     def _attempt_bundle(self, cs: list[Cohort]) -> None:
-        """Send retries of several states (attempt numbers > 1, no reconnects), all
-        started in this tick, as one bundle."""
+        """Send attempts of several states (the retries released this tick, reconnects
+        aside, and the tick's first attempts), all started in this tick, as one bundle."""
         states: list[Cohort] = []
         tags: list[Tag | None] = []
         for c in cs:
@@ -339,6 +388,7 @@ class CohortClients(Clients):
             self._give_up(c, n)
             return
         nxt_tag = None
+        chain = None
         if pol is not None:
             assert tag is not None
             allowed, nxt_tag = pol.retry(now, n, tag, sent, timed_out, c.start_s, c.impatient)
@@ -347,28 +397,69 @@ class CohortClients(Clients):
                 n = allowed
                 if not n:
                     return
-        elif self._track:
-            nxt_tag = Tag(prev_s=c.start_s)
+            prev: float | None = nxt_tag.prev_s
+            chain = nxt_tag.key()
+        else:
+            prev = c.start_s if self._track else None
         if c.impatient and self.impatient_retry_s <= 0:
             nxt = self._next(c, n, now, 0.0)
             nxt.spread_s = c.spread_s
+            if nxt_tag is None and prev is not None:
+                nxt_tag = Tag(prev_s=prev)
             nxt.ticket = nxt_tag
             self._attempt(nxt)
             return
-        ticks, probs, delays = self._backoff(c, now)
-        counts = self.gen.multinomial(n, probs).tolist() if len(probs) > 1 else [n]
-        # Gather the retries per tick and key (inlined: this runs for every failed part).
         reconnect = c.reconnect
-        key = (c.attempt + 1, c.impatient, reconnect,
-               nxt_tag.key() if nxt_tag is not None and pol is not None else None)
         born = c.born_s
         m2 = c.born_var + c.born_spread**2 / 12 + born**2
-        prev = nxt_tag.prev_s if nxt_tag is not None else None
         late = born + self.patience_s - now  # a delay beyond this is past the patience
+        if pol is None and (reconnect or self._longest(c) <= late):
+            # Gather with the failures of this instant that share the backoff.
+            key_f = (c.attempt, c.impatient, reconnect,
+                     c.sleep_s if self._decorrelated else 0.0)
+            f = self._fails_now.get(key_f)
+            if f is None:
+                if not self._fails_now:
+                    self._schedule(Due(self._flush_cbs), FLUSH_PRIORITY, 0.0)
+                f = self._fails_now[key_f] = _Failed(c)
+            f.count += n
+            f.born_w += n * born
+            f.born_m2 += n * m2
+            if reconnect:
+                f.sleep_w += n * c.sleep_s
+            if prev is not None:
+                f.prev_w += n * prev
+            return
+        base, ticks, probs, delays = self._backoff(c, now)
+        counts = self.gen.multinomial(n, probs).tolist() if len(probs) > 1 else [n]
+        self._gather(c, base, ticks, counts, delays, born, m2, prev, late, chain,
+                     c.sleep_s if reconnect else None)
+
+    def _flush(self, _ev: simpy.Event) -> None:
+        """Spread the failures gathered at this instant over the ticks of their backoff."""
+        now = self.env.now
+        failed, self._fails_now = self._fails_now, {}
+        for f in failed.values():
+            c, n = f.proto, f.count
+            base, ticks, probs, delays = self._backoff(c, now)
+            counts = self.gen.multinomial(n, probs).tolist() if len(probs) > 1 else [n]
+            self._gather(c, base, ticks, counts, delays, f.born_w / n, f.born_m2 / n,
+                         f.prev_w / n if self._track else None, INF, None,
+                         f.sleep_w / n if c.reconnect else None)
+
+    def _gather(self, c: Cohort, base: int, ticks: list[int], counts: list[int],
+                delays: list[float], born: float, m2: float, prev: float | None,
+                late: float, chain: Any, sleep: float | None) -> None:
+        """Add ``counts`` retries of the attempt ``c`` to the ticks they are due in (this
+        runs for every tick a failure's backoff spans: kept tight)."""
+        now = self.env.now
+        reconnect = c.reconnect
+        key = (c.attempt + 1, c.impatient, reconnect, chain)
         due = self._due
-        for k, cnt, delay in zip(ticks, counts, delays, strict=True):
+        for r, cnt, delay in zip(ticks, counts, delays, strict=True):
             if not cnt:
                 continue
+            k = base + r
             if not reconnect:
                 if delay > late:
                     self._give_up(c, cnt)
@@ -385,7 +476,7 @@ class CohortClients(Clients):
             acc.count += cnt
             acc.born_w += cnt * born
             acc.born_m2 += cnt * m2
-            acc.sleep_w += cnt * (c.sleep_s if reconnect else delay)
+            acc.sleep_w += cnt * (sleep if sleep is not None else delay)
             if prev is not None:
                 acc.prev_w += cnt * prev
 
@@ -407,24 +498,52 @@ class CohortClients(Clients):
             self.retries += n
         return nxt
 
-    def _backoff(self, c: Cohort, now: float) -> tuple[list[int], list[float], list[float]]:
-        """Ticks the retry can fall in, their probabilities and mid delays (remembered for
-        the current time: the parts that fail at one instant share their states)."""
-        key = (c.attempt, c.impatient, c.reconnect,
-               c.sleep_s if self.backoff.policy == "decorrelated_jitter" else 0.0)
-        if now != self._bo_now:
-            self._bo_now = now
-            self._bo_cache.clear()
-        else:
-            hit = self._bo_cache.get(key)
+    def _backoff(self, c: Cohort, now: float
+                 ) -> tuple[int, list[int], list[float], list[float]]:
+        """The current tick, the ticks after it the retry can fall in, their
+        probabilities and mid delays. These depend on the time only through where in its
+        tick it falls (to a millionth of a tick), so they are remembered by that."""
+        sleep = c.sleep_s if self._decorrelated else 0.0
+        dt = self.dt
+        base = int(now // dt)
+        phase = now - base * dt
+        key = (c.attempt, c.impatient, c.reconnect, sleep, round(phase / dt * 1e6))
+        hit = self._bo_cache.get(key)
+        if hit is None:
+            if len(self._bo_cache) >= BACKOFF_CACHE:
+                self._bo_cache.clear()
+            hit = self._bo_cache[key] = self._backoff_at(c, phase)
+        return (base, *hit)
+
+    def _longest(self, c: Cohort) -> float:
+        """The longest delay the backoff can give the retry of ``c`` (not a reconnect):
+        if it is within the patience, so are all of its ticks."""
+        if not self._decorrelated:
+            hit = self._longest_of.get((c.attempt, c.impatient))
             if hit is not None:
                 return hit
-        out = self._backoff_at(c, now)
-        self._bo_cache[key] = out
-        return out
+            hit = self._longest_of[(c.attempt, c.impatient)] = self._longest_at(c)
+            return hit
+        return self._longest_at(c)
+
+    def _longest_at(self, c: Cohort) -> float:
+        b = self.backoff
+        if c.impatient:
+            return self.impatient_retry_s
+        p = b.policy
+        if p == "fixed":
+            return b.base_s
+        if p == "immediate":
+            return 0.0
+        if p == "decorrelated_jitter":
+            prev = c.sleep_s if c.sleep_s > 0 else b.base_s
+            return min(b.cap_s, max(b.base_s, 3.0 * prev))
+        return min(b.cap_s, b.base_s * 2.0 ** min(c.attempt - 1, 60))
 
     def _backoff_at(self, c: Cohort, now: float
                     ) -> tuple[list[int], list[float], list[float]]:
+        """The backoff from ``now`` (a time within tick 0): ticks, probabilities and
+        mid delays."""
         b, dt = self.backoff, self.dt
         p = b.policy
         if c.impatient:
@@ -489,6 +608,9 @@ class CohortClients(Clients):
                 self._attempt(c)
             else:
                 bundle.append(c)
+        births = self._births.pop(k, None)
+        if births:
+            bundle.extend(births)
         if len(bundle) == 1:
             self._attempt(bundle[0])
         elif bundle:
