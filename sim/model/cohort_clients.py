@@ -55,6 +55,15 @@ INF = math.inf
 SESSION_SLICES = 32
 RECONNECT_GROUPS = 8
 SESSION_BUCKET_S = 1.0
+# A retry due in a tick whose retries have already gone out (it failed mid-tick, at a
+# deadline, and its backoff ends within the tick) waits for the next tick's when its
+# backoff spans at least this many ticks, rather than going out at once as a bundle of
+# its own: in a long overload those extra bundles cost 40% more events.
+# Those retries are up to a tick late; at two ticks (a failure mid-tick, full jitter)
+# that is a quarter of them, adding about a fifth of a tick to the mean delay. Measured
+# at 0.5 s ticks against exact mode (README, "Exact mode and cohort mode"), the joined
+# share moved by 0.3 points. A backoff shorter than that goes out at once.
+DEFER_TICKS = 2
 BACKOFF_CACHE = 4096  # backoff spreads remembered (by state and place in the tick)
 # A tick's retries are released after every other event of that instant (SimPy handles
 # URGENT = 0, then NORMAL = 1): attempts that time out or fail right at the tick's start
@@ -456,6 +465,8 @@ class CohortClients(Clients):
         reconnect = c.reconnect
         key = (c.attempt + 1, c.impatient, reconnect, chain)
         due = self._due
+        dt = self.dt
+        defer = self._longest(c) >= DEFER_TICKS * dt
         for r, cnt, delay in zip(ticks, counts, delays, strict=True):
             if not cnt:
                 continue
@@ -467,9 +478,15 @@ class CohortClients(Clients):
                 self.retries += cnt  # counted when scheduled, as in exact mode
             bucket = due.get(k)
             if bucket is None:
-                bucket = due[k] = {}
-                self._schedule(Due(self._release_cbs, k), RELEASE_PRIORITY,
-                               max(0.0, k * self.dt - now))
+                if k * dt < now and defer:
+                    # This tick's retries have gone: go out with the next tick's (see
+                    # DEFER_TICKS).
+                    k += 1
+                    bucket = due.get(k)
+                if bucket is None:
+                    bucket = due[k] = {}
+                    self._schedule(Due(self._release_cbs, k), RELEASE_PRIORITY,
+                                   max(0.0, k * dt - now))
             acc = bucket.get(key)
             if acc is None:
                 acc = bucket[key] = _Acc()
