@@ -50,8 +50,7 @@ def default_config(extra_dir: str | None = None) -> dict[str, Any] | None:
     """
     from omegaconf import OmegaConf
 
-    # The compose the command uses (imported here: the command imports the report).
-    from ..cli import compose
+    from ..compose import compose
     from ..config import ConfigError, to_config
 
     if extra_dir is not None and not Path(extra_dir).is_dir():
