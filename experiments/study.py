@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
+import csv
+import json
+import sys
+import time
+from collections.abc import Callable, Hashable
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
+from typing import Any
 
 BEGIN, END = "<!-- results:begin -->", "<!-- results:end -->"
 
@@ -17,3 +24,45 @@ def update_readme(readme: Path, text: str) -> None:
         head, rest = body.split(BEGIN, 1)
         _, tail = rest.split(END, 1)
         readme.write_text(f"{head}{BEGIN}\n{text}{END}{tail}")
+
+
+Run = dict[str, Any]
+
+
+def execute(name: str, runs: list[Run], key: Callable[[Run], Hashable],
+            job: Callable[[list[Run]], Any], one_run: Callable[[Any], dict[str, Any]],
+            jobs: int, every: int = 1) -> None:
+    """Run each distinct scenario of ``runs`` once, ``jobs`` at a time, and give every run
+    its scenario's ``result``. ``key`` names a run's scenario (runs with the same key are
+    the same scenario, in several groups of the study); ``job`` turns the runs of one
+    scenario into the argument of ``one_run``. Progress goes to stderr every ``every``
+    scenarios."""
+    groups: dict[Hashable, list[Run]] = {}
+    for r in runs:
+        groups.setdefault(key(r), []).append(r)
+    t0 = time.perf_counter()
+    with ProcessPoolExecutor(max_workers=jobs) as ex:
+        futs = {k: ex.submit(one_run, job(rs)) for k, rs in groups.items()}
+        for i, (k, rs) in enumerate(groups.items(), 1):
+            res = futs[k].result()
+            for r in rs:
+                r["result"] = res
+            if i % every == 0 or i == len(groups):
+                print(f"[{name}] {i}/{len(groups)} runs ({time.perf_counter() - t0:,.0f} s)",
+                      file=sys.stderr, flush=True)
+
+
+def write_results(runs: list[Run], out: Path, meta: dict[str, Any], cols: list[str],
+                  overrides: Callable[[Run], list[str]]) -> None:
+    """``results.csv`` (one row per run: ``cols``, the metrics, the overrides) and
+    ``results.json`` (``meta`` and the same rows)."""
+    metric_cols = [k for k in runs[0]["result"] if k != "series"]
+    with (out / "results.csv").open("w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(cols + metric_cols + ["overrides"])
+        for r in runs:
+            w.writerow([r.get(c, "") for c in cols] + [r["result"][k] for k in metric_cols]
+                       + [" ".join(overrides(r))])
+    rows = [{**{c: r.get(c) for c in cols}, "overrides": overrides(r),
+             **{k: v for k, v in r["result"].items() if k != "series"}} for r in runs]
+    (out / "results.json").write_text(json.dumps({"meta": meta, "runs": rows}, indent=1) + "\n")

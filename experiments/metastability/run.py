@@ -35,14 +35,11 @@ good to the horizon, at ``metastability.recovered_s``.
 from __future__ import annotations
 
 import argparse
-import csv
 import functools
-import json
 import os
 import sys
 import time
 from collections import defaultdict
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -58,7 +55,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 import sim  # noqa: E402
-from experiments.study import update_readme  # noqa: E402
+from experiments.study import execute, update_readme, write_results  # noqa: E402
 from sim.cli import compose  # noqa: E402
 
 PRESET = "experiment=metastable_retry"
@@ -209,41 +206,7 @@ def canonical(overrides: list[str]) -> tuple[str, ...]:
     return tuple(sorted(o for o in overrides if o not in preset_restated()))
 
 
-def execute(runs: list[dict[str, Any]], jobs: int) -> None:
-    keys: dict[tuple[str, ...], bool] = {}
-    full: dict[tuple[str, ...], list[str]] = {}
-    for r in runs:
-        k = canonical(r["overrides"])
-        full.setdefault(k, r["overrides"])
-        keys[k] = keys.get(k, False) or bool(r["series"])
-    t0 = time.perf_counter()
-    done: dict[tuple[str, ...], dict[str, Any]] = {}
-    with ProcessPoolExecutor(max_workers=jobs) as ex:
-        futs = {k: ex.submit(one_run, (tuple(full[k]), keys[k])) for k in keys}
-        for i, k in enumerate(keys, 1):
-            done[k] = futs[k].result()
-            if i % 20 == 0 or i == len(keys):
-                print(f"[metastability] {i}/{len(keys)} runs ({time.perf_counter() - t0:,.0f} s)",
-                      file=sys.stderr, flush=True)
-    for r in runs:
-        r["result"] = done[canonical(r["overrides"])]
-
-
 PARAMS = ["trigger_s", "load_qps", "capacity_share", "window_s", "factor"]
-
-
-def write_results(runs: list[dict[str, Any]], out: Path, meta: dict[str, Any]) -> None:
-    metric_cols = [k for k in runs[0]["result"] if k != "series"]
-    cols = ["group", "label", "seed", *PARAMS]
-    with (out / "results.csv").open("w", newline="") as fh:
-        w = csv.writer(fh)
-        w.writerow(cols + metric_cols + ["overrides"])
-        for r in runs:
-            w.writerow([r.get(c, "") for c in cols] + [r["result"][k] for k in metric_cols]
-                       + [" ".join(r["overrides"])])
-    rows = [{**{c: r.get(c) for c in cols}, "overrides": r["overrides"],
-             **{k: v for k, v in r["result"].items() if k != "series"}} for r in runs]
-    (out / "results.json").write_text(json.dumps({"meta": meta, "runs": rows}, indent=1) + "\n")
 
 
 def points(runs: list[dict[str, Any]], group: str) -> dict[tuple[Any, ...], list[dict[str, Any]]]:
@@ -460,13 +423,16 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     seeds = 1 if a.smoke else a.seeds
     t0 = time.perf_counter()
     runs = plan(a.smoke, seeds)
-    execute(runs, a.jobs)
+    execute("metastability", runs, lambda r: canonical(r["overrides"]),
+            lambda rs: (tuple(rs[0]["overrides"]), any(r["series"] for r in rs)), one_run,
+            a.jobs, every=20)
     meta = {"command": "python experiments/metastability/run.py" + (" --smoke" if a.smoke else ""),
             "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
             "runs": len({canonical(r["overrides"]) for r in runs}), "seeds": seeds,
             "jobs": a.jobs,
             "wall_min": (time.perf_counter() - t0) / 60}
-    write_results(runs, out, meta)
+    write_results(runs, out, meta, ["group", "label", "seed", *PARAMS],
+                  lambda r: r["overrides"])
     plot_timeline(runs, out)
     plot_levers(runs, out)
     plot_sensitivity(runs, out)

@@ -35,7 +35,6 @@ join attempts fail (success ratio below 50%).
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import math
 import os
@@ -43,7 +42,6 @@ import shutil
 import subprocess
 import sys
 import time
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -59,7 +57,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 import sim  # noqa: E402
-from experiments.study import update_readme  # noqa: E402
+from experiments.study import execute, update_readme, write_results  # noqa: E402
 
 PRESET = "experiment=x_spaces_2024"
 QUIET = ["run.report=false", "run.progress=false"]
@@ -229,29 +227,6 @@ def canonical(ov: list[str]) -> tuple[str, ...]:
     return tuple(sorted(o for o in full if o not in defaults))
 
 
-def execute(runs: list[dict[str, Any]], smoke_ov: list[str], jobs: int) -> None:
-    """Run each distinct scenario once, in parallel; fill every run's ``result``."""
-    keys: dict[tuple[str, ...], list[str]] = {}
-    series: set[tuple[str, ...]] = set()
-    for r in runs:
-        k = canonical(r["overrides"])
-        keys.setdefault(k, overrides_of(r["overrides"]))
-        if (r["group"], r["label"]) in TIMELINE_RUNS.values():
-            series.add(k)
-    order = list(keys)
-    t0 = time.perf_counter()
-    done: dict[tuple[str, ...], dict[str, Any]] = {}
-    with ProcessPoolExecutor(max_workers=jobs) as ex:
-        futs = {k: ex.submit(one_run, (tuple(keys[k]), tuple(smoke_ov), k in series))
-                for k in order}
-        for i, k in enumerate(order, 1):
-            done[k] = futs[k].result()
-            print(f"[x_spaces_2024] {i}/{len(order)} runs ({time.perf_counter() - t0:,.0f} s)",
-                  file=sys.stderr, flush=True)
-    for r in runs:
-        r["result"] = done[canonical(r["overrides"])]
-
-
 def attribution(out: Path, smoke_ov: list[str], jobs: int) -> dict[str, Any] | None:
     """``sim-attribute`` on the published scenario: are the attack and the retries needed?"""
     dest = out / "attribution"
@@ -267,21 +242,6 @@ def attribution(out: Path, smoke_ov: list[str], jobs: int) -> dict[str, Any] | N
             f.unlink()
     path = dest / "attribution.json"
     return json.loads(path.read_text()) if path.exists() else None
-
-
-def write_results(runs: list[dict[str, Any]], out: Path, meta: dict[str, Any]) -> None:
-    cols = ["group", "label", "audience", "attack_rps", "hot_key_rps"]
-    metric_cols = [k for k in runs[0]["result"] if k != "series"]
-    with (out / "results.csv").open("w", newline="") as fh:
-        w = csv.writer(fh)
-        w.writerow(cols + metric_cols + ["overrides"])
-        for r in runs:
-            res = r["result"]
-            w.writerow([r.get(c, "") for c in cols] + [res[k] for k in metric_cols]
-                       + [" ".join(overrides_of(r["overrides"]))])
-    rows = [{**{c: r.get(c) for c in cols}, "overrides": overrides_of(r["overrides"]),
-             **{k: v for k, v in r["result"].items() if k != "series"}} for r in runs]
-    (out / "results.json").write_text(json.dumps({"meta": meta, "runs": rows}, indent=1) + "\n")
 
 
 def find(runs: list[dict[str, Any]], group: str, label: str | None = None,
@@ -545,13 +505,17 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         if a.smoke else []
     t0 = time.perf_counter()
     runs = plan(a.smoke)
-    execute(runs, smoke_ov, a.jobs)
+    timeline = set(TIMELINE_RUNS.values())
+    execute("x_spaces_2024", runs, lambda r: canonical(r["overrides"]),
+            lambda rs: (tuple(overrides_of(rs[0]["overrides"])), tuple(smoke_ov),
+                        any((r["group"], r["label"]) in timeline for r in rs)), one_run, a.jobs)
     attr = None if (a.smoke or a.no_attribution) else attribution(out, smoke_ov, a.jobs)
     meta = {"command": "python experiments/x_spaces_2024/run.py" + (" --smoke" if a.smoke else ""),
             "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
             "runs": len({canonical(r["overrides"]) for r in runs}), "jobs": a.jobs,
             "wall_min": (time.perf_counter() - t0) / 60, "smoke_overrides": smoke_ov}
-    write_results(runs, out, meta)
+    write_results(runs, out, meta, ["group", "label", "audience", "attack_rps", "hot_key_rps"],
+                  lambda r: overrides_of(r["overrides"]))
     plot_timeline(runs, out)
     plot_sweep(runs, out)
     plot_levers(runs, out)
