@@ -66,3 +66,14 @@ def write_results(runs: list[Run], out: Path, meta: dict[str, Any], cols: list[s
     rows = [{**{c: r.get(c) for c in cols}, "overrides": overrides(r),
              **{k: v for k, v in r["result"].items() if k != "series"}} for r in runs]
     (out / "results.json").write_text(json.dumps({"meta": meta, "runs": rows}, indent=1) + "\n")
+
+
+def write_csv(path: Path, rows: list[dict[str, Any]]) -> None:
+    """``rows`` as CSV, the columns in the order they first appear."""
+    keys: list[str] = []
+    for r in rows:
+        keys += [k for k in r if k not in keys]
+    with path.open("w", newline="") as fh:
+        w = csv.DictWriter(fh, fieldnames=keys)
+        w.writeheader()
+        w.writerows(rows)

@@ -17,7 +17,6 @@ grid.csv and figures into this folder.
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import subprocess
 import sys
@@ -32,9 +31,12 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 
-import sim
-
 HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parents[1]))  # for experiments.study, from a clone
+
+import sim  # noqa: E402
+from experiments.study import write_csv  # noqa: E402
+
 STATIONS = ("edge", "auth", "token_store", "join")
 # Egress price per GB, an assumption (no sourced figure): the same for both, so the
 # difference in cost is the servers; egress GB are reported on their own.
@@ -125,7 +127,7 @@ def main() -> None:
                                         for n, a in jobs]))
     grid_rows = [{"variant": n, "audience": a, **p}
                  for (n, a), p in zip(jobs, points, strict=True)]
-    _write_csv(out / "grid.csv", grid_rows)
+    write_csv(out / "grid.csv", grid_rows)
     rows = []
     for name in variants:
         mine = [r for r in grid_rows if r["variant"] == name]
@@ -147,7 +149,7 @@ def main() -> None:
             row.update({"failure_point": fp.get("value"), "fp_low": interval[0],
                         "fp_high": interval[1]})
         rows.append(row)
-    _write_csv(out / "results.csv", rows)
+    write_csv(out / "results.csv", rows)
     _figure(out, rows, reference)
     _curves(out, grid_rows, variants)
     wall = time.perf_counter() - t_start
@@ -176,16 +178,6 @@ def _curves(out: Path, grid_rows: list[dict[str, Any]], variants: dict[str, Any]
 
 def s_bitrate(res: sim.Result) -> float:
     return float(res.config.architecture.bitrate_kbps)
-
-
-def _write_csv(path: Path, rows: list[dict[str, Any]]) -> None:
-    keys: list[str] = []
-    for r in rows:
-        keys += [k for k in r if k not in keys]
-    with path.open("w", newline="") as fh:
-        w = csv.DictWriter(fh, fieldnames=keys)
-        w.writeheader()
-        w.writerows(rows)
 
 
 def _figure(out: Path, rows: list[dict[str, Any]], reference: int) -> None:

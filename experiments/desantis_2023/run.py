@@ -16,7 +16,6 @@ Writes results.csv, capacity.csv, failure_points.csv and figures into this folde
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import math
 import subprocess
@@ -30,9 +29,12 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 
-import sim
-
 HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parents[1]))  # for experiments.study, from a clone
+
+import sim  # noqa: E402
+from experiments.study import write_csv  # noqa: E402
+
 # The capacity knob of each tier: the figure that bounds its throughput in `spaces`.
 KNOBS = {"edge": "rate_limit_rps", "auth": "instances", "token_store": "instances",
          "join": "max_rate_rps", "fanout": "instances"}
@@ -121,7 +123,7 @@ def main() -> None:
                      **{f"{n}.rejected": st["rejected"] for n, st in s["stations"].items()}})
         if a == reference:
             ref_ts, ref_summary = res.timeseries, s
-    _write_csv(out / "results.csv", rows)
+    write_csv(out / "results.csv", rows)
 
     # 2. The capacity that would have held, per audience.
     cap_rows = []
@@ -133,7 +135,7 @@ def main() -> None:
         last = trail[-1]
         cap_rows.append({"audience": a, "held": last["met"], "steps": len(trail),
                          **{f"{t}.{KNOBS[t]}": knob_value(extra, t, base) for t in KNOBS}})
-    _write_csv(out / "capacity.csv", cap_rows)
+    write_csv(out / "capacity.csv", cap_rows)
 
     # 3. Failure points of each raised knob at the reference audience (3 replications).
     fp_rows = []
@@ -149,22 +151,12 @@ def main() -> None:
                         "interval_low": (fp.get("interval") or [None, None])[0],
                         "interval_high": (fp.get("interval") or [None, None])[1],
                         "replications": fp.get("n")})
-    _write_csv(out / "failure_points.csv", fp_rows)
+    write_csv(out / "failure_points.csv", fp_rows)
 
     _figures(out, rows, cap_rows, ref_ts, ref_summary, reference)
     wall = time.perf_counter() - t_start
     (out / "run_time.txt").write_text(f"{wall:.0f} s wall{' (smoke)' if args.smoke else ''}\n")
     print(f"desantis_2023: wrote {out} in {wall:.0f} s")
-
-
-def _write_csv(path: Path, rows: list[dict[str, Any]]) -> None:
-    keys: list[str] = []
-    for r in rows:
-        keys += [k for k in r if k not in keys]
-    with path.open("w", newline="") as fh:
-        w = csv.DictWriter(fh, fieldnames=keys)
-        w.writeheader()
-        w.writerows(rows)
 
 
 def _figures(out: Path, rows: list[dict[str, Any]], cap_rows: list[dict[str, Any]],
