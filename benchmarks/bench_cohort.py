@@ -7,6 +7,8 @@
    30 s and 1.5 GB; 80M in at most 1.5 × the 8M time.
 2. Cohort against exact mode on a mid-size scenario (100k audience over the join
    tier's capacity, with retries and abandonment), median of the repeats: the speed-up.
+3. Exact mode against ciw and a minimal SimPy model on one M/M/c queue
+   (``bench_exact.py``, run from here with as many repeats).
 
 Usage: ``python benchmarks/bench_cohort.py [--repeats N] [--quick]``. ``--quick`` runs
 tiny sizes only to check that the script works.
@@ -20,6 +22,7 @@ import statistics
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 CHILD = r"""
 import json, resource, sys, time
@@ -86,6 +89,13 @@ def main() -> None:
     me, mc = statistics.median(ex), statistics.median(co)
     print(f"mid-size scenario: exact {me:.2f} s, cohort (0.1 s) {mc:.2f} s, "
           f"speed-up {me / mc:.1f}x")
+
+    # 3. Exact mode against ciw and a minimal SimPy model (bench_exact.py, its own table).
+    print("exact mode against ciw and SimPy (bench_exact.py):", flush=True)
+    exact_args = ["--customers", "3000", "--reps", "1"] if args.quick else \
+        ["--reps", str(args.repeats)]
+    subprocess.run([sys.executable, str(Path(__file__).with_name("bench_exact.py")),
+                    *exact_args], check=True)
 
 
 if __name__ == "__main__":

@@ -17,3 +17,13 @@ def test_bench_exact_runs() -> None:
                          capture_output=True, text=True, check=True, timeout=300)
     for line in ("sim: median", "ciw: median", "simpy: median", "sim/ciw:", "sim/simpy:"):
         assert line in out.stdout, out.stdout
+
+
+@pytest.mark.benchmark
+def test_bench_cohort_runs() -> None:
+    script = SCRIPT.with_name("bench_cohort.py")
+    out = subprocess.run([sys.executable, str(script), "--quick", "--repeats", "1"],
+                         capture_output=True, text=True, check=True, timeout=600)
+    for line in ("ratio whole run", "ratio simulation", "mid-size scenario: exact",
+                 "sim/ciw:", "sim/simpy:"):
+        assert line in out.stdout, out.stdout
