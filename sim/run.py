@@ -140,7 +140,8 @@ class Scenario:
         if isinstance(self.clients, CohortClients):
             m = cfg.mitigation
             self.clients.bundle_births = not (
-                (m.challenge.enabled and m.challenge.clearance)
+                self.room is not None
+                or (m.challenge.enabled and m.challenge.clearance)
                 or any(st.retry_ratio_max is not None
                        for st in cfg.architecture.stations.values()))
         self.autoscalers: dict[str, Autoscaler] = {}

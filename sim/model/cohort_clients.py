@@ -95,29 +95,24 @@ class Ticket:
 class _Acc:
     """Retries due in one tick with one key, being gathered."""
 
-    __slots__ = ("born_m2", "born_w", "count", "end_w", "prev_w", "sleep_w")
+    __slots__ = ("born_m2", "born_w", "count", "prev_w", "sleep_w")
 
     def __init__(self) -> None:
         self.count = 0
         self.born_w = 0.0
         self.born_m2 = 0.0
         self.sleep_w = 0.0
-        self.end_w = 0.0
         self.prev_w = 0.0
 
 
-class _Failed:
+class _Failed(_Acc):
     """Failures of one instant with one backoff distribution, being gathered."""
 
-    __slots__ = ("born_m2", "born_w", "count", "prev_w", "proto", "sleep_w")
+    __slots__ = ("proto",)
 
     def __init__(self, proto: Cohort) -> None:
+        super().__init__()
         self.proto = proto  # one of the failed attempts: attempt number and flags
-        self.count = 0
-        self.born_w = 0.0
-        self.born_m2 = 0.0
-        self.sleep_w = 0.0
-        self.prev_w = 0.0
 
 
 class CohortClients(Clients):
@@ -138,8 +133,9 @@ class CohortClients(Clients):
         self._longest_of: dict[tuple[int, bool], float] = {}
         self._release_cbs = (self._release,)
         # A tick's first attempts go out in the bundle of its retries. Off where something
-        # treats a cohort by its attempt number as a whole (a server-side retry ratio, a
-        # challenge's clearance for retries), which a bundle of both would confuse.
+        # treats a cohort by its attempt number as a whole (a waiting room, a server-side
+        # retry ratio, a challenge's clearance for retries), which a bundle of both would
+        # confuse; the scenario decides.
         self.bundle_births = True
         self._births: dict[int, list[Cohort]] = {}
         self._flush_cbs = (self._flush,)
@@ -187,7 +183,7 @@ class CohortClients(Clients):
                 c = self._fresh(n, now)
                 c.impatient = impatient
                 cs.append(c)
-        if not self.bundle_births or self.room is not None:
+        if not self.bundle_births:
             for c in cs:
                 self._attempt(c)
             return
@@ -342,17 +338,7 @@ class CohortClients(Clients):
             self.reconnected += n
             end_s = c.sleep_s
         else:
-            if self.policies is not None:
-                assert t.tag is not None  # policies give every attempt a tag
-                self.policies.success(now, n, t.tag)
-            self.joined += n
-            self.in_flight -= n
-            if c.born_s >= self.warmup_s:
-                self.lat_t.append(now)
-                self.lat_v.append(done_mid - c.born_s)
-                self.lat_w.append(n)
-                var = c.born_var + (c.spread_s - c.born_spread) ** 2 / 12 + c.var_s
-                self.lat_sd.append(math.sqrt(max(0.0, var)))
+            self._joined_state(c, t.tag, n, c, now, done_mid)
             end_s = -1.0
         if placements is None or self.pool is None:
             return
@@ -370,19 +356,24 @@ class CohortClients(Clients):
         """The requests of a bundle's part joined: each state's count as its own."""
         assert t.states is not None and c.mix is not None
         for st, tag, k in zip(t.states, t.tags, c.mix.tolist(), strict=True):
-            if not k:
-                continue
-            if self.policies is not None:
-                assert tag is not None
-                self.policies.success(now, k, tag)
-            self.joined += k
-            self.in_flight -= k
-            if st.born_s >= self.warmup_s:
-                self.lat_t.append(now)
-                self.lat_v.append(done_mid - st.born_s)
-                self.lat_w.append(k)
-                var = st.born_var + (c.spread_s - st.born_spread) ** 2 / 12 + c.var_s
-                self.lat_sd.append(math.sqrt(max(0.0, var)))
+            if k:
+                self._joined_state(st, tag, k, c, now, done_mid)
+
+    def _joined_state(self, st: Cohort, tag: Tag | None, k: int, part: Cohort, now: float,
+                      done_mid: float) -> None:
+        """``k`` requests of the attempt ``st`` (born as it records) joined, in the part
+        ``part`` (its spread and service variance): count them and their latency."""
+        if self.policies is not None:
+            assert tag is not None  # policies give every attempt a tag
+            self.policies.success(now, k, tag)
+        self.joined += k
+        self.in_flight -= k
+        if st.born_s >= self.warmup_s:
+            self.lat_t.append(now)
+            self.lat_v.append(done_mid - st.born_s)
+            self.lat_w.append(k)
+            var = st.born_var + (part.spread_s - st.born_spread) ** 2 / 12 + part.var_s
+            self.lat_sd.append(math.sqrt(max(0.0, var)))
 
     def _fail_n(self, c: Cohort, n: int, now: float, tag: Tag | None = None,
                 sent: bool = True, timed_out: bool = False) -> None:
@@ -533,7 +524,7 @@ class CohortClients(Clients):
         return (base, *hit)
 
     def _longest(self, c: Cohort) -> float:
-        """The longest delay the backoff can give the retry of ``c`` (not a reconnect):
+        """The longest delay the backoff can give the retry of ``c``:
         if it is within the patience, so are all of its ticks."""
         if not self._decorrelated:
             hit = self._longest_of.get((c.attempt, c.impatient))
@@ -544,40 +535,34 @@ class CohortClients(Clients):
         return self._longest_at(c)
 
     def _longest_at(self, c: Cohort) -> float:
+        lo, hi, cap = self._bounds(c)
+        return min(max(lo, hi), cap)
+
+    def _bounds(self, c: Cohort) -> tuple[float, float, float]:
+        """The retry delay of ``c``'s requests: uniform on ``[lo, hi]``, anything above
+        ``cap`` sleeping ``cap`` (a point where ``hi <= lo``)."""
         b = self.backoff
         if c.impatient:
-            return self.impatient_retry_s
+            return self.impatient_retry_s, self.impatient_retry_s, INF
         p = b.policy
         if p == "fixed":
-            return b.base_s
+            return b.base_s, b.base_s, INF
         if p == "immediate":
-            return 0.0
+            return 0.0, 0.0, INF
         if p == "decorrelated_jitter":
-            prev = c.sleep_s if c.sleep_s > 0 else b.base_s
-            return min(b.cap_s, max(b.base_s, 3.0 * prev))
-        return min(b.cap_s, b.base_s * 2.0 ** min(c.attempt - 1, 60))
+            prev = c.sleep_s if (c.sleep_s > 0 and not c.reconnect) else b.base_s
+            return b.base_s, 3.0 * prev, b.cap_s
+        t = min(b.cap_s, b.base_s * 2.0 ** min(c.attempt - 1, 60))
+        lo, hi = {"exponential": (t, t), "full_jitter": (0.0, t),
+                  "equal_jitter": (t / 2, t)}[p]
+        return lo, hi, INF
 
     def _backoff_at(self, c: Cohort, now: float
                     ) -> tuple[list[int], list[float], list[float]]:
         """The backoff from ``now`` (a time within tick 0): ticks, probabilities and
         mid delays."""
-        b, dt = self.backoff, self.dt
-        p = b.policy
-        if c.impatient:
-            d = self.impatient_retry_s
-            return [int((now + d) // dt)], [1.0], [d]
-        if p == "fixed":
-            lo = hi = b.base_s
-        elif p == "immediate":
-            lo = hi = 0.0
-        elif p == "decorrelated_jitter":
-            prev = c.sleep_s if (c.sleep_s > 0 and not c.reconnect) else b.base_s
-            lo, hi = b.base_s, 3.0 * prev
-        else:
-            t = min(b.cap_s, b.base_s * 2.0 ** min(c.attempt - 1, 60))
-            lo, hi = {"exponential": (t, t), "full_jitter": (0.0, t),
-                      "equal_jitter": (t / 2, t)}[p]
-        cap = b.cap_s if p == "decorrelated_jitter" else INF
+        dt = self.dt
+        lo, hi, cap = self._bounds(c)
         a, z = now + lo, now + hi
         if z - a < 1e-12 or a >= now + cap:
             d = min(lo, cap)
