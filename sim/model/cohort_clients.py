@@ -281,9 +281,7 @@ class CohortClients(Clients):
         self.attempts_timed_out += n
         if t.states is not None:
             assert t.left is not None
-            for st, tag, k in zip(t.states, t.tags, t.left.tolist(), strict=True):
-                if k:
-                    self._fail_n(st, k, self.env.now, tag, timed_out=True)
+            self._fail_states(t, t.left, True)
             return
         self._fail_n(t.template, n, self.env.now, t.tag, timed_out=True)
 
@@ -299,12 +297,16 @@ class CohortClients(Clients):
 
     def _fail_part(self, c: Cohort, timed_out: bool = False) -> None:
         t: Ticket = c.ticket
-        now = self.env.now
         if c.mix is None:
-            self._fail_n(c, c.count, now, t.tag, timed_out=timed_out)
+            self._fail_n(c, c.count, self.env.now, t.tag, timed_out=timed_out)
             return
+        self._fail_states(t, c.mix, timed_out)
+
+    def _fail_states(self, t: Ticket, counts: np.ndarray, timed_out: bool) -> None:
+        """A bundle's requests failed now: ``counts`` of each of its states."""
         assert t.states is not None
-        for st, tag, k in zip(t.states, t.tags, c.mix.tolist(), strict=True):
+        now = self.env.now
+        for st, tag, k in zip(t.states, t.tags, counts.tolist(), strict=True):
             if k:
                 self._fail_n(st, k, now, tag, timed_out=timed_out)
 
