@@ -51,6 +51,7 @@ from .analysis.attribution import (
 from .analysis.replications import replication_seed
 from .cli import EXIT_BAD_CONFIG, compose
 from .config import ConfigError, SimConfig, to_config
+from .resolution import choose
 
 PROG = "sim-attribute"
 EXIT_RUN_FAILED = 1
@@ -358,7 +359,7 @@ def run_attribution(p: Plan, out: str | Path, design_kind: str = "full",
     cfg = p.cfg
     att = build_attribution(p.factors, variants, design_kind, scenario=cfg.name,
                             seed=cfg.run.seed,
-                            mode="exact" if cfg.run.resolution_s == 0 else "cohort",
+                            mode=choose(cfg).mode,
                             replications=reps, overrides=list(p.overrides),
                             notes=list(p.notes))
     write_attribution(out, att)

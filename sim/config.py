@@ -488,7 +488,11 @@ class RunConfig:
     seed: int = 1
     horizon_s: float = 1800.0
     warmup_s: float = 0.0
-    resolution_s: float = 0.0
+    # 0: exact mode; a number: cohort mode at that tick; "auto": chosen by the tool
+    # (sim/resolution.py): exact mode when its estimated wall time is within
+    # exact_budget_s, otherwise cohort mode at the tick the scenario's time scales allow.
+    resolution_s: Any = "auto"
+    exact_budget_s: float = 10.0
     metrics_tick_s: float = 1.0
     progress: bool = True
     report: bool = True
@@ -805,7 +809,8 @@ def validate(c: SimConfig) -> None:
     _non_negative("run.warmup_s", r.warmup_s)
     if r.warmup_s >= r.horizon_s:
         raise _fail("run.warmup_s", r.warmup_s, f"less than run.horizon_s ({r.horizon_s})")
-    _non_negative("run.resolution_s", r.resolution_s)
+    _validate_resolution(r)
+    _non_negative("run.exact_budget_s", r.exact_budget_s)
     _positive("run.metrics_tick_s", r.metrics_tick_s)
     if not isinstance(r.replications, int) or isinstance(r.replications, bool) \
             or not 1 <= r.replications <= 10_000:
@@ -815,14 +820,14 @@ def validate(c: SimConfig) -> None:
     if r.horizon_s / r.metrics_tick_s > 2_000_000:
         raise _fail("run.metrics_tick_s", r.metrics_tick_s,
                     "at most 2,000,000 ticks per horizon (raise the tick)")
-    if r.resolution_s > 0:  # cohort mode
+    if not isinstance(r.resolution_s, str) and r.resolution_s > 0:  # cohort mode
         if r.resolution_s > r.metrics_tick_s:
             raise _fail("run.resolution_s", r.resolution_s,
-                        f"0 (exact mode) or a tick no longer than run.metrics_tick_s "
+                        f"auto, 0 (exact mode) or a tick no longer than run.metrics_tick_s "
                         f"({r.metrics_tick_s})")
         if r.horizon_s / r.resolution_s > 20_000_000:
             raise _fail("run.resolution_s", r.resolution_s,
-                        "0 (exact mode) or at most 20,000,000 ticks per horizon")
+                        "auto, 0 (exact mode) or at most 20,000,000 ticks per horizon")
     _validate_architecture(c.architecture)
     _validate_arrivals("arrivals", c.arrivals)
     _validate_clients(c.clients)
@@ -845,6 +850,21 @@ def validate(c: SimConfig) -> None:
     if rep.sweep_key is not None and (not rep.sweep_key.strip() or " " in rep.sweep_key):
         raise _fail("report.sweep_key", rep.sweep_key,
                     "null or a dotted config key such as arrivals.audience")
+
+
+def _validate_resolution(r: RunConfig) -> None:
+    """``run.resolution_s``: ``auto`` (any case), or a number >= 0 (0: exact mode)."""
+    v = r.resolution_s
+    if isinstance(v, str):
+        if v.strip().lower() != "auto":
+            raise _fail("run.resolution_s", v, "auto (the tool chooses), 0 (exact mode) or "
+                        "a cohort tick in seconds such as 0.1")
+        r.resolution_s = "auto"
+        return
+    if isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v) or v < 0:
+        raise _fail("run.resolution_s", v, "auto (the tool chooses), 0 (exact mode) or a "
+                    "cohort tick in seconds such as 0.1")
+    r.resolution_s = float(v)
 
 
 def _validate_failure_dynamics(key: str, st: StationConfig) -> None:

@@ -44,6 +44,7 @@ from .model.failures import StationFailures
 from .model.hls import ListenerPolling
 from .model.mitigation import Mitigations, overhead_s
 from .model.waiting_room import WaitingRoom
+from .resolution import choose, resolved
 
 SCHEMA = 1
 
@@ -94,6 +95,11 @@ class Scenario:
     """The SimPy model of one config."""
 
     def __init__(self, cfg: SimConfig) -> None:
+        # The mode and tick (run.resolution_s: auto, exact or a tick) are decided once,
+        # here; the model sees the chosen tick as a number, the summary says why.
+        self.given = cfg
+        self.resolution = choose(cfg)
+        cfg = resolved(cfg, self.resolution)
         self.cfg = cfg
         r = cfg.run
         self.env = simpy.Environment()
@@ -388,7 +394,8 @@ class Scenario:
             "schema": SCHEMA,
             "name": cfg.name,
             "status": "failed" if error else "ok",
-            "mode": "exact" if cfg.run.resolution_s == 0 else "cohort",
+            "mode": self.resolution.mode,
+            "resolution": self.resolution.as_dict(),
             "seed": cfg.run.seed,
             "horizon_s": cfg.run.horizon_s,
             "sim_time_s": float(self.env.now),
@@ -425,7 +432,7 @@ class Scenario:
             "perf": {"wall_s": self.wall_s, "events": self.events,
                      "events_per_s": self.events / self.wall_s if self.wall_s > 0 else None},
         }
-        return Result(cfg, summary, ts, error)
+        return Result(self.given, summary, ts, error)
 
 
 def _value(values: dict[str, float], key: str) -> Callable[[], float]:
@@ -469,6 +476,8 @@ def simulate(cfg: SimConfig, outdir: str | Path | None = None,
     if outdir is not None:
         write_config(cfg, Path(outdir))
     scenario = Scenario(cfg)
+    if scenario.resolution.warning:
+        print(f"[sim] warning: {scenario.resolution.warning}", file=sys.stderr, flush=True)
     try:
         scenario.run(progress=progress)
     except BaseException as exc:

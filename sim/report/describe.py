@@ -203,6 +203,23 @@ def _mitigation(cfg: Mapping[str, Any]) -> str:
     return f", mitigated by {name}"
 
 
+def describe_mode(s: Mapping[str, Any], r: Mapping[str, Any]) -> str:
+    """How the run was computed: the mode, the tick and why (summary ``resolution``)."""
+    res = s.get("resolution")
+    if isinstance(res, Mapping):
+        tick = res.get("tick_s")
+        head = ("exact mode" if res.get("mode") == "exact"
+                else f"cohort mode at {fmt_num(tick)} s ticks")
+        text = f"{head} ({res.get('reason') or NA})"
+        if res.get("warning"):
+            text += f". Warning: {res['warning']}"
+        return text
+    resolution = r.get("resolution_s")  # a run written before the mode was recorded
+    mode = s.get("mode") or ("exact" if not resolution else "cohort")
+    return (f"{mode} mode" if mode == "exact"
+            else f"{mode} mode ({fmt_num(resolution)} s resolution)")
+
+
 def describe_scenario(run: RunData) -> str:
     """One paragraph: architecture, arrivals, clients, autoscaler, attack, seed, horizon."""
     cfg, s = run.config, run.summary
@@ -213,10 +230,7 @@ def describe_scenario(run: RunData) -> str:
     arch = cfg.get("architecture") or {}
     stations = list(arch.get("stations") or run.stations)
     r = cfg.get("run") or {}
-    resolution = r.get("resolution_s")
-    mode = s.get("mode") or ("exact" if not resolution else "cohort")
-    mode_text = (f"{mode} mode" if mode == "exact"
-                 else f"{mode} mode ({fmt_num(resolution)} s resolution)")
+    mode_text = describe_mode(s, r)
     return (f"The {arch.get('name') or NA} architecture ({len(stations)} "
             f"station{'s' if len(stations) != 1 else ''}: "
             f"{', '.join(stations)}; entry {arch.get('entry') or NA}) receives "
