@@ -33,6 +33,7 @@ _LO, _HI, _PER_DECADE = -4.0, 5.0, 100
 _EDGES = np.logspace(_LO, _HI, int((_HI - _LO) * _PER_DECADE) + 1)
 SATURATED_UTILIZATION = 0.95
 CEILING_QUEUE_S = 1.0  # a throughput ceiling binds once this much work waits for it
+NORMAL_SPAN_SD = 9.0  # a normal component's mass beyond this many deviations is below 1e-18
 
 
 def window_latency_p99(t_s: np.ndarray, lat_t: np.ndarray, lat_v: np.ndarray,
@@ -61,15 +62,7 @@ def window_latency_quantiles(t_s: np.ndarray, lat_t: np.ndarray, lat_v: np.ndarr
     b = np.searchsorted(_EDGES, np.maximum(lat_v[point], 1e-12), side="right")
     np.add.at(hist, (tick[point], b.clip(0, len(_EDGES))), lat_w[point])
     if lat_sd is not None and not point.all():
-        from scipy.special import ndtr
-
-        idx = np.nonzero(~point)[0]
-        for chunk in np.array_split(idx, max(1, len(idx) // 2000)):
-            z = (_EDGES[None, :] - lat_v[chunk, None]) / lat_sd[chunk, None]
-            cdf = ndtr(z)
-            mass = np.diff(np.concatenate([np.zeros((len(chunk), 1)), cdf,
-                                           np.ones((len(chunk), 1))], axis=1), axis=1)
-            np.add.at(hist, tick[chunk], mass * lat_w[chunk, None])
+        _add_normals(hist, tick, lat_v, lat_sd, lat_w, np.nonzero(~point)[0])
     cum = np.cumsum(hist, axis=0)
     upper = np.concatenate([[_EDGES[0]], _EDGES, [np.inf]])  # upper edge of each bin
     dt = np.median(np.diff(t_s)) if n_ticks > 1 else t_s[0]
@@ -82,6 +75,36 @@ def window_latency_quantiles(t_s: np.ndarray, lat_t: np.ndarray, lat_v: np.ndarr
         pos = np.searchsorted(np.cumsum(h), np.asarray(qs) * total - 1e-9, side="left")
         out[:, i] = upper[np.minimum(pos, len(upper) - 1)]
     return out
+
+
+def _add_normals(hist: np.ndarray, tick: np.ndarray, lat_v: np.ndarray, lat_sd: np.ndarray,
+                 lat_w: np.ndarray, idx: np.ndarray) -> None:
+    """Add the normal components ``idx`` to the per-tick histogram, each spread over the
+    bins by its distribution function.
+
+    Components are taken in order of latency, in chunks; a chunk evaluates the
+    distribution function only on the edges within ``NORMAL_SPAN_SD`` deviations of its
+    components (beyond, a component has no mass a float can hold), and its rows are
+    added to their ticks' rows with one sparse product. A launch-size cohort run has some
+    10^5 components: this was a fifth of its wall time when every component was evaluated
+    on all 901 edges and added row by row.
+    """
+    from scipy.sparse import csr_matrix
+    from scipy.special import ndtr
+
+    order = idx[np.argsort(lat_v[idx], kind="stable")]
+    n_ticks = hist.shape[0]
+    for chunk in np.array_split(order, max(1, len(order) // 2000)):
+        v, sd = lat_v[chunk], lat_sd[chunk]
+        lo = max(0, int(np.searchsorted(_EDGES, float((v - NORMAL_SPAN_SD * sd).min()))) - 1)
+        hi = min(len(_EDGES),
+                 int(np.searchsorted(_EDGES, float((v + NORMAL_SPAN_SD * sd).max()))) + 1)
+        cdf = ndtr((_EDGES[None, lo:hi] - v[:, None]) / sd[:, None])
+        n = len(chunk)
+        mass = np.diff(np.concatenate([np.zeros((n, 1)), cdf, np.ones((n, 1))], axis=1),
+                       axis=1)  # bins lo..hi (bin k lies below edge k)
+        rows = csr_matrix((lat_w[chunk], (tick[chunk], np.arange(n))), shape=(n_ticks, n))
+        hist[:, lo:hi + 1] += rows @ mass
 
 
 def evaluate(ts: dict[str, np.ndarray], lat: tuple[np.ndarray, np.ndarray, np.ndarray],
