@@ -19,7 +19,8 @@ attack ramp, the metrics tick.
    the scenario's time scales allows (each divided by the number of ticks it needs:
    ``TIMEOUT_TICKS`` per client timeout, ``BACKOFF_TICKS`` per backoff base and per
    impatient retry, ``EVENT_TICKS`` per outage, attack window or ramp, shedding age and
-   SLO window; never above the metrics tick), rounded down to a round number.
+   SLO window; a waiting room's load gate looks every 50 ms, as in exact mode; never
+   above the metrics tick), rounded down to a round number.
 
 An explicit tick (``run.resolution_s: 0.5``) runs as asked; if it is coarser than the
 scenario's tick, the run warns once, naming the key and the tick it should be, and the
@@ -40,6 +41,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from .config import SimConfig
+from .model.waiting_room import PAUSE_POLL_S
 
 # Station visits per second of wall time in exact mode, measured on the default scenario
 # and on a crowd with an L7 flood (55k-90k visits/s on a shared two-core machine): the
@@ -108,6 +110,9 @@ def time_scales(cfg: SimConfig) -> list[tuple[str, float, int]]:
     wr = cfg.architecture.waiting_room
     if wr.enabled and wr.patience_s is not None:
         out.append(("architecture.waiting_room.patience_s", wr.patience_s, EVENT_TICKS))
+    if wr.enabled and wr.watch:
+        # The load gate looks at its station every tick (exact mode: every 50 ms).
+        out.append(("architecture.waiting_room.watch", PAUSE_POLL_S, 1))
     return [(k, float(s), n) for k, s, n in out if s is not None and s > 0]
 
 

@@ -1,4 +1,5 @@
-"""Hypothesis invariants of exact-mode runs: what must hold whatever the scenario.
+"""Hypothesis invariants of exact-mode and cohort-mode runs: what must hold whatever the
+scenario.
 
 Each example is a small random scenario (a few hundred to a few thousand clients, a
 horizon of seconds) on ``single_station`` or a scaled-down ``spaces``, with random
@@ -19,6 +20,21 @@ listener slots, autoscaling and an attack vector. After the run we check the boo
   waits >= 0, listeners >= 0 and equal to the slots in use.
 - attack: ``offered == mitigated + served + rejected + timed_out + in_flight``, with the
   requests in flight really in the stations.
+- join latency (first press of join to joined) within what the timeout and retry chain
+  allow (``latency_bound``): at most ``max_attempts`` attempts of at most ``timeout_s``
+  each, separated by the longest backoff the policy can draw after each (or the
+  impatient retry), plus the longest wait in a waiting room; with ``patience_s`` no retry
+  starts later than ``patience_s`` after the press, so also at most
+  ``max(patience_s, room wait) + timeout_s``. No bound without a timeout, or with a
+  waiting room that users never leave.
+
+The same scenarios run in cohort mode (``test_books_balance_cohort``, as ``auto`` runs
+them at launch scale: ``tests/differential.py``'s ``cohort_overrides``) against the
+invariants that do not look inside exact mode's request objects: the client ledger
+``arrived == joined + abandoned + in_flight`` in integers, attempts within
+``max_attempts`` per client, the station books, utilization in [0, 1], listeners within
+slots, and the latency bound (cohort latencies are a mean and a spread per cohort: the
+means must keep the bound within a tick, and so must the summary's p99).
 """
 
 from __future__ import annotations
@@ -26,6 +42,8 @@ from __future__ import annotations
 import copy
 import functools
 import math
+import sys
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -38,6 +56,9 @@ from sim.cli import compose
 from sim.config import RETRY_POLICIES, to_config
 from sim.engine import DISTRIBUTIONS
 from sim.run import Result, Scenario
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from differential import cohort_overrides  # noqa: E402
 
 EPS = 1e-9
 
@@ -287,6 +308,61 @@ def check_attack(scenario: Scenario, res: Result) -> None:
     assert ts["attack.offered"].sum() == a["offered"]
 
 
+def max_backoff(cfg: Any, attempt: int) -> float:
+    """The longest sleep the retry policy can draw after attempt ``attempt`` failed."""
+    c = cfg.clients
+    r = c.retry
+    p = r.policy
+    if p in ("none", "immediate"):
+        d = 0.0
+    elif p == "fixed":
+        d = r.base_s
+    elif p == "decorrelated_jitter":
+        d = r.cap_s
+    else:  # exponential, full_jitter, equal_jitter
+        d = min(r.cap_s, r.base_s * 2.0 ** (attempt - 1))
+    if c.impatient_share > 0:
+        d = max(d, c.impatient_retry_s)
+    return d
+
+
+def latency_bound(cfg: Any) -> float | None:
+    """The longest join latency the timeout and retry chain allow (module docstring);
+    None where nothing bounds it."""
+    c = cfg.clients
+    if c.timeout_s is None:
+        return None
+    wr = cfg.architecture.waiting_room
+    room = 0.0
+    if wr.enabled:
+        if wr.patience_s is None:
+            return None
+        room = wr.patience_s
+    attempts = c.retry.max_attempts if c.retry.policy != "none" else 1
+    chain = room + attempts * c.timeout_s + sum(max_backoff(cfg, a)
+                                                for a in range(1, attempts))
+    if c.patience_s is not None:
+        chain = min(chain, max(c.patience_s, room) + c.timeout_s)
+    return chain
+
+
+def check_latency_bound(scenario: Scenario, res: Result) -> None:
+    bound = latency_bound(res.config)
+    if bound is None:
+        return
+    tick = scenario.resolution.tick_s if scenario.cohort_mode else 0.0
+    slack = 2 * tick + 1e-6
+    lat = res.summary["join_latency_s"]
+    values = np.asarray(scenario.clients.lat_v, dtype=float)
+    if len(values):
+        assert values.max() <= bound + slack, (values.max(), bound, res.config.clients)
+    if lat["n"]:
+        # The p99 comes from a log-binned histogram (bins ~2.3% wide).
+        assert lat["p99"] <= (bound + slack) * 1.025, (lat, bound, res.config.clients)
+        if not scenario.cohort_mode:
+            assert lat["max"] <= bound + slack, (lat, bound, res.config.clients)
+
+
 @settings(max_examples=200, deadline=None, derandomize=True,
           suppress_health_check=[HealthCheck.too_slow])
 @given(cfg=scenarios())
@@ -298,6 +374,71 @@ def test_books_balance(cfg: dict[str, Any]) -> None:
     check_stations(scenario, res)
     check_connections(scenario, res)
     check_attack(scenario, res)
+    check_latency_bound(scenario, res)
+
+
+def cohort(cfg: dict[str, Any]) -> dict[str, Any]:
+    """The scenario in cohort mode, as ``cohort_overrides()`` sets it."""
+    cfg = copy.deepcopy(cfg)
+    for o in cohort_overrides():
+        key, value = o.split("=", 1)
+        assert key.startswith("run."), o
+        cfg["run"][key.removeprefix("run.")] = value if value == "auto" else float(value)
+    return cfg
+
+
+def check_cohort_books(scenario: Scenario, res: Result) -> None:
+    s, cfg = res.summary, res.config
+    assert s["mode"] == "cohort", s.get("resolution")
+    lg = s["legit"]
+    for key in ("arrived", "joined", "abandoned", "in_flight", "attempts", "attempts_failed",
+                "retries"):
+        assert isinstance(lg[key], int), (key, lg[key])
+        assert lg[key] >= 0, (key, lg)
+    assert lg["arrived"] == lg["joined"] + lg["abandoned"] + lg["in_flight"], lg
+    assert lg["arrived"] <= lg["attempts"] <= lg["arrived"] + lg["retries"], lg
+    max_attempts = cfg.clients.retry.max_attempts if cfg.clients.retry.policy != "none" else 1
+    assert lg["attempts"] <= lg["arrived"] * max_attempts, lg
+    if cfg.clients.retry.policy == "none":
+        assert lg["retries"] == 0, lg
+    ts = res.timeseries
+    assert ts["legit.joined"].sum() == lg["joined"]
+    assert ts["legit.abandoned"].sum() == lg["abandoned"]
+    assert np.all(ts["legit.in_flight"] >= 0)
+    ls = s["listeners"]
+    assert 0 <= ls["end"] <= ls["peak"], ls
+    for name, part in s["stations"].items():
+        for key in ("offered", "served", "rejected", "timed_out", "in_system"):
+            assert part[key] >= 0, (name, key, part)
+        assert part["offered"] == (part["served"] + part["rejected"] + dropped(cfg, name, part)
+                                   + part["shed"] + part["in_system"]), (name, part)
+        assert 0.0 <= part["utilization_mean"] <= 1.0 + EPS, (name, part)
+        busy, capacity = ts[f"{name}.busy"], ts[f"{name}.capacity"]
+        assert np.all(busy >= -EPS) and np.all(ts[f"{name}.queue"] >= -EPS), name
+        assert np.all(busy <= capacity + 1e-6), (name, float(np.max(busy - capacity)))
+        st_cfg = cfg.architecture.stations[name]
+        if st_cfg.queue_limit is not None:
+            assert part["peak_queue"] <= st_cfg.queue_limit, (name, part)
+        w = part["wait_s"]
+        if w["n"]:
+            assert w["mean"] >= 0.0, (name, w)
+    a = s["attack"]
+    for name, v in a["vectors"].items():
+        assert v["offered"] == (v["mitigated"] + v["served"] + v["rejected"] + v["timed_out"]
+                                + v["in_flight"]), (name, v)
+    pool = scenario.topology.end_pool
+    if pool is not None:
+        assert 0 <= pool.in_use <= pool.capacity
+
+
+@settings(max_examples=20, deadline=None, derandomize=True,
+          suppress_health_check=[HealthCheck.too_slow])
+@given(cfg=scenarios())
+def test_books_balance_cohort(cfg: dict[str, Any]) -> None:
+    scenario, res = run_scenario(cohort(cfg))
+    assert res.summary["status"] == "ok"
+    check_cohort_books(scenario, res)
+    check_latency_bound(scenario, res)
 
 
 @settings(max_examples=10, deadline=None, derandomize=True,

@@ -60,14 +60,23 @@ class Uniforms:
         return buf.pop()
 
 
+def folded_normal_moments(mu: float, sigma: float) -> tuple[float, float]:
+    """Mean and standard deviation of ``|X|`` for ``X ~ N(mu, sigma)``, ``sigma > 0``."""
+    r = mu / sigma
+    phi = math.exp(-r * r / 2) / math.sqrt(2 * math.pi)
+    mean = sigma * 2 * phi + mu * math.erf(r / math.sqrt(2))
+    return mean, math.sqrt(max(0.0, mu * mu + sigma * sigma - mean * mean))
+
+
 class Sampler:
     """Positive random durations with a given mean and coefficient of variation.
 
     ``dist`` is one of exponential (cv is 1 by definition), deterministic (cv is 0),
     lognormal or gamma (both take ``cv``), or normal: the folded normal
     ``|N(mean_s, cv·mean_s)|``, a network delay as the AWS backoff simulator draws it
-    (its mean exceeds ``mean_s`` by less than 0.1% while cv <= 0.3). Calling the sampler
-    returns one float.
+    (its mean exceeds ``mean_s`` by less than 0.1% while cv <= 0.3, but by 75% at cv 2).
+    Calling the sampler returns one float. ``mean`` and ``sd`` are the moments of what it
+    draws (for the folded normal, not ``mean_s``), which is what cohort mode serves by.
     """
 
     def __init__(self, gen: np.random.Generator, dist: str, mean_s: float, cv: float = 1.0):
@@ -85,6 +94,9 @@ class Sampler:
         self.cv = 1.0 if dist == "exponential" else (0.0 if dist == "deterministic" else cv)
         self._buf: list[float] = []
         self._fill: Callable[[], list[float]] = self._filler()
+        self.mean, self.sd = self.mean_s, self.cv * self.mean_s
+        if dist == "normal" and self.cv > 0:
+            self.mean, self.sd = folded_normal_moments(self.mean_s, self.cv * self.mean_s)
 
     def _filler(self) -> Callable[[], list[float]]:
         gen, mean = self.gen, self.mean_s

@@ -1,0 +1,300 @@
+"""Exact mode against cohort mode on generated scenarios (``tests/scenario_space.py``).
+
+``compare(scenario)`` runs a scenario in exact mode (``run.resolution_s=0``) and in
+cohort mode the way ``auto`` picks it at launch scale (``cohort_overrides()``) over a few
+run seeds, takes the means over seeds of each summary field, and judges each criterion
+of the issue:
+
+- ``joined``, ``abandoned`` (``legit.*``): |cohort - exact| <= 2% of the clients that
+  arrived (exact mode's ``legit.arrived``).
+- ``breach`` (``slo.first_breach_s``): a run that never breaches counts as breaching at
+  the horizon (censored); the means must be within max(5 s, 5% of exact's). If no run
+  of either mode breaches the criterion is not applicable (``n/a``, a pass).
+- ``recovery`` (``slo.recovered_s``, the first good window after the last breach;
+  present only when the run breached): over the runs that breached, a run that has not
+  recovered by the horizon counts as recovering at the horizon; means within max(10 s,
+  10% of exact's). ``n/a`` unless both modes have at least one breaching run (a breach
+  in one mode only already fails ``breach``).
+- ``p99`` (``join_latency_s.p99``, first attempt to joined, the whole run): within 10% of
+  exact's; ``n/a`` if nobody joined in either mode; a fail if only one mode has joins.
+- ``wait.<station>`` (``stations.<n>.wait_s.mean``) for each station below saturation:
+  within 10% of exact's, or both below 1% of the station's mean service time (no
+  queueing worth the name; a relative 10% of a wait of microseconds is noise). Below
+  saturation means, in every exact run: ``utilization_mean`` < 0.9, no request rejected
+  or timed out at the station, utilization over every 10 s window < 0.95, and for a
+  station with ``max_rate_rps`` its throughput over every 10 s window < 95% of it.
+  Stations that saturate are not judged on waits (their waits are what timeouts and
+  queue limits make them; ``blocking`` and the client ledger judge them).
+- ``blocking.<station>`` (``rejected / offered``, per station with anything offered):
+  within 10% relative or 0.5 percentage point of exact's.
+- ``bottleneck`` (``slo.bottleneck``, the station that saturated first before the
+  breach): the most common one over cohort's breaching runs must be among exact's
+  bottlenecks; ``n/a`` unless both modes breach at least once.
+
+Run ``python tests/differential.py --first 0 --count 40`` for a wide search: one line
+per scenario with its seed, description, each metric exact vs cohort and PASS/FAIL.
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import math
+import sys
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import sim  # noqa: E402
+from scenario_space import GeneratedScenario, draw  # noqa: E402
+
+BASE = ["run.report=false", "run.progress=false"]
+RUN_SEEDS = (1, 2)
+FALLBACK_RESOLUTION_S = 0.1
+SATURATED_MEAN = 0.9
+SATURATED_WINDOW = 0.95
+WINDOW_S = 10.0
+NEGLIGIBLE_WAIT = 0.01  # share of the station's mean service time
+
+
+@functools.cache
+def cohort_overrides() -> tuple[str, ...]:
+    """Cohort mode as ``auto`` would pick it at launch scale. Until ``run.exact_budget_s``
+    and ``run.resolution_s=auto`` exist, a fixed 0.1 s tick (the one line to change)."""
+    wanted = ("run.resolution_s=auto", "run.exact_budget_s=0")
+    try:
+        from sim.cli import compose
+        from sim.config import to_config
+
+        to_config(compose([*BASE, *wanted, "architecture=single_station",
+                           "arrivals=constant"]))
+    except Exception:  # noqa: BLE001 - the keys do not exist yet
+        return (f"run.resolution_s={FALLBACK_RESOLUTION_S}",)
+    return wanted
+
+
+EXACT = ("run.resolution_s=0",)
+
+
+@dataclass
+class Criterion:
+    name: str
+    exact: Any
+    cohort: Any
+    ok: bool | None  # None: not applicable
+    note: str = ""
+
+    def fmt(self) -> str:
+        def f(x: Any) -> str:
+            if x is None:
+                return "-"
+            if isinstance(x, float):
+                return f"{x:.4g}"
+            return str(x)
+        verdict = "n/a" if self.ok is None else ("PASS" if self.ok else "FAIL")
+        return f"{self.name} {f(self.exact)}|{f(self.cohort)} {verdict}"
+
+
+@dataclass
+class Outcome:
+    scenario: GeneratedScenario
+    criteria: list[Criterion] = field(default_factory=list)
+    wall_exact_s: float = 0.0
+    wall_cohort_s: float = 0.0
+    tick_s: float | None = None  # cohort mode's tick, as the run chose it
+    error: str | None = None
+
+    @property
+    def failures(self) -> list[Criterion]:
+        return [c for c in self.criteria if c.ok is False]
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None and not self.failures
+
+    def line(self) -> str:
+        sc = self.scenario
+        head = (f"seed={sc.seed} {'PASS' if self.ok else 'FAIL'} "
+                f"[exact {self.wall_exact_s:.1f}s cohort {self.wall_cohort_s:.1f}s tick {self.tick_s}] "
+                f"{sc.description}")
+        if self.error:
+            return f"{head}\n    ERROR {self.error}"
+        return head + "\n    " + "; ".join(c.fmt() for c in self.criteria)
+
+
+def run_mode(sc: GeneratedScenario, mode: tuple[str, ...], seeds: tuple[int, ...] = RUN_SEEDS
+             ) -> list[sim.run.__class__]:
+    out = []
+    for seed in seeds:
+        out.append(sim.run([*BASE, *sc.overrides, *mode, f"run.seed={seed}"]))
+    return out
+
+
+def _mean(xs: list[float]) -> float:
+    return float(np.mean(xs))
+
+
+def _below_saturation(res: Any, name: str) -> bool:
+    s = res.summary["stations"][name]
+    if s["utilization_mean"] >= SATURATED_MEAN or s["rejected"] > 0 or s["timed_out"] > 0:
+        return False
+    ts = res.timeseries
+    t = ts["t_s"]
+    dt = float(np.median(np.diff(t))) if len(t) > 1 else 1.0
+    span = max(1, round(WINDOW_S / dt))
+    kernel = np.ones(span)
+    busy = np.convolve(ts[f"{name}.busy"], kernel, "valid")
+    cap = np.convolve(ts[f"{name}.capacity"], kernel, "valid")
+    with np.errstate(invalid="ignore", divide="ignore"):
+        util = np.where(cap > 0, busy / cap, 0.0)
+    if len(util) and util.max() >= SATURATED_WINDOW:
+        return False
+    ceiling = res.config.architecture.stations[name].max_rate_rps
+    if ceiling:
+        served = np.convolve(ts[f"{name}.served"], kernel, "valid") / (span * dt)
+        if len(served) and served.max() >= SATURATED_WINDOW * ceiling:
+            return False
+    return True
+
+
+def judge(sc: GeneratedScenario, ex: list[Any], co: list[Any]) -> list[Criterion]:
+    """The criteria of the module docstring, exact runs ``ex`` against cohort runs ``co``."""
+    out: list[Criterion] = []
+    es = [r.summary for r in ex]
+    cs = [r.summary for r in co]
+    horizon = float(ex[0].config.run.horizon_s)
+    arrived = _mean([s["legit"]["arrived"] for s in es])
+    for key in ("joined", "abandoned"):
+        e = _mean([s["legit"][key] for s in es])
+        c = _mean([s["legit"][key] for s in cs])
+        out.append(Criterion(key, e, c, abs(c - e) <= 0.02 * max(arrived, 1.0)))
+
+    # First breach, censored at the horizon.
+    eb = [s["slo"]["first_breach_s"] for s in es]
+    cb = [s["slo"]["first_breach_s"] for s in cs]
+    if all(b is None for b in eb + cb):
+        out.append(Criterion("breach", None, None, None))
+    else:
+        e = _mean([horizon if b is None else b for b in eb])
+        c = _mean([horizon if b is None else b for b in cb])
+        out.append(Criterion("breach", e, c, abs(c - e) <= max(5.0, 0.05 * e),
+                             f"exact {eb} cohort {cb}"))
+
+    # Recovery over the runs that breached, censored at the horizon.
+    er = [horizon if s["slo"].get("recovered_s") is None else s["slo"]["recovered_s"]
+          for s in es if s["slo"]["first_breach_s"] is not None]
+    cr = [horizon if s["slo"].get("recovered_s") is None else s["slo"]["recovered_s"]
+          for s in cs if s["slo"]["first_breach_s"] is not None]
+    if er and cr:
+        e, c = _mean(er), _mean(cr)
+        out.append(Criterion("recovery", e, c, abs(c - e) <= max(10.0, 0.10 * e)))
+    else:
+        out.append(Criterion("recovery", None, None, None))
+
+    # p99 join latency.
+    ep = [s["join_latency_s"]["p99"] for s in es if s["join_latency_s"]["p99"] is not None]
+    cp = [s["join_latency_s"]["p99"] for s in cs if s["join_latency_s"]["p99"] is not None]
+    if not ep and not cp:
+        out.append(Criterion("p99", None, None, None))
+    elif not ep or not cp:
+        out.append(Criterion("p99", _mean(ep) if ep else None, _mean(cp) if cp else None,
+                             False))
+    else:
+        e, c = _mean(ep), _mean(cp)
+        out.append(Criterion("p99", e, c, abs(c - e) <= 0.10 * e))
+
+    cfg = ex[0].config
+    for name in es[0]["stations"]:
+        # Mean wait below saturation.
+        if all(_below_saturation(r, name) for r in ex):
+            ew = [s["stations"][name]["wait_s"]["mean"] for s in es]
+            cw = [s["stations"][name]["wait_s"]["mean"] for s in cs]
+            ew = [w for w in ew if w is not None]
+            cw = [w for w in cw if w is not None]
+            if ew and cw:
+                e, c = _mean(ew), _mean(cw)
+                floor = NEGLIGIBLE_WAIT * cfg.architecture.stations[name].service.mean_s
+                ok = abs(c - e) <= 0.10 * e or (e <= floor and c <= floor)
+                out.append(Criterion(f"wait.{name}", e, c, ok))
+        # Blocking.
+        eo = sum(s["stations"][name]["offered"] for s in es)
+        co_ = sum(s["stations"][name]["offered"] for s in cs)
+        if eo or co_:
+            e = _mean([s["stations"][name]["rejected"] / max(s["stations"][name]["offered"], 1)
+                       for s in es])
+            c = _mean([s["stations"][name]["rejected"] / max(s["stations"][name]["offered"], 1)
+                       for s in cs])
+            if e or c:
+                out.append(Criterion(f"blocking.{name}", e, c,
+                                     abs(c - e) <= max(0.10 * e, 0.005)))
+
+    ebn = [s["slo"]["bottleneck"] for s in es if s["slo"]["first_breach_s"] is not None]
+    cbn = [s["slo"]["bottleneck"] for s in cs if s["slo"]["first_breach_s"] is not None]
+    if ebn and cbn:
+        e_mode = Counter(ebn).most_common(1)[0][0]
+        c_mode = Counter(cbn).most_common(1)[0][0]
+        out.append(Criterion("bottleneck", e_mode if len(set(ebn)) == 1 else "/".join(
+            sorted(set(ebn))), c_mode, c_mode in set(ebn)))
+    else:
+        out.append(Criterion("bottleneck", None, None, None))
+    return out
+
+
+def compare(sc: GeneratedScenario, seeds: tuple[int, ...] = RUN_SEEDS) -> Outcome:
+    out = Outcome(sc)
+    try:
+        t = time.perf_counter()
+        ex = run_mode(sc, EXACT, seeds)
+        out.wall_exact_s = time.perf_counter() - t
+        t = time.perf_counter()
+        co = run_mode(sc, cohort_overrides(), seeds)
+        out.wall_cohort_s = time.perf_counter() - t
+    except Exception as exc:  # noqa: BLE001 - reported per scenario
+        out.error = f"{type(exc).__name__}: {exc}"[:600]
+        return out
+    out.tick_s = co[0].summary.get("resolution", {}).get("tick_s",
+                                                          co[0].config.run.resolution_s)
+    out.criteria = judge(sc, ex, co)
+    return out
+
+
+def compare_seed(seed: int, seeds: tuple[int, ...] = RUN_SEEDS) -> Outcome:
+    return compare(draw(seed), seeds)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--first", type=int, default=0)
+    p.add_argument("--count", type=int, default=40)
+    p.add_argument("--seeds", type=str, default=None,
+                   help="comma-separated scenario seeds (instead of --first/--count)")
+    p.add_argument("--run-seeds", type=str, default=",".join(map(str, RUN_SEEDS)))
+    a = p.parse_args(argv)
+    seeds = ([int(x) for x in a.seeds.split(",")] if a.seeds
+             else list(range(a.first, a.first + a.count)))
+    run_seeds = tuple(int(x) for x in a.run_seeds.split(","))
+    print(f"# cohort overrides: {' '.join(cohort_overrides())}; run seeds {run_seeds}",
+          flush=True)
+    failed = 0
+    counts: Counter[str] = Counter()
+    for seed in seeds:
+        o = compare_seed(seed, run_seeds)
+        print(o.line(), flush=True)
+        if not o.ok:
+            failed += 1
+            for c in o.failures:
+                counts[c.name.split(".")[0]] += 1
+            if o.error:
+                counts["error"] += 1
+    print(f"# {failed} of {len(seeds)} scenarios fail; failing criteria: {dict(counts)}")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
