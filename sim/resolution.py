@@ -168,31 +168,32 @@ def choose(cfg: SimConfig) -> Resolution:
     tick, binding = scenario_tick(cfg)
     visits = estimate_visits(cfg)
     exact_s = visits / EXACT_VISITS_PER_S
-    base = {"scenario_tick_s": tick, "binding": binding, "estimated_visits": visits,
-            "estimated_exact_s": exact_s}
+
+    def made(requested: str | float, mode: str, tick_s: float, reason: str,
+             warning: str | None = None) -> Resolution:
+        return Resolution(requested, mode, tick_s, tick, binding, visits, exact_s, reason,
+                          warning)
+
     value = r.resolution_s
     why_tick = f"the tick set by {binding} (≤ {_s(tick)})"
     if is_auto(value):
         est = f"exact mode would move about {_count(visits)} requests through the stations " \
               f"(~{exact_s:,.0f} s)"
+        budget = f"run.exact_budget_s = {_s(r.exact_budget_s)}"
         if exact_s <= r.exact_budget_s:
-            return Resolution("auto", "exact", 0.0, reason=f"auto: {est}, within "
-                              f"run.exact_budget_s = {_s(r.exact_budget_s)}", **base)
-        return Resolution("auto", "cohort", tick, reason=f"auto: {est}, over "
-                          f"run.exact_budget_s = {_s(r.exact_budget_s)}; cohort mode at "
-                          f"{why_tick}", **base)
+            return made("auto", "exact", 0.0, f"auto: {est}, within {budget}")
+        return made("auto", "cohort", tick, f"auto: {est}, over {budget}; cohort mode at "
+                    f"{why_tick}")
     value = float(value)
     if value == 0:
-        return Resolution(0.0, "exact", 0.0, reason="run.resolution_s = 0: exact mode, "
-                          "as configured", **base)
+        return made(0.0, "exact", 0.0, "run.resolution_s = 0: exact mode, as configured")
     warning = None
     if value > tick * (1 + 1e-9):
         warning = (f"run.resolution_s = {_s(value)} is coarser than this scenario allows: "
                    f"{binding} asks for a tick of at most {_s(tick)}; results may move with "
                    f"the tick. Set run.resolution_s={tick:g} (or auto).")
-    return Resolution(value, "cohort", value, reason=f"run.resolution_s = {_s(value)}: "
-                      f"cohort mode at the configured tick; {why_tick}", warning=warning,
-                      **base)
+    return made(value, "cohort", value, f"run.resolution_s = {_s(value)}: cohort mode at "
+                f"the configured tick; {why_tick}", warning)
 
 
 def resolved(cfg: SimConfig, res: Resolution) -> SimConfig:

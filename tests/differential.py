@@ -5,8 +5,10 @@ cohort mode the way ``auto`` picks it at launch scale (``cohort_overrides()``) o
 run seeds, takes the means over seeds of each summary field, and judges each criterion
 of the issue:
 
-- ``joined``, ``abandoned`` (``legit.*``): |cohort - exact| <= 2% of the clients that
-  arrived (exact mode's ``legit.arrived``).
+- ``joined``, ``abandoned`` (``legit.*``): as shares of each run's arrivals (means over
+  the run seeds), |cohort - exact| <= 0.02 (2% of arrivals). Shares, not counts: the
+  modes draw arrivals differently, and two Poisson draws of a few thousand clients
+  differ by 2% too often for counts to judge the model.
 - ``breach`` (``slo.first_breach_s``): a run that never breaches counts as breaching at
   the horizon (censored); the means must be within max(5 s, 5% of exact's). If no run
   of either mode breaches the criterion is not applicable (``n/a``, a pass).
@@ -39,7 +41,6 @@ from __future__ import annotations
 
 import argparse
 import functools
-import math
 import sys
 import time
 from collections import Counter
@@ -51,8 +52,9 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import sim  # noqa: E402
-from scenario_space import GeneratedScenario, draw  # noqa: E402
+from scenario_space import GeneratedScenario, draw
+
+import sim
 
 BASE = ["run.report=false", "run.progress=false"]
 RUN_SEEDS = (1, 2)
@@ -74,7 +76,7 @@ def cohort_overrides() -> tuple[str, ...]:
 
         to_config(compose([*BASE, *wanted, "architecture=single_station",
                            "arrivals=constant"]))
-    except Exception:  # noqa: BLE001 - the keys do not exist yet
+    except Exception:
         return (f"run.resolution_s={FALLBACK_RESOLUTION_S}",)
     return wanted
 
@@ -121,7 +123,8 @@ class Outcome:
     def line(self) -> str:
         sc = self.scenario
         head = (f"seed={sc.seed} {'PASS' if self.ok else 'FAIL'} "
-                f"[exact {self.wall_exact_s:.1f}s cohort {self.wall_cohort_s:.1f}s tick {self.tick_s}] "
+                f"[exact {self.wall_exact_s:.1f}s cohort {self.wall_cohort_s:.1f}s "
+                f"tick {self.tick_s}] "
                 f"{sc.description}")
         if self.error:
             return f"{head}\n    ERROR {self.error}"
@@ -169,11 +172,13 @@ def judge(sc: GeneratedScenario, ex: list[Any], co: list[Any]) -> list[Criterion
     es = [r.summary for r in ex]
     cs = [r.summary for r in co]
     horizon = float(ex[0].config.run.horizon_s)
-    arrived = _mean([s["legit"]["arrived"] for s in es])
     for key in ("joined", "abandoned"):
-        e = _mean([s["legit"][key] for s in es])
-        c = _mean([s["legit"][key] for s in cs])
-        out.append(Criterion(key, e, c, abs(c - e) <= 0.02 * max(arrived, 1.0)))
+        # As shares of each run's own arrivals: the two modes draw their arrivals
+        # differently (times against counts per tick), and a few thousand Poisson
+        # arrivals alone differ by more than 2% between two draws often enough.
+        e = _mean([s["legit"][key] / max(s["legit"]["arrived"], 1) for s in es])
+        c = _mean([s["legit"][key] / max(s["legit"]["arrived"], 1) for s in cs])
+        out.append(Criterion(key, e, c, abs(c - e) <= 0.02))
 
     # First breach, censored at the horizon.
     eb = [s["slo"]["first_breach_s"] for s in es]
@@ -255,7 +260,7 @@ def compare(sc: GeneratedScenario, seeds: tuple[int, ...] = RUN_SEEDS) -> Outcom
         t = time.perf_counter()
         co = run_mode(sc, cohort_overrides(), seeds)
         out.wall_cohort_s = time.perf_counter() - t
-    except Exception as exc:  # noqa: BLE001 - reported per scenario
+    except Exception as exc:
         out.error = f"{type(exc).__name__}: {exc}"[:600]
         return out
     out.tick_s = co[0].summary.get("resolution", {}).get("tick_s",

@@ -158,14 +158,14 @@ def draw(seed: int) -> GeneratedScenario:
 
     # --- bottleneck station -----------------------------------------------------------
     if not spaces:
-        B = "server"
+        bneck = "server"
     else:
         cands = ["edge", "auth", "token_store", "join"] + (["fanout"] if arch != "spaces_hls"
                                                            else [])
-        B = _pick(g, cands)
-    hot_key = B == "join" and g.uniform() < 0.5
-    visits = 0.1 if B == "token_store" else 1.0
-    f["B"] = B + (" (hot key)" if hot_key else "")
+        bneck = _pick(g, cands)
+    hot_key = bneck == "join" and g.uniform() < 0.5
+    visits = 0.1 if bneck == "token_store" else 1.0
+    f["B"] = bneck + (" (hot key)" if hot_key else "")
     regime = _pick(g, ["under", "near", "over"])
     rho = {"under": (0.3, 0.7), "near": (0.85, 1.05), "over": (1.2, 3.0)}[regime]
     rho = float(g.uniform(*rho))
@@ -208,9 +208,9 @@ def draw(seed: int) -> GeneratedScenario:
         t_event = t0
     f["arrivals"], f["clients_expected"] = kind, round(n_expected)
 
-    # --- capacity, service, queue of B -------------------------------------------------
-    cap = peak * visits / rho  # requests per second B can serve
-    st = f"architecture.stations.{B}"
+    # --- capacity, service, queue of bneck -------------------------------------------------
+    cap = peak * visits / rho  # requests per second bneck can serve
+    st = f"architecture.stations.{bneck}"
     dist = _pick(g, DISTS)
     cv = _r(g.uniform(0.2, 2.0), 3)
     lo, hi = (0.02, 1.0) if not spaces else (0.005, 0.1)
@@ -231,7 +231,7 @@ def draw(seed: int) -> GeneratedScenario:
         ov += [f"{st}.instances={instances}", f"{st}.workers_per_instance={wpi}",
                f"{st}.service.dist={dist}", f"{st}.service.mean_s={_r(service_mean, 5)}",
                f"{st}.service.cv={cv}"]
-        if B == "join":
+        if bneck == "join":
             ov.append(f"{st}.max_rate_rps=null")
         cap_desc = f"{workers_total}w x {_r(service_mean, 3)}s {dist}" + (
             f"(cv {cv})" if dist not in ("exponential", "deterministic") else "")
@@ -251,11 +251,11 @@ def draw(seed: int) -> GeneratedScenario:
     f["drop_expired"] = drop
 
     # --- clients ------------------------------------------------------------------------
-    S = service_mean + (PATH_EXTRA_S if spaces else 0.0)
+    path_s = service_mean + (PATH_EXTRA_S if spaces else 0.0)
     tclass = _pick(g, ["none", "below_service", "comparable", "moderate", "far_above"],
                    [0.15, 0.1, 0.2, 0.3, 0.25])
-    timeout = {"none": None, "below_service": S * g.uniform(0.3, 0.9),
-               "comparable": S * g.uniform(1, 5), "moderate": g.uniform(0.5, 5),
+    timeout = {"none": None, "below_service": path_s * g.uniform(0.3, 0.9),
+               "comparable": path_s * g.uniform(1, 5), "moderate": g.uniform(0.5, 5),
                "far_above": g.uniform(10, 60)}[tclass]
     ov.append(f"clients.timeout_s={'null' if timeout is None else _r(timeout)}")
     f["timeout"] = tclass
@@ -302,7 +302,7 @@ def draw(seed: int) -> GeneratedScenario:
     f["autoscaler"] = autoscaler
     f["scale_in"] = False
     if autoscaler != "none":
-        ov += [f"autoscaler={autoscaler}", f"autoscaler.stations=[{B}]",
+        ov += [f"autoscaler={autoscaler}", f"autoscaler.stations=[{bneck}]",
                f"{st}.autoscale=true",
                f"{st}.provisioning_delay_s={_r(g.uniform(5, 60), 3)}"]
         start = instances
@@ -389,7 +389,7 @@ def draw(seed: int) -> GeneratedScenario:
         wpat = None if g.uniform() < 0.5 else _r(g.uniform(10, 120), 3)
         ov.append(f"{wr}.patience_s={'null' if wpat is None else wpat}")
         if g.uniform() < 0.3:
-            ov += [f"{wr}.watch={B}",
+            ov += [f"{wr}.watch={bneck}",
                    f"{wr}.max_in_system={max(1, round((workers_total or 10) * g.uniform(1, 3)))}"]
     if arch == "spaces_hls":
         ov.append(f"architecture.polling.rps_per_listener={_r(g.uniform(0.01, 0.1), 3)}")

@@ -129,9 +129,11 @@ SMALL_STATION = ["architecture=single_station", "arrivals=constant", "clients=pa
 def test_erlang_c_delay_matters(monkeypatch: pytest.MonkeyPatch) -> None:
     """M/M/4 at ρ = 0.8: exact mode waits as Erlang C says. The fluid server alone shows
     only the queueing visible at tick scale (about half of it here); the Erlang C delay
-    restores the rest."""
+    restores the rest. (So small a station is served one request at a time in cohort
+    mode, ``sim.engine.granular``; the fluid discipline is forced here to test it.)"""
     theory = _erlang_c_wait(4, 32.0, 10.0)  # about 0.075 s
     exact = sim.run([*SMALL_STATION, "run.resolution_s=0"]).summary
+    monkeypatch.setattr("sim.model.topology.serves_singly", lambda *a: False)
     cohort = sim.run([*SMALL_STATION, "run.resolution_s=0.1"]).summary
     monkeypatch.setattr("sim.engine.fluid.FluidStation.erlang_delay", False)
     fluid_only = sim.run([*SMALL_STATION, "run.resolution_s=0.1"]).summary

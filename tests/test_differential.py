@@ -17,11 +17,11 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from differential import compare_seed, cohort_overrides  # noqa: E402
-from scenario_space import draw  # noqa: E402
+from differential import cohort_overrides, compare_seed
+from scenario_space import draw
 
-from sim.cli import compose  # noqa: E402
-from sim.config import to_config  # noqa: E402
+from sim.cli import compose
+from sim.config import to_config
 
 # Seeds of the wide search that passed and are quick in both modes: 1 (spaces, edge
 # bottleneck, step scale-in, retry budget + throttling), 20 (single station overloaded,

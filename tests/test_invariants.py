@@ -58,7 +58,7 @@ from sim.engine import DISTRIBUTIONS
 from sim.run import Result, Scenario
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from differential import cohort_overrides  # noqa: E402
+from differential import cohort_overrides
 
 EPS = 1e-9
 

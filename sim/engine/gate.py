@@ -128,7 +128,8 @@ def keep(n: int, p: float, gen: np.random.Generator, uniform: Uniforms) -> int:
 class Overhead:
     """A service-time sampler plus a constant: the work a filter adds to every request
     the station serves (inspection, a challenge page). Reads like the sampler it wraps
-    (``mean_s``, ``cv``, ``gen``, ``dist``) so either station discipline can use it."""
+    (``mean_s``, ``cv``, ``gen``, ``dist``, and the drawn ``mean`` and ``sd``) so either
+    station discipline can use it."""
 
     def __init__(self, base: Any, extra_s: float) -> None:
         self.base = base
@@ -137,6 +138,8 @@ class Overhead:
         self.dist = base.dist
         self.mean_s = base.mean_s + self.extra_s
         self.cv = base.cv * base.mean_s / self.mean_s
+        self.mean = base.mean + self.extra_s
+        self.sd = base.sd
 
     def __call__(self) -> float:
         return float(self.base()) + self.extra_s

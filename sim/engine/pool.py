@@ -19,7 +19,17 @@ class Pool:
 
     Instances have stable ids so a holder can remember where it sits. Removing an
     instance evicts its holders; the least-loaded instance goes first, the least
-    disruption for the same loss of capacity.
+    disruption for the same loss of capacity. Sessions end at random, so each instance
+    loses listeners in proportion to what it holds.
+
+    Cohort mode (``fluid``) keeps counts, not holders, under the same policy: instances
+    that joined the fleet together have received the same share of every cohort
+    (round-robin spreads a cohort evenly over the instances with room) and lost the same
+    share of every release, so they carry the same load. They are kept as one group
+    (size, slots used), with the group's id standing for its instances in placements;
+    scale-in removes an instance of the least-loaded group and evicts its share, a lost
+    server is drawn at random from the instances. So a fleet that scaled out and back in
+    evicts as few listeners in cohort mode as in exact mode.
     """
 
     def __init__(self, name: str, slots_per_instance: int, instances: int,
@@ -30,42 +40,42 @@ class Pool:
             raise ValueError(f"instances must be >= 0, got {instances}")
         self.name = name
         self.slots_per_instance = int(slots_per_instance)
+        # Exact mode: slots used and holders per instance id, ids in round-robin order.
+        # Cohort mode: slots used and instance count per group id (oldest first).
         self.used: dict[int, int] = {}
         self.holders: dict[int, dict[int, Any]] = {}
         self.order: list[int] = []
+        self.size: dict[int, int] = {}
+        self._count = 0
         self._next_id = 0
         self._rr = 0
         self.in_use = 0
         self.peak = 0
         self.last_evicted = 0  # slots freed by the last resize (cohort mode evicts by count)
-        # Cohort mode: no placement. Holders are spread evenly over the instances, so only
-        # the total is kept, and removing an instance evicts its even share.
         self.fluid = fluid
         self.resize(instances)
 
     @property
     def instances(self) -> int:
-        return len(self.order)
+        return self._count if self.fluid else len(self.order)
 
     @property
     def capacity(self) -> int:
-        return self.slots_per_instance * len(self.order)
+        return self.slots_per_instance * self.instances
 
     @property
     def free(self) -> int:
         return self.capacity - self.in_use
 
     def acquire(self, n: int) -> list[tuple[int, int]]:
-        """Take up to ``n`` slots; returns [(instance id, slots), ...] (empty if full)."""
+        """Take up to ``n`` slots; returns [(instance id, slots), ...] (empty if full);
+        in cohort mode the ids are groups'."""
         parts: list[tuple[int, int]] = []
-        k = len(self.order)
+        k = self.instances
         if k == 0 or self.in_use >= self.slots_per_instance * k:
             return parts
         if self.fluid:
-            taken = min(n, self.slots_per_instance * k - self.in_use)
-            self.in_use += taken
-            self.peak = max(self.peak, self.in_use)
-            return [(-1, taken)]
+            return self._acquire_groups(n)
         per, used, order = self.slots_per_instance, self.used, self.order
         even = -(-n // k)  # spread a cohort evenly; exact mode takes one slot
         taken, misses = 0, 0
@@ -85,6 +95,53 @@ class Pool:
         self.peak = max(self.peak, self.in_use)
         return parts
 
+    def _acquire_groups(self, n: int) -> list[tuple[int, int]]:
+        """Cohort mode: ``n`` slots spread evenly over the instances with room (a group
+        takes its instances' share; what a full group cannot take goes to the others)."""
+        per, used, size = self.slots_per_instance, self.used, self.size
+        if len(size) == 1:  # one group (a fleet that never changed): the fast path
+            for g, sz in size.items():
+                take = min(n, sz * per - used[g])
+                used[g] += take
+                self.in_use += take
+                self.peak = max(self.peak, self.in_use)
+                return [(g, take)]
+        got: dict[int, int] = {}
+        left = n
+        while left > 0:
+            rooms = {g: sz * per - used[g] for g, sz in size.items() if sz * per > used[g]}
+            if not rooms:
+                break
+            k = sum(size[g] for g in rooms)
+            shares = {g: left * size[g] // k for g in rooms}
+            self._round_robin(shares, left - sum(shares.values()), k)
+            for g, want in shares.items():
+                take = min(want, rooms[g])
+                if take > 0:
+                    used[g] += take
+                    got[g] = got.get(g, 0) + take
+                    left -= take
+        taken = n - left
+        self.in_use += taken
+        self.peak = max(self.peak, self.in_use)
+        return list(got.items())
+
+    def _round_robin(self, shares: dict[int, int], rest: int, k: int) -> None:
+        """Cohort mode: the ``rest`` slots an even split leaves over (fewer than the ``k``
+        instances of ``shares``' groups) go one each to the next instances in turn, as
+        exact mode's round-robin hands them out."""
+        if rest <= 0:
+            return
+        p = self._rr % k
+        lo = 0
+        for g in shares:
+            hi = lo + self.size[g]
+            # Overlap of [lo, hi) with the window [p, p + rest), which may wrap past k.
+            shares[g] += (max(0, min(hi, p + rest) - max(lo, p))
+                          + max(0, min(hi, p + rest - k) - lo))
+            lo = hi
+        self._rr = (p + rest) % k
+
     def hold(self, iid: int, key: int, holder: Any) -> None:
         """Remember who holds slots on instance ``iid`` so it can be evicted."""
         self.holders[iid][key] = holder
@@ -101,25 +158,24 @@ class Pool:
     def release_spread(self, n: int) -> None:
         """Release ``n`` slots not tied to a holder, in proportion to each instance's use.
 
-        Cohort mode keeps no per-listener records: listeners are spread evenly, and so are
-        the ones whose sessions end.
+        Cohort mode keeps no per-listener records: the listeners whose sessions end are
+        spread over the instances as the listeners are.
         """
         n = min(n, self.in_use)
         if n <= 0:
             return
-        if self.fluid:
-            self.in_use -= n
-            return
         total = self.in_use
         left = n
-        shares = []
-        for iid in self.order:
+        ids = list(self.size) if self.fluid else self.order
+        for iid in ids:
             take = self.used[iid] * n // total
-            shares.append(iid)
             self.used[iid] -= take
             left -= take
-        # The remainder, one slot at a time from the fullest instances.
-        for iid in sorted(shares, key=self.used.__getitem__, reverse=True):
+        # The remainder, one slot at a time from the fullest instances (groups: the
+        # fullest per instance).
+        key = ((lambda g: self.used[g] / self.size[g]) if self.fluid
+               else self.used.__getitem__)
+        for iid in sorted(ids, key=key, reverse=True):
             if left <= 0:
                 break
             if self.used[iid] > 0:
@@ -130,28 +186,21 @@ class Pool:
     def give_back(self, parts: list[tuple[int, int]]) -> None:
         """Return slots that were acquired but never held (the client had gone)."""
         for iid, n in parts:
-            if self.fluid:
-                self.in_use -= n
-            elif iid in self.used:
-                self.used[iid] -= n
-                self.in_use -= n
+            if iid in self.used:
+                k = min(n, self.used[iid])
+                self.used[iid] -= k
+                self.in_use -= k
 
     def resize(self, instances: int) -> list[Any]:
-        """Set the number of instances; returns the holders evicted from removed ones."""
+        """Set the number of instances; returns the holders evicted from removed ones
+        (cohort mode: none; ``last_evicted`` says how many slots went with them)."""
         if instances < 0:
             raise ValueError(f"instances must be >= 0, got {instances}")
-        evicted: list[Any] = []
         self.last_evicted = 0
-        if self.fluid and self.order and instances < len(self.order):
-            gone = round(self.in_use * (len(self.order) - instances) / len(self.order))
-            self.in_use -= gone
-            self.last_evicted = gone
-            for iid in self.order[instances:]:
-                self.used.pop(iid)
-                self.holders.pop(iid)
-            del self.order[instances:]
-            self._rr = 0
-            return evicted
+        if self.fluid:
+            self._resize_groups(instances)
+            return []
+        evicted: list[Any] = []
         while len(self.order) > instances:
             iid = min(self.order, key=self.used.__getitem__)
             self.order.remove(iid)
@@ -168,18 +217,52 @@ class Pool:
         self._rr = self._rr % len(self.order) if self.order else 0
         return evicted
 
+    def _resize_groups(self, instances: int) -> None:
+        """Cohort mode: remove the least-loaded instances one at a time, or add a group
+        of empty ones."""
+        used, size = self.used, self.size
+        while self._count > instances:
+            g = min(size, key=lambda g: used[g] / size[g])
+            self._drop(g, 1)
+        if self._count < instances:
+            empty = next((g for g in size if used[g] == 0), None)
+            if empty is None:
+                empty = self._next_id
+                self._next_id += 1
+                size[empty] = used[empty] = 0
+            size[empty] += instances - self._count
+            self._count = instances
+
+    def _drop(self, g: int, k: int) -> None:
+        """Cohort mode: ``k`` instances of group ``g`` go, with their share of its slots."""
+        sz, u = self.size[g], self.used[g]
+        gone = u if k >= sz else min(u, (2 * u * k + sz) // (2 * sz))
+        self.used[g] = u - gone
+        self.size[g] = sz - k
+        if self.size[g] == 0:
+            del self.size[g], self.used[g]
+        self._count -= k
+        self.in_use -= gone
+        self.last_evicted += gone
 
     def lose(self, k: int, gen: Any) -> list[Any]:
         """``k`` instances fail (chosen at random, as a crash or a lost server would be);
-        returns their holders. Cohort mode evicts the even share, as ``resize`` does."""
-        k = min(int(k), len(self.order))
+        returns their holders (cohort mode: none; ``last_evicted`` counts their slots)."""
+        k = min(int(k), self.instances)
+        self.last_evicted = 0
         if k <= 0:
-            self.last_evicted = 0
             return []
         if self.fluid:
-            return self.resize(len(self.order) - k)
+            groups = list(self.size)
+            if len(groups) == 1:
+                self._drop(groups[0], k)
+                return []
+            drawn = gen.multivariate_hypergeometric([self.size[g] for g in groups], k)
+            for g, m in zip(groups, drawn.tolist(), strict=True):
+                if m:
+                    self._drop(g, m)
+            return []
         evicted: list[Any] = []
-        self.last_evicted = 0
         for i in sorted(gen.choice(len(self.order), size=k, replace=False).tolist(),
                         reverse=True):
             iid = self.order.pop(i)

@@ -8,7 +8,8 @@ whose client already gave up is *expired*. With ``drop_expired`` the station ski
 when it reaches the head of the queue (deadline propagation); without it the station
 serves it anyway, as wasted work.
 
-Admission controls in front of the queue, in the order a request meets them:
+Admission controls in front of the queue, in the order a request meets them (the first
+two are ``sim.engine.admission``'s, shared with the cohort disciplines):
 
 - ``rate_limit_rps`` (with ``rate_limit_burst``): a token bucket over the whole tier;
   requests beyond it are rejected.
@@ -53,6 +54,7 @@ from collections.abc import Callable
 import numpy as np
 import simpy
 
+from .admission import TokenBucket, hold_connections
 from .clock import NORMAL, Due, scheduler
 from .cohort import Cohort
 from .pool import ConnectionLimit
@@ -130,10 +132,8 @@ class Station:
         self.warmup_s = warmup_s
 
         self.rate_limit_rps = rate_limit_rps
-        self._tokens = float(rate_limit_burst if rate_limit_burst is not None
-                             else (rate_limit_rps or 0.0))
-        self._burst = self._tokens
-        self._tokens_t = 0.0
+        self.bucket = (TokenBucket(rate_limit_rps, rate_limit_burst)
+                       if rate_limit_rps is not None else None)
         self.max_rate_rps = max_rate_rps
         self._gap_s = 1.0 / max_rate_rps if max_rate_rps else 0.0
         self._next_start_s = 0.0
@@ -312,15 +312,6 @@ class Station:
             self.queue = kept
 
     # -- admission ------------------------------------------------------------------------
-    def _rate_admit(self, n: int, now: float) -> int:
-        rate = self.rate_limit_rps
-        assert rate is not None
-        tokens = min(self._burst, self._tokens + rate * (now - self._tokens_t))
-        self._tokens_t = now
-        take = min(n, int(tokens))
-        self._tokens = tokens - take
-        return take
-
     def _slow_offer(self, now: float, n: int) -> None:
         window = self._slow_window
         assert window is not None and self.slowdown is not None
@@ -355,20 +346,16 @@ class Station:
             self.retry_rejected += n
             self.reject(c, "retry_ratio")
             return
-        if self.rate_limit_rps is not None and self._rate_admit(n, now) < n:
+        bucket = self.bucket
+        if bucket is not None and bucket.take(n, now) < n:
             self.rejected += n
             self.reject(c, "rate_limited")
             return
         connections = self.connections
-        if connections is not None:
-            if connections.acquire(n) < n:
-                self.rejected += n
-                self.reject(c, "connections_full")
-                return
-            if c.held is None:
-                c.held = [connections]
-            else:
-                c.held.append(connections)
+        if connections is not None and not hold_connections(connections, c):
+            self.rejected += n
+            self.reject(c, "connections_full")
+            return
         queue = self.queue
         start = self.busy < self.capacity and not queue and now >= self._next_start_s
         if not start and len(queue) >= self.queue_limit:

@@ -23,11 +23,8 @@ Every client ends joined or abandoned, or is in flight (in an attempt or waiting
 retry) when the run stops: the ledger counts each, independently, so the identity
 ``arrived == joined + abandoned + in_flight`` is a check, not a definition.
 
-Backoff formulas (AWS Architecture Blog, "Exponential Backoff and Jitter", 2015), with
-``a`` the number of the attempt that just failed (1 for the first):
-fixed ``base``; exponential ``min(cap, base·2^(a-1))``; full jitter ``U(0, that)``;
-equal jitter ``t/2 + U(0, t/2)``; decorrelated ``min(cap, U(base, 3·previous sleep))``;
-immediate ``0`` (no backoff).
+Backoff formulas: ``backoff.Backoff``, written once for both modes (this model draws
+one delay per failed request with its ``sample``).
 """
 
 from __future__ import annotations
@@ -41,40 +38,11 @@ import simpy
 from ..config import ClientsConfig
 from ..engine import Cohort, Network, Pool, Sampler, Station, Uniforms
 from ..engine.clock import NORMAL, Due, FifoTimers, TimerHeap, scheduler
+from .backoff import Backoff
 from .client_policies import ClientPolicies, Tag
 
 INF = math.inf
 LEGIT = "legit"
-
-
-class Backoff:
-    """Delay before the next attempt, per retry policy."""
-
-    def __init__(self, policy: str, base_s: float, cap_s: float, gen: np.random.Generator):
-        self.policy = policy
-        self.base_s = base_s
-        self.cap_s = cap_s
-        self.gen = gen
-        self._uniform = Uniforms(gen)
-
-    def delay(self, attempt: int, previous_s: float) -> float:
-        """Sleep after attempt number ``attempt`` failed (``previous_s``: last sleep)."""
-        p, base, cap = self.policy, self.base_s, self.cap_s
-        if p == "immediate":  # no backoff: retry at once
-            return 0.0
-        if p == "fixed":
-            return base
-        if p == "decorrelated_jitter":
-            prev = previous_s if previous_s > 0 else base
-            return min(cap, base + self._uniform() * (3.0 * prev - base))
-        t = min(cap, base * 2.0 ** min(attempt - 1, 60))
-        if p == "exponential":
-            return t
-        if p == "full_jitter":
-            return self._uniform() * t
-        if p == "equal_jitter":
-            return t / 2 + self._uniform() * t / 2
-        return 0.0  # "none": no retries are scheduled, the value is unused
 
 
 class Listening:
@@ -337,7 +305,7 @@ class Clients:
         if not give_up:
             previous = 0.0 if c.reconnect else c.sleep_s
             delay = (self.impatient_retry_s if c.impatient
-                     else self.backoff.delay(c.attempt, previous))
+                     else self.backoff.sample(c.attempt, previous))
             give_up = (not c.reconnect) and now + delay - c.born_s > self.patience_s
             if pol is not None and not give_up:
                 allowed, tag = pol.retry(now, c.count, c.ticket, sent, timed_out, c.start_s,

@@ -3,17 +3,23 @@
 Births come as one cohort per resolution tick with the Poisson count of that tick,
 spread over the tick. An attempt's parts (a cohort split by stations) share a ticket:
 when the deadline fires, whatever of the attempt is still unanswered times out at once,
-and parts answered later are wasted work, exactly as single requests in exact mode.
+and parts answered later are wasted work, exactly as single requests in exact mode. A
+served part is answered over its completion window, not at its first completion: its
+requests' deadlines are spread as their sends were, in the same (FIFO) order, and the
+share answered after its own deadline is left pending for the deadline to time out, as
+wasted work whose listener slots go back (``Ticket.late_share``).
 
 Retries are gathered per tick: a failed part's requests are spread over the ticks its
 backoff distribution gives them (a multinomial draw over the ticks the delay can fall
-in: uniform for full and equal jitter, uniform from ``base`` to ``3 × previous sleep``
-for decorrelated jitter, a point for fixed and exponential), and everything due in one
-tick with the same attempt number and flags is gathered. Merging loses who was born
-when; a cohort keeps the mean and variance of its births, which is what join latency
-needs. The retries released in one tick (other than reconnects) then go out as one
-bundle: a cohort whose ``mix`` counts its requests per retry state, split at random
-wherever a station cuts it, each sub-count handed back to its own state when answered.
+in, from the range ``backoff.Backoff`` gives, the same one exact mode samples), and
+everything due in one tick with the same attempt number and flags is gathered; for
+decorrelated jitter, whose next range ``U(base, 3 × previous sleep)`` depends on the
+previous sleep, also with the same class of previous sleep (``SLEEP_CLASS_RATIO``).
+Merging loses who was born when; a cohort keeps the mean and variance of its births,
+which is what join latency needs. The retries released in one tick (other than
+reconnects) then go out as one bundle: a cohort whose ``mix`` counts its requests per
+retry state, split at random wherever a station cuts it, each sub-count handed back to
+its own state when answered.
 The tick's first attempts (impatient and patient) join that bundle as two more states,
 except where something tells first attempts from retries on the way (a waiting room, a
 server-side retry ratio, a challenge's clearance for retries). So the cohorts per tick
@@ -32,8 +38,9 @@ mean and second moment of their births, as gathered retries do.
 
 Listening sessions leave in slices: a joined cohort is cut into 32 equal-probability
 slices of the session-length distribution, and session ends are counted per second, not
-per listener. Listeners are spread evenly over fanout instances; when an instance goes
-away its share of every future slice reconnects.
+per listener. The fanout pool keeps per-instance counts (instances added together as
+one group, ``engine.pool``): scale-in removes the least-loaded instance as in exact mode,
+and the listeners it held take the same share of every future slice and reconnect.
 """
 
 from __future__ import annotations
@@ -48,6 +55,7 @@ from simpy.events import NORMAL, Timeout
 from ..config import ClientsConfig
 from ..engine import Cohort, Network, Pool, Sampler, Station
 from ..engine.clock import Due, scheduler
+from .backoff import Backoff
 from .client_policies import Tag
 from .clients import LEGIT, Clients
 
@@ -64,6 +72,12 @@ SESSION_BUCKET_S = 1.0
 # at 0.5 s ticks against exact mode (README, "Exact mode and cohort mode"), the joined
 # share moved by 0.3 points. A backoff shorter than that goes out at once.
 DEFER_TICKS = 2
+# Decorrelated jitter's next delay is U(base, 3 × previous sleep): retries gathered in one
+# tick keep apart by the class of their previous sleep, classes growing geometrically by
+# this ratio from ``base`` (about ten classes from 1 s to 30 s), so that the next range is
+# drawn per class rather than from the tick's mean sleep, which loses the long tail.
+SLEEP_CLASS_RATIO = math.sqrt(2.0)
+LOG_SLEEP_CLASS_RATIO = math.log(SLEEP_CLASS_RATIO)
 BACKOFF_CACHE = 4096  # backoff spreads remembered (by state and place in the tick)
 # A tick's retries are released after every other event of that instant (SimPy handles
 # URGENT = 0, then NORMAL = 1): attempts that time out or fail right at the tick's start
@@ -77,10 +91,15 @@ class Ticket:
     """What one attempt's parts share: how many are still unanswered, and the deadline.
 
     A bundle's ticket also holds its states (one template cohort and chain state each)
-    and how many of each are still unanswered.
+    and how many of each are still unanswered. The attempt's requests were sent spread
+    over ``[start − width/2, start + width/2)``, so their deadlines are spread the same
+    way, in the order the stations serve them (FIFO): ``ranked`` counts the requests
+    answered so far in that order and ``rejected`` those failed at random (a full
+    queue's share, a crash), which thin every rank alike.
     """
 
-    __slots__ = ("done", "left", "pending", "states", "tag", "tags", "template")
+    __slots__ = ("done", "left", "lo", "n0", "pending", "ranked", "rejected", "states",
+                 "tag", "tags", "template", "width")
 
     def __init__(self, c: Cohort, tag: Tag | None = None) -> None:
         self.pending = c.count
@@ -90,6 +109,24 @@ class Ticket:
         self.states: list[Cohort] | None = None
         self.tags: list[Tag | None] = []
         self.left: np.ndarray | None = None
+        self.n0 = c.count
+        self.width = c.spread_s
+        self.lo = c.deadline_s - c.spread_s / 2  # the first request's deadline
+        self.ranked = 0
+        self.rejected = 0
+
+    def late_share(self, n: int, now: float, w: float) -> float:
+        """The share of a part of ``n`` requests, answered over ``[now, now + w)`` in
+        FIFO order, whose answers come after their own deadlines (a tail, or a head
+        when the deadlines run faster than the answers)."""
+        m = max(self.n0 - self.rejected, self.ranked + n)
+        x0, dx = self.ranked / m, n / m
+        a = now - (self.lo + self.width * x0)  # > 0: the first answer is late
+        b = w - self.width * dx  # how much faster the answers run than the deadlines
+        if b == 0.0:
+            return 1.0 if a > 0 else 0.0
+        u = -a / b  # where the answers cross the deadlines, as a share of the part
+        return min(1.0, max(0.0, 1.0 - u if b > 0 else u))
 
 
 class _Acc:
@@ -127,9 +164,12 @@ class CohortClients(Clients):
             self.policies.resolution_s = resolution_s
         self.dt = resolution_s
         self.horizon_s = horizon_s
-        self._due: dict[int, dict[tuple[int, bool, bool, Any], _Acc]] = {}
+        # Retries due per tick, by (attempt, impatient, reconnect, chain state), and for
+        # decorrelated jitter the class of the previous sleep after those.
+        self._due: dict[int, dict[tuple, _Acc]] = {}
         self._ends: dict[int, int] = {}
-        self._decorrelated = self.backoff.policy == "decorrelated_jitter"
+        self._decorrelated = self.backoff.decorrelated
+        self._impatient_backoff = Backoff("fixed", self.impatient_retry_s, INF)
         self._longest_of: dict[tuple[int, bool], float] = {}
         self._release_cbs = (self._release,)
         # A tick's first attempts go out in the bundle of its retries. Off where something
@@ -312,6 +352,7 @@ class CohortClients(Clients):
 
     def on_failed(self, c: Cohort, st: Station, reason: str) -> None:
         if self._answer(c):
+            c.ticket.rejected += c.count
             self.attempts_rejected += c.count
             self._fail_part(c)
 
@@ -322,10 +363,11 @@ class CohortClients(Clients):
 
     def on_joined(self, c: Cohort, st: Station, placements: list[tuple[int, int]] | None) -> None:
         now = self.env.now
-        if not self._answer(c):
-            self.wasted += c.count
-            if placements and self.pool is not None:
-                self.pool.give_back(placements)
+        if c.ticket.done:
+            self._wasted(c.count, placements)
+            return
+        placements = self._race(c, now, placements)
+        if c.count == 0 or not self._answer(c):
             return
         n = c.count
         done_mid = now + c.spread_s / 2
@@ -353,6 +395,46 @@ class CohortClients(Clients):
         for j, k in enumerate(self.gen.multinomial(n, [1 / SESSION_SLICES] * SESSION_SLICES)):
             if k:
                 self._end_at(done_mid + self._slice_len[j], int(k))
+
+    def _race(self, c: Cohort, now: float, placements: list[tuple[int, int]] | None
+              ) -> list[tuple[int, int]] | None:
+        """The part ``c`` is answered over ``[now, now + spread_s)``: the share of it
+        answered after its requests' own deadlines is left pending (the ticket's deadline
+        times it out) as wasted work, its slots given back; ``c`` keeps the rest (count 0
+        if none). Returns the placements of the rest."""
+        t: Ticket = c.ticket
+        n, w = c.count, c.spread_s
+        t.ranked += n
+        if now + w <= t.lo:  # all answered before the attempt's first deadline
+            return placements
+        t.ranked -= n
+        f = t.late_share(n, now, w)
+        t.ranked += n
+        if f <= 0.0:
+            return placements
+        x = n * f
+        late = int(x)
+        if x > late and self.gen.random() < x - late:
+            late += 1
+        if late <= 0:
+            return placements
+        kept = placements
+        if placements:
+            kept, placements = _take_slots(placements, n - late)
+        self._wasted(late, placements)
+        if late >= n:
+            c.count = 0
+            return None
+        c.split(late)  # the late share, left pending
+        c.spread_s = w * (n - late) / n
+        return kept
+
+    def _wasted(self, n: int, placements: list[tuple[int, int]] | None) -> None:
+        """``n`` requests completed the path after their client gave up: wasted work,
+        and a slot they took is given back at once."""
+        self.wasted += n
+        if placements and self.pool is not None:
+            self.pool.give_back(placements)
 
     def _joined_bundle(self, c: Cohort, t: Ticket, now: float, done_mid: float) -> None:
         """The requests of a bundle's part joined: each state's count as its own."""
@@ -456,13 +538,16 @@ class CohortClients(Clients):
         runs for every tick a failure's backoff spans: kept tight)."""
         now = self.env.now
         reconnect = c.reconnect
-        key = (c.attempt + 1, c.impatient, reconnect, chain)
+        key: tuple = (c.attempt + 1, c.impatient, reconnect, chain)
+        by_sleep = self._decorrelated and not (reconnect or c.impatient)
         due = self._due
         dt = self.dt
         defer = self._longest(c) >= DEFER_TICKS * dt
         for r, cnt, delay in zip(ticks, counts, delays, strict=True):
             if not cnt:
                 continue
+            if by_sleep:
+                key = (c.attempt + 1, False, False, chain, self._sleep_class(delay))
             k = base + r
             if not reconnect:
                 if delay > late:
@@ -513,7 +598,7 @@ class CohortClients(Clients):
         """The current tick, the ticks after it the retry can fall in, their
         probabilities and mid delays. These depend on the time only through where in its
         tick it falls (to a millionth of a tick), so they are remembered by that."""
-        sleep = c.sleep_s if self._decorrelated else 0.0
+        sleep = self._previous(c) if self._decorrelated else 0.0
         dt = self.dt
         base = int(now // dt)
         phase = now - base * dt
@@ -532,68 +617,46 @@ class CohortClients(Clients):
             hit = self._longest_of.get((c.attempt, c.impatient))
             if hit is not None:
                 return hit
-            hit = self._longest_of[(c.attempt, c.impatient)] = self._longest_at(c)
+            hit = self._longest_of[(c.attempt, c.impatient)] = self._policy(c).longest(
+                c.attempt, 0.0)
             return hit
-        return self._longest_at(c)
+        return self._policy(c).longest(c.attempt, self._previous(c))
 
-    def _longest_at(self, c: Cohort) -> float:
-        lo, hi, cap = self._bounds(c)
-        return min(max(lo, hi), cap)
+    def _policy(self, c: Cohort) -> Backoff:
+        """The backoff of ``c``'s retry: the impatient press join again after a fixed
+        delay, whatever the policy."""
+        if not c.impatient:
+            return self.backoff
+        b = self._impatient_backoff
+        if b.base_s != self.impatient_retry_s:  # the delay was changed after construction
+            b = self._impatient_backoff = Backoff("fixed", self.impatient_retry_s, INF)
+        return b
 
-    def _bounds(self, c: Cohort) -> tuple[float, float, float]:
-        """The retry delay of ``c``'s requests: uniform on ``[lo, hi]``, anything above
-        ``cap`` sleeping ``cap`` (a point where ``hi <= lo``)."""
-        b = self.backoff
-        if c.impatient:
-            return self.impatient_retry_s, self.impatient_retry_s, INF
-        p = b.policy
-        if p == "fixed":
-            return b.base_s, b.base_s, INF
-        if p == "immediate":
-            return 0.0, 0.0, INF
-        if p == "decorrelated_jitter":
-            prev = c.sleep_s if (c.sleep_s > 0 and not c.reconnect) else b.base_s
-            return b.base_s, 3.0 * prev, b.cap_s
-        t = min(b.cap_s, b.base_s * 2.0 ** min(c.attempt - 1, 60))
-        lo, hi = {"exponential": (t, t), "full_jitter": (0.0, t),
-                  "equal_jitter": (t / 2, t)}[p]
-        return lo, hi, INF
+    @staticmethod
+    def _previous(c: Cohort) -> float:
+        """The previous sleep the next delay depends on (decorrelated jitter; a reconnect
+        carries its session end in ``sleep_s`` and starts afresh, as in exact mode)."""
+        return 0.0 if c.reconnect else c.sleep_s
 
-    def _backoff_at(self, c: Cohort, now: float
+    def _backoff_at(self, c: Cohort, phase: float
                     ) -> tuple[list[int], list[float], list[float]]:
-        """The backoff from ``now`` (a time within tick 0): ticks, probabilities and
+        """The backoff from ``phase`` (a time within tick 0): ticks, probabilities and
         mid delays."""
-        dt = self.dt
-        lo, hi, cap = self._bounds(c)
-        a, z = now + lo, now + hi
-        if z - a < 1e-12 or a >= now + cap:
-            d = min(lo, cap)
-            return [int((now + d) // dt)], [1.0], [d]
-        k0, k1 = int(a // dt), int(min(z, now + cap) // dt)
-        ticks, probs, delays = [], [], []
-        for k in range(k0, k1 + 1):
-            x0, x1 = max(a, k * dt), min(z, (k + 1) * dt, now + cap)
-            if x1 > x0:
-                ticks.append(k)
-                probs.append((x1 - x0) / (z - a))
-                delays.append((x0 + x1) / 2 - now)
-        if z > now + cap:  # decorrelated: everything above the cap sleeps exactly cap
-            k = int((now + cap) // dt)
-            mass = (z - (now + cap)) / (z - a)
-            if ticks and ticks[-1] == k:
-                probs[-1] += mass
-            else:
-                ticks.append(k)
-                probs.append(mass)
-                delays.append(cap)
-        s = sum(probs)
-        return ticks, [q / s for q in probs], delays
+        return self._policy(c).spread(c.attempt, self._previous(c), phase, self.dt)
+
+    def _sleep_class(self, delay: float) -> int:
+        """The class of a decorrelated retry's sleep (see SLEEP_CLASS_RATIO)."""
+        base = self.backoff.base_s
+        if delay <= base or base <= 0:
+            return 0
+        return 1 + int(math.log(delay / base) / LOG_SLEEP_CLASS_RATIO)
 
     def _release(self, ev: simpy.Event) -> None:
         k: int = ev._value
         now = self.env.now
         bundle: list[Cohort] = []
-        for (attempt, impatient, reconnect, chain), acc in self._due.pop(k, {}).items():
+        for key, acc in self._due.pop(k, {}).items():
+            attempt, impatient, reconnect, chain = key[:4]  # (decorrelated: + sleep class)
             n = acc.count
             born = acc.born_w / n
             mid = now + self.dt / 2
@@ -676,3 +739,18 @@ class CohortClients(Clients):
             c.reconnect = True
             c.sleep_s = end
             self._attempt(c)
+
+
+def _take_slots(placements: list[tuple[int, int]], n: int
+                ) -> tuple[list[tuple[int, int]], list[tuple[int, int]]]:
+    """Split placements into the first ``n`` slots and the rest."""
+    head: list[tuple[int, int]] = []
+    tail: list[tuple[int, int]] = []
+    for iid, k in placements:
+        take = min(k, n)
+        if take:
+            head.append((iid, take))
+        if k > take:
+            tail.append((iid, k - take))
+        n -= take
+    return head, tail

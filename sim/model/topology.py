@@ -1,15 +1,19 @@
 """The join path as configuration: stations and routes built from ``architecture``.
 
 Each station of the config becomes an engine ``Station`` with its own seeded service
-stream. A station with ``listener_slots_per_instance`` also gets a slot ``Pool`` whose
-size per instance is the smaller of the configured slots and what its egress can carry
-at the architecture's audio bitrate (``egress_gbps_per_instance × 1e6 / bitrate_kbps``).
+stream. In cohort mode a station is served one request at a time if it is small (its
+workers complete at most ``sim.engine.granular.SMALL_PER_TICK`` requests per tick), by
+the fluid discipline otherwise. A station with ``listener_slots_per_instance`` also gets a
+slot ``Pool`` whose size per instance is the smaller of the configured slots and what its
+egress can carry at the architecture's audio bitrate (``egress_gbps_per_instance × 1e6 /
+bitrate_kbps``).
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any
 
 import simpy
 
@@ -25,6 +29,7 @@ from ..engine import (
     Station,
     Streams,
 )
+from ..engine.granular import GranularOptimisticStation, GranularStation, serves_singly
 
 
 @dataclass
@@ -49,10 +54,24 @@ def slots_per_instance(arch: ArchitectureConfig, name: str) -> int | None:
     return max(1, slots)
 
 
+def _discipline(occ: bool, resolution_s: float, instances: int, workers: int,
+                mean_s: float) -> tuple[type[Station], dict[str, Any]]:
+    """The station class: exact mode's; in cohort mode the exact discipline fed with
+    cohorts for a small station (``sim.engine.granular.serves_singly``), the fluid one
+    otherwise."""
+    if resolution_s <= 0:
+        return (OptimisticStation if occ else Station), {}
+    extra: dict[str, Any] = {"resolution_s": resolution_s}
+    if serves_singly(instances, workers, mean_s, resolution_s):
+        return (GranularOptimisticStation if occ else GranularStation), extra
+    return (OptimisticFluidStation if occ else FluidStation), extra
+
+
 def build_topology(env: simpy.Environment, arch: ArchitectureConfig, streams: Streams,
                    warmup_s: float, resolution_s: float = 0.0,
                    overhead_s: dict[str, float] | None = None) -> Topology:
-    """Exact-mode stations if ``resolution_s`` is 0, cohort-mode (fluid) ones otherwise.
+    """Exact-mode stations if ``resolution_s`` is 0; in cohort mode, granular ones for
+    small stations and fluid ones for the rest (see ``_discipline``).
 
     ``overhead_s``: seconds of work added to every request a station serves (the cost of
     the mitigations it runs, see ``sim.model.mitigation``).
@@ -64,10 +83,10 @@ def build_topology(env: simpy.Environment, arch: ArchitectureConfig, streams: St
                           sc.service.mean_s, sc.service.cv)
         if overhead_s and overhead_s.get(name, 0.0) > 0:
             service = Overhead(service, overhead_s[name])  # type: ignore[assignment]
-        kind = FluidStation if resolution_s > 0 else Station
-        if sc.concurrency == "occ":  # one key written with optimistic concurrency
-            kind = OptimisticFluidStation if resolution_s > 0 else OptimisticStation
-        extra = {"resolution_s": resolution_s} if resolution_s > 0 else {}
+        kind, extra = _discipline(sc.concurrency == "occ", resolution_s, sc.instances,
+                                  sc.workers_per_instance, service.mean_s)
+        if kind in (GranularStation, GranularOptimisticStation):
+            extra["spread_gen"] = streams.generator(f"station.{name}.arrivals")
         stations[name] = kind(
             env, name,
             **extra,

@@ -24,7 +24,25 @@ tick, splitting the cohort at the head of the room.
 With ``watch`` (a station) and ``max_in_system``, the room also pauses while that
 station holds more than ``max_in_system`` requests, queued or in service (admission
 while the join path's load is below a threshold); tokens keep banking up to the
-bucket while paused. Exact mode looks every 50 ms, cohort mode every tick.
+bucket while paused. The gate is one rule in both modes: a user is let through at a
+token only if the watched station holds at most ``max_in_system`` requests at that
+instant; a user let through counts once its request reaches the station (not while it
+crosses the stations before it, so a room admitting at ``admit_rps`` across a path of
+transit time τ can put up to ``admit_rps · τ`` requests past the threshold). A paused
+room looks again every ``PAUSE_POLL_S`` (50 ms).
+
+A gate changes state with every request the watched station takes or finishes, so it is
+only as exact as that station: where the station serves one request at a time (exact
+mode, and a small station in cohort mode, ``sim.engine.granular``), the room does too.
+In cohort mode it then splits each cohort of first attempts into users who press join
+at their own times, drawn uniformly over the cohort's spread (the arrival times of a
+tick's Poisson count), and lets them through one at a time as exact mode does. Deciding
+once per tick instead lets a small gate either starve the station (capping each tick at
+the room left below the threshold: the station drains within the tick and idles until
+the next, a throughput of at most ``(max_in_system + 1) / tick``) or flood it (letting a
+tick's tokens through at once). A gate on a large (fluid) station, whose level moves by
+cohorts anyway, is decided per tick, letting through at most the room left below the
+threshold (``max_in_system + 1 − in_system``).
 """
 
 from __future__ import annotations
@@ -34,10 +52,13 @@ from collections import deque
 from collections.abc import Generator
 from typing import Any
 
+import numpy as np
 import simpy
 
 from ..config import WaitingRoomConfig
 from ..engine import Cohort, Station
+from ..engine.clock import NORMAL, Due
+from ..engine.granular import Granular
 
 INF = math.inf
 EPS = 1e-9  # tokens short of a whole user by rounding only
@@ -59,9 +80,14 @@ class WaitingRoom:
         self.rate = cfg.admit_rps
         self.dt = resolution_s
         self.horizon_s = horizon_s
+        # Users let through one at a time (see the module docstring): always in exact
+        # mode; in cohort mode when the gate watches a station served one at a time.
+        self.singly = resolution_s <= 0 or isinstance(watched, Granular)
+        self._spread_gen: np.random.Generator | None = getattr(watched, "_spread_gen", None)
+        self._press_cbs = (self._press,)
         # Cohort mode must be able to let a whole tick's worth through at once, and keep
         # the fraction of a user a tick leaves over.
-        self.cap = (max(cfg.burst, cfg.admit_rps * resolution_s + 1.0) if resolution_s > 0
+        self.cap = (max(cfg.burst, cfg.admit_rps * resolution_s + 1.0) if not self.singly
                     else cfg.burst)
         self.patience_s = cfg.patience_s if cfg.patience_s is not None else INF
         self.queue: deque[Cohort] = deque()
@@ -82,8 +108,15 @@ class WaitingRoom:
         """Take a first attempt into the room (True), or let it pass (False)."""
         if c is self._releasing or c.attempt > 1 or c.reconnect:
             return False
-        now = self.env.now
+        if self.dt > 0 and self.singly:
+            self._press_singly(c)  # each user enters the room when it presses join
+            return True
         self.entered += c.count
+        return self._take_in(c, self.env.now)
+
+    def _take_in(self, c: Cohort, now: float) -> bool:
+        """Let ``c`` through at once as far as tokens and the gate allow (False: all of it,
+        its attempt goes on as it came); queue the rest (True)."""
         self._refill(now)
         if not self.queue and not self._paused():
             k = min(c.count, int(self._tokens + EPS), self._headroom())
@@ -103,9 +136,41 @@ class WaitingRoom:
             self._wake.succeed()
         return True
 
+    def _press_singly(self, c: Cohort) -> None:
+        """Cohort mode, gate on a small station: the users of ``c`` press join one by one,
+        at times drawn uniformly over the cohort's spread."""
+        n, w = c.count, c.spread_s
+        now = self.env.now
+        gen = self._spread_gen
+        if w <= 0.0:
+            offsets = [0.0] * n
+        elif gen is not None:
+            offsets = (np.sort(gen.random(n)) * w).tolist()
+        else:
+            offsets = [(i + 0.5) * w / n for i in range(n)]
+        start = c.start_s - w / 2  # the cohort's attempts started over [start, start + w)
+        timeout = c.deadline_s - c.start_s
+        for i, off in enumerate(offsets):
+            one = c if i == n - 1 else c.split(1)
+            t = start + off
+            one.born_s = t
+            one.born_spread = 0.0
+            one.born_var = 0.0
+            one.spread_s = 0.0
+            one.start_s = t
+            one.deadline_s = t + timeout if timeout < INF else INF
+            self.env.schedule(Due(self._press_cbs, one), NORMAL,  # type: ignore[arg-type]
+                              max(0.0, t - now))
+
+    def _press(self, ev: simpy.Event) -> None:
+        c: Cohort = ev._value
+        self.entered += 1
+        if not self._take_in(c, self.env.now):
+            self._release(c, keep_start=True)
+
     def start(self) -> None:
         """Start the admission process (call once, before the run)."""
-        self.env.process(self._ticks() if self.dt > 0 else self._one_by_one())
+        self.env.process(self._one_by_one() if self.singly else self._ticks())
 
     # -- admission ------------------------------------------------------------------------
     def _paused(self) -> bool:
@@ -136,11 +201,19 @@ class WaitingRoom:
         self.wait_sum += wait * c.count
         self.wait_max = max(self.wait_max, wait)
 
-    def _release(self, c: Cohort) -> None:
-        """Start the attempt of ``c`` now: its start and deadline move by the time held."""
+    def _release(self, c: Cohort, keep_start: bool = False) -> None:
+        """Start the attempt of ``c`` now: its start and deadline move by the time held
+        (``keep_start``: let through as it came, not held)."""
+        if keep_start:
+            self._releasing = c
+            try:
+                self.clients._attempt(c)
+            finally:
+                self._releasing = None
+            return
         now = self.env.now
         timeout = c.deadline_s - c.start_s
-        if self.dt > 0:
+        if self.dt > 0 and not self.singly:
             c.spread_s = self.dt
             c.start_s = now + self.dt / 2
         else:
