@@ -49,6 +49,9 @@ from .model.waiting_room import PAUSE_POLL_S
 EXACT_VISITS_PER_S = 60_000.0
 # Attempts per legit client assumed by the estimate (one, and half a retry on average).
 RETRY_ALLOWANCE = 1.5
+# Ticks per client timeout. Measured on experiment=x_spaces_2024 (5 s timeout, joined
+# share of arrivals): 0.507 at 0.25 s (20 ticks), 0.548 at 0.1 s (50), 0.556 at 0.05 s,
+# 0.556 at 0.025 s: at 50 ticks the share is within 0.8 points of a tick four times finer.
 TIMEOUT_TICKS = 50
 BACKOFF_TICKS = 10
 EVENT_TICKS = 20

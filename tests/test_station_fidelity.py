@@ -9,6 +9,8 @@ At 0.1 s and 0.5 s ticks, cohort mode must agree with exact mode within 10% on:
 
 - the mean wait below saturation: 5 workers at ρ 0.9 with exponential service and with
   lognormal service of cv 2; 50 and 500 workers at ρ 0.95;
+- the mean wait before a throughput ceiling (``max_rate_rps``) at ρ 0.5 and 0.9 of it,
+  with 50 workers far from busy: M/D/1;
 - blocking with a queue limit of 10 (within 10% relative or 0.5 point);
 - the share of requests timed out in the queue with ``drop_expired`` and a client
   timeout near the wait.
@@ -29,6 +31,7 @@ import pytest
 import sim
 from sim.engine import FluidStation, OptimisticFluidStation, Station, erlang_c_wait
 from sim.engine.admission import TokenBucket
+from sim.engine.fluid import md1_wait
 from sim.engine.granular import (
     SMALL_PER_TICK,
     GranularOptimisticStation,
@@ -42,6 +45,10 @@ BASE = ["run.report=false", "run.progress=false", "architecture=single_station",
 S = "architecture.stations.server."
 SMALL = [S + "workers_per_instance=5", S + "service.mean_s=0.1", "arrivals.rate=45",
          "run.horizon_s=2000", "run.warmup_s=100"]
+# A throughput ceiling far below the workers' capacity (a hot key): exact mode paces the
+# starts 1 / max_rate apart, an M/D/1 queue.
+CEILING = [S + "workers_per_instance=50", S + "service.mean_s=0.01", S + "max_rate_rps=1000",
+           "run.horizon_s=300", "run.warmup_s=30"]
 CASES: dict[str, list[str]] = {
     "mm5_exponential": SMALL,
     "mg5_lognormal_cv2": [*SMALL, S + "service.dist=lognormal", S + "service.cv=2"],
@@ -50,6 +57,8 @@ CASES: dict[str, list[str]] = {
     "mm500": [S + "workers_per_instance=500", S + "service.mean_s=0.2",
               "arrivals.rate=2375", "run.horizon_s=1200", "run.warmup_s=30"],
     "blocking_k10": [*SMALL, S + "queue_limit=10"],
+    "ceiling_rho05": [*CEILING, "arrivals.rate=500"],
+    "ceiling_rho09": [*CEILING, "arrivals.rate=900"],
     "drop_expired": [*SMALL, S + "drop_expired=true", "clients=default",
                      "clients.timeout_s=0.3", "clients.retry.policy=none",
                      "clients.retry.max_attempts=1", "clients.impatient_share=0",
@@ -140,6 +149,15 @@ def test_a_granular_station_keeps_the_books_and_is_deterministic() -> None:
 def test_wait_is_erlang_c(case: str, resolution: float) -> None:
     c, load, mu = ERLANG_C[case]
     theory = erlang_c_wait(c, load, mu)[0]
+    got = measure(case, resolution, [1, 2])
+    assert got["wait"] == pytest.approx(theory, rel=0.10)
+
+
+@pytest.mark.parametrize("case", ["ceiling_rho05", "ceiling_rho09"])
+@pytest.mark.parametrize("resolution", [0.1, 0.5])
+def test_wait_before_a_rate_ceiling_is_md1(case: str, resolution: float) -> None:
+    rho = {"ceiling_rho05": 0.5, "ceiling_rho09": 0.9}[case]
+    theory = md1_wait(rho, 1000.0)[0]
     got = measure(case, resolution, [1, 2])
     assert got["wait"] == pytest.approx(theory, rel=0.10)
 

@@ -1,7 +1,8 @@
 """The moving entity: a cohort of requests born together.
 
 A cohort is ``count`` requests of one class (``legit`` or an attack vector) and one
-attempt number, with one client deadline. In exact mode every cohort has count 1 and the
+attempt number, with one client deadline (in cohort mode, the mean of its requests'
+deadlines, spread as their sends were). In exact mode every cohort has count 1 and the
 simulation is a classic per-request model; in cohort mode a cohort carries the Poisson
 count of a resolution tick. Everything that moves requests (stations, routing, clients,
 recorders) adds and splits ``count`` rather than assuming one.
@@ -30,6 +31,7 @@ class Cohort:
         "cls",
         "count",
         "deadline_s",
+        "deadline_spread",
         "done",
         "enqueued_s",
         "held",
@@ -78,6 +80,11 @@ class Cohort:
         # mean), plus a variance born_var that is not in that order (merged retries);
         # var_s is the variance their service times added so far. Exact mode: all 0.
         self.spread_s = 0.0
+        # Their deadlines, too, are spread uniformly over deadline_spread around
+        # deadline_s (their mean), in the same order (FIFO): a client's attempt sent over
+        # a tick. A cut in that order (``fifo_cut``) splits the range; a random split
+        # keeps it.
+        self.deadline_spread = 0.0
         self.born_spread = 0.0
         self.born_var = 0.0
         self.var_s = 0.0
@@ -109,6 +116,7 @@ class Cohort:
         other.station = self.station
         other.stop_at = self.stop_at
         other.spread_s = self.spread_s
+        other.deadline_spread = self.deadline_spread
         other.born_var = self.born_var
         other.born_spread = self.born_spread
         other.var_s = self.var_s
@@ -125,6 +133,20 @@ class Cohort:
             self.mix = own - sub
         self.count -= n
         return other
+
+    def fifo_cut(self, n: int, mix: np.ndarray | None = None) -> Cohort:
+        """Detach the first ``n`` requests in FIFO order (``split`` picks at random): the
+        part takes the first share of the deadline range, this cohort keeps the rest."""
+        part = self.split(n, mix)
+        width = self.deadline_spread
+        if width > 0.0:
+            lo = self.deadline_s - width / 2
+            head = width * n / (n + self.count)
+            part.deadline_spread = head
+            part.deadline_s = lo + head / 2
+            self.deadline_spread = width - head
+            self.deadline_s = lo + head + (width - head) / 2
+        return part
 
     def __repr__(self) -> str:
         return (f"Cohort({self.cls!r}, count={self.count}, attempt={self.attempt}, "

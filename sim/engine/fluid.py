@@ -8,10 +8,14 @@ the tier is a fluid server with rate ``R = capacity / mean service time`` (or th
 ``max_rate_rps`` ceiling, if lower). A cohort of ``n`` requests that reached the station
 spread over ``[t, t + w)`` is served over ``[s, e)`` with ``s = max(t, free)`` (``free``:
 when the server finishes the work it already took on) and ``e = max(s + n / R, t + w)``;
-its requests complete one mean service time later, still spread over ``e − s``, and move
-on as one cohort. ``free`` advances by the work taken on, ``n / R``, not to ``e``: a
-cohort that trickles in over a tick at a fraction of the rate leaves the rest of the rate
-to the cohorts that arrive beside it. A cohort is split where something cuts through it:
+its requests complete one mean service time later and move on as one cohort. They start
+one ``1 / R`` after another (or as they arrive, if that is later): the first at ``s``, the
+last ``(e − s)·(n − 1)/n`` later (or at ``t + w``), and that span is their wait's and
+their spread's downstream (a single request starts at ``s``, not spread over its own
+``1 / R``, which would add half of it to its wait). ``free`` advances by the work taken
+on, ``n / R``, not to ``e``: a cohort that trickles in over a tick at a fraction of the
+rate leaves the rest of the rate to the cohorts that arrive beside it. A cohort is split
+where something cuts through it:
 
 - capacity: the server commits work at most one resolution tick ahead (so a change of
   capacity takes effect within a tick); the part of the head cohort beyond that waits;
@@ -20,8 +24,17 @@ to the cohorts that arrive beside it. A cohort is split where something cuts thr
   the room is shared at random in proportion to counts (what random arrivals to a full
   queue see), rather than the first cohort to come taking it all; while a limit keeps
   cutting, every tick is settled this way, so no class wins by arriving first;
-- a deadline: the part whose service would start after its client's deadline is expired
-  (dropped without using capacity if ``drop_expired``, otherwise served as wasted work);
+- a deadline: the requests whose service would start after their own deadlines are
+  expired (dropped without using capacity if ``drop_expired``, otherwise served as
+  wasted work). A cohort's deadlines are spread over ``deadline_spread`` (its attempt was
+  sent over a tick) in FIFO order, so request ``u`` in [0, 1) of a part served over
+  ``[s, e)`` starts at ``s + u·(e − s)`` with its own deadline; a cut in that order (the
+  capacity split, shedding) splits the range, a random split keeps it. When the server
+  paces a part slower than its deadlines pass, it does as exact mode's FIFO does, which
+  drops the expired head and takes the next request still in time: up to the crossing
+  the part is served on time, then at the rate among requests at their deadlines, the
+  ones between them expiring. As in exact mode, only requests that wait in the queue are
+  checked;
 - admission: the rate limiter's tokens and the connection limit (``sim.engine.admission``,
   the same bucket and cap the exact discipline uses), shared the same way.
 
@@ -33,8 +46,11 @@ whole of it, taken as Erlang C's M/M/c wait times the Allen–Cunneen factor
 ``(1 + cv²) / 2`` for the service time's variability (Poisson arrivals). So each
 cohort's start is delayed by what that wait has beyond the fluid queue's recent mean
 wait, and its variance (Erlang C's, times the factor squared) is added to the cohort's
-so latency percentiles keep that spread. At or above saturation the stationary wait is
-zero and the fluid queue is all there is.
+so latency percentiles keep that spread. A station held by a throughput ceiling below
+its workers' capacity (``max_rate_rps``: a hot key) starts one request every
+``1 / max_rate`` as exact mode paces it, so its stationary wait is M/D/1's
+(Pollaczek–Khinchine) at ``ρ = offered / max_rate``, added the same way. At or above
+saturation the stationary wait is zero and the fluid queue is all there is.
 
 The load is the offered rate, an exponentially weighted count over a time constant that
 spans ``LOAD_COUNT`` requests at the station's rate (5 to 60 s). Erlang C is convex in the
@@ -55,8 +71,15 @@ What it leaves out: blocking below saturation. A queue limit cuts only the fluid
 so a large station whose limit is short against its queue's random swings (a few tens
 of requests at hundreds of workers) rejects less than an M/M/c/K queue would; the
 stationary wait is Erlang C's, not the finite queue's. Allen–Cunneen is an
-approximation (within 10% of exact mode at cv 2 and 50 workers). Deadlines are checked
-against the fluid schedule, not against the stationary wait added to it.
+approximation (within 10% of exact mode at cv 2 and 50 workers). The stationary waits
+assume Poisson arrivals: behind a station that smooths its output (one worker whose
+service is long against the ceiling's spacing) they overstate a wait that is tiny anyway
+(4 µs against exact mode's 0.4 µs at 2% of a ceiling); below a ceiling the workers' own
+queueing is left out. Deadlines are checked against the fluid schedule, not against the
+stationary wait added to it; requests served at their deadlines by a paced server start
+exactly there, where exact mode's start up to the gap to the next deadline (``1 / λ``)
+earlier, and a part whose head was on time and whose tail was thinned is taken to have
+its deadlines uniform over its range.
 """
 
 from __future__ import annotations
@@ -101,6 +124,26 @@ def erlang_c_wait(c: int, load: float, rate_per_worker: float) -> tuple[float, f
     mean = pw / theta
     var = pw * (2 - pw) / theta**2
     return mean, var
+
+
+def md1_wait(rho: float, rate: float) -> tuple[float, float]:
+    """Mean and variance of the M/D/1 wait in queue (Pollaczek–Khinchine) of a server
+    that starts one request every ``1 / rate`` seconds, at utilization ``rho``."""
+    if rate <= 0 or rho <= 0 or rho >= 1:
+        return 0.0, 0.0
+    mean = rho / (2 * rate * (1 - rho))
+    # E[W²] = 2·E[W]² + λ·E[S³] / (3·(1 − ρ)), with S = 1 / rate.
+    var = mean * mean + rho / (3 * rate * rate * (1 - rho))
+    return mean, var
+
+
+def late_share(a: float, b: float) -> float:
+    """The share of requests ``u`` in [0, 1), in FIFO order, with ``a + u·b > 0``: each
+    one's time (a start, an answer) is ``a + u·b`` after its own deadline."""
+    if b == 0.0:
+        return 1.0 if a > 0 else 0.0
+    u = min(1.0, max(0.0, -a / b))  # where the times cross the deadlines
+    return 1.0 - u if b > 0 else u
 
 
 class FluidStation(Station):
@@ -189,13 +232,13 @@ class FluidStation(Station):
         if parts:
             for key in list(parts):
                 entry = parts[key]
-                part, level, end = entry
+                part, level, end, start = entry
                 k = _round_share(part.count, frac, gen)
                 if k <= 0:
                     continue
                 # The killed share stops adding to the busy level from now (or its start).
                 dl = level * k / part.count
-                t0 = max(now, end - part.spread_s) if part.spread_s > 0 else now
+                t0 = max(now, start)
                 if dl and end > t0:
                     heappush(self._changes, (t0, -dl))
                     heappush(self._changes, (end, dl))
@@ -354,8 +397,16 @@ class FluidStation(Station):
         rate = decayed / (tau * -math.expm1(-now / tau) + self.resolution_s / 2)
         mu = 1.0 / (self.mean_s * self.slow_factor)
         c = self.capacity
-        if c <= 0 or (self.max_rate_rps is not None and self.max_rate_rps < c * mu):
+        if c <= 0:
             return 0.0, 0.0
+        ceiling = self.max_rate_rps
+        if ceiling is not None and ceiling < c * mu:
+            # The ceiling paces the starts 1 / max_rate apart: an M/D/1 queue before it.
+            key = (-1, int(1000 * rate / ceiling))
+            hit = self._ec_cache.get(key)
+            if hit is None:
+                hit = self._ec_cache[key] = md1_wait((key[1] + 0.5) / 1000, ceiling)
+            return hit
         load = rate / mu
         key = (c, int(1000 * load / c))
         hit = self._ec_cache.get(key)
@@ -384,19 +435,8 @@ class FluidStation(Station):
             start = max(self._free_s, t, now)
             if start >= limit:
                 break
-            if shed_age is not None and t < start - shed_age:
-                # The part that arrived more than shed_age before its start is shed.
-                cut = start - shed_age
-                k = head.count if t + w <= cut else round(head.count * (cut - t) / w)
-                if k > 0:
-                    gone = queue.popleft() if k >= head.count else head.split(k)
-                    self.queued -= gone.count
-                    self.shed += gone.count
-                    self.reject(gone, "shed")
-                    if gone is not head:
-                        head.spread_s = t + w - cut
-                        head.enqueued_s = cut
-                    continue
+            if shed_age is not None and t < start - shed_age and self._shed(head, start - shed_age):
+                continue
             n = head.count
             work = n / rate
             end = max(start + work, t + w)
@@ -409,7 +449,7 @@ class FluidStation(Station):
                     # A rate below one request per tick (an outage, crashes, a slowdown):
                     # take one on now, even though its work runs past the tick.
                     m = 1
-                part = head.split(m)
+                part = head.fifo_cut(m)
                 frac = m / n
                 part.spread_s = w * frac
                 head.enqueued_s = t + w * frac
@@ -419,24 +459,81 @@ class FluidStation(Station):
             else:
                 part = queue.popleft()
             self.queued -= part.count
-            # Deadline: the share of the part that would start after it expired.
-            d = part.deadline_s
-            if d < end:
-                k = part.count if d <= start else round(part.count * (end - d) / (end - start))
-                if k > 0:
-                    self.timed_out += k
-                    if self.drop_expired:
-                        gone = part if k >= part.count else part.split(k)
-                        self.expire(gone)
-                        if gone is part:
-                            continue
-                        kept = part.count / (part.count + k)
-                        end = start + (end - start) * kept
-                        work *= kept
+            paced = start + work >= t + w
+            d, half = part.deadline_s, part.deadline_spread / 2 if part.count > 1 else 0.0
+            # Requests that wait in the queue, some of whose deadlines the schedule passes:
+            if (start > t or paced) and (start > d - half or end > d + half):
+                served, kept = self._deadline(part, start, end, paced)
+                if served is None:
+                    continue
+                part = served
+                end = start + (end - start) * kept
+                work *= kept
             self._begin(part, start, end, now)
             self._free_s = start + work
         if queue:
             self._schedule_wake(max(min(self._free_s, limit), now + 1e-9))
+
+    def _shed(self, head: Cohort, cut: float) -> bool:
+        """Shed the part of the head cohort that arrived before ``cut``; True if any."""
+        t, w = head.enqueued_s, head.spread_s
+        k = head.count if t + w <= cut else round(head.count * (cut - t) / w)
+        if k <= 0:
+            return False
+        gone = self.queue.popleft() if k >= head.count else head.fifo_cut(k)
+        self.queued -= gone.count
+        self.shed += gone.count
+        self.reject(gone, "shed")
+        if gone is not head:
+            head.spread_s = t + w - cut
+            head.enqueued_s = cut
+        return True
+
+    def _deadline(self, part: Cohort, start: float, end: float, paced: bool
+                  ) -> tuple[Cohort | None, float]:
+        """The requests of ``part`` whose service, over ``[start, end)`` in FIFO order,
+        would start after their own deadlines are timed out (with ``drop_expired``,
+        expired without using capacity). Returns what is served and its share of the work.
+
+        Request ``u`` in [0, 1) starts at ``start + u·(end − start)`` with its deadline
+        at ``lo + u·width`` (``Cohort.deadline_spread``): the late ones are a head when
+        the starts run faster than the deadlines, a tail when slower. A late tail of a
+        part the server paces (``paced``: its work, not its arrivals, sets ``end``) is
+        not all lost: exact mode's server, dropping the expired head of its queue, takes
+        the next request whose deadline has not passed, so from the crossing on it
+        serves at its rate requests at their deadlines, until the part's last deadline,
+        and the ones between them expire."""
+        n = part.count
+        width = part.deadline_spread if n > 1 else 0.0
+        lo = part.deadline_s - width / 2
+        if start <= lo and end <= lo + width:
+            return part, 1.0
+        dur = end - start
+        a = start - lo  # > 0: the first request is late
+        b = dur - width
+        late = late_share(a, b)
+        if self.drop_expired and b > 0 and paced:
+            # Served on time up to the crossing, then at the rate n / dur until lo + width.
+            head = 1.0 - late
+            late = 1.0 - head - max(0.0, lo + width - (start + head * dur)) / dur
+        k = round(n * late)
+        if k <= 0:
+            return part, 1.0
+        self.timed_out += k
+        if not self.drop_expired:
+            return part, 1.0
+        if k >= n:
+            self.expire(part)
+            return None, 0.0
+        if b <= 0:  # a late head: the rest is served
+            gone = part.fifo_cut(k)
+        elif paced:  # the late tail's requests are thinned, not cut off
+            gone = part.split(k)
+        else:  # a late tail that arrived after its deadlines
+            gone = part
+            part = part.fifo_cut(n - k)
+        self.expire(gone)
+        return part, (n - k) / n
 
     def _begin(self, part: Cohort, start: float, end: float, now: float) -> None:
         m = part.count
@@ -451,9 +548,15 @@ class FluidStation(Station):
         if self._live_parts is not None:
             assert self._live is not None
             self._live[id(part)] = part
-            self._live_parts[id(part)] = [part, level, end]
-        arrived = part.enqueued_s + part.spread_s / 2
-        fluid_wait = max(0.0, start + dur / 2 - arrived)
+            self._live_parts[id(part)] = [part, level, end, start]
+        # The requests arrived over [t, t + w) and start one 1 / rate after another, or as
+        # they arrive: the first at start, the last at start + span. (Spreading each one's
+        # start over its own 1 / rate, as the fluid's rate does, would add half of it to
+        # every wait: all of a single request's.)
+        t, w = part.enqueued_s, part.spread_s
+        span = max(dur * (m - 1) / m, t + w - start)
+        arrived = t + w / 2
+        fluid_wait = max(0.0, start + span / 2 - arrived)
         # The fluid queue already holds the part of the queueing that shows at tick scale
         # (a tick with more arrivals than the rate); Erlang C is the whole stationary wait.
         # Add what Erlang C has beyond the fluid queue's recent mean wait, not both.
@@ -475,7 +578,7 @@ class FluidStation(Station):
             self.wait_n += m
             self.waits.append(w)
             self.wait_counts.append(m)
-        part.spread_s = dur
+        part.spread_s = span
         part.var_s += self.var_service * self.slow_factor ** 2 + ec_var
         self.env.schedule(Due(self._done_cbs, part), NORMAL,  # type: ignore[arg-type]
                           max(0.0, start - now) + ec_mean + mean_s)
@@ -491,8 +594,11 @@ class FluidStation(Station):
         self._touch(now)
         self.in_service -= c.count
         self.served += c.count
-        if c.deadline_s < now:
-            self.wasted += c.count
+        width = c.deadline_spread if c.count > 1 else 0.0
+        if c.deadline_s - width / 2 < now + c.spread_s:
+            # Completed over [now, now + spread_s) in FIFO order, after their deadlines.
+            a = now - (c.deadline_s - width / 2)
+            self.wasted += round(c.count * late_share(a, c.spread_s - width))
         self.forward(c)
 
     def _schedule_wake(self, at: float) -> None:

@@ -306,6 +306,7 @@ class CohortClients(Clients):
         return True, tag
 
     def _send(self, c: Cohort) -> None:
+        c.deadline_spread = c.spread_s  # sent over the tick: so are the deadlines
         if c.deadline_s < INF:
             ev = Timeout(self.env, max(0.0, c.deadline_s - self.env.now), c.ticket)
             ev.callbacks.append(self._on_deadline)
