@@ -173,12 +173,12 @@ def dropped(sim_cfg: Any, name: str, part: dict[str, Any]) -> int:
     return part["timed_out"] if sim_cfg.architecture.stations[name].drop_expired else 0
 
 
-def check_clients(scenario: Scenario, res: Result) -> None:
-    s, cfg = res.summary, res.config
-    lg = s["legit"]
+def check_ledger(lg: dict[str, Any], cfg: Any, extra: tuple[str, ...] = ()) -> None:
+    """The clients' books (both modes): whole non-negative counts, every arrival joined,
+    abandoned or in flight, and attempts within what births and retries allow."""
     for key in ("arrived", "joined", "abandoned", "in_flight", "attempts", "attempts_failed",
-                "attempts_rejected", "attempts_timed_out", "retries", "wasted"):
-        assert isinstance(lg[key], int), key
+                "retries", *extra):
+        assert isinstance(lg[key], int), (key, lg[key])
         assert lg[key] >= 0, (key, lg)
     assert lg["arrived"] == lg["joined"] + lg["abandoned"] + lg["in_flight"], lg
     # The first attempt is made at birth; later ones are retries that came due.
@@ -186,7 +186,13 @@ def check_clients(scenario: Scenario, res: Result) -> None:
     max_attempts = cfg.clients.retry.max_attempts if cfg.clients.retry.policy != "none" else 1
     assert lg["attempts"] <= lg["arrived"] * max_attempts, lg
     if cfg.clients.retry.policy == "none":
-        assert lg["retries"] == 0
+        assert lg["retries"] == 0, lg
+
+
+def check_clients(scenario: Scenario, res: Result) -> None:
+    s, cfg = res.summary, res.config
+    lg = s["legit"]
+    check_ledger(lg, cfg, ("attempts_rejected", "attempts_timed_out", "wasted"))
     assert lg["attempts_failed"] == lg["attempts_rejected"] + lg["attempts_timed_out"], lg
     ls = s["listeners"]
     # Every attempt (first joins, retries, reconnects) ends at most once.
@@ -391,16 +397,7 @@ def check_cohort_books(scenario: Scenario, res: Result) -> None:
     s, cfg = res.summary, res.config
     assert s["mode"] == "cohort", s.get("resolution")
     lg = s["legit"]
-    for key in ("arrived", "joined", "abandoned", "in_flight", "attempts", "attempts_failed",
-                "retries"):
-        assert isinstance(lg[key], int), (key, lg[key])
-        assert lg[key] >= 0, (key, lg)
-    assert lg["arrived"] == lg["joined"] + lg["abandoned"] + lg["in_flight"], lg
-    assert lg["arrived"] <= lg["attempts"] <= lg["arrived"] + lg["retries"], lg
-    max_attempts = cfg.clients.retry.max_attempts if cfg.clients.retry.policy != "none" else 1
-    assert lg["attempts"] <= lg["arrived"] * max_attempts, lg
-    if cfg.clients.retry.policy == "none":
-        assert lg["retries"] == 0, lg
+    check_ledger(lg, cfg)
     ts = res.timeseries
     assert ts["legit.joined"].sum() == lg["joined"]
     assert ts["legit.abandoned"].sum() == lg["abandoned"]
