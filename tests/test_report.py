@@ -17,6 +17,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import yaml
 
@@ -196,7 +197,9 @@ def test_null_values_render_as_na(copy_dir: Path) -> None:
     build_report(copy_dir)
     md = (copy_dir / "report.md").read_text()
     assert "| n/a | n/a | n/a | n/a | n/a |" in md
-    assert "NO VERDICT" in md and "The SLO was not judged" in md
+    # Without its time series and config the directory is incomplete: that comes first.
+    assert "NO VERDICT" in md and "The run directory is incomplete" in md
+    assert "there is no timeseries.csv" in md and "config.yaml" in md
     assert list((copy_dir / "figures").glob("*.png")) == []
     assert "No config.yaml" in (copy_dir / "report.html").read_text()
 
@@ -339,7 +342,21 @@ def test_figure_names_are_stable() -> None:
 # -- the launch verdict ---------------------------------------------------------------------
 
 def _run(summary: dict) -> RunData:  # type: ignore[type-arg]
-    return RunData(path=Path("x"), summary=summary)
+    """A run in memory, complete enough to be judged: a constant arrival curve over a
+    600 s horizon, every client joined, a time series with the columns the verdict
+    reads; ``summary`` overrides the summary's keys (and those of its ``slo``)."""
+    base = {"horizon_s": 600.0, "stations": {"api": {}},
+            "legit": {"arrived": 1000, "joined": 1000, "abandoned": 0, "in_flight": 0},
+            "slo": {"met": True, "worst_success_ratio": 1.0}}
+    full = {**base, **summary, "slo": {**base["slo"], **(summary.get("slo") or {})}}
+    t = np.arange(1.0, 601.0)
+    series = {name: np.zeros(len(t)) for name in (
+        "legit.attempts_succeeded", "legit.attempts_failed", "api.busy", "api.queue",
+        "api.served", "api.rejected")}
+    series.update({"t_s": t, "api.capacity": np.ones(len(t))})
+    config = {"arrivals": {"kind": "constant", "rate": 1.7},
+              "run": {"horizon_s": 600.0, "metrics_tick_s": 1.0}}
+    return RunData(path=Path("x"), summary=full, config=config, series=series)
 
 
 def test_run_verdict_rules() -> None:
@@ -351,8 +368,13 @@ def test_run_verdict_rules() -> None:
     breached = run_verdict(_run({"slo": {"met": False, "first_breach_s": 41.0,
                                          "bottleneck": "token_store", "recovered_s": 90.0}}))
     assert breached.decision == "NO-GO"
-    assert breached.reason == ("The SLO is breached at t = 41 s with token_store the "
-                               "bottleneck tier, and recovered at t = 90 s.")
+    assert breached.reason.startswith("The SLO is breached at t = 41 s with token_store "
+                                      "the bottleneck tier, and recovered at t = 90 s. ")
+    # A run too short to cover its arrival peak holds the SLO trivially: no verdict.
+    short = _run({"slo": {"met": True}})
+    short.config["arrivals"] = {"kind": "ramp", "start_s": 0, "end_s": 900,
+                                "rate_start": 1, "rate_end": 50}
+    assert run_verdict(short).decision == "NO VERDICT"
     # Replication 0 held but one of four replications breached: still NO-GO.
     reps = run_verdict(_run({"slo": {"met": True}, "replications": {"metrics": {
         "slo.met": {"mean": 0.75, "n": 4}}}}))

@@ -4,8 +4,11 @@
 and Hydra's records) and writes ``figures/*.png``, ``report.md`` (renders on GitHub) and
 ``report.html`` (figures embedded as data URIs, inline CSS, no script, nothing fetched)
 into the same directory. The front page is a GO/NO-GO verdict against the SLO and the
-headroom requirement (``verdict``), then the scenario, the findings, the figures, and
-the assumptions with the commands that regenerate it (``assumptions``). For a multirun
+headroom requirement (``verdict``), given only for a run that covered its load
+(``coverage``) from a directory that has what the verdict reads (``load``), with the
+size of a failure and every tier that saturated (``saturation``); then the scenario, the
+findings, the figures, and the assumptions with the commands that regenerate it
+(``assumptions``). For a multirun
 directory (a grid sweep, a failure-point sweep, several sweeps side by side, an
 attribution) the sweep is read as a study (``study``): a load parameter, variants, a
 failure point per variant. The ``sim-report PATH`` command (``python -m sim.report

@@ -2,16 +2,20 @@
 
 Builds the report of a run or multirun directory and prints where it wrote it. A path
 that is not a run or multirun directory, or a summary that cannot be read, is a usage
-error: one paragraph on stderr and exit code 2, no traceback. Anything else that fails
-is a bug and keeps its traceback.
+error: one paragraph on stderr and exit code 2, no traceback. A run directory that can be
+read but lacks what the verdict needs (a summary without its keys, a time series cut
+short, no config.yaml) still gets its report, which says NO VERDICT, so that no earlier
+report is left standing; the command then says what is missing, in one paragraph on
+stderr, and exits with code 1. Anything else that fails is a bug and keeps its traceback.
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
-from .build import build_report
+from .build import build_report, incomplete_runs
 from .load import ReportError
 
 
@@ -50,11 +54,24 @@ def main(argv: list[str] | None = None) -> int:
         html = build_report(args.path, rebuild_jobs=args.rebuild_jobs,
                             headroom=args.headroom, expected_peak=args.expected_peak,
                             sweep_key=args.sweep_key)
+        incomplete = incomplete_runs(args.path)
     except ReportError as exc:
         print(f"sim-report: {exc}", file=sys.stderr)
         return 2
+    if incomplete:
+        print(f"sim-report: {incomplete_text(incomplete, html)}", file=sys.stderr)
+        return 1
     print(f"sim-report: wrote {html} and {html.with_suffix('.md')}")
     return 0
+
+
+def incomplete_text(incomplete: list[tuple[Path, list[str]]], html: Path) -> str:
+    """One paragraph: which run directories lack what, and what the report says."""
+    parts = [f"{path} is incomplete ({'; '.join(problems)})" for path, problems in incomplete]
+    return (f"{'; '.join(parts)}. No verdict can be given from "
+            f"{'it' if len(incomplete) == 1 else 'them'}: {html} says NO VERDICT. Rerun the "
+            f"scenario (the report's Reproduce section has the command) or restore the "
+            f"files the run wrote.")
 
 
 if __name__ == "__main__":

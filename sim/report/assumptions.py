@@ -81,16 +81,22 @@ def _same(a: Any, b: Any) -> bool:
 
 
 ABSENT = "(not set)"
+REMOVED = "(removed)"
+LONG_VALUE = 80  # characters; a longer block is shown by its size, the full config has it
 
 
 def config_diff(config: Mapping[str, Any], defaults: Mapping[str, Any] | None,
                 skip: tuple[str, ...] = ()) -> tuple[list[tuple[str, str, str]], int]:
     """(key, value here, default) for every leaf key that differs from the defaults, and
-    how many default keys the config does not have at all.
+    how many keys of the current schema the config does not have at all.
 
-    A run's config.yaml holds every key of the schema it ran with, so a default key it
-    lacks is newer than the run: counted, not listed as a difference. A key the run has
-    and the defaults lack (a station of another architecture) is listed.
+    Three kinds of key are not in both. A block the run has and the defaults lack (a
+    station of another architecture) is one row, "(not set)" as its default. A block the
+    defaults have and the run lacks (a station or a route the scenario removed) is one
+    row, "(removed)" here. A key of the current schema that the config lacks because it
+    was written before the key existed is only counted: the config read through the
+    current schema (``schema_keys``) tells the two apart, so a fresh run, which writes
+    every key of its schema, never has any.
     """
     if defaults is None or not config:
         return [], 0
@@ -101,6 +107,13 @@ def config_diff(config: Mapping[str, Any], defaults: Mapping[str, Any] | None,
         if key.startswith(skip):
             continue
         if key not in base:
+            block = _at(defaults, key)
+            if isinstance(block, Mapping) and block:
+                # A block of the defaults emptied here (its entries get "removed" rows
+                # below) or replaced by a value.
+                if not (isinstance(a, Mapping) and not a):
+                    rows.append((key, _show(a), _show(block, here=False)))
+                continue
             # A whole block the defaults lack (a station of another architecture): one
             # row for the block rather than one per key.
             top = _missing_prefix(key, defaults)
@@ -111,8 +124,34 @@ def config_diff(config: Mapping[str, Any], defaults: Mapping[str, Any] | None,
         b = base[key]
         if not _same(a, b):
             rows.append((key, _show(a), _show(b)))
-    newer = sum(1 for k in base if k not in mine and not _covered(k, mine))
+    schema = schema_keys(config)
+    newer = 0
+    for key in base:
+        if key in mine or key.startswith(skip) or _covered(key, mine):
+            continue
+        if schema is not None and key in schema:
+            newer += 1
+            continue
+        top = _missing_prefix(key, config)
+        if top not in shown:
+            shown.add(top)
+            rows.append((top, REMOVED, _show(_at(defaults, top), here=False)))
     return rows, newer
+
+
+def schema_keys(config: Mapping[str, Any]) -> set[str] | None:
+    """The leaf keys of ``config`` once read through the current schema (which fills in
+    every key it defines); None when the current schema no longer accepts it."""
+    from omegaconf import OmegaConf
+
+    from ..config import to_config
+
+    try:
+        typed = to_config(dict(config))
+        loaded = yaml.safe_load(OmegaConf.to_yaml(OmegaConf.structured(typed)))
+    except Exception:  # an old or hand-edited config the schema refuses
+        return None
+    return set(flatten(loaded)) if isinstance(loaded, Mapping) else None
 
 
 def _at(d: Any, dotted: str) -> Any:
@@ -133,14 +172,25 @@ def _missing_prefix(key: str, defaults: Mapping[str, Any]) -> str:
 
 
 def _covered(key: str, mine: Mapping[str, Any]) -> bool:
-    """Whether a parent of ``key`` is a leaf of the config (a mapping emptied or replaced)."""
+    """Whether a parent of ``key`` is a value of the config other than an empty mapping
+    (a block replaced by a value, which has its row already)."""
     parts = key.split(".")
-    return any(".".join(parts[:i]) in mine for i in range(1, len(parts)))
+    for i in range(1, len(parts)):
+        parent = ".".join(parts[:i])
+        if parent in mine:
+            return not (isinstance(mine[parent], Mapping) and not mine[parent])
+    return False
 
 
-def _show(v: Any) -> str:
+def _show(v: Any, here: bool = True) -> str:
+    """A value for the table; a long block by its size (``here``: the run's own, which
+    the full config below shows)."""
     if v is ABSENT or v == ABSENT:
         return ABSENT
+    if isinstance(v, Mapping) and v and len(json.dumps(v, default=str)) > LONG_VALUE:
+        n = len(flatten(v))
+        where = " (see the full config)" if here else ""
+        return f"a block of {n} setting{'s' if n != 1 else ''}{where}"
     if v is None:
         return "null"
     if isinstance(v, bool):

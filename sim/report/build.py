@@ -15,7 +15,15 @@ from pathlib import Path
 from typing import Any
 
 from .figures import write_figures, write_sweep_figures
-from .load import SUMMARY, RunData, check_path, find_runs, load_run, load_sweep
+from .load import (
+    SUMMARY,
+    RunData,
+    check_path,
+    find_runs,
+    input_problems,
+    load_run,
+    load_sweep,
+)
 from .render import render, run_context, sweep_context
 from .study import build_study
 from .verdict import ReportSettings
@@ -55,6 +63,20 @@ def build_report(path: str | Path, *, rebuild_jobs: bool = False,
     return html
 
 
+def incomplete_runs(path: str | Path) -> list[tuple[Path, list[str]]]:
+    """The run directories under ``path`` (itself, or a sweep's jobs) that lack what the
+    verdict reads, each with what it lacks; their reports say NO VERDICT."""
+    path = Path(path)
+    check_path(path)
+    dirs = [path] if (path / SUMMARY).is_file() else find_runs(path)
+    out = []
+    for d in dirs:
+        problems = input_problems(load_run(d))
+        if problems:
+            out.append((d, problems))
+    return out
+
+
 def build_run_report(run: RunData) -> Path:
     """figures/*.png, report.md and report.html for one run; returns report.html."""
     figures = write_figures(run, run.path / FIGURES_DIR)
@@ -65,4 +87,4 @@ def build_run_report(run: RunData) -> Path:
     return html
 
 
-__all__ = ["build_report", "build_run_report", "find_runs"]
+__all__ = ["build_report", "build_run_report", "find_runs", "incomplete_runs"]

@@ -88,9 +88,13 @@ class Verdict:
     text: str
 
 
-def verdict(summary: Mapping[str, Any]) -> Verdict:
+def verdict(summary: Mapping[str, Any], gaps: list[str] | None = None) -> Verdict:
+    """The SLO line; ``gaps`` (what of its load the run did not cover, see ``coverage``)
+    turn "met" into "not judged": holding without the load is no answer."""
     slo = summary.get("slo") or {}
     met = slo.get("met")
+    if met is True and gaps:
+        return Verdict("not_judged", "SLO not judged over the load: " + "; ".join(gaps))
     if met is True:
         return Verdict("met", "SLO met")
     if met is None:

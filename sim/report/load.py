@@ -53,6 +53,8 @@ class RunData:
     overrides: list[str] | None = None
     error: str | None = None
     hydra: dict[str, Any] = field(default_factory=dict, repr=False)
+    # What is wrong with timeseries.csv as a file (rows cut short), found while reading.
+    series_issues: list[str] = field(default_factory=list)
 
     @property
     def stations(self) -> list[str]:
@@ -132,7 +134,7 @@ def load_run(path: str | Path) -> RunData:
         run.config = loaded if isinstance(loaded, dict) else {}
     series_path = path / TIMESERIES
     if series_path.is_file():
-        run.series = read_timeseries(series_path)
+        run.series, run.series_issues = read_series(series_path)
     overrides_path = path / OVERRIDES
     if overrides_path.is_file():
         try:
@@ -292,16 +294,113 @@ def find_attribution(path: Path) -> dict[str, Any] | None:
 
 def read_timeseries(path: Path) -> dict[str, np.ndarray]:
     """Columns of timeseries.csv as float arrays; empty or unparsable cells are NaN."""
-    with path.open(newline="") as fh:
-        rows = list(csv.reader(fh))
+    return read_series(path)[0]
+
+
+def read_series(path: Path) -> tuple[dict[str, np.ndarray], list[str]]:
+    """The columns of timeseries.csv and what is wrong with the file as written.
+
+    A row with fewer or more cells than the header is a file cut short or spliced (a
+    copy interrupted, a disk full): its missing cells read as NaN and the issue names
+    the first such line.
+    """
+    try:
+        with path.open(newline="") as fh:
+            rows = list(csv.reader(fh))
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        return {}, [f"{path.name} cannot be read ({exc})"]
     if not rows:
-        return {}
+        return {}, [f"{path.name} is empty"]
     names, body = rows[0], rows[1:]
     out: dict[str, np.ndarray] = {}
     for j, name in enumerate(names):
         out[name] = np.array([_cell(r[j]) if j < len(r) else math.nan for r in body],
                              dtype=float)
-    return out
+    ragged = [i for i, r in enumerate(body, start=2) if len(r) != len(names)]
+    issues = []
+    if ragged:
+        issues.append(f"{path.name} has {len(ragged)} row{'s' if len(ragged) > 1 else ''} "
+                      f"with a different number of cells than its header of "
+                      f"{len(names)} columns (first at line {ragged[0]}): the file was "
+                      f"cut short or damaged")
+    return out, issues
+
+
+# Keys of summary.json the verdict reads; a finished run always writes them.
+REQUIRED_SUMMARY = ("horizon_s", "legit.arrived", "legit.joined", "legit.abandoned",
+                    "legit.in_flight", "slo.met", "stations")
+REQUIRED_COLUMNS = ("t_s", "legit.attempts_succeeded", "legit.attempts_failed")
+STATION_COLUMNS = ("busy", "capacity", "queue", "served", "rejected")
+
+
+def input_problems(run: RunData) -> list[str]:
+    """What a finished run's directory lacks for a verdict, one clause each.
+
+    A run that crashed (``status: failed`` or error.txt) is judged on that alone and has
+    none here: its summary and time series stop where it stopped. Otherwise summary.json
+    must have the keys the verdict reads, config.yaml must be there (the arrival curve
+    and attacks the run had to cover) and timeseries.csv must be whole: every row as
+    long as its header, the columns the verdict reads, ticks increasing up to the
+    horizon.
+    """
+    s = run.summary
+    if s.get("status") == "failed" or run.error:
+        return []
+    if not s:
+        return [f"{SUMMARY} is an empty object"]
+    problems = []
+    lacking = [k for k in REQUIRED_SUMMARY if _dotted(s, k) is _ABSENT]
+    if lacking:
+        problems.append(f"{SUMMARY} lacks {', '.join(lacking)}")
+    elif not isinstance(s.get("stations"), dict) or not s["stations"]:
+        problems.append(f"{SUMMARY} lists no stations")
+    if not run.config:
+        problems.append(f"there is no readable {CONFIG}")
+    if not (run.path / TIMESERIES).is_file() and not run.series:
+        problems.append(f"there is no {TIMESERIES}")
+    else:
+        problems += run.series_issues + _series_problems(run)
+    return problems
+
+
+_ABSENT = object()
+
+
+def _dotted(d: Any, key: str) -> Any:
+    for part in key.split("."):
+        if not isinstance(d, dict) or part not in d:
+            return _ABSENT
+        d = d[part]
+    return d
+
+
+def _series_problems(run: RunData) -> list[str]:
+    """Missing columns, and ticks that stop before the horizon or go backwards."""
+    series = run.series
+    if not series:
+        return []
+    want = [*REQUIRED_COLUMNS, *(f"{n}.{c}" for n in run.stations for c in STATION_COLUMNS)]
+    lacking = [c for c in want if c not in series]
+    problems = []
+    if lacking:
+        more = f" and {len(lacking) - 5} more" if len(lacking) > 5 else ""
+        problems.append(f"{TIMESERIES} lacks the columns {', '.join(lacking[:5])}{more}")
+    t = series.get("t_s")
+    if t is None:
+        return problems
+    if not len(t):
+        return [*problems, f"{TIMESERIES} has a header but no rows"]
+    if not np.isfinite(t).all() or (len(t) > 1 and not (np.diff(t) > 0).all()):
+        problems.append(f"{TIMESERIES} has a t_s column that is not increasing numbers")
+        return problems
+    horizon = run.summary.get("horizon_s")
+    tick = (run.config.get("run") or {}).get("metrics_tick_s") if run.config else None
+    if not isinstance(tick, int | float) or tick <= 0:
+        tick = float(np.median(np.diff(t))) if len(t) > 1 else float(t[0])
+    if isinstance(horizon, int | float) and float(t[-1]) < float(horizon) - 1.5 * tick:
+        problems.append(f"{TIMESERIES} stops at t = {float(t[-1]):g} s, before the horizon "
+                        f"of {float(horizon):g} s (a file cut short)")
+    return problems
 
 
 def _cell(text: str) -> float:

@@ -30,6 +30,7 @@ from .assumptions import (
     sweep_commands,
     version,
 )
+from .coverage import load_gaps
 from .describe import (
     NA,
     Table,
@@ -53,8 +54,9 @@ from .describe import (
 )
 from .figures import FigureFile
 from .load import RunData, SweepData, split_override
+from .saturation import saturation_text
 from .study import Study
-from .verdict import ReportSettings, run_verdict
+from .verdict import ReportSettings, run_failed, run_verdict
 
 _MD_SPECIAL = re.compile(r"([\\`*\[\]|#])")
 
@@ -123,9 +125,9 @@ def _assumptions(config: dict[str, Any], hydra: dict[str, Any],
     defaults = default_config(extra) if config else None
     rows, newer = config_diff(config, defaults, skip)
     return {
-        "newer": (f"{newer} keys of the current schema are not in this config (it was "
-                  f"written before they existed)." if newer
-                  else ""),
+        "newer": (f"{newer} key{'s' if newer != 1 else ''} of the current schema "
+                  f"{'are' if newer != 1 else 'is'} not in this config (it was written "
+                  f"before {'they' if newer != 1 else 'it'} existed)." if newer else ""),
         "diff": Table(["Key", "Value here", "Default"], [list(r) for r in rows],
                       [False, False, False]) if rows else None,
         "defaults_known": defaults is not None,
@@ -142,6 +144,18 @@ def _no_attack_note(run: RunData, figures: list[FigureFile]) -> str:
             "figure.")
 
 
+def _findings(run: RunData, gaps: list[str]) -> list[tuple[str, str]]:
+    """The findings rows, with the SLO row honest about a run that missed its load and a
+    row for every tier that saturated."""
+    rows = findings_rows(run)
+    if gaps and get(run.summary, "slo", "met") is True:
+        text = "held, but not judged over the load: " + "; ".join(gaps)
+        rows = [(what, text if what == "SLO" else found) for what, found in rows]
+    at = next((i for i, (what, _) in enumerate(rows) if what == "Bottleneck tier"), 0)
+    rows.insert(at + 1, ("Saturated tiers", saturation_text(run)))
+    return rows
+
+
 def run_context(run: RunData, figures: list[FigureFile],
                 settings: ReportSettings | None = None) -> dict[str, Any]:
     s = run.summary
@@ -150,17 +164,18 @@ def run_context(run: RunData, figures: list[FigureFile],
     status = s.get("status")
     failed = status == "failed" or run.error is not None
     launch = run_verdict(run)
+    gaps = load_gaps(run)
     return {
         "name": run.name,
         "launch": launch,
-        "verdict": verdict(s),
+        "verdict": verdict(s, gaps),
         "failed": failed,
         # The last line of a traceback names the exception; error.txt has the rest.
         "error_line": (run.error or "").strip().splitlines()[-1] if (run.error or "").strip()
         else "",
         "scenario": describe_scenario(run),
         "slo": slo_text(s, run.config),
-        "findings": findings_rows(run),
+        "findings": _findings(run, gaps),
         "replications": replication_table(s),
         "funnel": funnel_table(s),
         "listeners": (f"Listeners: peak {fmt_num(listeners.get('peak'))}, "
@@ -191,6 +206,8 @@ def _job_rows(top: Path, runs: list[RunData],
     for run in runs:
         rel = Path(os.path.relpath(run.path, top)).as_posix()
         row = index_row(run, rel)
+        if row["met"] == "yes" and run_failed(run) is None:
+            row["met"] = "no verdict"  # held without covering its load, or incomplete
         if keys is not None:
             row["overrides"] = " ".join(o for o in run.overrides or []
                                         if split_override(o)[0] in keys)
@@ -324,7 +341,7 @@ def sweep_context(study: Study, figures: list[FigureFile]) -> dict[str, Any]:
         "figures": _figures(figures),
         "rows": _job_rows(sweep.path, sweep.runs, (*skip, "run.seed")),
         "n": len(sweep.runs),
-        "met": sum(1 for r in sweep.runs if (r.summary.get("slo") or {}).get("met") is True),
+        "met": sum(1 for r in sweep.runs if run_failed(r) is False),
         "assumptions": _assumptions(sweep.config, sweep.hydra, skip),
         "swept": ", ".join(skip) or "only seeds",
         "seeds": _sweep_seeds(study),

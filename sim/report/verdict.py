@@ -14,6 +14,14 @@ The rule (README, "Report"):
 - GO only when both hold: the SLO holds at the scenario and the headroom is shown.
 - One run that holds is "GO on this scenario; headroom not measured": a single run cannot
   say how far the cliff is.
+- No verdict from a run that did not see its load (``coverage``): a horizon that ends
+  before the arrival curve's peak or before an attack's end, no arrivals, or no SLO
+  window judged; nor from a run directory that lacks what the verdict reads
+  (``load.input_problems``). A breach seen before the horizon is still a NO-GO. Such a
+  run counts as not judged in a sweep, never as one that held, and a failure-point
+  search with such probes gives no GO (``study``).
+- The reason tells the size of the failure: the share of clients who joined, how many
+  gave up, and every tier that saturated, in order, with when and how (``saturation``).
 
 Nothing here simulates or recomputes the SLO; it reads the summaries and the failure-point
 sweeper's answer.
@@ -26,8 +34,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from .coverage import horizon_s, load_gaps, required_horizon
 from .describe import NA, fmt_num, fmt_pct, fmt_s, get
-from .load import RunData
+from .load import RunData, input_problems
+from .saturation import saturation_text
 
 GO = "GO"
 NO_GO = "NO-GO"
@@ -128,14 +138,23 @@ class FailurePoint:
 
 
 def run_failed(run: RunData) -> bool | None:
-    """Whether a job breached its SLO (in any replication); None when not judged."""
+    """Whether a job breached its SLO (in any replication); None when not judged.
+
+    Not judged: the run crashed, its directory lacks what the verdict reads, or it held
+    without covering its load (a horizon short of the peak or of an attack, no
+    arrivals, no judged window).
+    """
+    if run.summary.get("status") == "failed" or run.error or input_problems(run):
+        return None
     reps = get(run.summary, "replications", "metrics", "slo.met")
     if isinstance(reps, Mapping) and isinstance(reps.get("mean"), int | float):
-        return bool(reps["mean"] < 1.0)
-    met = get(run.summary, "slo", "met")
-    if met is None or run.summary.get("status") == "failed" or run.error:
+        breached: bool | None = bool(reps["mean"] < 1.0)
+    else:
+        met = get(run.summary, "slo", "met")
+        breached = None if met is None else met is False
+    if breached is False and load_gaps(run):
         return None
-    return met is False
+    return breached
 
 
 def from_sweeper(answer: Mapping[str, Any], runs: list[RunData],
@@ -227,27 +246,79 @@ def _breach_reason(run: RunData, where: str = "") -> str:
             f"bottleneck tier, {after}.")
 
 
+def size_text(run: RunData) -> str:
+    """How many of the clients who came got in, and how many gave up, in one sentence."""
+    legit = run.summary.get("legit") or {}
+    arrived, joined = legit.get("arrived"), legit.get("joined")
+    if not isinstance(arrived, int | float) or not isinstance(joined, int | float) \
+            or arrived <= 0:
+        return ""
+    which = "In replication 0, " if isinstance(run.summary.get("replications"),
+                                                 Mapping) else ""
+    if joined >= arrived:
+        text = f"all {fmt_num(arrived)} clients who arrived joined."
+    else:
+        text = (f"{fmt_pct(joined / arrived)} of the {fmt_num(arrived)} clients who arrived "
+                f"joined ({fmt_num(joined)}); {fmt_num(legit.get('abandoned'))} gave up and "
+                f"{fmt_num(legit.get('in_flight'))} "
+                f"{'was' if legit.get('in_flight') == 1 else 'were'} still trying at the "
+                f"horizon.")
+    return which + text if which else text[0].upper() + text[1:]
+
+
+def _with_size(run: RunData, text: str) -> str:
+    """``text`` followed by the share that joined and the tiers that saturated."""
+    return " ".join(part for part in (text, size_text(run), saturation_text(run)) if part)
+
+
 def run_verdict(run: RunData) -> LaunchVerdict:
     """GO/NO-GO for one run: only the SLO can be judged, not the headroom."""
     s = run.summary
     if s.get("status") == "failed" or run.error:
         return LaunchVerdict(NOT_JUDGED, "The simulation failed before the horizon, so "
                              "the launch cannot be judged from it (see error.txt).")
+    problems = input_problems(run)
+    if problems:
+        return LaunchVerdict(NOT_JUDGED, "The run directory is incomplete, so the launch "
+                             "cannot be judged from it: " + "; ".join(problems) + ".",
+                             advice="rerun the scenario")
     failed = run_failed(run)
+    gaps = load_gaps(run)
+    if failed:
+        reason = _breach_reason(run)
+        if gaps:
+            reason += (" The run did not even cover all of its load (" + "; ".join(gaps)
+                       + "), so the failure may be larger than shown.")
+        return LaunchVerdict(NO_GO, _with_size(run, reason))
+    if gaps:
+        return LaunchVerdict(NOT_JUDGED, _with_size(
+            run, "The run did not cover the load it is meant to judge: " + "; ".join(gaps)
+            + ". That the SLO held says nothing about the launch."),
+            advice=_rerun_advice(run))
     if failed is None:
         return LaunchVerdict(NOT_JUDGED, "The SLO was not judged: no metrics ticks "
                              "had enough finished join attempts.")
-    if failed:
-        return LaunchVerdict(NO_GO, _breach_reason(run))
     slo = s.get("slo") or {}
     horizon = s.get("horizon_s")
     return LaunchVerdict(
-        GO_UNMEASURED,
-        f"The SLO holds throughout the {fmt_s(horizon)} run (worst window: "
-        f"{fmt_pct(slo.get('worst_success_ratio'))} of join attempts succeeded, p99 join "
-        f"latency {fmt_s(slo.get('worst_p99_s'))}), but one run cannot show how far the "
-        f"failure point is above the expected peak.",
+        GO_UNMEASURED, _with_size(
+            run, f"The SLO holds throughout the {fmt_s(horizon)} run (worst window: "
+            f"{fmt_pct(slo.get('worst_success_ratio'))} of join attempts succeeded, p99 "
+            f"join latency {fmt_s(slo.get('worst_p99_s'))}), but one run cannot show how "
+            f"far the failure point is above the expected peak."),
         advice="run a failure-point sweep")
+
+
+def _rerun_advice(run: RunData) -> str:
+    """What to change to get a verdict: the horizon that covers the load, when known."""
+    needed = required_horizon(run.config)
+    horizon = horizon_s(run)
+    if needed is not None and horizon is not None and horizon < needed:
+        window = get(run.config, "slo", "window_s")
+        extra = float(window) if isinstance(window, int | float) else 0.0
+        return (f"rerun with run.horizon_s of at least {fmt_num(math.ceil(needed + extra))} "
+                f"(the load plus one SLO window)")
+    return "rerun with more load or a longer horizon"
 
 
 def headroom_verdict(fp: FailurePoint, expected: float | None, settings: ReportSettings,
