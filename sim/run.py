@@ -338,6 +338,7 @@ class Scenario:
         lat = (np.asarray(cl.lat_t), np.asarray(cl.lat_v), np.asarray(cl.lat_w, dtype=float))
         lat_sd = (np.asarray(cl.lat_sd) if isinstance(cl, CohortClients)
                   else np.zeros(len(lat[1])))
+        lat_k3 = np.asarray(cl.lat_k3) if isinstance(cl, CohortClients) else None
         names = list(self.topology.stations)
         if len(ts["t_s"]):
             ts["legit.amplification"] = amplification(
@@ -346,7 +347,7 @@ class Scenario:
                                cl._window_rows), cl._window_rows)
         caps = {n: sc.max_rate_rps for n, sc in cfg.architecture.stations.items()
                 if sc.max_rate_rps}
-        slo_part, extra = evaluate(ts, lat, cfg.slo, names, lat_sd, caps) if len(
+        slo_part, extra = evaluate(ts, lat, cfg.slo, names, lat_sd, caps, lat_k3) if len(
             ts["t_s"]) else ({"met": None, "first_breach_s": None, "bottleneck": None}, {})
         ts.update(extra)
         trigger = trigger_end(cfg)
@@ -384,7 +385,7 @@ class Scenario:
                 part["autoscaler"] = scaler.summary()
             stations[name] = part
         mean = float(np.average(lat[1], weights=lat[2])) if len(lat[1]) else None
-        qs = mixture_quantiles(lat[1], lat_sd, lat[2], [0.5, 0.9, 0.99])
+        qs = mixture_quantiles(lat[1], lat_sd, lat[2], [0.5, 0.9, 0.99], lat_k3)
         attack = {"offered": sum(a.offered for a in self.attacks),
                   "mitigated": sum(a.mitigated for a in self.attacks),
                   "served": sum(a.served for a in self.attacks),

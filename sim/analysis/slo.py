@@ -28,6 +28,8 @@ from typing import Any
 
 import numpy as np
 
+from ..engine.recorder import shifted_gamma_cdf, skewness, tail_span
+
 # Latency histogram: 100 log bins per decade from 0.1 ms to 1e5 s (bin width ~2.3%).
 _LO, _HI, _PER_DECADE = -4.0, 5.0, 100
 _EDGES = np.logspace(_LO, _HI, int((_HI - _LO) * _PER_DECADE) + 1)
@@ -38,19 +40,24 @@ NORMAL_SPAN_SD = 9.0  # a normal component's mass beyond this many deviations is
 
 def window_latency_p99(t_s: np.ndarray, lat_t: np.ndarray, lat_v: np.ndarray,
                        lat_w: np.ndarray, window_s: float, q: float = 0.99,
-                       lat_sd: np.ndarray | None = None) -> np.ndarray:
+                       lat_sd: np.ndarray | None = None,
+                       lat_k3: np.ndarray | None = None) -> np.ndarray:
     """Per tick, the q-quantile of join latency of clients who joined in the window."""
-    return window_latency_quantiles(t_s, lat_t, lat_v, lat_w, window_s, (q,), lat_sd)[0]
+    return window_latency_quantiles(t_s, lat_t, lat_v, lat_w, window_s, (q,), lat_sd,
+                                    lat_k3)[0]
 
 
 def window_latency_quantiles(t_s: np.ndarray, lat_t: np.ndarray, lat_v: np.ndarray,
                              lat_w: np.ndarray, window_s: float, qs: tuple[float, ...],
-                             lat_sd: np.ndarray | None = None) -> np.ndarray:
+                             lat_sd: np.ndarray | None = None,
+                             lat_k3: np.ndarray | None = None) -> np.ndarray:
     """Per tick, the ``qs`` quantiles of join latency of clients who joined in the window
     (one row per quantile; NaN where nobody joined).
 
-    Latencies are samples (exact mode) or, with ``lat_sd``, normal components (cohort
-    mode), each spread over the histogram bins by its distribution function.
+    Latencies are samples (exact mode) or, with ``lat_sd``, components (cohort mode):
+    normals, or with third cumulants ``lat_k3`` shifted gammas
+    (``sim.engine.recorder.shifted_gamma_cdf``), each spread over the histogram bins by
+    its distribution function.
     """
     n_ticks = len(t_s)
     out = np.full((len(qs), n_ticks), math.nan)
@@ -62,7 +69,7 @@ def window_latency_quantiles(t_s: np.ndarray, lat_t: np.ndarray, lat_v: np.ndarr
     b = np.searchsorted(_EDGES, np.maximum(lat_v[point], 1e-12), side="right")
     np.add.at(hist, (tick[point], b.clip(0, len(_EDGES))), lat_w[point])
     if lat_sd is not None and not point.all():
-        _add_normals(hist, tick, lat_v, lat_sd, lat_w, np.nonzero(~point)[0])
+        _add_normals(hist, tick, lat_v, lat_sd, lat_w, np.nonzero(~point)[0], lat_k3)
     cum = np.cumsum(hist, axis=0)
     upper = np.concatenate([[_EDGES[0]], _EDGES, [np.inf]])  # upper edge of each bin
     dt = np.median(np.diff(t_s)) if n_ticks > 1 else t_s[0]
@@ -78,28 +85,31 @@ def window_latency_quantiles(t_s: np.ndarray, lat_t: np.ndarray, lat_v: np.ndarr
 
 
 def _add_normals(hist: np.ndarray, tick: np.ndarray, lat_v: np.ndarray, lat_sd: np.ndarray,
-                 lat_w: np.ndarray, idx: np.ndarray) -> None:
-    """Add the normal components ``idx`` to the per-tick histogram, each spread over the
-    bins by its distribution function.
+                 lat_w: np.ndarray, idx: np.ndarray, lat_k3: np.ndarray | None = None
+                 ) -> None:
+    """Add the components ``idx`` (normals, or shifted gammas where ``lat_k3`` gives them
+    a skew) to the per-tick histogram, each spread over the bins by its distribution
+    function.
 
     Components are taken in order of latency, in chunks; a chunk evaluates the
     distribution function only on the edges within ``NORMAL_SPAN_SD`` deviations of its
-    components (beyond, a component has no mass a float can hold), and its rows are
+    components, more on a skewed one's long side (``tail_span``; beyond, a component has
+    no mass a float can hold), and the gamma only for the skewed ones; its rows are
     added to their ticks' rows with one sparse product. A launch-size cohort run has some
     10^5 components: this was a fifth of its wall time when every component was evaluated
     on all 901 edges and added row by row.
     """
     from scipy.sparse import csr_matrix
-    from scipy.special import ndtr
 
     order = idx[np.argsort(lat_v[idx], kind="stable")]
     n_ticks = hist.shape[0]
     for chunk in np.array_split(order, max(1, len(order) // 2000)):
         v, sd = lat_v[chunk], lat_sd[chunk]
-        lo = max(0, int(np.searchsorted(_EDGES, float((v - NORMAL_SPAN_SD * sd).min()))) - 1)
-        hi = min(len(_EDGES),
-                 int(np.searchsorted(_EDGES, float((v + NORMAL_SPAN_SD * sd).max()))) + 1)
-        cdf = ndtr((_EDGES[None, lo:hi] - v[:, None]) / sd[:, None])
+        g = skewness(sd, None if lat_k3 is None else lat_k3[chunk])
+        below, above = tail_span(sd, g, NORMAL_SPAN_SD)
+        lo = max(0, int(np.searchsorted(_EDGES, float((v - below).min()))) - 1)
+        hi = min(len(_EDGES), int(np.searchsorted(_EDGES, float((v + above).max()))) + 1)
+        cdf = shifted_gamma_cdf((_EDGES[None, lo:hi] - v[:, None]) / sd[:, None], g[:, None])
         n = len(chunk)
         mass = np.diff(np.concatenate([np.zeros((n, 1)), cdf, np.ones((n, 1))], axis=1),
                        axis=1)  # bins lo..hi (bin k lies below edge k)
@@ -109,9 +119,11 @@ def _add_normals(hist: np.ndarray, tick: np.ndarray, lat_v: np.ndarray, lat_sd: 
 
 def evaluate(ts: dict[str, np.ndarray], lat: tuple[np.ndarray, np.ndarray, np.ndarray],
              slo: Any, stations: list[str], lat_sd: np.ndarray | None = None,
-             rate_caps: dict[str, float] | None = None,
+             rate_caps: dict[str, float] | None = None, lat_k3: np.ndarray | None = None,
              ) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
-    """Judge the SLO; returns the summary part and extra time-series columns."""
+    """Judge the SLO; returns the summary part and extra time-series columns
+    (``lat_sd`` and ``lat_k3``: cohort mode's latency components, see
+    ``window_latency_quantiles``)."""
     t = ts["t_s"]
     dt = np.median(np.diff(t)) if len(t) > 1 else (t[0] if len(t) else 1.0)
     span = max(1, round(slo.window_s / dt))
@@ -130,7 +142,8 @@ def evaluate(ts: dict[str, np.ndarray], lat: tuple[np.ndarray, np.ndarray, np.nd
     with np.errstate(invalid="ignore", divide="ignore"):
         ratio = np.where(finished > 0, ok_w / finished, np.nan)
     p50, p90, p99 = window_latency_quantiles(t, *lat, window_s=slo.window_s,
-                                             qs=(0.5, 0.9, 0.99), lat_sd=lat_sd)
+                                             qs=(0.5, 0.9, 0.99), lat_sd=lat_sd,
+                                             lat_k3=lat_k3)
     judged = finished >= max(1, slo.min_attempts)
     breach = judged & ((ratio < slo.join_success_min)
                        | (np.nan_to_num(p99, nan=0.0) > slo.join_p99_max_s))

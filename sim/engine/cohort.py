@@ -27,6 +27,8 @@ class Cohort:
         "attempt",
         "born_s",
         "born_spread",
+        "born_u0",
+        "born_u1",
         "born_var",
         "cls",
         "count",
@@ -36,6 +38,7 @@ class Cohort:
         "enqueued_s",
         "held",
         "impatient",
+        "k3_s",
         "mix",
         "mix_gen",
         "owner",
@@ -88,6 +91,13 @@ class Cohort:
         self.born_spread = 0.0
         self.born_var = 0.0
         self.var_s = 0.0
+        # A bundle's states keep their births (the owner's templates): a part cut in
+        # arrival order holds the share [born_u0, born_u1) of each state's birth range.
+        self.born_u0 = 0.0
+        self.born_u1 = 1.0
+        # The third cumulant of the service times and waits added so far, beside var_s
+        # (their skew; ``sim.engine.recorder.shifted_gamma_cdf``). Exact mode: 0.
+        self.k3_s = 0.0
         self.ticket: Any = None  # shared by the parts of one attempt (cohort mode)
         # A bundle (cohort mode): requests in several states the owner tells apart (for the
         # clients, retries of different attempt numbers) moving as one cohort. ``mix`` holds
@@ -119,7 +129,10 @@ class Cohort:
         other.deadline_spread = self.deadline_spread
         other.born_var = self.born_var
         other.born_spread = self.born_spread
+        other.born_u0 = self.born_u0
+        other.born_u1 = self.born_u1
         other.var_s = self.var_s
+        other.k3_s = self.k3_s
         other.ticket = self.ticket
         own = self.mix
         if own is not None:
@@ -136,8 +149,12 @@ class Cohort:
 
     def fifo_cut(self, n: int, mix: np.ndarray | None = None) -> Cohort:
         """Detach the first ``n`` requests in FIFO order (``split`` picks at random): the
-        part takes the first share of the deadline range, this cohort keeps the rest."""
+        part takes the first share of the deadline and birth ranges, this cohort keeps
+        the rest."""
+        total = self.count
         part = self.split(n, mix)
+        part.narrow_births(0.0, n / total)
+        self.narrow_births(n / total, 1.0)
         width = self.deadline_spread
         if width > 0.0:
             lo = self.deadline_s - width / 2
@@ -147,6 +164,21 @@ class Cohort:
             self.deadline_spread = width - head
             self.deadline_s = lo + head + (width - head) / 2
         return part
+
+    def narrow_births(self, a: float, b: float) -> None:
+        """Keep the share ``[a, b)`` (in order) of the births: the requests of this cohort
+        are those born there. A bundle narrows its share of each state's range (its
+        states hold the births); otherwise the cohort's own range narrows, to a point
+        where ``a == b`` (one request whose place in the window is known)."""
+        if self.mix is not None:
+            u0, du = self.born_u0, self.born_u1 - self.born_u0
+            self.born_u0, self.born_u1 = u0 + a * du, u0 + b * du
+            return
+        width = self.born_spread
+        if width > 0.0:
+            lo = self.born_s - width / 2
+            self.born_s = lo + width * (a + b) / 2
+            self.born_spread = width * (b - a)
 
     def __repr__(self) -> str:
         return (f"Cohort({self.cls!r}, count={self.count}, attempt={self.attempt}, "

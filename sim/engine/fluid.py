@@ -14,7 +14,12 @@ last ``(e − s)·(n − 1)/n`` later (or at ``t + w``), and that span is their 
 their spread's downstream (a single request starts at ``s``, not spread over its own
 ``1 / R``, which would add half of it to its wait). ``free`` advances by the work taken
 on, ``n / R``, not to ``e``: a cohort that trickles in over a tick at a fraction of the
-rate leaves the rest of the rate to the cohorts that arrive beside it. A cohort is split
+rate leaves the rest of the rate to the cohorts that arrive beside it, and such a cohort
+starts as it arrives, not at ``free``, where its window holds its own work and the work
+committed ahead of it (``_start_at``). Otherwise the several cohorts of a tick (the
+clients' bundle, reconnects, attack vectors) would each wait for the whole work of the
+ones before it, a wait of about half a cohort's work at a station far below saturation,
+where exact mode's requests find idle workers. A cohort is split
 where something cuts through it:
 
 - capacity: the server commits work at most one resolution tick ahead (so a change of
@@ -63,9 +68,12 @@ the queued and in-service requests fails at once), a slowdown multiplies the mea
 time, and shedding by queue age drops the part of the head cohort that arrived more than
 ``shed_queue_age_s`` before its service would start.
 
-Service-time variability is carried the same way: each station adds the variance of its
-service time to the cohort (``var_s``), and join latencies are recorded as normal
-distributions with the accumulated variance rather than as points.
+Service-time variability is carried the same way: each station adds the variance and
+the third cumulant of its service time (and of the stationary wait) to the cohort
+(``var_s``, ``k3_s``), and join latencies are recorded as distributions matched to the
+accumulated cumulants (a shifted gamma, ``sim.engine.recorder.shifted_gamma_cdf``)
+rather than as points: a normal would miss the long right tail of exponential service
+times and Erlang C waits that a p99 reads.
 
 What it leaves out: blocking below saturation. A queue limit cuts only the fluid queue,
 so a large station whose limit is short against its queue's random swings (a few tens
@@ -95,6 +103,7 @@ from .admission import connections_free, hold_connections
 from .clock import NORMAL, Due
 from .cohort import Cohort
 from .station import Station, _round_share
+from .streams import Sampler
 
 INF = math.inf
 # Offered-load estimate behind the Erlang C delay: an exponentially weighted count whose
@@ -108,33 +117,63 @@ LOAD_TAU_MIN_S = 5.0
 LOAD_TAU_MAX_S = 60.0
 
 
-def erlang_c_wait(c: int, load: float, rate_per_worker: float) -> tuple[float, float]:
-    """Mean and variance of the M/M/c wait in queue at offered load ``load`` (Erlangs)."""
+def erlang_c_wait(c: int, load: float, rate_per_worker: float
+                  ) -> tuple[float, float, float]:
+    """Mean, variance and third cumulant of the M/M/c wait in queue at offered load
+    ``load`` (Erlangs): 0 with probability ``1 − pw``, else exponential with rate
+    ``θ = cμ − λ``, whose raw moments are ``pw·n! / θⁿ``."""
     if c <= 0 or load <= 0 or load >= c:
-        return 0.0, 0.0
+        return 0.0, 0.0, 0.0
     # Erlang B from the Poisson distribution: B = pmf(c; a) / cdf(c; a).
     log_pmf = c * math.log(load) - load - math.lgamma(c + 1)
     cdf = float(gammaincc(c + 1, load))
     if cdf <= 0:
-        return 0.0, 0.0
+        return 0.0, 0.0, 0.0
     b = math.exp(log_pmf) / cdf
     rho = load / c
     pw = b / (1 - rho * (1 - b))  # Erlang C: probability of waiting
     theta = c * rate_per_worker - load * rate_per_worker  # cμ − λ
     mean = pw / theta
     var = pw * (2 - pw) / theta**2
-    return mean, var
+    k3 = pw * (6 - 6 * pw + 2 * pw * pw) / theta**3
+    return mean, var, k3
 
 
-def md1_wait(rho: float, rate: float) -> tuple[float, float]:
-    """Mean and variance of the M/D/1 wait in queue (Pollaczek–Khinchine) of a server
-    that starts one request every ``1 / rate`` seconds, at utilization ``rho``."""
+def md1_wait(rho: float, rate: float) -> tuple[float, float, float]:
+    """Mean, variance and third cumulant of the M/D/1 wait in queue of a server that
+    starts one request every ``s = 1 / rate`` seconds, at utilization ``rho``.
+
+    Takács' recursion for the M/G/1 wait's moments with ``E[Sⁿ] = sⁿ``:
+    ``E[Wᵏ] = λ / (1 − ρ) · Σᵢ C(k, i)·sⁱ⁺¹ / (i + 1)·E[Wᵏ⁻ⁱ]``; its first term is
+    Pollaczek–Khinchine's mean."""
     if rate <= 0 or rho <= 0 or rho >= 1:
-        return 0.0, 0.0
-    mean = rho / (2 * rate * (1 - rho))
-    # E[W²] = 2·E[W]² + λ·E[S³] / (3·(1 − ρ)), with S = 1 / rate.
-    var = mean * mean + rho / (3 * rate * rate * (1 - rho))
-    return mean, var
+        return 0.0, 0.0, 0.0
+    s = 1.0 / rate
+    f = rho * rate / (1 - rho)  # λ / (1 − ρ)
+    m1 = f * s * s / 2
+    m2 = f * (s * s * m1 + s**3 / 3)
+    m3 = f * (1.5 * s * s * m2 + s**3 * m1 + s**4 / 4)
+    return m1, m2 - m1 * m1, m3 - 3 * m2 * m1 + 2 * m1**3
+
+
+def service_k3(service: Sampler) -> float:
+    """The third cumulant of the service times a ``Sampler`` draws: exponential
+    ``2m³``, gamma ``2m³cv⁴``, lognormal ``(cv² + 3)·cv⁴·m³``, the folded normal's from
+    its skewness."""
+    dist, mean, sd = service.dist, service.mean, service.sd
+    if sd <= 0.0 or dist == "deterministic":
+        return 0.0
+    cv = sd / mean
+    if dist == "exponential":
+        return 2 * mean**3
+    if dist == "gamma":
+        return 2 * mean**3 * cv**4
+    if dist == "lognormal":
+        return (cv * cv + 3) * cv**4 * mean**3
+    from scipy.stats import foldnorm  # |N(mean_s, cv·mean_s)|
+
+    skew = foldnorm.stats(1.0 / service.cv, scale=service.cv * service.mean_s, moments="s")
+    return float(skew) * sd**3
 
 
 def late_share(a: float, b: float) -> float:
@@ -161,6 +200,7 @@ class FluidStation(Station):
         # The moments of what exact mode draws (a folded normal's mean is not mean_s).
         self.mean_s = self.service.mean
         self.var_service = self.service.sd ** 2
+        self.k3_service = service_k3(self.service)
         self._ac = (1.0 + (self.service.sd / self.mean_s) ** 2) / 2.0
         rate = self.rate_rps
         self.load_tau_s = LOAD_TAU_MAX_S if rate <= 0 else \
@@ -177,7 +217,7 @@ class FluidStation(Station):
         # Offered rate over the last second, for the Erlang C delay below saturation.
         self._rate_t = 0.0
         self._rate_n = 0.0
-        self._ec_cache: dict[tuple[int, int], tuple[float, float]] = {}
+        self._ec_cache: dict[tuple[int, int], tuple[float, float, float]] = {}
         self._contenders: list[Cohort] = []
         self._settle_pending = False
         self._contended = False
@@ -388,7 +428,7 @@ class FluidStation(Station):
             self._arm_settle(now)
 
     # -- service --------------------------------------------------------------------------
-    def _erlang(self, now: float) -> tuple[float, float]:
+    def _erlang(self, now: float) -> tuple[float, float, float]:
         # Cohorts come once per tick and the newest is counted in full: in steady state the
         # weighted count is λ·(τ + Δ/2), hence the divisor.
         tau = self.load_tau_s
@@ -398,7 +438,7 @@ class FluidStation(Station):
         mu = 1.0 / (self.mean_s * self.slow_factor)
         c = self.capacity
         if c <= 0:
-            return 0.0, 0.0
+            return 0.0, 0.0, 0.0
         ceiling = self.max_rate_rps
         if ceiling is not None and ceiling < c * mu:
             # The ceiling paces the starts 1 / max_rate apart: an M/D/1 queue before it.
@@ -411,10 +451,10 @@ class FluidStation(Station):
         key = (c, int(1000 * load / c))
         hit = self._ec_cache.get(key)
         if hit is None:
-            mean, var = erlang_c_wait(c, (key[1] + 0.5) * c / 1000, mu)
+            mean, var, k3 = erlang_c_wait(c, (key[1] + 0.5) * c / 1000, mu)
             # Allen–Cunneen: an M/G/c wait is the M/M/c one times (1 + cv²) / 2.
             ac = self._ac
-            hit = (mean * ac, var * ac * ac)
+            hit = (mean * ac, var * ac * ac, k3 * ac**3)
             self._ec_cache[key] = hit
         return hit
 
@@ -432,7 +472,7 @@ class FluidStation(Station):
         while queue:
             head = queue[0]
             t, w = head.enqueued_s, head.spread_s
-            start = max(self._free_s, t, now)
+            start = self._start_at(t, w, head.count / rate, now, limit)
             if start >= limit:
                 break
             if shed_age is not None and t < start - shed_age and self._shed(head, start - shed_age):
@@ -470,9 +510,34 @@ class FluidStation(Station):
                 end = start + (end - start) * kept
                 work *= kept
             self._begin(part, start, end, now)
-            self._free_s = start + work
+            self._free_s = max(self._free_s, start) + work
         if queue:
             self._schedule_wake(max(min(self._free_s, limit), now + 1e-9))
+
+    def _start_at(self, t: float, w: float, work: float, now: float, limit: float) -> float:
+        """When the server starts a cohort that arrives over ``[t, t + w)`` with ``work``
+        seconds of work at its rate (its first request; the last starts as it arrives or
+        one ``1 / R`` after another).
+
+        ``free`` is the server's committed work, counted as if it ran at full rate from
+        each cohort's start; a cohort that trickles in over a tick at a fraction of the
+        rate did not use the rest of it. So a cohort arriving beside such work, whose
+        window holds its own work and the committed work ahead of it, is served as it
+        arrives, as requests arriving at a station with idle workers are: only where the
+        two do not fit the window does it wait, for the share of its work that does not
+        fit behind all the committed work (at most what ``free`` makes it wait)."""
+        base = max(t, now)
+        free = self._free_s
+        ahead = free - base
+        if ahead <= 0.0:
+            return base
+        window = t + w - base
+        if window <= 0.0 or free + work > limit:
+            return free  # a request alone, or work past the tick: behind the queue
+        spare = window - ahead
+        if spare <= 0.0:
+            return free
+        return base + ahead * max(0.0, 1.0 - spare / work)
 
     def _shed(self, head: Cohort, cut: float) -> bool:
         """Shed the part of the head cohort that arrived before ``cut``; True if any."""
@@ -564,10 +629,10 @@ class FluidStation(Station):
         self._fw_sum = self._fw_sum * decay + fluid_wait * m
         self._fw_n = self._fw_n * decay + m
         self._fw_t = now
-        ec_mean, ec_var = self._erlang(now) if self.erlang_delay else (0.0, 0.0)
+        ec_mean, ec_var, ec_k3 = self._erlang(now) if self.erlang_delay else (0.0, 0.0, 0.0)
         ec_mean -= self._fw_sum / self._fw_n
         if ec_mean <= 0.0:
-            ec_mean = ec_var = 0.0
+            ec_mean = ec_var = ec_k3 = 0.0
         elif self.shed_queue_age_s is not None and fluid_wait + ec_mean > self.shed_queue_age_s:
             # Requests that would wait past the limit are shed, not served: the stationary
             # wait added here stops at the limit too.
@@ -579,7 +644,9 @@ class FluidStation(Station):
             self.waits.append(w)
             self.wait_counts.append(m)
         part.spread_s = span
-        part.var_s += self.var_service * self.slow_factor ** 2 + ec_var
+        slow = self.slow_factor
+        part.var_s += self.var_service * slow * slow + ec_var
+        part.k3_s += self.k3_service * slow * slow * slow + ec_k3
         self.env.schedule(Due(self._done_cbs, part), NORMAL,  # type: ignore[arg-type]
                           max(0.0, start - now) + ec_mean + mean_s)
 

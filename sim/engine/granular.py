@@ -21,7 +21,10 @@ moves on as a cohort of one with no spread and no added service variance (its se
 time was drawn, not averaged). A cohort's deadline is that of its mean request (its
 attempts started spread over the window too), so each request's deadline is moved by its
 offset from the middle of the window: exact where the spread is the attempts' own (at
-the entry station), in arrival order elsewhere.
+the entry station), in arrival order elsewhere. Its birth is placed the same way: the
+births of a cohort are spread in the order of its arrivals (``Cohort.narrow_births``), so
+the request at ``u`` of the window was born at ``u`` of the birth range, and its join
+latency carries no birth spread.
 
 Which stations are small (``serves_singly``): those whose workers complete at most
 ``SMALL_PER_TICK`` requests per resolution tick at the capacity they are built with
@@ -34,9 +37,7 @@ after it see requests one at a time. At most ``SMALL_PER_TICK`` requests per tic
 worker pool can be served, so a small station bounds its own cost by its capacity.
 
 What it leaves out: a station that autoscales far above the capacity it was built with
-stays granular (its cost grows with what it serves); births within a cohort keep the
-cohort's birth spread (a single request's birth time is not recovered from its place in
-the window), so its join latency keeps that spread as variance; the client still times
+stays granular (its cost grows with what it serves); the client still times
 an attempt out at the cohort's one deadline (``sim.model.cohort_clients``), so where the
 timeout is shorter than a tick the client's count of timeouts and the station's differ.
 """
@@ -97,6 +98,10 @@ class Granular:
             # The cohort's deadline is its mean request's; each request's moves with its
             # place in the window, as its attempt's start did.
             one.deadline_s = deadline + (off - mid)
+            if w > 0.0:
+                # Its birth, too: the window holds the births in order.
+                u = off / w
+                one.narrow_births(u, u)
             if off <= 0.0:
                 super().offer(one)  # type: ignore[misc]
             else:

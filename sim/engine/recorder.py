@@ -110,15 +110,102 @@ def weighted_quantiles(values: np.ndarray, weights: np.ndarray, qs: list[float])
     return out
 
 
-def mixture_quantiles(means: np.ndarray, sds: np.ndarray, weights: np.ndarray,
-                      qs: list[float]) -> list[float]:
-    """Quantiles of a weighted mixture of normal distributions (point masses where sd=0).
+# Below this skewness a latency part is taken as normal: a gamma that close to symmetric
+# moves no quantile a recorder can tell, and its shape 4 / skew² grows without bound.
+GAMMA_MIN_SKEW = 1e-3
+# A skewed part's mass lies within this many standard deviations per unit of skewness
+# beyond the normal span on its long side: a gamma's tail falls as e^(−y), below 1e-18
+# by y ≈ 42 scale units, which is 21·skew standard deviations.
+SKEW_SPAN_SD = 21.0
 
-    Cohort mode records a joined cohort's latencies as one normal component (mean,
-    spread, count) instead of one sample per request.
+
+def shifted_gamma_cdf(z: np.ndarray, skew: np.ndarray) -> np.ndarray:
+    """The distribution function, at ``z`` standard deviations from the mean, of a
+    shifted gamma with that skewness (a reflected one where it is negative); the normal
+    where the skewness is below ``GAMMA_MIN_SKEW``. ``skew`` broadcasts against ``z``.
+
+    A latency part (a service time, a queue wait, their sums) is matched on its first
+    three cumulants: shape ``k = 4 / skew²``, scale ``sd·skew / 2`` and the shift that
+    puts the mean in place. Erlang C waits and exponential or lognormal service times are
+    skewed to the right; a normal with their mean and variance puts too little mass in
+    the tail a p99 reads.
     """
     from scipy.special import ndtr
 
+    z = np.asarray(z, dtype=float)
+    g = np.broadcast_to(np.asarray(skew, dtype=float), z.shape)
+    right = g >= GAMMA_MIN_SKEW
+    left = g <= -GAMMA_MIN_SKEW
+    if right.all():  # the common case (waits and service times skew right): no masks
+        return _gamma_cdf(z, g)
+    out = ndtr(z)
+    if right.any():
+        out[right] = _gamma_cdf(z[right], g[right])
+    if left.any():
+        out[left] = 1.0 - _gamma_cdf(-z[left], -g[left])
+    return out
+
+
+def _gamma_cdf(z: np.ndarray, g: np.ndarray) -> np.ndarray:
+    """``shifted_gamma_cdf`` where every skewness ``g`` is positive."""
+    from scipy.special import gammainc
+
+    k = 4.0 / (g * g)
+    return gammainc(k, np.maximum(k + z * (2.0 / g), 0.0))
+
+
+def part_quantile(means: np.ndarray, sds: np.ndarray, k3s: np.ndarray | None,
+                  p: float) -> np.ndarray:
+    """Each part's own ``p``-quantile (the distribution ``shifted_gamma_cdf`` gives it):
+    with ``p = Φ(3)``, the three-deviation bound of a normal part, further out on a
+    skewed part's long side."""
+    from scipy.special import gammaincinv, ndtri
+
+    m = np.asarray(means, dtype=float)
+    s = np.asarray(sds, dtype=float)
+    g = skewness(s, k3s)
+    out = m + s * ndtri(p)
+    sk = np.abs(g) >= GAMMA_MIN_SKEW
+    if sk.any():
+        gs = g[sk]
+        k = 4.0 / (gs * gs)
+        root = 2.0 / np.abs(gs)
+        y = gammaincinv(k, np.where(gs > 0, p, 1.0 - p))
+        out[sk] = m[sk] + s[sk] * np.where(gs > 0, y - k, k - y) / root
+    return out
+
+
+def skewness(sds: np.ndarray, k3s: np.ndarray | None) -> np.ndarray:
+    """Skewness ``k3 / sd³`` of parts (0 where there is no spread or no third cumulant)."""
+    s = np.asarray(sds, dtype=float)
+    if k3s is None:
+        return np.zeros(s.shape)
+    k3 = np.asarray(k3s, dtype=float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(s > 0, k3 / np.where(s > 0, s, 1.0) ** 3, 0.0)
+
+
+def tail_span(sds: np.ndarray, skew: np.ndarray, sd_span: float
+              ) -> tuple[np.ndarray, np.ndarray]:
+    """How far below and above its mean a part's mass reaches: ``sd_span`` deviations,
+    plus ``SKEW_SPAN_SD`` per unit of skewness on the long side; on the short side no
+    further than the gamma's support, which ends ``2 / |skew|`` deviations away."""
+    g = np.abs(skew)
+    with np.errstate(divide="ignore"):
+        short = np.minimum(sd_span, np.where(g >= GAMMA_MIN_SKEW, 2.0 / g, sd_span))
+    long = sd_span + SKEW_SPAN_SD * g
+    right = skew > 0
+    return sds * np.where(right, short, long), sds * np.where(right, long, short)
+
+
+def mixture_quantiles(means: np.ndarray, sds: np.ndarray, weights: np.ndarray,
+                      qs: list[float], k3s: np.ndarray | None = None) -> list[float]:
+    """Quantiles of a weighted mixture of parts (point masses where sd=0).
+
+    Cohort mode records a joined cohort's latencies as one part (mean, spread, count)
+    instead of one sample per request: a normal, or with third cumulants ``k3s`` a
+    shifted gamma matched to the three (``shifted_gamma_cdf``).
+    """
     m = np.asarray(means, dtype=float)
     s = np.asarray(sds, dtype=float)
     w = np.asarray(weights, dtype=float)
@@ -127,14 +214,17 @@ def mixture_quantiles(means: np.ndarray, sds: np.ndarray, weights: np.ndarray,
         return [math.nan for _ in qs]
     if not np.any(s > 0):
         return weighted_quantiles(m, w, qs)
-    safe = np.where(s > 0, s, 1.0)
+    spread = s > 0
+    safe = np.where(spread, s, 1.0)
+    g = skewness(s, k3s)
 
     def cdf(x: float) -> float:
-        z = np.where(s > 0, ndtr((x - m) / safe), (m <= x).astype(float))
+        z = np.where(spread, shifted_gamma_cdf((x - m) / safe, g), (m <= x).astype(float))
         return float((w * z).sum() / total)
 
-    lo0 = float((m - 8 * s).min())
-    hi0 = float((m + 8 * s).max())
+    below, above = tail_span(s, g, 8.0)
+    lo0 = float((m - below).min())
+    hi0 = float((m + above).max())
     out = []
     for q in qs:
         lo, hi = lo0, hi0

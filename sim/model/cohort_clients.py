@@ -184,6 +184,7 @@ class CohortClients(Clients):
         self._bo_cache: dict[tuple[int, bool, bool, float, int],
                              tuple[list[int], list[float], list[float]]] = {}
         self.lat_sd: list[float] = []
+        self.lat_k3: list[float] = []  # third cumulants of the parts (their skew)
         # Equal-probability slices of the session length: each slice's conditional mean.
         draws = np.sort(np.array([session() for _ in range(40_000)]))
         self._slice_len = [float(x.mean()) for x in np.array_split(draws, SESSION_SLICES)]
@@ -447,18 +448,28 @@ class CohortClients(Clients):
     def _joined_state(self, st: Cohort, tag: Tag | None, k: int, part: Cohort, now: float,
                       done_mid: float) -> None:
         """``k`` requests of the attempt ``st`` (born as it records) joined, in the part
-        ``part`` (its spread and service variance): count them and their latency."""
+        ``part`` (its spread, and the variance and third cumulant of its services and
+        waits): count them and their latency, one part of the latency mixture. A part
+        cut in arrival order, or a request a small station took on alone, was born in
+        its share of the births (``Cohort.narrow_births``), not over all of them."""
         if self.policies is not None:
             assert tag is not None  # policies give every attempt a tag
             self.policies.success(now, k, tag)
         self.joined += k
         self.in_flight -= k
-        if st.born_s >= self.warmup_s:
+        born, spread = st.born_s, st.born_spread
+        if part is not st:
+            # A bundle's part holds a share of the state's births (``Cohort.born_u0``).
+            u0, u1 = part.born_u0, part.born_u1
+            born += ((u0 + u1) / 2 - 0.5) * spread
+            spread *= u1 - u0
+        if born >= self.warmup_s:
             self.lat_t.append(now)
-            self.lat_v.append(done_mid - st.born_s)
+            self.lat_v.append(done_mid - born)
             self.lat_w.append(k)
-            var = st.born_var + (part.spread_s - st.born_spread) ** 2 / 12 + part.var_s
+            var = st.born_var + (part.spread_s - spread) ** 2 / 12 + part.var_s
             self.lat_sd.append(math.sqrt(max(0.0, var)))
+            self.lat_k3.append(part.k3_s)
 
     def _fail_n(self, c: Cohort, n: int, now: float, tag: Tag | None = None,
                 sent: bool = True, timed_out: bool = False) -> None:
@@ -734,9 +745,9 @@ class CohortClients(Clients):
                 continue
             ends = [moved[i][0] for i in group]
             end = INF if INF in ends else sum(moved[i][0] * moved[i][1] for i in group) / cnt
-            c = self._fresh(cnt, now)
-            c.born_s = now
-            c.born_spread = 0.0
+            # They reconnect at once, as the listeners of a lost instance do in exact
+            # mode, not spread over a tick as births are: a burst a station queues for.
+            c = Cohort(LEGIT, cnt, now, now, now + self.timeout_s, 1, self)
             c.reconnect = True
             c.sleep_s = end
             self._attempt(c)
