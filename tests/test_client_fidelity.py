@@ -195,16 +195,16 @@ def test_decorrelated_jitter_keeps_its_chain(resolution: float) -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("resolution", [0.1, 0.5])
+@pytest.mark.parametrize("resolution", [0.1, 0.05])
 def test_scale_in_evicts_as_exact_mode(resolution: float) -> None:
+    # 0.1 s is the tick auto picks here (the 5 s timeout / 50), 0.05 s a finer one; a
+    # coarser tick is outside what the scenario allows (the run warns).
     seeds = [1, 2]
     ex, co = _runs(SCALE_IN, 0.0, seeds), _runs(SCALE_IN, resolution, seeds)
-    e = _mean(ex, lambda r: r["listeners"]["reconnects"])
-    c = _mean(co, lambda r: r["listeners"]["reconnects"])
-    if resolution == 0.1 and abs(c - e) > 0.10 * e:
-        pytest.xfail(f"reconnects exact {e:.0f}, cohort {c:.0f}: evictions +20% at 0.1 s "
-                     "(exact mode's least-loaded instance is below its group's mean)")
-    assert c == pytest.approx(e, rel=0.10), f"reconnects exact {e:.0f}, cohort {c:.0f}"
+    for key in ("evicted", "reconnects"):
+        e = _mean(ex, lambda r, k=key: r["listeners"][k])
+        c = _mean(co, lambda r, k=key: r["listeners"][k])
+        assert c == pytest.approx(e, rel=0.10), f"{key} exact {e:.0f}, cohort {c:.0f}"
     e = _mean(ex, lambda r: r["slo"]["recovered_s"])
     c = _mean(co, lambda r: r["slo"]["recovered_s"])
     assert abs(c - e) <= max(10.0, 0.10 * e)

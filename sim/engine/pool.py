@@ -52,6 +52,10 @@ class Pool:
         self.in_use = 0
         self.peak = 0
         self.last_evicted = 0  # slots freed by the last resize (cohort mode evicts by count)
+        self._owed: dict[int, float] = {}  # release_spread's carried fractions, per id
+        # Cohort mode: the share of each group's slots that survived the last resize or
+        # loss (a group that went is 0), so holders of counts know whose listeners went.
+        self.last_survived: dict[int, float] = {}
         self.fluid = fluid
         self.resize(instances)
 
@@ -159,28 +163,35 @@ class Pool:
         """Release ``n`` slots not tied to a holder, in proportion to each instance's use.
 
         Cohort mode keeps no per-listener records: the listeners whose sessions end are
-        spread over the instances as the listeners are.
+        spread over the instances as the listeners are. A release is often a few slots
+        over many groups (sessions end a few per tick), so each group's share is mostly
+        a fraction: what it was due and not yet given is carried to the next release
+        (``_owed``), and the slots left after the whole shares go to the groups owed
+        most. Over time each group loses exactly its proportional share, as each of
+        exact mode's listeners ends on its own. (Handing the remainder to the fullest
+        groups instead drained them and spared the least loaded, which scale-in then
+        evicted with more listeners than exact mode's least-loaded instance holds.)
         """
         n = min(n, self.in_use)
         if n <= 0:
             return
-        total = self.in_use
-        left = n
         ids = list(self.size) if self.fluid else self.order
+        used, owed, total = self.used, self._owed, self.in_use
+        take: dict[int, int] = {}
         for iid in ids:
-            take = self.used[iid] * n // total
-            self.used[iid] -= take
-            left -= take
-        # The remainder, one slot at a time from the fullest instances (groups: the
-        # fullest per instance).
-        key = ((lambda g: self.used[g] / self.size[g]) if self.fluid
-               else self.used.__getitem__)
-        for iid in sorted(ids, key=key, reverse=True):
+            due = owed.get(iid, 0.0) + used[iid] * n / total
+            take[iid] = min(max(int(due), 0), used[iid])
+            owed[iid] = due - take[iid]
+        left = n - sum(take.values())
+        for iid in sorted(ids, key=owed.__getitem__, reverse=True):
             if left <= 0:
                 break
-            if self.used[iid] > 0:
-                self.used[iid] -= 1
+            if used[iid] > take[iid]:
+                take[iid] += 1
+                owed[iid] -= 1.0
                 left -= 1
+        for iid, k in take.items():
+            used[iid] -= k
         self.in_use -= n - left
 
     def give_back(self, parts: list[tuple[int, int]]) -> None:
@@ -191,12 +202,25 @@ class Pool:
                 self.used[iid] -= k
                 self.in_use -= k
 
+    def release_from(self, counts: dict[int, int]) -> int:
+        """Cohort mode: give back ``counts[g]`` slots on each group ``g`` (listeners
+        whose sessions ended where they sat); returns the slots released."""
+        done = 0
+        for g, n in counts.items():
+            k = min(n, self.used.get(g, 0))
+            if k > 0:
+                self.used[g] -= k
+                done += k
+        self.in_use -= done
+        return done
+
     def resize(self, instances: int) -> list[Any]:
         """Set the number of instances; returns the holders evicted from removed ones
         (cohort mode: none; ``last_evicted`` says how many slots went with them)."""
         if instances < 0:
             raise ValueError(f"instances must be >= 0, got {instances}")
         self.last_evicted = 0
+        self.last_survived = {}
         if self.fluid:
             self._resize_groups(instances)
             return []
@@ -239,8 +263,11 @@ class Pool:
         gone = u if k >= sz else min(u, (2 * u * k + sz) // (2 * sz))
         self.used[g] = u - gone
         self.size[g] = sz - k
+        kept = (u - gone) / u if u and sz > k else float(sz > k)
+        self.last_survived[g] = self.last_survived.get(g, 1.0) * kept
         if self.size[g] == 0:
             del self.size[g], self.used[g]
+            self._owed.pop(g, None)
         self._count -= k
         self.in_use -= gone
         self.last_evicted += gone
@@ -250,6 +277,7 @@ class Pool:
         returns their holders (cohort mode: none; ``last_evicted`` counts their slots)."""
         k = min(int(k), self.instances)
         self.last_evicted = 0
+        self.last_survived = {}
         if k <= 0:
             return []
         if self.fluid:

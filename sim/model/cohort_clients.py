@@ -61,6 +61,7 @@ from .clients import LEGIT, Clients
 
 INF = math.inf
 SESSION_SLICES = 32
+SESSION_SHARES = [1 / SESSION_SLICES] * SESSION_SLICES
 RECONNECT_GROUPS = 8
 SESSION_BUCKET_S = 1.0
 # A retry due in a tick whose retries have already gone out (it failed mid-tick, at a
@@ -167,7 +168,7 @@ class CohortClients(Clients):
         # Retries due per tick, by (attempt, impatient, reconnect, chain state), and for
         # decorrelated jitter the class of the previous sleep after those.
         self._due: dict[int, dict[tuple, _Acc]] = {}
-        self._ends: dict[int, int] = {}
+        self._ends: dict[int, dict[int, int]] = {}  # bucket -> {pool group: count}
         self._decorrelated = self.backoff.decorrelated
         self._impatient_backoff = Backoff("fixed", self.impatient_retry_s, INF)
         self._longest_of: dict[tuple[int, bool], float] = {}
@@ -391,12 +392,13 @@ class CohortClients(Clients):
         self._touch(now)
         self.listeners += n
         self.peak_listeners = max(self.peak_listeners, self.listeners)
-        if end_s >= 0:
-            self._end_at(end_s, n)
-            return
-        for j, k in enumerate(self.gen.multinomial(n, [1 / SESSION_SLICES] * SESSION_SLICES)):
-            if k:
-                self._end_at(done_mid + self._slice_len[j], int(k))
+        for g, m in placements:
+            if end_s >= 0:
+                self._end_at(end_s, m, g)
+                continue
+            for j, k in enumerate(self.gen.multinomial(m, SESSION_SHARES)):
+                if k:
+                    self._end_at(done_mid + self._slice_len[j], int(k), g)
 
     def _race(self, c: Cohort, now: float, placements: list[tuple[int, int]] | None
               ) -> list[tuple[int, int]] | None:
@@ -696,41 +698,51 @@ class CohortClients(Clients):
             self._attempt_bundle(bundle)
 
     # -- listening ------------------------------------------------------------------------
-    def _end_at(self, end_s: float, n: int) -> None:
+    def _end_at(self, end_s: float, n: int, g: int) -> None:
+        """``n`` listeners on the fanout pool's group ``g`` end their sessions at
+        ``end_s`` (gathered in buckets of SESSION_BUCKET_S)."""
         if end_s >= self.horizon_s:
             return  # still listening at the horizon
         k = int(end_s // SESSION_BUCKET_S) + 1
-        if k not in self._ends:
-            self._ends[k] = 0
+        box = self._ends.get(k)
+        if box is None:
+            box = self._ends[k] = {}
             ev = Timeout(self.env, max(0.0, k * SESSION_BUCKET_S - self.env.now), k)
             ev.callbacks.append(self._on_ends)
-        self._ends[k] += n
+        box[g] = box.get(g, 0) + n
 
     def _on_ends(self, ev: simpy.Event) -> None:
-        n = self._ends.pop(ev._value, 0)
-        if n and self.pool is not None:
-            n = min(n, self.listeners)
+        """Sessions end where their listeners sit: a group that took late joiners keeps
+        them as long as exact mode's instance would (release in proportion to what each
+        group holds would take the same share of young and old sessions alike)."""
+        box = self._ends.pop(ev._value, None)
+        if box and self.pool is not None:
             self._touch(self.env.now)
-            self.pool.release_spread(n)
+            n = self.pool.release_from(_cap(box, self.listeners))
             self.listeners -= n
             self.sessions_ended += n
 
     def evict_count(self, n: int) -> None:
-        """``n`` listeners lost their instance: the same share of every future slice."""
+        """``n`` listeners lost their instance. Their future session ends go with them:
+        on each group of the fanout pool, the share of its slots that went (the pool's
+        ``last_survived``; without it, the same share of every group)."""
         now = self.env.now
         if n <= 0 or self.listeners <= 0:
             return
         self._touch(now)
         f = min(1.0, n / self.listeners)
+        kept = self.pool.last_survived if self.pool is not None else {}
         self.listeners -= n
         self.evicted += n
         moved = []
         for k in list(self._ends):
-            e = self._ends[k]
-            g = int(self.gen.binomial(e, f))
-            if g:
-                self._ends[k] = e - g
-                moved.append((k * SESSION_BUCKET_S, g))
+            box = self._ends[k]
+            for g, e in box.items():
+                m = int(self.gen.binomial(e, 1.0 - kept.get(g, 1.0) if kept else f))
+                if m:
+                    box[g] = e - m
+                    moved.append((k * SESSION_BUCKET_S, m))
+        moved = _first(moved, n)
         beyond = n - sum(g for _, g in moved)
         if beyond > 0:
             moved.append((INF, beyond))
@@ -751,6 +763,28 @@ class CohortClients(Clients):
             c.reconnect = True
             c.sleep_s = end
             self._attempt(c)
+
+
+def _cap(box: dict[int, int], n: int) -> dict[int, int]:
+    """At most ``n`` of the counts in ``box`` (the first groups' first)."""
+    out = {}
+    for g, count in box.items():
+        k = min(count, n)
+        if k > 0:
+            out[g] = k
+            n -= k
+    return out
+
+
+def _first(moved: list[tuple[float, int]], n: int) -> list[tuple[float, int]]:
+    """The first ``n`` listeners of ``moved`` ((end, count) pairs)."""
+    out = []
+    for end, count in moved:
+        k = min(count, n)
+        if k > 0:
+            out.append((end, k))
+            n -= k
+    return out
 
 
 def _take_slots(placements: list[tuple[int, int]], n: int
