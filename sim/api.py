@@ -12,7 +12,7 @@ from pathlib import Path
 from .cli import compose
 from .config import to_config
 from .report import build_report
-from .run import Result, simulate
+from .run import Result, mark_complete, simulate
 
 
 def run(overrides: list[str] | None = None, outdir: str | Path | None = None,
@@ -22,10 +22,15 @@ def run(overrides: list[str] | None = None, outdir: str | Path | None = None,
     ``sim.run(["arrivals.audience=1e5"])`` returns a ``Result`` with ``summary`` (the
     dict written to summary.json) and ``timeseries`` (columns as numpy arrays). With
     ``outdir`` the run directory is written as the command writes it (the report only if
-    ``run.report`` is true). Bad overrides raise ``sim.ConfigError``.
+    ``run.report`` is true) and marked complete last. Bad overrides raise
+    ``sim.ConfigError``, a run the guard refuses ``RunTooLarge`` (a ``ConfigError``), an
+    output directory that cannot be written ``OutputError``.
     """
     cfg = to_config(compose(overrides or [], config_dir=config_dir))
     result = simulate(cfg, outdir=outdir, progress=progress)
-    if outdir is not None and cfg.run.report:
-        build_report(outdir)
+    if outdir is not None:
+        if cfg.run.report:
+            build_report(outdir)
+        if result.summary.get("status") == "ok":
+            mark_complete(outdir)
     return result

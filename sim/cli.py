@@ -10,12 +10,21 @@ unknown key, a value of the wrong type, a missing option) itself, in several lin
 its own terms, so ``main`` composes and validates the config first with ``compose`` (and,
 for a multirun, every job of the sweep), which turns those errors into ``ConfigError``.
 The Python API (``sim.run``, ``compose``) raises the same ``ConfigError``.
+
+The same checks refuse, before Hydra starts, a run the guard estimates too long or too
+large (``sim.resolution.guard``), an SLO window as long as the horizon, an output
+directory that cannot be written, and bad failure-point settings. While the command runs,
+SIGINT, SIGTERM and SIGHUP stop it with what was computed kept (``sim.run``), one line on
+stderr and exit status 128 + n; a sweep passes the signal to its workers and ends them.
 """
 
 from __future__ import annotations
 
 import itertools
+import os
 import sys
+import time
+from contextlib import suppress
 from pathlib import Path
 from typing import Any
 
@@ -32,12 +41,30 @@ from .config import (
     to_config,
 )
 from .report import build_report
-from .run import simulate
+from .resolution import guard
+from .run import (
+    Interrupted,
+    OutputError,
+    atomic_write_text,
+    check_writable,
+    is_complete,
+    mark_complete,
+    simulate,
+    stop_on_signals,
+)
 
 _expose_plugins()
 EXIT_BAD_CONFIG = 2
+EXIT_FAILED = 1  # a run failed, its results could not be written, or a sweep job failed
 # A multirun is checked job by job up to this many jobs, value by value beyond.
 MAX_CHECKED_JOBS = 256
+# The command's process id, inherited by a sweep's worker processes, which tell
+# themselves apart from the command by it.
+COMMAND_PID_ENV = "SIM_COMMAND_PID"
+# Seconds a stopped sweep gives its workers to write what their jobs computed.
+WORKER_GRACE_S = 10.0
+# The output directory of the running single run, for the message when a signal stops it.
+_current: dict[str, Path] = {}
 
 
 def config_dir() -> Path:
@@ -49,16 +76,18 @@ def config_dir() -> Path:
 def _main(cfg: DictConfig) -> dict[str, Any]:
     """One job: run the scenario and return its summary (sweepers read it).
 
-    In a sweep, a job whose run directory already holds a complete summary of the same
-    config is skipped (a restarted sweep resumes), and a job that fails is recorded
-    (error.txt, a summary with ``status: failed``) and returns instead of raising, so
-    the other jobs of the sweep go on.
+    In a sweep, a job whose run directory already holds a complete run of the same
+    config (marked complete, status ok) is skipped (a restarted sweep resumes), and a job
+    that fails is recorded (error.txt, a summary with ``status: failed``) and returns
+    instead of raising, so the other jobs of the sweep go on. A job stopped by a signal
+    keeps what it computed; in a worker process it then ends the worker.
     """
     from hydra.types import RunMode
 
     hc = HydraConfig.get()
     outdir = Path(hc.runtime.output_dir)
     if hc.mode != RunMode.MULTIRUN:
+        _current["outdir"] = outdir
         return _job(cfg, outdir)
     try:
         sim_cfg = to_config(cfg)
@@ -69,7 +98,13 @@ def _main(cfg: DictConfig) -> dict[str, Any]:
         print(f"sim: job {hc.job.num} already done in {outdir}, skipped", file=sys.stderr)
         return done
     try:
-        return _job(cfg, outdir)
+        with stop_on_signals():
+            return _run(sim_cfg, outdir)
+    except Interrupted as stop:
+        if os.environ.get(COMMAND_PID_ENV, str(os.getpid())) != str(os.getpid()):
+            sys.stderr.flush()
+            os._exit(stop.exit_code)  # a worker: its results are written, it ends here
+        raise
     except Exception as exc:
         import traceback
 
@@ -77,10 +112,15 @@ def _main(cfg: DictConfig) -> dict[str, Any]:
 
 
 def _finished_summary(cfg: SimConfig, outdir: Path) -> dict[str, Any] | None:
-    """The summary of a complete earlier run of ``cfg`` in ``outdir``, if there is one."""
+    """The summary of a complete earlier run of ``cfg`` in ``outdir``, if there is one.
+
+    Complete means marked complete (``sim.run.mark_complete``, written after every other
+    file), with a summary of status ok and the same config.yaml.
+    """
     import json
 
-
+    if not is_complete(outdir):
+        return None
     try:
         summary = json.loads((outdir / "summary.json").read_text())
         same = (outdir / "config.yaml").read_text() == OmegaConf.to_yaml(
@@ -99,27 +139,50 @@ def _finished_summary(cfg: SimConfig, outdir: Path) -> dict[str, Any] | None:
 
 def _record_failure(outdir: Path, error: str) -> dict[str, Any]:
     """Record a failed sweep job (keeping any error.txt the run wrote) and go on."""
-    outdir.mkdir(parents=True, exist_ok=True)
-    if not (outdir / "error.txt").is_file():
-        (outdir / "error.txt").write_text(error)
+    with suppress(OSError):
+        outdir.mkdir(parents=True, exist_ok=True)
+        if not (outdir / "error.txt").is_file():
+            atomic_write_text(outdir / "error.txt", error)
     last = error.strip().splitlines()[-1] if error.strip() else "error"
     print(f"sim: job in {outdir} failed: {last}", file=sys.stderr)
     return {"status": "failed", "error": error}
 
 
+def _run(sim_cfg: SimConfig, outdir: Path) -> dict[str, Any]:
+    """Run, build the report if asked, mark the directory complete; return the summary."""
+    result = simulate(sim_cfg, outdir=outdir, progress=sim_cfg.run.progress)
+    if sim_cfg.run.report:
+        build_report(outdir)
+    if result.summary.get("status") == "ok":
+        mark_complete(outdir)
+    return result.summary
+
+
 def _job(cfg: DictConfig, outdir: Path) -> dict[str, Any]:
+    """A single run: its failures are one paragraph and an exit status, no traceback."""
     try:
         sim_cfg = to_config(cfg)
     except ConfigError as exc:
         print(f"sim: {exc}", file=sys.stderr)
         raise SystemExit(EXIT_BAD_CONFIG) from None
-    result = simulate(sim_cfg, outdir=outdir, progress=sim_cfg.run.progress)
-    if sim_cfg.run.report:
-        build_report(outdir)
-    s = result.summary
+    try:
+        s = _run(sim_cfg, outdir)
+    except ConfigError as exc:  # the guard refused the run
+        print(f"sim: {exc}", file=sys.stderr)
+        raise SystemExit(EXIT_BAD_CONFIG) from None
+    except OutputError as exc:
+        print(f"sim: {exc}", file=sys.stderr)
+        raise SystemExit(EXIT_FAILED) from None
+    except Exception as exc:
+        last = f"{type(exc).__name__}: {exc}".splitlines()[0]
+        print(f"sim: the run failed ({last}). What it computed is kept in {outdir}, with "
+              f"the full traceback in error.txt; please report it with config.yaml if the "
+              f"config is valid.", file=sys.stderr)
+        raise SystemExit(EXIT_FAILED) from None
     legit, slo = s["legit"], s["slo"]
     verdict = "SLO met" if slo["met"] else (
-        f"SLO breached at t={slo['first_breach_s']:.0f} s, bottleneck {slo['bottleneck']}")
+        f"SLO breached at t={slo['first_breach_s']:.0f} s, bottleneck {slo['bottleneck']}"
+        if slo["first_breach_s"] is not None else "SLO not judged")
     print(f"{s['name']}: {legit['joined']:,} of {legit['arrived']:,} clients joined "
           f"({legit['abandoned']:,} abandoned, {legit['in_flight']:,} in flight), "
           f"{legit['attempts']:,} attempts; {verdict}; wrote {outdir}")
@@ -145,8 +208,61 @@ def check_command_line(argv: list[str]) -> None:
     overrides: list[str] = list(args.overrides)
     for job in _jobs(overrides) if args.multirun else [overrides]:
         cfg = compose(job, config_dir=args.config_dir, config_name=config_name)
-        if not args.cfg:  # --cfg shows a config that composes, valid or not
-            to_config(cfg)
+        if args.cfg:  # --cfg shows a config that composes, valid or not
+            continue
+        sim_cfg = to_config(cfg)
+        check_windows(sim_cfg)
+        if args.multirun and "hydra/sweeper=failure_point" in overrides:
+            from hydra_plugins.sim_failure_point.failure_point_sweeper import check_settings
+
+            check_settings(cfg, _sweeper_settings(overrides))
+        else:
+            guard(sim_cfg)
+    if not args.cfg:
+        check_output_dir(overrides, args.multirun)
+
+
+def check_windows(cfg: SimConfig) -> None:
+    """The SLO window must be shorter than the horizon, or nothing is judged.
+
+    (The library accepts it, for short test scenarios with the default 60 s window; a
+    command-line run is a study, and a study that judges nothing is refused.)
+    """
+    r, w = cfg.run, cfg.slo.window_s
+    if w >= r.horizon_s:
+        raise ConfigError(f"Invalid configuration: slo.window_s = {w!r}; allowed: a window "
+                          f"shorter than run.horizon_s ({r.horizon_s:g}), or the run judges "
+                          f"no full window. Lower slo.window_s or raise run.horizon_s.")
+
+
+def check_output_dir(overrides: list[str], multirun: bool) -> None:
+    """The run's (or sweep's) directory must be a directory this process can write.
+
+    Hydra creates it before the run starts and would fail there with a traceback, so it
+    is checked (and created) here; ``OutputError`` names the path and the cause.
+    """
+    key = "hydra.sweep.dir" if multirun else "hydra.run.dir"
+    given = [o.split("=", 1)[1] for o in overrides if o.split("=", 1)[0].lstrip("+") == key]
+    target = Path(given[-1].strip("'\"")) if given else Path.cwd() / (
+        "multirun" if multirun else "outputs")
+    if "${" not in str(target):
+        check_writable(target)
+
+
+def _sweeper_settings(overrides: list[str]) -> dict[str, Any]:
+    """The ``hydra.sweeper.*`` values of the command line, parsed as YAML values."""
+    import yaml
+
+    out: dict[str, Any] = {}
+    for o in overrides:
+        key, _, value = o.partition("=")
+        key = key.lstrip("+")
+        if key.startswith("hydra.sweeper."):
+            try:
+                out[key.removeprefix("hydra.sweeper.")] = yaml.safe_load(value)
+            except yaml.YAMLError:
+                out[key.removeprefix("hydra.sweeper.")] = value
+    return out
 
 
 def _jobs(overrides: list[str]) -> list[list[str]]:
@@ -179,17 +295,108 @@ def _jobs(overrides: list[str]) -> list[list[str]]:
 
 
 def main(argv: list[str] | None = None) -> Any:
+    """The command: check everything, run under signal handling, report a failed sweep.
+
+    Exit status: 0 when everything ran, 2 for bad input (one paragraph naming the key),
+    1 when a run failed or a sweep had a failed job, 128 + n when signal n (SIGINT,
+    SIGTERM, SIGHUP) stopped it (what was computed is kept, marked interrupted).
+    """
+    from . import sweep
+
     register()
     args = sys.argv[1:] if argv is None else argv
     try:
         check_command_line(args)
-    except ConfigError as exc:
+    except (ConfigError, OutputError) as exc:
         print(f"sim: {exc}", file=sys.stderr)
         raise SystemExit(EXIT_BAD_CONFIG) from None
     if argv is not None:
         sys.argv = [sys.argv[0], *argv]
     _expose_plugins()
-    return _main()
+    os.environ[COMMAND_PID_ENV] = str(os.getpid())
+    sweep.outcome.clear()
+    _current.clear()
+    try:
+        with stop_on_signals(on_signal=_stop_workers):
+            ret = _main()
+    except KeyboardInterrupt as exc:
+        _stopped(exc if isinstance(exc, Interrupted) else Interrupted())
+    failed = sweep.outcome.get("failed")
+    if failed:
+        print(f"sim: {failed} of {sweep.outcome['jobs']} sweep jobs failed; the others "
+              f"finished. See the status and error columns of {sweep.outcome['csv']}.",
+              file=sys.stderr)
+        raise SystemExit(EXIT_FAILED)
+    return ret
+
+
+def _stopped(stop: Interrupted) -> None:
+    """A signal stopped the command: end the workers, say where the results are, exit."""
+    from . import sweep
+
+    _end_workers()
+    sweep_dir = sweep.outcome.get("dir")
+    if sweep_dir is not None:
+        with suppress(Exception):
+            sweep.write_sweep_table(sweep_dir)
+    where = sweep_dir or _current.get("outdir")
+    kept = f"what was computed is kept in {where} (status interrupted, error.txt)" \
+        if where else "nothing was written yet"
+    again = ("run the same command again to resume: finished jobs are skipped"
+             if sweep_dir else "run the same command again to start over")
+    print(f"sim: {stop}; {kept}; {again}.", file=sys.stderr, flush=True)
+    raise SystemExit(stop.exit_code)
+
+
+def _children() -> list[int]:
+    """This process's child processes (a sweep's workers), from /proc where there is one.
+
+    The launcher's resource tracker is left out: it is not a worker, and it ends by
+    itself when the command does, after cleaning up what the workers shared.
+    """
+    me = os.getpid()
+    proc = Path("/proc")
+    if not proc.is_dir():
+        import multiprocessing
+
+        return [p.pid for p in multiprocessing.active_children() if p.pid]
+    kids = []
+    for d in proc.iterdir():
+        if d.name.isdigit():
+            with suppress(OSError, ValueError, IndexError):
+                stat = (d / "stat").read_text()
+                fields = stat[stat.rindex(")") + 2:].split()
+                if int(fields[1]) == me and fields[0] != "Z" and b"resource_tracker" \
+                        not in (d / "cmdline").read_bytes():
+                    kids.append(int(d.name))
+    return kids
+
+
+def _stop_workers(signum: int) -> None:
+    """Pass the signal on to the workers and give them a moment to write their results."""
+    kids = _children()
+    for pid in kids:
+        with suppress(OSError):
+            os.kill(pid, signum)
+    deadline = time.monotonic() + WORKER_GRACE_S
+    while kids and time.monotonic() < deadline:
+        alive = set(_children())
+        kids = [k for k in kids if k in alive]
+        if kids:
+            time.sleep(0.05)
+
+
+def _end_workers() -> None:
+    """Kill what is left of the workers and reap them, so that none outlives the command."""
+    import signal
+
+    kids = _children()
+    for pid in kids:
+        with suppress(OSError):
+            os.kill(pid, signal.SIGKILL)
+    for pid in kids:
+        with suppress(OSError):
+            os.waitpid(pid, 0)
 
 
 if __name__ == "__main__":

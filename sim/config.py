@@ -501,6 +501,9 @@ class RunConfig:
     # ``replications`` block with means and Student t intervals.
     replications: int = 1
     confidence: float = 0.95
+    # Runs estimated over an hour or half the machine's memory are refused before they
+    # start (sim/resolution.py, ``guard``); true runs them anyway.
+    force: bool = False
 
 
 @dataclass
@@ -812,6 +815,10 @@ def validate(c: SimConfig) -> None:
     _validate_resolution(r)
     _non_negative("run.exact_budget_s", r.exact_budget_s)
     _positive("run.metrics_tick_s", r.metrics_tick_s)
+    if r.metrics_tick_s >= r.horizon_s:
+        raise _fail("run.metrics_tick_s", r.metrics_tick_s,
+                    f"a tick shorter than run.horizon_s ({r.horizon_s}), so the run has more "
+                    f"than one sample")
     if not isinstance(r.replications, int) or isinstance(r.replications, bool) \
             or not 1 <= r.replications <= 10_000:
         raise _fail("run.replications", r.replications, "an integer from 1 to 10,000")

@@ -5,6 +5,13 @@ component made inside this process from the config, nothing shared), ``Scenario.
 advances it to the horizon, ``collect`` gathers the summary and time series, and
 ``write`` puts them in a run directory. If the simulation raises, what it computed so
 far is still collected and written, with the error, before the exception propagates.
+
+What a run directory promises (README "What a run promises"): each file is written to a
+temporary name beside it and renamed into place, the summary after the time series and
+the completion marker (``mark_complete``) last of all; an earlier run's files are removed
+before a new run writes; a stop signal (``stop_on_signals``) ends the simulation between
+two events and the partial results are written with the status ``interrupted``; and a
+run the guard (``sim.resolution.guard``) estimates too long or too large does not start.
 """
 
 from __future__ import annotations
@@ -12,13 +19,18 @@ from __future__ import annotations
 import csv
 import json
 import math
+import os
+import shutil
+import signal
 import sys
+import threading
 import time
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import numpy as np
 import simpy
@@ -44,7 +56,7 @@ from .model.failures import StationFailures
 from .model.hls import ListenerPolling
 from .model.mitigation import Mitigations, overhead_s
 from .model.waiting_room import WaitingRoom
-from .resolution import choose, resolved
+from .resolution import choose, guard, resolved
 
 SCHEMA = 1
 
@@ -59,36 +71,251 @@ class Result:
     error: str | None = None
 
     def write(self, outdir: str | Path) -> Path:
-        """Write summary.json, timeseries.csv and config.yaml (and error.txt) into ``outdir``.
+        """Write config.yaml, timeseries.csv (error.txt) and, last, summary.json into ``outdir``.
 
-        The report is built from these files by ``sim.report`` (the command does it after
-        the run, or ``sim-report DIR`` later).
+        Each file goes to a temporary name beside it and is renamed into place, so a file
+        is either whole or absent. The summary comes last, and an earlier run's summary
+        and completion marker are removed first: a summary never stands beside files it
+        does not describe. The report is built from these files by ``sim.report`` (the
+        command does it after the run, or ``sim-report DIR`` later), and the command then
+        marks the directory complete (``mark_complete``).
         """
         out = Path(outdir)
         out.mkdir(parents=True, exist_ok=True)
+        for name in (COMPLETE_FILE, SUMMARY_FILE):
+            (out / name).unlink(missing_ok=True)
         write_config(self.config, out)
-        (out / "summary.json").write_text(json.dumps(self.summary, indent=2, sort_keys=False)
-                                          + "\n")
-        write_timeseries(self.timeseries, out / "timeseries.csv")
+        write_timeseries(self.timeseries, out / TIMESERIES_FILE)
         if self.error:
-            (out / "error.txt").write_text(self.error)
+            atomic_write_text(out / ERROR_FILE, self.error)
+        else:
+            (out / ERROR_FILE).unlink(missing_ok=True)
+        atomic_write_text(out / SUMMARY_FILE,
+                          json.dumps(self.summary, indent=2, sort_keys=False) + "\n")
         return out
+
+
+# The files of a run directory. Hydra's own (.hydra/, the job's log) belong to the
+# current invocation and are left alone.
+CONFIG_FILE = "config.yaml"
+SUMMARY_FILE = "summary.json"
+TIMESERIES_FILE = "timeseries.csv"
+ERROR_FILE = "error.txt"
+COMPLETE_FILE = ".sim_complete"
+RUN_FILES = (COMPLETE_FILE, SUMMARY_FILE, TIMESERIES_FILE, ERROR_FILE, CONFIG_FILE,
+             "report.md", "report.html")
+RUN_DIRS = ("figures",)
+TMP_SUFFIX = ".tmp"
+
+
+class OutputError(RuntimeError):
+    """The run directory cannot be used or written; the message is one paragraph."""
+
+
+def atomic_write(path: Path, write: Callable[[IO[str]], object]) -> None:
+    """Write ``path`` through ``write(fh)`` into a temporary file beside it, then rename.
+
+    The temporary name starts with a dot and ends in ``.tmp`` (a later run removes any
+    left by a run that was killed); the data is flushed to disk before the rename, so
+    after a crash the file holds either its old content or the whole new one.
+    """
+    tmp = path.with_name(f".{path.name}.{os.getpid()}{TMP_SUFFIX}")
+    try:
+        with tmp.open("w", newline="") as fh:
+            write(fh)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    atomic_write(path, lambda fh: fh.write(text))
 
 
 def write_config(cfg: SimConfig, out: Path) -> None:
     out.mkdir(parents=True, exist_ok=True)
-    (out / "config.yaml").write_text(OmegaConf.to_yaml(OmegaConf.structured(cfg)))
+    atomic_write_text(out / CONFIG_FILE, OmegaConf.to_yaml(OmegaConf.structured(cfg)))
 
 
 def write_timeseries(ts: dict[str, np.ndarray], path: Path) -> None:
     names = list(ts)
     cols = [np.asarray(ts[n], dtype=float) for n in names]
-    with path.open("w", newline="") as fh:
+
+    def rows(fh: IO[str]) -> None:
         w = csv.writer(fh)
         w.writerow(names)
         for row in zip(*cols, strict=True):
             w.writerow(["" if math.isnan(v) else (int(v) if v.is_integer() else f"{v:.6g}")
                         for v in row])
+
+    atomic_write(path, rows)
+
+
+def prepare_outdir(outdir: str | Path) -> Path:
+    """Make ``outdir`` ready for a run: a writable directory with no earlier run's files.
+
+    A path that is a file, lies under a file or cannot be written raises ``OutputError``
+    naming it. The files an earlier run left (summary, time series, report, figures,
+    error, completion marker, temporary files of a killed write) are removed, so the new
+    run's files never stand beside an old run's.
+    """
+    out = Path(outdir)
+    check_writable(out)
+    for name in RUN_FILES:
+        (out / name).unlink(missing_ok=True)
+    for name in RUN_DIRS:
+        if (out / name).is_dir() and not (out / name).is_symlink():
+            shutil.rmtree(out / name)
+    for tmp in out.glob(f".*{TMP_SUFFIX}"):
+        if tmp.is_file():
+            tmp.unlink(missing_ok=True)
+    return out
+
+
+def check_writable(out: Path) -> None:
+    """Create ``out`` if needed and prove it writable; ``OutputError`` if it is not."""
+    for parent in [out, *out.parents]:
+        if parent.exists() and not parent.is_dir():
+            what = "is a file" if parent == out else f"lies under a file ({parent})"
+            raise OutputError(
+                f"Cannot write the run to {out}: that path {what}. Choose a directory "
+                f"(hydra.run.dir=DIR for a run, hydra.sweep.dir=DIR for a sweep, or the "
+                f"outdir argument of sim.run).")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        probe = out / f".write_probe.{os.getpid()}{TMP_SUFFIX}"
+        probe.write_text("")
+        probe.unlink()
+    except OSError as exc:
+        raise OutputError(
+            f"Cannot write the run to {out}: {exc.strerror or exc} ({type(exc).__name__}). "
+            f"Choose a directory you can write (hydra.run.dir=DIR for a run, "
+            f"hydra.sweep.dir=DIR for a sweep), or free space on its disk.") from None
+
+
+def mark_complete(outdir: str | Path) -> None:
+    """Mark a run directory complete: every file of the run is in place, status ok.
+
+    Written last, after the report; a restarted sweep skips only directories with this
+    marker (and a summary of the same config with status ok).
+    """
+    out = Path(outdir)
+    files = sorted(n for n in RUN_FILES if n != COMPLETE_FILE and (out / n).is_file())
+    atomic_write_text(out / COMPLETE_FILE, json.dumps({"status": "ok", "files": files}) + "\n")
+
+
+def is_complete(outdir: str | Path) -> bool:
+    """Whether ``outdir`` holds a run marked complete whose files are all still there."""
+    out = Path(outdir)
+    try:
+        marker = json.loads((out / COMPLETE_FILE).read_text())
+    except (OSError, ValueError):
+        return False
+    return marker.get("status") == "ok" and all(
+        (out / name).is_file() for name in marker.get("files", []))
+
+
+# -- signals --------------------------------------------------------------------------------
+
+STOP_SIGNALS = tuple(s for s in (getattr(signal, n, None) for n in ("SIGINT", "SIGTERM",
+                                                                     "SIGHUP")) if s)
+
+
+class Interrupted(KeyboardInterrupt):
+    """A run stopped by a signal (SIGINT, SIGTERM, SIGHUP); exit status 128 + its number."""
+
+    def __init__(self, signum: int = signal.SIGINT) -> None:
+        self.signum = int(signum)
+        super().__init__(f"stopped by {signal.Signals(self.signum).name}")
+
+    @property
+    def exit_code(self) -> int:
+        return 128 + self.signum
+
+    def __reduce__(self) -> tuple[Any, tuple[int]]:  # crosses process boundaries whole
+        return (Interrupted, (self.signum,))
+
+
+def interruption(exc: BaseException) -> Interrupted | None:
+    """The interruption ``exc`` is (a plain KeyboardInterrupt is a SIGINT), or None."""
+    if isinstance(exc, Interrupted):
+        return exc
+    if isinstance(exc, KeyboardInterrupt):
+        return Interrupted(signal.SIGINT)
+    return None
+
+
+@contextmanager
+def _stop_between_events(env: simpy.Environment) -> Iterator[list[int]]:
+    """While the simulation runs, a stop signal ends it between two events.
+
+    A signal handled by raising (``stop_on_signals``, or Python's own Ctrl-C) would
+    otherwise land in the middle of an event, say halfway through a metrics sample, and
+    leave the state it was changing half done. Here the handler only schedules an urgent
+    event that stops ``env.run`` before the next one; the yielded list then holds the
+    signal's number, and the caller raises ``Interrupted``. Signals that are ignored or
+    left to the system's default action (SIGTERM in a notebook) stay as they are.
+    """
+    stopped: list[int] = []
+    if threading.current_thread() is not threading.main_thread():
+        yield stopped
+        return
+
+    def handler(signum: int, frame: Any) -> None:
+        for s in STOP_SIGNALS:
+            signal.signal(s, signal.SIG_IGN)
+        if not stopped:
+            stopped.append(signum)
+            stop = env.event()
+            stop._ok, stop._value = True, None
+            stop.callbacks.append(simpy.core.StopSimulation.callback)
+            env.schedule(stop, simpy.events.URGENT)
+
+    previous = {s: signal.getsignal(s) for s in STOP_SIGNALS}
+    taken = [s for s, h in previous.items() if callable(h)]
+    for s in taken:
+        signal.signal(s, handler)
+    try:
+        yield stopped
+    finally:
+        # After a stop, a command's own handler (``stop_on_signals``) stays ignored while
+        # the partial results are written; any other handler (Ctrl-C in a notebook) is
+        # put back.
+        for s in taken:
+            if not (stopped and getattr(previous[s], "stops_the_run", False)):
+                signal.signal(s, previous[s])
+
+
+@contextmanager
+def stop_on_signals(on_signal: Callable[[int], None] | None = None) -> Iterator[None]:
+    """While inside, SIGINT, SIGTERM and SIGHUP raise ``Interrupted`` in the main thread.
+
+    The first signal is the one that counts: the others are ignored from then on, so
+    writing what the run computed is not cut short by a second Ctrl-C or a second kill.
+    ``on_signal(signum)`` runs first (a sweep passes the signal on to its workers).
+    Outside the main thread (where Python cannot take signals) it does nothing.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum: int, frame: Any) -> None:
+        for s in STOP_SIGNALS:
+            signal.signal(s, signal.SIG_IGN)
+        if on_signal is not None:
+            on_signal(signum)
+        raise Interrupted(signum)
+
+    handler.stops_the_run = True  # type: ignore[attr-defined]
+    previous = {s: signal.signal(s, handler) for s in STOP_SIGNALS}
+    try:
+        yield
+    finally:
+        for s, h in previous.items():
+            signal.signal(s, h)
 
 
 class Scenario:
@@ -302,12 +529,15 @@ class Scenario:
         env.process(self.recorder.process())
         t0 = time.perf_counter()
         try:
-            env.run(until=r.horizon_s + 1e-9)
+            with _stop_between_events(env) as stopped:
+                env.run(until=r.horizon_s + 1e-9)
         finally:
             self.wall_s = time.perf_counter() - t0
             # SimPy numbers events with an itertools.count: its next value is how many
             # events were scheduled, which is what the run cost.
             self.events = next(env._eid)
+        if stopped:
+            raise Interrupted(stopped[0])
 
     def cost(self) -> dict[str, Any]:
         """Instance-seconds per station × its price per instance-hour, in USD."""
@@ -473,25 +703,107 @@ class _Progress:
 
 def simulate(cfg: SimConfig, outdir: str | Path | None = None,
              progress: bool = False) -> Result:
-    """Run one validated config; write into ``outdir`` if given, even if the run fails."""
-    if outdir is not None:
-        write_config(cfg, Path(outdir))
-    scenario = Scenario(cfg)
+    """Run one validated config; write into ``outdir`` if given, even if the run fails.
+
+    Before anything runs, ``guard`` refuses a run estimated to take over an hour or half
+    the machine's memory (``run.force=true`` runs it anyway), and the output directory is
+    checked and cleared of an earlier run's files. If the simulation raises, or a signal
+    stops it (``Interrupted``), what it computed so far is written with ``error.txt`` and
+    the status ``failed`` or ``interrupted`` before the exception propagates.
+    """
+    estimate = guard(cfg)
+    out = prepare_outdir(outdir) if outdir is not None else None
+    if out is not None:
+        write_config(cfg, out)
+    if estimate.notable:
+        print(f"[sim] {estimate.line()}", file=sys.stderr, flush=True)
+    try:
+        scenario = Scenario(cfg)
+    except BaseException as exc:
+        if out is not None and interruption(exc) is not None:
+            atomic_write_text(out / ERROR_FILE, _error_text(exc, None).replace(
+                "summary.json and timeseries.csv hold what was computed up to then "
+                "(status: interrupted)", "before the simulation started"))
+        raise
     if scenario.resolution.warning:
         print(f"[sim] warning: {scenario.resolution.warning}", file=sys.stderr, flush=True)
     try:
         scenario.run(progress=progress)
     except BaseException as exc:
-        error = "".join(traceback.format_exception(exc))
-        result = scenario.collect(error=error)
-        if outdir is not None:
-            result.write(outdir)
+        _keep_partial(scenario, exc, out)
         raise
     result = scenario.collect()
-    _add_intervals(result, progress)
-    if outdir is not None:
-        result.write(outdir)
+    try:
+        _add_intervals(result, progress)
+    except BaseException as exc:
+        result.error = _error_text(exc, None)
+        result.summary["status"] = "failed"
+        _mark_stopped(result, exc)
+        _write(result, out)
+        raise
+    _write(result, out)
     return result
+
+
+def _error_text(exc: BaseException, scenario: Scenario | None) -> str:
+    """error.txt: for a signal, what stopped the run and when; otherwise the traceback."""
+    stop = interruption(exc)
+    if stop is None:
+        return "".join(traceback.format_exception(exc))
+    where = (f" at t={float(scenario.env.now):,.0f} s of {scenario.cfg.run.horizon_s:,.0f} s"
+             if scenario is not None else "")
+    return (f"Interrupted: {stop}{where}. summary.json and timeseries.csv hold what was "
+            f"computed up to then (status: interrupted).\n")
+
+
+def _keep_partial(scenario: Scenario, exc: BaseException, out: Path | None) -> None:
+    """Write what a stopped or failed run computed; if even that fails, say so in error.txt.
+
+    The summary and time series are collected as they stand; should collecting them
+    fail too (a state left inconsistent by the error), error.txt holds both errors and
+    a summary with the status says the results are missing.
+    """
+    error = _error_text(exc, scenario)
+    try:
+        result = scenario.collect(error=error)
+    except Exception as again:
+        error += ("\nCollecting the partial results failed as well:\n"
+                  + "".join(traceback.format_exception(again)))
+        status = "interrupted" if interruption(exc) is not None else "failed"
+        result = Result(scenario.given, {"schema": SCHEMA, "name": scenario.cfg.name,
+                                         "status": status, "partial": "not collected"},
+                        {}, error)
+    _mark_stopped(result, exc)
+    _write(result, out)
+
+
+def _mark_stopped(result: Result, exc: BaseException) -> None:
+    if interruption(exc) is not None:
+        result.summary["status"] = "interrupted"
+
+
+def _write(result: Result, out: Path | None) -> None:
+    """Write ``result`` into ``out``; a failed write leaves no summary claiming success.
+
+    If the disk is full or the directory went away, what can still be written says so
+    (error.txt, a summary with status ``failed``) and ``OutputError`` names the directory
+    and the cause.
+    """
+    if out is None:
+        return
+    try:
+        result.write(out)
+    except OSError as exc:
+        cause = f"{exc.strerror or exc} ({type(exc).__name__})"
+        with suppress(OSError):
+            (out / SUMMARY_FILE).unlink(missing_ok=True)
+            atomic_write_text(out / ERROR_FILE, f"Writing the results failed: {cause}\n"
+                              + "".join(traceback.format_exception(exc)))
+            atomic_write_text(out / SUMMARY_FILE, json.dumps(
+                {**result.summary, "status": "failed"}, indent=2) + "\n")
+        raise OutputError(f"Could not write the results to {out}: {cause}. The run's "
+                          f"results are not complete there; free space or choose another "
+                          f"directory (hydra.run.dir=DIR) and run again.") from None
 
 
 def _add_intervals(result: Result, progress: bool) -> None:
@@ -499,7 +811,9 @@ def _add_intervals(result: Result, progress: bool) -> None:
 
     The top-level figures stay those of replication 0 (seed ``run.seed``), so a
     replicated summary reads like a single run's; the ``replications`` block holds the
-    means and Student t intervals over all N.
+    means and Student t intervals over all N. If a replication fails or a signal stops
+    it, the block keeps the replications that finished, with ``complete: false`` and
+    ``requested: N``, before the exception propagates.
     """
     cfg = result.config
     r = cfg.run
@@ -511,11 +825,17 @@ def _add_intervals(result: Result, progress: bool) -> None:
         return
     seeds = [replication_seed(r.seed, i) for i in range(r.replications)]
     summaries = [result.summary]
-    for i, seed in enumerate(seeds[1:], start=1):
-        if progress:
-            print(f"[sim] replication {i + 1}/{r.replications} (seed {seed})",
-                  file=sys.stderr, flush=True)
-        rep = Scenario(replace(cfg, run=replace(r, seed=seed, replications=1)))
-        rep.run(progress=False)
-        summaries.append(rep.collect().summary)
+    try:
+        for i, seed in enumerate(seeds[1:], start=1):
+            if progress:
+                print(f"[sim] replication {i + 1}/{r.replications} (seed {seed})",
+                      file=sys.stderr, flush=True)
+            rep = Scenario(replace(cfg, run=replace(r, seed=seed, replications=1)))
+            rep.run(progress=False)
+            summaries.append(rep.collect().summary)
+    except BaseException:
+        block = replication_block(summaries, seeds[:len(summaries)], r.confidence)
+        result.summary["replications"] = {**block, "complete": False,
+                                          "requested": r.replications}
+        raise
     result.summary["replications"] = replication_block(summaries, seeds, r.confidence)

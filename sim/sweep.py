@@ -9,9 +9,10 @@ ran replications). The table is built from the files the jobs wrote, so it is th
 whichever launcher ran them (joblib, Ray, submitit), and ``write_sweep_table(DIR)``
 rebuilds it at any time, for instance after an interrupted sweep.
 
-Progress: each job, when it ends, prints how many jobs of the sweep are done (counted from
-the run directories that hold a summary) out of the total the sweep started with (known
-for Hydra's basic sweeper, the product of the swept values).
+Progress: each job, when it ends, prints how many jobs of the sweep have finished in this
+invocation (run, failed or skipped as already done; each appends its number to
+``.sim_sweep_done``) out of the total the sweep started with (known for Hydra's basic
+sweeper, the product of the swept values).
 
 Callbacks run where Hydra runs them: ``on_multirun_*`` in the command's process,
 ``on_job_end`` in the job's process (a joblib worker, a Ray worker, a SLURM node). So
@@ -32,6 +33,10 @@ from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
 TOTAL_FILE = ".sim_sweep.json"
+DONE_FILE = ".sim_sweep_done"  # one line per job that ended in this invocation
+# Set in the command's process at the end of a sweep (and its directory at the start),
+# for the command's exit status and messages.
+outcome: dict[str, Any] = {}
 
 # The summary figures of the table (dotted paths into summary.json).
 FIGURES = (
@@ -81,7 +86,10 @@ def job_row(job_dir: Path, sweep_dir: Path) -> dict[str, Any]:
             summary = None
     error = (job_dir / "error.txt").read_text() if (job_dir / "error.txt").is_file() else None
     if summary is None:
-        row["status"] = "failed" if error else "missing"
+        row["status"] = ("interrupted" if error and error.startswith("Interrupted")
+                         else "failed" if error else "missing")
+    elif summary.get("status") == "interrupted":
+        row["status"] = "interrupted"
     else:
         row["status"] = "failed" if error else summary.get("status", "ok")
     row["error"] = error.strip().splitlines()[-1] if error and error.strip() else None
@@ -103,7 +111,16 @@ def _split(override: str) -> tuple[str, str]:
 
 
 def write_sweep_table(sweep_dir: str | Path) -> tuple[Path, Path]:
-    """Write ``sweep.csv`` and ``sweep.json`` for the jobs found under ``sweep_dir``."""
+    """Write ``sweep.csv`` and ``sweep.json`` for the jobs found under ``sweep_dir``.
+
+    Both are written to a temporary name and renamed into place. In the CSV, no two
+    columns share a name (a figure whose name is also a swept key becomes
+    ``summary.<name>``), and a text cell that a spreadsheet would read as a formula (it
+    starts with =, +, -, @, a tab or a carriage return and is not a number) is prefixed
+    with a quote; numbers, negative ones included, stay numbers.
+    """
+    from .run import atomic_write, atomic_write_text
+
     sweep = Path(sweep_dir)
     rows = [job_row(d, sweep) for d in _job_dirs(sweep)]
     keys: dict[str, None] = {}
@@ -113,22 +130,62 @@ def write_sweep_table(sweep_dir: str | Path) -> tuple[Path, Path]:
     for r in rows:
         figure_cols.update(dict.fromkeys(r["figures"]))
     json_path = sweep / "sweep.json"
-    json_path.write_text(json.dumps(
+    atomic_write_text(json_path, json.dumps(
         {"sweep_dir": str(sweep), "jobs": len(rows),
          "failed": sum(r["status"] == "failed" for r in rows), "rows": rows},
         indent=2) + "\n")
-    csv_path = sweep / "sweep.csv"
-    with csv_path.open("w", newline="") as fh:
+    fixed = ("job", "status", "error", "overrides")
+    key_names = [f"override.{k}" if k in fixed else k for k in keys]
+    figure_names = [f"summary.{c}" if c in keys or c in fixed else c for c in figure_cols]
+    header = unique_names(["job", *key_names, "status", "error", *figure_names, "overrides"])
+
+    def table(fh: Any) -> None:
         w = csv.writer(fh)
-        w.writerow(["job", *keys, "status", "error", *figure_cols, "overrides"])
+        w.writerow([safe_cell(h) for h in header])
         for r in rows:
             values = dict(_split(o) for o in r["overrides"])
-            w.writerow([r["job"], *(values.get(k, "") for k in keys), r["status"],
-                        r["error"] or "",
-                        *("" if r["figures"].get(c) is None else r["figures"][c]
-                          for c in figure_cols),
-                        " ".join(r["overrides"])])
+            w.writerow([safe_cell(v) for v in (
+                r["job"], *(values.get(k, "") for k in keys), r["status"], r["error"] or "",
+                *("" if r["figures"].get(c) is None else r["figures"][c]
+                  for c in figure_cols),
+                " ".join(r["overrides"]))])
+
+    csv_path = sweep / "sweep.csv"
+    atomic_write(csv_path, table)
     return csv_path, json_path
+
+
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def safe_cell(value: Any) -> Any:
+    """A CSV cell a spreadsheet shows as text: formula-like strings get a leading quote.
+
+    Only strings are touched, and a string that reads as a number (``-5``, ``+1e3``) is
+    left as it is, so negative values stay numeric.
+    """
+    if not isinstance(value, str) or not value.startswith(FORMULA_START):
+        return value
+    try:
+        float(value)
+    except ValueError:
+        return "'" + value
+    return value
+
+
+def unique_names(names: list[str]) -> list[str]:
+    """``names`` with any repeated name numbered (``name.2``), so columns are unique."""
+    seen: dict[str, int] = {}
+    out = []
+    for n in names:
+        candidate = n
+        while candidate in seen:
+            seen[n] += 1
+            candidate = f"{n}.{seen[n]}"
+        seen.setdefault(n, 1)
+        seen.setdefault(candidate, 1)
+        out.append(candidate)
+    return out
 
 
 def _sweep_total(config: DictConfig) -> int | None:
@@ -157,14 +214,26 @@ def _sweep_total(config: DictConfig) -> int | None:
 
 
 class SweepTable(Callback):
-    """Writes the sweep table at the end of a multirun and reports jobs done."""
+    """Writes the sweep table at the end of a multirun and reports jobs finished."""
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        from .run import atomic_write_text
+
         sweep = Path(config.hydra.sweep.dir)
         sweep.mkdir(parents=True, exist_ok=True)
-        (sweep / TOTAL_FILE).write_text(json.dumps({"total": _sweep_total(config)}) + "\n")
+        atomic_write_text(sweep / TOTAL_FILE, json.dumps({"total": _sweep_total(config)})
+                          + "\n")
+        (sweep / DONE_FILE).write_text("")
+        outcome.clear()
+        outcome["dir"] = sweep
 
     def on_job_end(self, config: DictConfig, job_return: Any, **kwargs: Any) -> None:
+        """Count this job as finished (ran, failed or skipped) and print the count.
+
+        Each job appends its number to a file of the sweep directory (one short append
+        is atomic), so the count is of jobs that ended in this invocation, whatever
+        process ran them; jobs still running or never started are not counted.
+        """
         from hydra.core.hydra_config import HydraConfig
         from hydra.types import RunMode
 
@@ -175,7 +244,9 @@ class SweepTable(Callback):
         if hc.mode != RunMode.MULTIRUN:
             return
         sweep = Path(hc.sweep.dir)
-        done = len(list(sweep.glob("**/summary.json")))
+        with (sweep / DONE_FILE).open("a") as fh:
+            fh.write(f"{hc.job.num}\n")
+        done = len(set((sweep / DONE_FILE).read_text().split()))
         total = None
         if (sweep / TOTAL_FILE).is_file():
             total = json.loads((sweep / TOTAL_FILE).read_text()).get("total")
@@ -189,6 +260,7 @@ class SweepTable(Callback):
             return
         csv_path, json_path = write_sweep_table(sweep)
         table = json.loads(json_path.read_text())
+        outcome.update(dir=sweep, jobs=table["jobs"], failed=table["failed"], csv=csv_path)
         failed = f", {table['failed']} failed (see error column)" if table["failed"] else ""
         print(f"[sweep] {table['jobs']} jobs{failed}; wrote {csv_path} and {json_path.name}",
               file=sys.stderr, flush=True)

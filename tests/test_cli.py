@@ -19,6 +19,7 @@ import pytest
 SIM = Path(sys.executable).with_name("sim")
 SMALL = ["architecture=spaces", "arrivals.audience=1500", "arrivals.t0_s=20",
          "arrivals.early_window_s=20", "arrivals.tail_tau_s=30", "run.horizon_s=60",
+         "slo.window_s=30",
          "run.progress=false"]
 
 

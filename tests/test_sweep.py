@@ -14,7 +14,7 @@ import sim.cli
 from sim.sweep import write_sweep_table
 
 TINY = ["architecture=single_station", "arrivals=constant", "clients=patient",
-        "run.horizon_s=60", "run.report=false", "run.progress=false"]
+        "run.horizon_s=60", "slo.window_s=30", "run.report=false", "run.progress=false"]
 
 
 def sweep(args: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
@@ -70,8 +70,10 @@ def test_failed_job_is_recorded_and_the_sweep_goes_on(tmp_path: Path,
     monkeypatch.setattr(sim.cli, "simulate", flaky)
     monkeypatch.chdir(tmp_path)
     out = tmp_path / "sweep"
-    sim.cli.main(["-m", "run.seed=1,2,3", *TINY, "hydra/launcher=basic",
-                  f"hydra.sweep.dir={out}"])
+    with pytest.raises(SystemExit) as stop:  # the others finish, then the sweep fails
+        sim.cli.main(["-m", "run.seed=1,2,3", *TINY, "hydra/launcher=basic",
+                      f"hydra.sweep.dir={out}"])
+    assert stop.value.code == 1
     rows = read_csv(out / "sweep.csv")
     assert [r["status"] for r in rows] == ["ok", "failed", "ok"]
     assert "station exploded" in rows[1]["error"]

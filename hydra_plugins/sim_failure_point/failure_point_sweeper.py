@@ -18,9 +18,10 @@ directory, rewritten after every round.
 # registering them in sys.modules, and dataclasses then cannot resolve string annotations.
 import json
 import logging
+import math
 import sys
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
@@ -60,6 +61,77 @@ ConfigStore.instance().store(group="hydra/sweeper", name="failure_point",
                              node=FailurePointSweeperConf, provider="sim")
 
 
+DIRECTIONS = ("auto", "up", "down")
+
+
+def check_settings(config: Any, settings: Mapping[str, Any]) -> None:
+    """Check the sweeper's settings (``hydra.sweeper.*``) against the run's config.
+
+    ``settings`` are the values given (the others keep their defaults); ``config`` is the
+    composed run config, in which ``param`` must name a number. Any problem raises
+    ``sim.ConfigError``: one paragraph naming the key and what is allowed.
+    """
+    from sim.config import ConfigError
+
+    known = {f.name for f in fields(FailurePointSweeperConf)} - {"_target_"}
+    for key in settings:
+        if key not in known:
+            raise _bad(key, settings[key], "one of the sweeper's settings: "
+                       + ", ".join(sorted(known)))
+    s: dict[str, Any] = {f.name: f.default for f in fields(FailurePointSweeperConf)}
+    s.update(settings)
+    missing = [k for k in ("param", "low", "high") if s[k] is None]
+    if missing:
+        raise ConfigError("Invalid configuration: hydra/sweeper=failure_point needs "
+                          + ", ".join(f"hydra.sweeper.{k}" for k in missing)
+                          + " (the key searched and the first bracket, low < high).")
+    param = s["param"]
+    value = OmegaConf.select(config, str(param), default=None) \
+        if isinstance(param, str) and param.strip() else None
+    if not _is_number(value):
+        raise _bad("param", param, "a config key whose value is a number, such as "
+                   "arrivals.audience, arrivals.rate or architecture.stations.join.instances")
+    for key in ("low", "high"):
+        if not _is_number(s[key]) or not math.isfinite(s[key]):
+            raise _bad(key, s[key], "a finite number")
+    if not s["low"] < s["high"]:
+        raise _bad("low", s["low"], f"a number below hydra.sweeper.high ({s['high']})")
+    _integer_at_least("replications", s["replications"], 1)
+    _integer_at_least("max_probes", s["max_probes"], 1)
+    _integer_at_least("max_expand", s["max_expand"], 0)
+    for key in ("rel_tol", "abs_tol"):
+        if not _is_number(s[key]) or not s[key] >= 0 or not math.isfinite(s[key]):
+            raise _bad(key, s[key], "a finite number >= 0")
+    if not _is_number(s["confidence"]) or not 0.5 <= s["confidence"] < 1:
+        raise _bad("confidence", s["confidence"], "a number in [0.5, 1)")
+    if s["direction"] not in DIRECTIONS:
+        raise _bad("direction", s["direction"], "one of " + ", ".join(DIRECTIONS))
+    if s["integer"] is not None and not isinstance(s["integer"], bool):
+        raise _bad("integer", s["integer"], "null (from the parameter's value), true or false")
+    for key in ("fail_below", "fail_above"):
+        if s[key] is not None and (not _is_number(s[key]) or not math.isfinite(s[key])):
+            raise _bad(key, s[key], "null or a finite number")
+    if s["metric"] != "slo.met" and s["fail_below"] is None and s["fail_above"] is None:
+        raise _bad("metric", s["metric"], "slo.met, or another summary figure with "
+                   "hydra.sweeper.fail_below or hydra.sweeper.fail_above set")
+
+
+def _is_number(x: Any) -> bool:
+    return isinstance(x, int | float) and not isinstance(x, bool)
+
+
+def _integer_at_least(key: str, value: Any, least: int) -> None:
+    if not isinstance(value, int) or isinstance(value, bool) or value < least:
+        raise _bad(key, value, f"an integer >= {least}")
+
+
+def _bad(key: str, value: Any, allowed: str) -> Exception:
+    from sim.config import ConfigError
+
+    return ConfigError(f"Invalid configuration: hydra.sweeper.{key} = {value!r}; "
+                       f"allowed: {allowed}.")
+
+
 class FailurePointSweeper(Sweeper):
     def __init__(self, param: str | None = None, low: float | None = None,
                  high: float | None = None, replications: int = 3, confidence: float = 0.95,
@@ -68,17 +140,14 @@ class FailurePointSweeper(Sweeper):
                  max_expand: int = 6, metric: str = "slo.met",
                  fail_below: float | None = None, fail_above: float | None = None) -> None:
         super().__init__()
-        missing = [k for k, v in (("param", param), ("low", low), ("high", high)) if v is None]
-        if missing:
-            raise ValueError("hydra/sweeper=failure_point needs "
-                             + ", ".join(f"hydra.sweeper.{k}" for k in missing))
-        if replications < 1:
-            raise ValueError(f"hydra.sweeper.replications must be >= 1, got {replications}")
-        if metric != "slo.met" and fail_below is None and fail_above is None:
-            raise ValueError(f"hydra.sweeper.metric={metric}: set hydra.sweeper.fail_below "
-                             f"or hydra.sweeper.fail_above")
+        self.settings = {"param": param, "low": low, "high": high,
+                         "replications": replications, "confidence": confidence,
+                         "direction": direction, "integer": integer, "rel_tol": rel_tol,
+                         "abs_tol": abs_tol, "max_probes": max_probes,
+                         "max_expand": max_expand, "metric": metric,
+                         "fail_below": fail_below, "fail_above": fail_above}
         self.param = str(param)
-        self.low, self.high = float(low), float(high)  # type: ignore[arg-type]
+        self.low, self.high = float(low or 0), float(high or 0)
         self.replications = replications
         self.confidence = confidence
         self.direction = direction
@@ -95,6 +164,7 @@ class FailurePointSweeper(Sweeper):
               config: DictConfig) -> None:
         from hydra.core.plugins import Plugins
 
+        check_settings(config, self.settings)  # the command checked them; the API may not
         self.config = config
         self.hydra_context = hydra_context
         self.launcher = Plugins.instance().instantiate_launcher(
