@@ -94,6 +94,7 @@ class Clients:
                          if ClientPolicies.active(cfg) else None)
         # Unique clients per metrics window, for the retry amplification (``track_unique``).
         self._track = False
+        self._now: list[Cohort] = []  # immediate retries being started (_retry_now)
         self._row_s = 1.0
         self._window_rows = 1
         self.unique_delta: dict[int, int] = {}
@@ -331,9 +332,23 @@ class Clients:
         else:
             nxt.sleep_s = c.sleep_s  # keeps the session end
         if delay <= 0.0:
-            self._attempt(nxt)
+            self._retry_now(nxt)
         else:
             self._schedule(Due(self._on_retry_cbs, nxt), NORMAL, delay)
+
+    def _retry_now(self, c: Cohort) -> None:
+        """Start a retry with no delay at once. One that fails at once in turn (a full
+        queue rejects it as it is offered) would start the next inside this call, one
+        nested call per attempt (300 attempts exceeded Python's recursion limit), so
+        retries that come due while one is being started wait in ``_now`` and the
+        outermost call starts them in order, once the attempt before has been dealt
+        with."""
+        self._now.append(c)
+        if len(self._now) > 1:
+            return  # an outer call is starting retries: it will start this one
+        while self._now:
+            self._attempt(self._now[0])
+            self._now.pop(0)
 
     def _on_retry(self, ev: simpy.Event) -> None:
         self._attempt(ev._value)
