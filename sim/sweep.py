@@ -40,7 +40,7 @@ outcome: dict[str, Any] = {}
 
 # The summary figures of the table (dotted paths into summary.json).
 FIGURES = (
-    "name", "status", "seed", "mode",
+    "name", "status", "seed", "mode", "resolution.tick_s",
     "legit.arrived", "legit.joined", "legit.abandoned", "legit.in_flight", "legit.attempts",
     "legit.join_ratio", "legit.attempts_per_client",
     "join_latency_s.mean", "join_latency_s.p50", "join_latency_s.p90", "join_latency_s.p99",
@@ -264,8 +264,36 @@ class SweepTable(Callback):
         failed = f", {table['failed']} failed (see error column)" if table["failed"] else ""
         print(f"[sweep] {table['jobs']} jobs{failed}; wrote {csv_path} and {json_path.name}",
               file=sys.stderr, flush=True)
+        mixed = mixed_modes(table["rows"])
+        if mixed:
+            print(f"[sweep] warning: {mixed}", file=sys.stderr, flush=True)
         if config.get("run", {}).get("report", True):
             _sweep_report(sweep)
+
+
+def mixed_modes(rows: list[dict[str, Any]]) -> str | None:
+    """What to say when the jobs of a sweep ran in different modes or at different ticks
+    (``run.resolution_s: auto`` decides per job, from each job's own size), else None.
+
+    The modes agree within the differential suite's bounds, but a difference between two
+    jobs that is smaller than those bounds may then be the modes', not the swept key's.
+    """
+    seen: dict[str, int] = {}
+    for r in rows:
+        f = r.get("figures") or {}
+        if f.get("mode") is None:
+            continue
+        tick = f.get("resolution.tick_s")
+        label = "exact" if f["mode"] == "exact" else f"cohort at {tick:g} s" if tick else "cohort"
+        seen[label] = seen.get(label, 0) + 1
+    if len(seen) < 2:
+        return None
+    finest = min((float(k.split()[2]) for k in seen if k.startswith("cohort at")),
+                 default=None)
+    pin = (f"run.resolution_s={finest:g}" if finest is not None else "run.resolution_s=0")
+    parts = ", ".join(f"{n} {'job' if n == 1 else 'jobs'} {k}" for k, n in seen.items())
+    return (f"the jobs ran in different modes ({parts}): run.resolution_s=auto chose per "
+            f"job. To compare like with like, set {pin} for every job.")
 
 
 def _sweep_report(sweep: Path) -> None:

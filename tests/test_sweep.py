@@ -105,3 +105,41 @@ def test_sweep_writes_its_launch_review(tmp_path: Path) -> None:
     md = (out / "report.md").read_text()
     assert "NO-GO" in md  # 150/s on the single station breaches its SLO
     assert (out / "0" / "report.html").is_file()
+
+
+def test_a_sweep_that_mixes_modes_says_so(tmp_path: Path) -> None:
+    """``auto`` decides per job: a small job runs exact, a large one in cohort mode. The
+    table has each job's mode and tick, and the sweep warns with the tick to pin."""
+    out = tmp_path / "sweep"
+    proc = sweep(["arrivals.rate=10,3000", "run.exact_budget_s=0.5", *TINY,
+                  f"hydra.sweep.dir={out}"], tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    rows = {r["arrivals.rate"]: r for r in read_csv(out / "sweep.csv")}
+    assert rows["10"]["mode"] == "exact" and float(rows["10"]["resolution.tick_s"]) == 0
+    assert rows["3000"]["mode"] == "cohort"
+    tick = float(rows["3000"]["resolution.tick_s"])
+    assert tick > 0
+    warning = [ln for ln in proc.stderr.splitlines() if "different modes" in ln]
+    assert len(warning) == 1 and f"run.resolution_s={tick:g}" in warning[0], proc.stderr
+
+    # Pinned, the same sweep runs one mode and says nothing.
+    out2 = tmp_path / "pinned"
+    proc = sweep(["arrivals.rate=10,3000", f"run.resolution_s={tick:g}", *TINY,
+                  f"hydra.sweep.dir={out2}"], tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert {r["mode"] for r in read_csv(out2 / "sweep.csv")} == {"cohort"}
+    assert "different modes" not in proc.stderr
+
+
+def test_mixed_modes_names_each_mode_and_the_finest_tick() -> None:
+    from sim.sweep import mixed_modes
+
+    def row(mode: str, tick: float) -> dict:
+        return {"figures": {"mode": mode, "resolution.tick_s": tick}}
+
+    assert mixed_modes([row("cohort", 0.1), row("cohort", 0.1)]) is None
+    assert mixed_modes([row("exact", 0.0)]) is None
+    msg = mixed_modes([row("exact", 0.0), row("cohort", 0.1), row("cohort", 0.05)])
+    assert msg is not None and "1 job exact" in msg and "run.resolution_s=0.05" in msg
+    msg = mixed_modes([row("exact", 0.0), row("exact", 0.0), row("cohort", 0.25)])
+    assert msg is not None and "2 jobs exact" in msg and "1 job cohort at 0.25 s" in msg
