@@ -182,11 +182,12 @@ class CohortClients(Clients):
         self._fails_now: dict[tuple[int, bool, bool, float], _Failed] = {}
         self._schedule = scheduler(env)
         self._bo_cache: dict[tuple[int, bool, bool, float, int],
-                             tuple[list[int], list[float], list[float]]] = {}
+                             tuple[list[int], np.ndarray, list[float]]] = {}
         self.lat_sd: list[float] = []
         # Equal-probability slices of the session length: each slice's conditional mean.
         draws = np.sort(np.array([session() for _ in range(40_000)]))
         self._slice_len = [float(x.mean()) for x in np.array_split(draws, SESSION_SLICES)]
+        self._slice_p = np.full(SESSION_SLICES, 1 / SESSION_SLICES)
         # Splits of bundles draw from a stream of their own (a child of the clients' seed
         # sequence, made without touching the clients' stream).
         ss = gen.bit_generator.seed_seq
@@ -393,9 +394,7 @@ class CohortClients(Clients):
         if end_s >= 0:
             self._end_at(end_s, n)
             return
-        for j, k in enumerate(self.gen.multinomial(n, [1 / SESSION_SLICES] * SESSION_SLICES)):
-            if k:
-                self._end_at(done_mid + self._slice_len[j], int(k))
+        self._end_slices(done_mid, self.gen.multinomial(n, self._slice_p).tolist())
 
     def _race(self, c: Cohort, now: float, placements: list[tuple[int, int]] | None
               ) -> list[tuple[int, int]] | None:
@@ -515,8 +514,7 @@ class CohortClients(Clients):
             if prev is not None:
                 f.prev_w += n * prev
             return
-        base, ticks, probs, delays = self._backoff(c, now)
-        counts = self.gen.multinomial(n, probs).tolist() if len(probs) > 1 else [n]
+        base, ticks, counts, delays = self._spread(c, n, now)
         self._gather(c, base, ticks, counts, delays, born, m2, prev, late, chain,
                      c.sleep_s if reconnect else None)
 
@@ -526,8 +524,7 @@ class CohortClients(Clients):
         failed, self._fails_now = self._fails_now, {}
         for f in failed.values():
             c, n = f.proto, f.count
-            base, ticks, probs, delays = self._backoff(c, now)
-            counts = self.gen.multinomial(n, probs).tolist() if len(probs) > 1 else [n]
+            base, ticks, counts, delays = self._spread(c, n, now)
             self._gather(c, base, ticks, counts, delays, f.born_w / n, f.born_m2 / n,
                          f.prev_w / n if self._track else None, INF, None,
                          f.sleep_w / n if c.reconnect else None)
@@ -594,8 +591,23 @@ class CohortClients(Clients):
             self.retries += n
         return nxt
 
+    def _spread(self, c: Cohort, n: int, now: float
+                ) -> tuple[int, list[int], list[int], list[float]]:
+        """``n`` retries of ``c`` failing now, drawn over the ticks of their backoff: the
+        current tick, and the ticks that got any with their counts and mid delays (at
+        short ticks a backoff spans hundreds of ticks, most of which get none)."""
+        base, ticks, probs, delays = self._backoff(c, now)
+        if len(probs) <= 1:
+            return base, ticks, [n], delays
+        counts = self.gen.multinomial(n, probs)
+        hit = counts.nonzero()[0]
+        if len(hit) == len(ticks):
+            return base, ticks, counts.tolist(), delays
+        at = hit.tolist()
+        return base, [ticks[i] for i in at], counts[hit].tolist(), [delays[i] for i in at]
+
     def _backoff(self, c: Cohort, now: float
-                 ) -> tuple[int, list[int], list[float], list[float]]:
+                 ) -> tuple[int, list[int], np.ndarray, list[float]]:
         """The current tick, the ticks after it the retry can fall in, their
         probabilities and mid delays. These depend on the time only through where in its
         tick it falls (to a millionth of a tick), so they are remembered by that."""
@@ -608,7 +620,8 @@ class CohortClients(Clients):
         if hit is None:
             if len(self._bo_cache) >= BACKOFF_CACHE:
                 self._bo_cache.clear()
-            hit = self._bo_cache[key] = self._backoff_at(c, phase)
+            ticks, probs, delays = self._backoff_at(c, phase)
+            hit = self._bo_cache[key] = (ticks, np.asarray(probs), delays)
         return (base, *hit)
 
     def _longest(self, c: Cohort) -> float:
@@ -694,6 +707,24 @@ class CohortClients(Clients):
             ev = Timeout(self.env, max(0.0, k * SESSION_BUCKET_S - self.env.now), k)
             ev.callbacks.append(self._on_ends)
         self._ends[k] += n
+
+    def _end_slices(self, mid: float, counts: list[int]) -> None:
+        """``counts[j]`` listeners joined around ``mid`` leave after slice ``j``'s length:
+        ``_end_at`` for each slice, inlined (every joined cohort runs it 32 times)."""
+        horizon, ends = self.horizon_s, self._ends
+        for length, n in zip(self._slice_len, counts, strict=True):
+            if not n:
+                continue
+            end_s = mid + length
+            if end_s >= horizon:
+                continue  # still listening at the horizon
+            k = int(end_s // SESSION_BUCKET_S) + 1
+            if k in ends:
+                ends[k] += n
+                continue
+            ends[k] = n
+            ev = Timeout(self.env, max(0.0, k * SESSION_BUCKET_S - self.env.now), k)
+            ev.callbacks.append(self._on_ends)
 
     def _on_ends(self, ev: simpy.Event) -> None:
         n = self._ends.pop(ev._value, 0)
