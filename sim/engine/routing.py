@@ -104,6 +104,7 @@ class Network:
                 offer_next(c)
 
             return forward_one
+        probs = None if nxt is None else np.diff([0.0, *nxt[1]])
 
         def forward(c: Cohort) -> None:
             if c.stop_at == name:
@@ -135,12 +136,11 @@ class Network:
                     targets[0].offer(c.split(k, sub))
                     targets[1].offer(c)
             else:
-                probs = np.diff([0.0, *cum])
-                counts = self.gen.multinomial(c.count, probs)
+                counts = self.gen.multinomial(c.count, probs).tolist()
                 parts = []
                 for target, k in zip(targets, counts, strict=True):
                     if k:
-                        parts.append((target, int(k)))
+                        parts.append((target, k))
                 for target, k in parts[:-1]:
                     target.offer(c.split(k))
                 parts[-1][0].offer(c)
