@@ -11,7 +11,6 @@ from pathlib import Path
 
 from .cli import compose
 from .config import to_config
-from .report import build_report
 from .run import Result, simulate
 
 
@@ -27,5 +26,7 @@ def run(overrides: list[str] | None = None, outdir: str | Path | None = None,
     cfg = to_config(compose(overrides or [], config_dir=config_dir))
     result = simulate(cfg, outdir=outdir, progress=progress)
     if outdir is not None and cfg.run.report:
+        from .report import build_report  # matplotlib: loaded only when a report is built
+
         build_report(outdir)
     return result

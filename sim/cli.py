@@ -31,7 +31,6 @@ from .config import (
     shipped_config_dir,
     to_config,
 )
-from .report import build_report
 from .run import simulate
 
 _expose_plugins()
@@ -115,6 +114,8 @@ def _job(cfg: DictConfig, outdir: Path) -> dict[str, Any]:
         raise SystemExit(EXIT_BAD_CONFIG) from None
     result = simulate(sim_cfg, outdir=outdir, progress=sim_cfg.run.progress)
     if sim_cfg.run.report:
+        from .report import build_report  # matplotlib: loaded only when a report is built
+
         build_report(outdir)
     s = result.summary
     legit, slo = s["legit"], s["slo"]
