@@ -172,6 +172,10 @@ class CohortClients(Clients):
         self._impatient_backoff = Backoff("fixed", self.impatient_retry_s, INF)
         self._longest_of: dict[tuple[int, bool], float] = {}
         self._release_cbs = (self._release,)
+        # Deadlines and session ends are ``Due`` events: scheduled as a ``Timeout`` is (same
+        # time, priority and place in the queue), for less work per event.
+        self._deadline_cbs = (self._on_deadline,)
+        self._ends_cbs = (self._on_ends,)
         # A tick's first attempts go out in the bundle of its retries. Off where something
         # treats a cohort by its attempt number as a whole (a waiting room, a server-side
         # retry ratio, a challenge's clearance for retries), which a bundle of both would
@@ -309,8 +313,8 @@ class CohortClients(Clients):
     def _send(self, c: Cohort) -> None:
         c.deadline_spread = c.spread_s  # sent over the tick: so are the deadlines
         if c.deadline_s < INF:
-            ev = Timeout(self.env, max(0.0, c.deadline_s - self.env.now), c.ticket)
-            ev.callbacks.append(self._on_deadline)
+            self._schedule(Due(self._deadline_cbs, c.ticket), NORMAL,
+                           max(0.0, c.deadline_s - self.env.now))
         self.entry.offer(c)
 
     # -- outcomes -------------------------------------------------------------------------
@@ -723,8 +727,8 @@ class CohortClients(Clients):
                 ends[k] += n
                 continue
             ends[k] = n
-            ev = Timeout(self.env, max(0.0, k * SESSION_BUCKET_S - self.env.now), k)
-            ev.callbacks.append(self._on_ends)
+            self._schedule(Due(self._ends_cbs, k), NORMAL,
+                           max(0.0, k * SESSION_BUCKET_S - self.env.now))
 
     def _on_ends(self, ev: simpy.Event) -> None:
         n = self._ends.pop(ev._value, 0)
