@@ -272,8 +272,9 @@ class CohortClients(Clients):
                 self._send(c)
             return
         first = states[0]
-        counts = np.array([c.count for c in states], dtype=np.int64)
-        n = int(counts.sum())
+        per_state = [c.count for c in states]
+        counts = np.array(per_state, dtype=np.int64)
+        n = sum(per_state)  # not counts.sum(): numpy's call costs more on a few states
         b = Cohort(LEGIT, n, first.born_s, first.start_s, first.deadline_s,
                    min(c.attempt for c in states), self)
         b.spread_s = first.spread_s
