@@ -11,7 +11,6 @@ from pathlib import Path
 
 from .cli import compose
 from .config import to_config
-from .report import build_report
 from .run import Result, mark_complete, simulate
 
 
@@ -30,6 +29,8 @@ def run(overrides: list[str] | None = None, outdir: str | Path | None = None,
     result = simulate(cfg, outdir=outdir, progress=progress)
     if outdir is not None:
         if cfg.run.report:
+            from .report import build_report  # matplotlib: loaded only when one is built
+
             build_report(outdir)
         if result.summary.get("status") == "ok":
             mark_complete(outdir)

@@ -40,7 +40,6 @@ from .config import (
     shipped_config_dir,
     to_config,
 )
-from .report import build_report
 from .resolution import guard
 from .run import (
     Interrupted,
@@ -152,6 +151,8 @@ def _run(sim_cfg: SimConfig, outdir: Path) -> dict[str, Any]:
     """Run, build the report if asked, mark the directory complete; return the summary."""
     result = simulate(sim_cfg, outdir=outdir, progress=sim_cfg.run.progress)
     if sim_cfg.run.report:
+        from .report import build_report  # matplotlib: loaded only when a report is built
+
         build_report(outdir)
     if result.summary.get("status") == "ok":
         mark_complete(outdir)

@@ -31,7 +31,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from scipy import stats
 
 # The figures of a summary that get a replication interval (dotted paths; ``*`` is every
 # station). Booleans count as 0/1, so ``slo.met`` gives the share of replications that
@@ -96,6 +95,8 @@ def t_interval(values: Iterable[float], confidence: float = 0.95) -> Interval:
     if x.size < 2:
         return Interval(mean, math.nan, 1, confidence)
     se = float(x.std(ddof=1)) / math.sqrt(x.size)
+    from scipy import stats  # slow to load, and only needed here
+
     t = float(stats.t.ppf(0.5 + confidence / 2, x.size - 1))
     return Interval(mean, t * se, int(x.size), confidence)
 

@@ -102,7 +102,6 @@ def _add_normals(hist: np.ndarray, tick: np.ndarray, lat_v: np.ndarray, lat_sd: 
     from scipy.sparse import csr_matrix
 
     order = idx[np.argsort(lat_v[idx], kind="stable")]
-    n_ticks = hist.shape[0]
     for chunk in np.array_split(order, max(1, len(order) // 2000)):
         v, sd = lat_v[chunk], lat_sd[chunk]
         g = skewness(sd, None if lat_k3 is None else lat_k3[chunk])
@@ -111,10 +110,15 @@ def _add_normals(hist: np.ndarray, tick: np.ndarray, lat_v: np.ndarray, lat_sd: 
         hi = min(len(_EDGES), int(np.searchsorted(_EDGES, float((v + above).max()))) + 1)
         cdf = shifted_gamma_cdf((_EDGES[None, lo:hi] - v[:, None]) / sd[:, None], g[:, None])
         n = len(chunk)
-        mass = np.diff(np.concatenate([np.zeros((n, 1)), cdf, np.ones((n, 1))], axis=1),
-                       axis=1)  # bins lo..hi (bin k lies below edge k)
-        rows = csr_matrix((lat_w[chunk], (tick[chunk], np.arange(n))), shape=(n_ticks, n))
-        hist[:, lo:hi + 1] += rows @ mass
+        mass = np.empty((n, hi - lo + 1))  # bins lo..hi (bin k lies below edge k)
+        mass[:, 0] = cdf[:, 0]
+        np.subtract(cdf[:, 1:], cdf[:, :-1], out=mass[:, 1:-1])
+        np.subtract(1.0, cdf[:, -1], out=mass[:, -1])
+        # Only the chunk's own ticks get rows: adding zeros to every other tick cost more
+        # than the product itself.
+        at, row = np.unique(tick[chunk], return_inverse=True)
+        rows = csr_matrix((lat_w[chunk], (row, np.arange(n))), shape=(len(at), n))
+        hist[at, lo:hi + 1] += rows @ mass
 
 
 def evaluate(ts: dict[str, np.ndarray], lat: tuple[np.ndarray, np.ndarray, np.ndarray],

@@ -104,6 +104,7 @@ class Network:
                 offer_next(c)
 
             return forward_one
+        probs = np.diff([0.0, *nxt[1]]) if nxt is not None else np.ones(1)
 
         def forward(c: Cohort) -> None:
             if c.stop_at == name:
@@ -125,22 +126,24 @@ class Network:
                 targets[-1].offer(c)
             elif c.mix is not None and len(targets) == 2:
                 # A bundle: each state's requests take the first branch independently.
-                sub = self.gen.binomial(c.mix, cum[0])
-                k = int(sub.sum())
+                # One draw per state, in order, as a draw over the array would make them
+                # (a state of none draws nothing), without its checks over a tiny array.
+                binomial, p = self.gen.binomial, cum[0]
+                sub = [binomial(n, p) if n else 0 for n in c.mix.tolist()]
+                k = sum(sub)
                 if k == 0:
                     targets[1].offer(c)
                 elif k == c.count:
                     targets[0].offer(c)
                 else:
-                    targets[0].offer(c.split(k, sub))
+                    targets[0].offer(c.split(k, np.array(sub, dtype=np.int64)))
                     targets[1].offer(c)
             else:
-                probs = np.diff([0.0, *cum])
-                counts = self.gen.multinomial(c.count, probs)
+                counts = self.gen.multinomial(c.count, probs).tolist()
                 parts = []
                 for target, k in zip(targets, counts, strict=True):
                     if k:
-                        parts.append((target, int(k)))
+                        parts.append((target, k))
                 for target, k in parts[:-1]:
                     target.offer(c.split(k))
                 parts[-1][0].offer(c)

@@ -61,7 +61,6 @@ from .clients import LEGIT, Clients
 
 INF = math.inf
 SESSION_SLICES = 32
-SESSION_SHARES = [1 / SESSION_SLICES] * SESSION_SLICES
 RECONNECT_GROUPS = 8
 SESSION_BUCKET_S = 1.0
 # A retry due in a tick whose retries have already gone out (it failed mid-tick, at a
@@ -173,6 +172,10 @@ class CohortClients(Clients):
         self._impatient_backoff = Backoff("fixed", self.impatient_retry_s, INF)
         self._longest_of: dict[tuple[int, bool], float] = {}
         self._release_cbs = (self._release,)
+        # Deadlines and session ends are ``Due`` events: scheduled as a ``Timeout`` is (same
+        # time, priority and place in the queue), for less work per event.
+        self._deadline_cbs = (self._on_deadline,)
+        self._ends_cbs = (self._on_ends,)
         # A tick's first attempts go out in the bundle of its retries. Off where something
         # treats a cohort by its attempt number as a whole (a waiting room, a server-side
         # retry ratio, a challenge's clearance for retries), which a bundle of both would
@@ -183,12 +186,13 @@ class CohortClients(Clients):
         self._fails_now: dict[tuple[int, bool, bool, float], _Failed] = {}
         self._schedule = scheduler(env)
         self._bo_cache: dict[tuple[int, bool, bool, float, int],
-                             tuple[list[int], list[float], list[float]]] = {}
+                             tuple[list[int], np.ndarray, list[float]]] = {}
         self.lat_sd: list[float] = []
         self.lat_k3: list[float] = []  # third cumulants of the parts (their skew)
         # Equal-probability slices of the session length: each slice's conditional mean.
         draws = np.sort(np.array([session() for _ in range(40_000)]))
         self._slice_len = [float(x.mean()) for x in np.array_split(draws, SESSION_SLICES)]
+        self._slice_p = np.full(SESSION_SLICES, 1 / SESSION_SLICES)
         # Splits of bundles draw from a stream of their own (a child of the clients' seed
         # sequence, made without touching the clients' stream).
         ss = gen.bit_generator.seed_seq
@@ -269,8 +273,9 @@ class CohortClients(Clients):
                 self._send(c)
             return
         first = states[0]
-        counts = np.array([c.count for c in states], dtype=np.int64)
-        n = int(counts.sum())
+        per_state = [c.count for c in states]
+        counts = np.array(per_state, dtype=np.int64)
+        n = sum(per_state)  # not counts.sum(): numpy's call costs more on a few states
         b = Cohort(LEGIT, n, first.born_s, first.start_s, first.deadline_s,
                    min(c.attempt for c in states), self)
         b.spread_s = first.spread_s
@@ -310,8 +315,8 @@ class CohortClients(Clients):
     def _send(self, c: Cohort) -> None:
         c.deadline_spread = c.spread_s  # sent over the tick: so are the deadlines
         if c.deadline_s < INF:
-            ev = Timeout(self.env, max(0.0, c.deadline_s - self.env.now), c.ticket)
-            ev.callbacks.append(self._on_deadline)
+            self._schedule(Due(self._deadline_cbs, c.ticket), NORMAL,
+                           max(0.0, c.deadline_s - self.env.now))
         self.entry.offer(c)
 
     # -- outcomes -------------------------------------------------------------------------
@@ -395,10 +400,8 @@ class CohortClients(Clients):
         for g, m in placements:
             if end_s >= 0:
                 self._end_at(end_s, m, g)
-                continue
-            for j, k in enumerate(self.gen.multinomial(m, SESSION_SHARES)):
-                if k:
-                    self._end_at(done_mid + self._slice_len[j], int(k), g)
+            else:
+                self._end_slices(done_mid, self.gen.multinomial(m, self._slice_p).tolist(), g)
 
     def _race(self, c: Cohort, now: float, placements: list[tuple[int, int]] | None
               ) -> list[tuple[int, int]] | None:
@@ -528,8 +531,7 @@ class CohortClients(Clients):
             if prev is not None:
                 f.prev_w += n * prev
             return
-        base, ticks, probs, delays = self._backoff(c, now)
-        counts = self.gen.multinomial(n, probs).tolist() if len(probs) > 1 else [n]
+        base, ticks, counts, delays = self._spread(c, n, now)
         self._gather(c, base, ticks, counts, delays, born, m2, prev, late, chain,
                      c.sleep_s if reconnect else None)
 
@@ -539,8 +541,7 @@ class CohortClients(Clients):
         failed, self._fails_now = self._fails_now, {}
         for f in failed.values():
             c, n = f.proto, f.count
-            base, ticks, probs, delays = self._backoff(c, now)
-            counts = self.gen.multinomial(n, probs).tolist() if len(probs) > 1 else [n]
+            base, ticks, counts, delays = self._spread(c, n, now)
             self._gather(c, base, ticks, counts, delays, f.born_w / n, f.born_m2 / n,
                          f.prev_w / n if self._track else None, INF, None,
                          f.sleep_w / n if c.reconnect else None)
@@ -607,8 +608,23 @@ class CohortClients(Clients):
             self.retries += n
         return nxt
 
+    def _spread(self, c: Cohort, n: int, now: float
+                ) -> tuple[int, list[int], list[int], list[float]]:
+        """``n`` retries of ``c`` failing now, drawn over the ticks of their backoff: the
+        current tick, and the ticks that got any with their counts and mid delays (at
+        short ticks a backoff spans hundreds of ticks, most of which get none)."""
+        base, ticks, probs, delays = self._backoff(c, now)
+        if len(probs) <= 1:
+            return base, ticks, [n], delays
+        counts = self.gen.multinomial(n, probs)
+        hit = counts.nonzero()[0]
+        if len(hit) == len(ticks):
+            return base, ticks, counts.tolist(), delays
+        at = hit.tolist()
+        return base, [ticks[i] for i in at], counts[hit].tolist(), [delays[i] for i in at]
+
     def _backoff(self, c: Cohort, now: float
-                 ) -> tuple[int, list[int], list[float], list[float]]:
+                 ) -> tuple[int, list[int], np.ndarray, list[float]]:
         """The current tick, the ticks after it the retry can fall in, their
         probabilities and mid delays. These depend on the time only through where in its
         tick it falls (to a millionth of a tick), so they are remembered by that."""
@@ -621,7 +637,8 @@ class CohortClients(Clients):
         if hit is None:
             if len(self._bo_cache) >= BACKOFF_CACHE:
                 self._bo_cache.clear()
-            hit = self._bo_cache[key] = self._backoff_at(c, phase)
+            ticks, probs, delays = self._backoff_at(c, phase)
+            hit = self._bo_cache[key] = (ticks, np.asarray(probs), delays)
         return (base, *hit)
 
     def _longest(self, c: Cohort) -> float:
@@ -707,9 +724,28 @@ class CohortClients(Clients):
         box = self._ends.get(k)
         if box is None:
             box = self._ends[k] = {}
-            ev = Timeout(self.env, max(0.0, k * SESSION_BUCKET_S - self.env.now), k)
-            ev.callbacks.append(self._on_ends)
+            self._schedule(Due(self._ends_cbs, k), NORMAL,
+                           max(0.0, k * SESSION_BUCKET_S - self.env.now))
         box[g] = box.get(g, 0) + n
+
+    def _end_slices(self, mid: float, counts: list[int], g: int) -> None:
+        """``counts[j]`` listeners on group ``g`` joined around ``mid`` leave after slice
+        ``j``'s length: ``_end_at`` for each slice, inlined (every joined cohort runs it
+        32 times)."""
+        horizon, ends = self.horizon_s, self._ends
+        for length, n in zip(self._slice_len, counts, strict=True):
+            if not n:
+                continue
+            end_s = mid + length
+            if end_s >= horizon:
+                continue  # still listening at the horizon
+            k = int(end_s // SESSION_BUCKET_S) + 1
+            box = ends.get(k)
+            if box is None:
+                box = ends[k] = {}
+                self._schedule(Due(self._ends_cbs, k), NORMAL,
+                               max(0.0, k * SESSION_BUCKET_S - self.env.now))
+            box[g] = box.get(g, 0) + n
 
     def _on_ends(self, ev: simpy.Event) -> None:
         """Sessions end where their listeners sit: a group that took late joiners keeps
