@@ -3,7 +3,8 @@
     python experiments/architectures/run.py            # the study (minutes)
     python experiments/architectures/run.py --smoke    # tiny audience, short horizon
 
-Variants on `experiment=architectures` (cohort mode, common random numbers: every
+Variants on `experiment=architectures` (`run.resolution_s=auto`: cohort mode at 0.1 s;
+grid.csv says which mode and tick each run used; common random numbers: every
 variant sees the same crowd): SFU fanout (`spaces`) against HLS over a CDN
 (`spaces_hls`); a waiting room against none; the auth cache hit ratio 0.5 / 0.9 / 0.99;
 deadline propagation (`drop_expired` on every station) on and off. Each variant runs
@@ -97,6 +98,7 @@ def _point(over: list[str]) -> dict[str, Any]:
             "egress_gb": egress_gb, "egress_usd": egress_gb * USD_PER_GB,
             "room_wait_mean_s": (s.get("waiting_room") or {}).get("wait_s", {}).get("mean"),
             "polls_failed_share": (s.get("polling") or {}).get("failed_share"),
+            "mode": s["resolution"]["mode"], "tick_s": s["resolution"]["tick_s"],
             "wall_s": s["perf"]["wall_s"]}
 
 

@@ -3,7 +3,8 @@
     python experiments/desantis_2023/run.py            # the study (a few minutes)
     python experiments/desantis_2023/run.py --smoke    # tiny audience, short horizon
 
-Steps, all on `experiment=desantis_2023` (cohort mode):
+Steps, all on `experiment=desantis_2023` (`run.resolution_s=auto`: cohort mode at the
+scenario's tick, 0.1 s; results.csv says which mode and tick each run used):
 1. baseline over the uncertain audience (0.3M-0.7M): SLO, first breach, bottleneck;
 2. per audience, raise the capacity knob of the bottleneck tier ×1.5 until the SLO
    holds (the capacity that would have held);
@@ -70,10 +71,11 @@ def hold(common: list[str], base: dict[str, Any], audience: float,
 
 
 def failure_point(common: list[str], extra: dict[str, Any], key: str, low: float,
-                  high: float, reps: int, outdir: Path) -> dict[str, Any]:
+                  high: float, reps: int, outdir: Path, jobs: int) -> dict[str, Any]:
     """The smallest value of ``key`` that holds (the sweeper, direction down)."""
     over = [f"{k}={v}" for k, v in extra.items() if k != key]
     cmd = [sys.executable, "-m", "sim", "-m", "hydra/sweeper=failure_point",
+           f"hydra.launcher.n_jobs={jobs}",
            f"hydra.sweeper.param={key}", f"hydra.sweeper.low={low}",
            f"hydra.sweeper.high={high}", f"hydra.sweeper.replications={reps}",
            "hydra.sweeper.direction=down", "hydra.sweeper.rel_tol=0.03",
@@ -86,6 +88,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--smoke", action="store_true", help="tiny audience, short horizon")
     ap.add_argument("--out", type=Path, default=HERE)
+    ap.add_argument("--jobs", type=int, default=2,
+                    help="processes the failure-point sweeper runs its probes on")
     args = ap.parse_args()
     out: Path = args.out
     out.mkdir(parents=True, exist_ok=True)
@@ -120,6 +124,8 @@ def main() -> None:
                      "slo_met": s["slo"]["met"], "first_breach_s": s["slo"]["first_breach_s"],
                      "bottleneck": s["slo"]["bottleneck"],
                      "p99_join_s": s["join_latency_s"]["p99"],
+                     "recovered_s": s["slo"].get("recovered_s"),
+                     "mode": s["resolution"]["mode"], "tick_s": s["resolution"]["tick_s"],
                      **{f"{n}.rejected": st["rejected"] for n, st in s["stations"].items()}})
         if a == reference:
             ref_ts, ref_summary = res.timeseries, s
@@ -145,7 +151,7 @@ def main() -> None:
             continue
         tier = key.split(".")[2]
         fp = failure_point(common, held_ref, key, base[tier][KNOBS[tier]], value, reps,
-                           sweep_root / tier)
+                           sweep_root / tier, args.jobs)
         fp_rows.append({"tier": tier, "knob": KNOBS[tier], "baseline": base[tier][KNOBS[tier]],
                         "held_by_step": value, "min_holding": fp.get("value"),
                         "interval_low": (fp.get("interval") or [None, None])[0],
