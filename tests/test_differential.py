@@ -8,11 +8,15 @@ slow for the default run); the wide tier (``pytest -m differential``) draws
 ``pytest -m differential tests/test_differential.py -k 'seed17]'`` or
 ``python tests/differential.py --seeds 17``.
 
-The wide tier has its own marker, not ``slow``, because it does not pass yet: on the
-code of this commit 20 of 48 seeds fail (p99 join latency on 10, mean waits below
-saturation on 16 station checks, mostly waits of a fraction of a millisecond, and first
-breach on 2); joined, abandoned, blocking, recovery and bottleneck agree on all 48. It
-runs on demand until it passes, rather than being tuned or excused seed by seed.
+The wide tier has its own marker, not ``slow``, because it does not pass yet. On the
+engine of this commit 32 of seeds 0-39 pass (a scenario failing on two run seeds is
+judged on six, see ``tests/differential.py``); 8 fail: the mean wait below saturation
+at one station on 6 (12, 15, 23, 26, 37, 39: a fluid station just above the granular
+threshold 30x short of exact mode's M/G/c wait, a wait before a throughput ceiling at
+half of exact mode's, a few 13-42% differences), p99 join latency on 2 (5, 17: heavy
+tails, one exact run's p99 four times the others'), and first breach and recovery on
+one (37). Joined, abandoned, blocking and bottleneck agree on all 40. It runs on demand
+until it passes, rather than being tuned or excused seed by seed.
 """
 
 from __future__ import annotations
@@ -31,7 +35,7 @@ from sim.cli import compose
 from sim.config import to_config
 
 DEFAULT_SEEDS = [1, 2, 3, 4]
-SLOW_SEEDS = list(range(48))
+SLOW_SEEDS = list(range(40))
 
 
 def _check(seed: int) -> None:
