@@ -184,6 +184,12 @@ def _job(cfg: DictConfig, outdir: Path) -> dict[str, Any]:
     verdict = "SLO met" if slo["met"] else (
         f"SLO breached at t={slo['first_breach_s']:.0f} s, bottleneck {slo['bottleneck']}"
         if slo["first_breach_s"] is not None else "SLO not judged")
+    if slo["met"]:
+        from .analysis.coverage import load_gaps
+
+        gaps = load_gaps(s, OmegaConf.to_container(cfg, resolve=True))  # type: ignore[arg-type]
+        if gaps:
+            verdict = f"SLO not judged over the load: {gaps[0]}"
     print(f"{s['name']}: {legit['joined']:,} of {legit['arrived']:,} clients joined "
           f"({legit['abandoned']:,} abandoned, {legit['in_flight']:,} in flight), "
           f"{legit['attempts']:,} attempts; {verdict}; wrote {outdir}")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import subprocess
 import sys
 from pathlib import Path
@@ -10,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from sim.analysis.failure_point import FailurePointSearch
+from sim.analysis.failure_point import FailurePointSearch, Judgement, judge
 
 
 def drive(search: FailurePointSearch, fails) -> dict:  # type: ignore[no-untyped-def]
@@ -35,7 +36,7 @@ def test_bisection_finds_a_threshold_that_rises_with_load(low: float, high: floa
     lo, hi = a["interval"]
     assert lo < a["value"] < hi
     for rep in a["per_replication"]:
-        assert rep["passing"] <= truth[rep["seed"]] <= rep["failing"]
+        assert rep["holds_at"] <= truth[rep["seed"]] <= rep["fails_at"]
 
 
 def test_integer_parameter_that_fails_below_a_value() -> None:
@@ -44,8 +45,93 @@ def test_integer_parameter_that_fails_below_a_value() -> None:
         a = drive(FailurePointSearch(low, high, [1, 2], integer=True, direction=direction),
                   lambda seed, v: v <= 6)
         assert a["direction"] == "down"
-        assert a["value"] == 6 and all(r["failing"] == 6 and r["passing"] == 7
+        assert a["fails_at"] == 6 and all(r["fails_at"] == 6 and r["holds_at"] == 7
                                        for r in a["per_replication"])
+
+
+@pytest.mark.parametrize(("threshold", "low", "high", "direction"),
+                         [(7, 2, 30, "auto"), (13, 1, 16, "down"), (20, 30, 60, "down"),
+                          (3, 8, 9, "down")])
+def test_integer_knob_that_holds_with_more_names_both_sides(
+        threshold: int, low: float, high: float, direction: str) -> None:
+    """Servers: the SLO fails with fewer than ``threshold``. The answer names the smallest
+    value that holds and the largest that fails, adjacent, and says larger values hold."""
+    a = drive(FailurePointSearch(low, high, [1, 2, 3], integer=True, direction=direction),
+              lambda seed, v: v < threshold)
+    assert a["status"] == "found" and a["direction"] == "down"
+    assert a["larger_values"] == "hold" and a["integer"] is True
+    assert (a["holds_at"], a["fails_at"], a["width"]) == (threshold, threshold - 1, 1)
+    assert a["interval"] == [threshold - 1, threshold]
+    for rep in a["per_replication"]:
+        assert (rep["holds_at"], rep["fails_at"]) == (threshold, threshold - 1)
+
+
+@pytest.mark.parametrize(("thresholds", "low", "high"),
+                         [((96, 96), 40, 160), ((41, 44, 43), 10, 20), ((5, 9), 1, 100)])
+def test_integer_knob_that_fails_with_more_names_both_sides(
+        thresholds: tuple[int, ...], low: float, high: float) -> None:
+    """Audience: replication i holds up to ``thresholds[i]``. Across replications the
+    bracket is the conservative one: held in every replication, failed in some."""
+    seeds = list(range(1, len(thresholds) + 1))
+    a = drive(FailurePointSearch(low, high, seeds, integer=True),
+              lambda seed, v: v > thresholds[seed - 1])
+    assert a["status"] == "found" and a["direction"] == "up"
+    assert a["larger_values"] == "fail"
+    assert a["holds_at"] == min(thresholds) and a["fails_at"] == min(thresholds) + 1
+    for rep in a["per_replication"]:
+        t = thresholds[rep["seed"] - 1]
+        assert (rep["holds_at"], rep["fails_at"], rep["width"]) == (t, t + 1, 1)
+
+
+@pytest.mark.parametrize("direction", ["up", "down"])
+def test_continuous_bracket_and_its_width(direction: str) -> None:
+    """A rate (up) or a capacity (down): every replication's bracket holds its own
+    threshold, is no wider than rel_tol of its middle, and the overall bracket held in
+    every replication and failed in some."""
+    rng = np.random.default_rng(7)
+    truth = {s: 97.0 + rng.normal(0, 3.0) for s in (1, 2, 3)}
+    up = direction == "up"
+    a = drive(FailurePointSearch(50, 200, list(truth), rel_tol=0.002, direction=direction),
+              lambda seed, v: v > truth[seed] if up else v < truth[seed])
+    assert a["status"] == "found" and a["larger_values"] == ("fail" if up else "hold")
+    for rep in a["per_replication"]:
+        h, f, t = rep["holds_at"], rep["fails_at"], truth[rep["seed"]]
+        assert (h <= t <= f) if up else (f <= t <= h)
+        assert rep["width"] == pytest.approx(abs(f - h)) and rep["width"] <= 0.002 * f
+    lo_truth, hi_truth = min(truth.values()), max(truth.values())
+    if up:
+        assert a["holds_at"] <= lo_truth < a["fails_at"] <= hi_truth
+    else:
+        assert lo_truth <= a["fails_at"] < hi_truth <= a["holds_at"]
+    assert a["width"] == pytest.approx(abs(a["fails_at"] - a["holds_at"]))
+
+
+@pytest.mark.parametrize("blind_at", ["low", "bisection"])
+def test_a_probe_that_cannot_judge_stops_the_search(blind_at: str) -> None:
+    """A probe that could not judge is neither held nor failed: the search stops after
+    its round and gives no bracket, only which probe could not judge and why."""
+    why = ["the horizon of 60 s ends before the peak of the arrival curve at t = 320 s"]
+    s = FailurePointSearch(10, 200, [1, 2])
+    rounds = 0
+    while probes := s.next_probes():
+        rounds += 1
+        for p in probes:
+            blind = (p.value == 10) if blind_at == "low" else (rounds == 3 and p.seed == 2)
+            if blind:
+                s.record(p, None, unjudged=why)
+            else:
+                s.record(p, p.value > 97)
+        s.end_round()
+    a = s.answer()
+    assert rounds == (1 if blind_at == "low" else 3)
+    assert a["status"] == "not_judged" and s.finished
+    assert a["value"] is a["holds_at"] is a["fails_at"] is a["interval"] is None
+    assert a["not_judged"][0]["reasons"] == why
+    assert all(r["holds_at"] is None and r["fails_at"] is None and r["value"] is None
+               for r in a["per_replication"])
+    assert {r["status"] for r in a["per_replication"]} <= {"not_judged", "stopped"}
+    blind = [p for p in a["probes"] if p.get("not_judged")]
+    assert blind and all(p["failed"] is None for p in blind)
 
 
 def test_never_failing_and_errors_are_reported() -> None:
@@ -66,6 +152,161 @@ def test_bad_search_arguments() -> None:
         FailurePointSearch(1, 5, [1], direction="sideways")
 
 
+# -- the search on real runs -------------------------------------------------------------
+
+STATION = ["architecture=single_station", "arrivals=constant", "clients=patient",
+           "clients.timeout_s=2", "architecture.stations.server.drop_expired=true",
+           "architecture.stations.server.workers_per_instance=1", "run.horizon_s=100",
+           "run.report=false", "run.progress=false"]
+
+
+def simulate(overrides: list[str]) -> Judgement:
+    """Run one scenario in this process and judge it as the sweeper judges a probe."""
+    from omegaconf import OmegaConf
+
+    from sim.api import run
+
+    result = run(overrides)
+    config = OmegaConf.to_container(OmegaConf.structured(result.config))
+    assert isinstance(config, dict)
+    return judge(result.summary, config)
+
+
+def search_runs(search: FailurePointSearch, key: str, base: list[str],
+                integer: bool) -> dict:  # type: ignore[type-arg]
+    """Drive ``search`` with real runs of ``base`` with ``key`` set to each probe."""
+    while probes := search.next_probes():
+        for p in probes:
+            value = str(round(p.value)) if integer else f"{p.value:.10g}"
+            j = simulate([*base, f"{key}={value}", f"run.seed={p.seed}"])
+            search.record(p, j.failed, unjudged=j.unjudged)
+        search.end_round()
+    return search.answer()
+
+
+@pytest.mark.parametrize("rate", [25, 47])
+def test_servers_of_a_station_holds_at_and_fails_at_match_their_runs(rate: int) -> None:
+    """Instances of one-worker servers (10/s each) against ``rate`` arrivals per second:
+    the search names the smallest count that holds and the largest that fails, adjacent,
+    and runs at those two counts and one further on each side agree. Fewer servers
+    than rate / 10 cannot hold."""
+    key = "architecture.stations.server.instances"
+    base = [*STATION, f"arrivals.rate={rate}"]
+    a = search_runs(FailurePointSearch(1, 12, [3], integer=True), key, base, integer=True)
+    assert a["status"] == "found" and a["larger_values"] == "hold"
+    holds, fails = int(a["holds_at"]), int(a["fails_at"])
+    assert holds == fails + 1 and fails >= math.ceil(rate / 10) - 1
+    for n, failed in [(holds + 1, False), (holds, False), (fails, True), (fails - 1, True)]:
+        assert simulate([*base, f"{key}={n}", "run.seed=3"]) == Judgement(failed), n
+
+
+@pytest.mark.parametrize("instances", [2, 4])
+def test_whole_arrival_rate_holds_at_and_fails_at_match_their_runs(instances: int) -> None:
+    """Whole arrivals per second against ``instances`` one-worker servers: the largest
+    rate that holds and the smallest that fails are adjacent, agree with their own runs,
+    and the capacity (10/s a server) lies at or above the rate that held."""
+    key = "arrivals.rate"
+    base = [*STATION, f"architecture.stations.server.instances={instances}"]
+    a = search_runs(FailurePointSearch(5, 80, [5], integer=True), key, base, integer=True)
+    assert a["status"] == "found" and a["larger_values"] == "fail"
+    holds, fails = int(a["holds_at"]), int(a["fails_at"])
+    assert fails == holds + 1 and holds <= 10 * instances
+    for r, failed in [(holds - 1, False), (holds, False), (fails, True), (fails + 1, True)]:
+        assert simulate([*base, f"{key}={r}", "run.seed=5"]) == Judgement(failed), r
+
+
+def test_continuous_rate_bracket_matches_its_runs() -> None:
+    """A continuous rate: the bracket is narrower than rel_tol, held at one end and
+    failed at the other when rerun, and lies near the capacity of 30/s."""
+    key = "arrivals.rate"
+    base = [*STATION, "architecture.stations.server.instances=3"]
+    a = search_runs(FailurePointSearch(10, 60, [2], rel_tol=0.02), key, base, integer=False)
+    assert a["status"] == "found" and not a["integer"]
+    holds, fails = a["holds_at"], a["fails_at"]
+    assert fails - holds == pytest.approx(a["width"]) and 0 < a["width"] <= 0.02 * fails
+    assert 20 < holds < fails < 36
+    assert simulate([*base, f"{key}={holds:.10g}", "run.seed=2"]) == Judgement(False)
+    assert simulate([*base, f"{key}={fails:.10g}", "run.seed=2"]) == Judgement(True)
+
+
+@pytest.mark.parametrize(("overrides", "why"), [
+    (["arrivals=flash_crowd", "arrivals.audience=3000", "run.horizon_s=120"],
+     "ends before the peak of the arrival curve"),
+    (["arrivals=flash_crowd", "arrivals.audience=3000", "arrivals.t0_s=100",
+      "arrivals.early_window_s=60",
+      "run.horizon_s=110"], "ends before the peak of the arrival curve"),
+    (["arrivals=constant", "arrivals.rate=0.2", "run.horizon_s=100"],
+     "no SLO window was judged"),
+])
+def test_probes_that_cannot_judge_give_no_failure_point(overrides: list[str],
+                                                        why: str) -> None:
+    """A horizon short of the arrival peak, or too little load to judge one window:
+    the runs hold their SLO trivially, and the search stops at the first round naming
+    the probe and the reason instead of reporting a failure point."""
+    base = ["architecture=single_station", "clients=patient", "run.report=false",
+            "run.progress=false", *overrides]
+    key, low, high = (("arrivals.audience", 1000, 3000) if "flash_crowd" in overrides[0]
+                      else ("arrivals.rate", 0.2, 0.4))
+    a = search_runs(FailurePointSearch(low, high, [1]), key,
+                    [o for o in base if not o.startswith(key + "=")], integer=False)
+    assert a["status"] == "not_judged" and a["value"] is None and a["holds_at"] is None
+    assert len(a["probes"]) == 2  # one round: low and high, then it stopped
+    first = a["not_judged"][0]
+    assert first["value"] == low and any(why in r for r in first["reasons"])
+
+
+# -- the report's reading of the answer --------------------------------------------------
+
+@pytest.mark.parametrize(("threshold", "scenario", "decision"),
+                         [(20, 24, "NO-GO"), (20, 30, "GO"), (5, 12, "GO")])
+def test_report_names_both_sides_of_a_whole_number_knob(threshold: int, scenario: int,
+                                                        decision: str) -> None:
+    """Servers that fail below ``threshold``: the verdict says where it holds and where
+    it fails, and judges the scenario's count against the smallest count that holds."""
+    from sim.report import ReportSettings, headroom_verdict
+    from sim.report.verdict import from_sweeper
+
+    key = "architecture.stations.fanout.instances"
+    s = FailurePointSearch(2, 40, [1, 2, 3], integer=True, direction="down")
+    answer = {"param": key, **drive(s, lambda seed, v: v < threshold)}
+    fp = from_sweeper(answer, [], {})
+    assert (fp.holds_at, fp.fails_at, fp.integer) == (threshold, threshold - 1, True)
+    v = headroom_verdict(fp, scenario, ReportSettings(headroom=1.5))
+    assert v.decision == decision
+    assert (f"the SLO holds at {threshold} and above and fails at {threshold - 1}"
+            in v.reason)
+    assert f"upper confidence bound, {threshold}," in v.reason
+    assert fp.text.startswith(f"holds at {threshold} and above")
+
+
+def test_report_names_both_sides_of_a_whole_load() -> None:
+    from sim.report import ReportSettings, headroom_verdict
+    from sim.report.verdict import from_sweeper
+
+    s = FailurePointSearch(10, 400, [1, 2], integer=True)
+    answer = {"param": "arrivals.rate", **drive(s, lambda seed, v: v > 150)}
+    v = headroom_verdict(from_sweeper(answer, [], {}), 100, ReportSettings(headroom=1.5))
+    assert v.decision == "GO"
+    assert "the SLO holds at 150 and below and fails at 151" in v.reason
+
+
+def test_report_gives_no_verdict_when_a_probe_could_not_judge() -> None:
+    from sim.report import ReportSettings, headroom_verdict
+    from sim.report.verdict import from_sweeper
+
+    s = FailurePointSearch(1000, 3000, [1])
+    why = "the horizon of 120 s ends before the peak of the arrival curve at t = 330 s"
+    for p in s.next_probes():
+        s.record(p, None, unjudged=[why])
+    s.end_round()
+    assert not s.next_probes()
+    fp = from_sweeper({"param": "arrivals.audience", **s.answer()}, [], {})
+    v = headroom_verdict(fp, 2000, ReportSettings())
+    assert v.decision == "NO VERDICT" and fp.status == "not_judged"
+    assert "probe at arrivals.audience = 1,000" in v.reason and why in v.reason
+    assert fp.text == "not judged"
+
+
 def test_sweeper_finds_the_capacity_of_one_station(tmp_path: Path) -> None:
     """M/M/10 with 0.1 s service (capacity c·μ = 100/s), clients with a 2 s deadline that
     servers honour: the SLO (99% of attempts succeed in every minute) starts to fail
@@ -83,11 +324,14 @@ def test_sweeper_finds_the_capacity_of_one_station(tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stderr
     answer = json.loads((out / "failure_point.json").read_text())
     assert answer["param"] == "arrivals.rate" and answer["finished"]
+    assert answer["status"] == "found" and answer["larger_values"] == "fail"
     assert answer["value"] == pytest.approx(100.0, rel=0.05)
     lo, hi = answer["interval"]
     assert lo <= answer["value"] <= hi and hi - lo < 10
+    assert answer["holds_at"] < answer["fails_at"] <= answer["holds_at"] + 0.05 * hi
+    assert answer["width"] == pytest.approx(answer["fails_at"] - answer["holds_at"])
     assert answer["n"] == 2 and len(answer["probes"]) >= 8
-    assert "the SLO starts to fail at" in proc.stderr
+    assert "arrivals.rate: the SLO holds at" in proc.stderr
     table = json.loads((out / "sweep.json").read_text())
     assert table["jobs"] == len(answer["probes"]) and table["failed"] == 0
 
@@ -99,3 +343,33 @@ def test_sweeper_needs_its_settings(tmp_path: Path) -> None:
         capture_output=True, text=True, cwd=tmp_path, timeout=120, check=False)
     assert proc.returncode != 0
     assert "hydra.sweeper.param" in proc.stderr and "hydra.sweeper.high" in proc.stderr
+
+
+def test_sweeper_stops_at_probes_that_cannot_judge(tmp_path: Path) -> None:
+    """A flash crowd whose peak (about t = 330 s) lies past the 120 s horizon: every
+    probe holds trivially. The sweeper stops after the first round, failure_point.json
+    names the probe and the reason, and the report gives no verdict."""
+    from sim.report import ReportSettings, build_study, load_sweep
+
+    out = tmp_path / "fp"
+    proc = subprocess.run(
+        [sys.executable, "-m", "sim", "-m", "hydra/sweeper=failure_point",
+         "hydra.sweeper.param=arrivals.audience", "hydra.sweeper.low=1000",
+         "hydra.sweeper.high=3000", "hydra.sweeper.replications=2",
+         "architecture=single_station", "arrivals=flash_crowd", "arrivals.audience=2000",
+         "clients=patient", "run.horizon_s=120", "run.report=false", "run.progress=false",
+         f"hydra.sweep.dir={out}"],
+        capture_output=True, text=True, cwd=tmp_path, timeout=300, check=False)
+    assert proc.returncode == 0, proc.stderr
+    answer = json.loads((out / "failure_point.json").read_text())
+    assert answer["status"] == "not_judged" and answer["finished"]
+    assert answer["value"] is answer["holds_at"] is answer["fails_at"] is None
+    assert len(answer["probes"]) == 4 and len(answer["not_judged"]) == 4
+    first = answer["not_judged"][0]
+    assert first["value"] == 1000
+    assert any("ends before the peak of the arrival curve" in r for r in first["reasons"])
+    assert "could not judge the SLO" in proc.stderr
+    verdict = build_study(load_sweep(out), ReportSettings()).verdict
+    assert verdict.decision == "NO VERDICT"
+    assert "probe at arrivals.audience = 1,000" in verdict.reason
+    assert "ends before the peak of the arrival curve" in verdict.reason

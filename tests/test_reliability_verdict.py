@@ -402,3 +402,16 @@ def test_report_lists_removed_stations(tmp_path: Path) -> None:
         assert f"| architecture.stations.{name} | {REMOVED} |" in md
     for name in ("edge", "auth", "token_store", "join"):
         assert f"| architecture.routes.{name} | {REMOVED} |" in md
+
+
+@pytest.mark.parametrize("horizon", [120, 250])
+def test_the_command_line_does_not_say_met_before_the_peak(tmp_path: Path, horizon: int) -> None:
+    """The one line the command prints: a run cut before the push's peak is not "SLO met"."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "sim", "arrivals.audience=20000", f"run.horizon_s={horizon}",
+         "slo.window_s=30", "run.report=false", "run.progress=false",
+         f"hydra.run.dir={tmp_path}"], capture_output=True, text=True, timeout=300,
+        check=False)
+    assert proc.returncode == 0, proc.stderr
+    line = proc.stdout.strip().splitlines()[-1]
+    assert "SLO met" not in line and "SLO not judged over the load: the horizon" in line, line

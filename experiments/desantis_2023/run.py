@@ -153,7 +153,8 @@ def main() -> None:
         fp = failure_point(common, held_ref, key, base[tier][KNOBS[tier]], value, reps,
                            sweep_root / tier, args.jobs)
         fp_rows.append({"tier": tier, "knob": KNOBS[tier], "baseline": base[tier][KNOBS[tier]],
-                        "held_by_step": value, "min_holding": fp.get("value"),
+                        "held_by_step": value, "min_holding": fp.get("holds_at"),
+                        "max_failing": fp.get("fails_at"),
                         "interval_low": (fp.get("interval") or [None, None])[0],
                         "interval_high": (fp.get("interval") or [None, None])[1],
                         "replications": fp.get("n")})

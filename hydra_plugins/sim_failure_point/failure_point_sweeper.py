@@ -9,9 +9,11 @@ from ``run.seed`` (common random numbers). Probes are ordinary jobs launched thr
 ``self.launcher``, so the configured launcher runs them (joblib by default, Ray, SLURM)
 and each leaves its run directory in the sweep directory. A probe fails when its
 summary's ``metric`` says so: ``slo.met`` false (the default), or the metric below
-``fail_below`` / above ``fail_above``. The answer (``value``, ``interval``, every
-replication's bracket and every probe) goes to ``failure_point.json`` in the sweep
-directory, rewritten after every round.
+``fail_below`` / above ``fail_above``; a probe that held without covering its load
+could not judge, and the search stops there (``sim.analysis.failure_point.judge``). The
+answer (``holds_at`` and ``fails_at``, ``value``, ``interval``, every replication's
+bracket, every probe, and any probe that could not judge) goes to ``failure_point.json``
+in the sweep directory, rewritten after every round.
 """
 
 # No ``from __future__ import annotations`` here: Hydra imports plugin modules without
@@ -172,17 +174,31 @@ class FailurePointSweeper(Sweeper):
 
     # -- verdicts -----------------------------------------------------------------------
 
-    def failed(self, summary: Mapping[str, Any]) -> bool:
-        """Whether a probe's summary says the SLO failed."""
-        from sim.sweep import summary_value
+    def judge(self, summary: Mapping[str, Any], job: Any) -> Any:
+        """Whether a probe failed, held, or could not judge (``failure_point.judge``)."""
+        from sim.analysis.failure_point import judge
 
-        value = summary_value(summary, self.metric)
-        if self.metric == "slo.met" and self.fail_below is None and self.fail_above is None:
-            return value is False
-        if not isinstance(value, int | float):
-            return True  # nothing to judge (nobody joined): a failure
-        return bool((self.fail_below is not None and value < self.fail_below)
-                    or (self.fail_above is not None and value > self.fail_above))
+        return judge(summary, self._config(job), self.metric, self.fail_below,
+                     self.fail_above)
+
+    @staticmethod
+    def _config(job: Any) -> Mapping[str, Any]:
+        """The config a probe ran: its run directory's config.yaml, as the report reads
+        it, else the config Hydra composed for the job ({} when neither is there)."""
+        import yaml
+
+        out = OmegaConf.select(job.hydra_cfg, "hydra.runtime.output_dir") \
+            if job.hydra_cfg is not None else None
+        path = Path(out) / "config.yaml" if out else None
+        if path is not None and path.is_file():
+            loaded = yaml.safe_load(path.read_text())
+            if isinstance(loaded, dict):
+                return loaded
+        try:
+            cfg = OmegaConf.to_container(job.cfg, resolve=True) if job.cfg else None
+        except Exception:  # an interpolation only Hydra's runtime can resolve
+            cfg = None
+        return {str(k): v for k, v in cfg.items()} if isinstance(cfg, dict) else {}
 
     @staticmethod
     def _summary(job: Any) -> tuple[Mapping[str, Any] | None, str | None]:
@@ -205,7 +221,7 @@ class FailurePointSweeper(Sweeper):
     # -- the sweep ------------------------------------------------------------------------
 
     def sweep(self, arguments: list[str]) -> Any:
-        from sim.analysis.failure_point import FailurePointSearch
+        from sim.analysis.failure_point import FailurePointSearch, answer_text
         from sim.analysis.replications import replication_seed
 
         assert self.config is not None and self.launcher is not None
@@ -250,19 +266,16 @@ class FailurePointSweeper(Sweeper):
             returns.append(results)
             for probe, job in zip(probes, results, strict=True):
                 summary, error = self._summary(job)
-                search.record(probe, None if summary is None else self.failed(summary), error)
+                if summary is None:
+                    search.record(probe, None, error)
+                else:
+                    judged = self.judge(summary, job)
+                    search.record(probe, judged.failed, unjudged=judged.unjudged)
             search.end_round()
             self._write(sweep_dir, search, key, integer)
         answer = self._write(sweep_dir, search, key, integer)
-        if answer["value"] is None:
-            print(f"[failure_point] no failure point of {key} found: see "
-                  f"{sweep_dir / RESULT_FILE}", file=sys.stderr, flush=True)
-        else:
-            lo, hi = answer["interval"]
-            print(f"[failure_point] {key}: the SLO starts to fail at {answer['value']:.6g} "
-                  f"({100 * self.confidence:.0f}% interval {lo:.6g} to {hi:.6g}, "
-                  f"{answer['n']} replications); wrote {sweep_dir / RESULT_FILE}",
-                  file=sys.stderr, flush=True)
+        print(f"[failure_point] {answer_text(answer)}; wrote {sweep_dir / RESULT_FILE}",
+              file=sys.stderr, flush=True)
         return returns
 
     @staticmethod
@@ -271,7 +284,9 @@ class FailurePointSweeper(Sweeper):
 
     def _write(self, sweep_dir: Path, search: Any, key: str, integer: bool) -> dict[str, Any]:
         answer = search.answer()
-        answer = {"param": key, "value": answer.pop("value"),
+        answer = {"param": key, "status": answer.pop("status"),
+                  "holds_at": answer.pop("holds_at"), "fails_at": answer.pop("fails_at"),
+                  "width": answer.pop("width"), "value": answer.pop("value"),
                   "interval": answer.pop("interval"), "half_width": answer.pop("half_width"),
                   "integer": integer, "low": self.low, "high": self.high,
                   "metric": self.metric, "fail_below": self.fail_below,

@@ -131,8 +131,8 @@ def _study_of_parts(sweep: SweepData, settings: ReportSettings) -> Study:
         v = st.base
         if expected is not None and v.failure_point is not None:
             v.verdict = headroom_verdict(v.failure_point, expected, settings, v.at_expected)
-            if st.sweep.failure_point is not None and v.verdict.decision != NO_GO:
-                v.verdict = _unless_uncovered(v.verdict, v.runs, v.failure_point.key)
+            if st.sweep.failure_point is not None:
+                v.verdict = _unless_uncovered(v.verdict, v.runs, v.failure_point)
         v.label, v.is_base = label, not variants
         variants.append(v)
         values.update(st.values)
@@ -198,8 +198,8 @@ def _variant(sweep: SweepData, settings: ReportSettings, key: str | None,
                     and math.isclose(values[id(r)], expected, rel_tol=1e-9)]
             at_expected = near[0] if near else None
         verdict = headroom_verdict(fp, expected, settings, at_expected)
-        if sweep.failure_point is not None and not label and verdict.decision != NO_GO:
-            verdict = _unless_uncovered(verdict, runs, key)
+        if sweep.failure_point is not None and not label:
+            verdict = _unless_uncovered(verdict, runs, fp)
     else:
         verdict = _runs_verdict(runs)
     representative = (fp.failing_run if fp is not None and fp.failing_run is not None
@@ -207,14 +207,19 @@ def _variant(sweep: SweepData, settings: ReportSettings, key: str | None,
     return Variant(text, vals, runs, fp, verdict, at_expected, representative, is_base)
 
 
-def _unless_uncovered(verdict: LaunchVerdict, runs: list[RunData], key: str
+def _unless_uncovered(verdict: LaunchVerdict, runs: list[RunData], fp: FailurePoint
                       ) -> LaunchVerdict:
     """No verdict from a failure-point search whose probes held without their load.
 
-    The sweeper counts a probe that met its SLO as held; a probe whose horizon ended
-    before the peak, or that judged no window, met it trivially, so the failure point it
-    found is not one.
+    A probe whose horizon ended before the peak, or that judged no window, met its SLO
+    trivially. The search stops at such a probe and says so in its answer (``status``
+    not_judged, which the verdict reads); a probe run directory that still shows one
+    (an answer written before the search judged its probes' coverage) means the failure
+    point found is not one. A NO-GO stands: some probe breached the SLO where it counts.
     """
+    if verdict.decision == NO_GO or fp.status == "not_judged":
+        return verdict
+    key = fp.key
     held_blind = [r for r in runs if get(r.summary, "slo", "met") is True
                   and run_failed(r) is None]
     if not held_blind:

@@ -34,6 +34,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..analysis.failure_point import replications_text
 from .coverage import horizon_s, load_gaps, required_horizon
 from .describe import NA, fmt_num, fmt_pct, fmt_s, get
 from .load import RunData, input_problems
@@ -91,7 +92,11 @@ class FailurePoint:
     ``kind`` is ``interval`` (the failure-point sweeper's confidence interval over
     replications), ``bracket`` (a grid sweep: between the last value that held and the
     first that failed) or ``none``; ``status`` is found, holds_throughout (no failure up
-    to ``tested``) or fails_throughout (failing already at ``tested``).
+    to ``tested``), fails_throughout (failing already at ``tested``) or not_judged (a
+    probe of the search could not judge; ``reason`` says which and why).
+    ``holds_at`` and ``fails_at`` are the sweeper's bracket: the value nearest failure
+    that held in every replication and the one nearest holding that failed; for a
+    whole-number parameter (``integer``) they are the answer, both named.
     """
 
     key: str
@@ -105,6 +110,28 @@ class FailurePoint:
     n: int = 0
     tested: float | None = None
     failing_run: RunData | None = field(default=None, compare=False, repr=False)
+    holds_at: float | None = None
+    fails_at: float | None = None
+    integer: bool = False
+    fails_in: int = 0
+    reason: str = ""
+
+    @property
+    def bracket_text(self) -> str:
+        """Where the SLO holds and where it fails, both named ("" without the bracket)."""
+        if self.holds_at is None or self.fails_at is None:
+            return ""
+        where = replications_text(self.fails_in, self.n)
+        if self.integer:
+            side = "below" if self.direction == "up" else "above"
+            return (f"the SLO holds at {fmt_num(self.holds_at)} and {side} and fails at "
+                    f"{fmt_num(self.fails_at)}{where}")
+        width = abs(self.fails_at - self.holds_at)
+        scale = max(abs(self.holds_at), abs(self.fails_at))
+        # enough digits that the two ends differ by the width shown
+        digits = max(3, math.ceil(math.log10(scale / width)) + 2) if width > 0 < scale else 3
+        return (f"the SLO holds at {fmt_num(self.holds_at, digits)} and fails at "
+                f"{fmt_num(self.fails_at, digits)}{where}, a bracket {fmt_num(width)} wide")
 
     @property
     def interval_text(self) -> str:
@@ -125,8 +152,12 @@ class FailurePoint:
                 else f"none down to {fmt_num(self.tested)}"
         if self.status == "fails_throughout":
             return f"fails already at {fmt_num(self.tested)}"
+        if self.status == "not_judged":
+            return "not judged"
         if self.value is None:
             return NA
+        if self.integer and self.bracket_text:
+            return self.bracket_text[len("the SLO "):]
         return f"{fmt_num(self.value)} ({self.interval_text})"
 
     @property
@@ -162,6 +193,9 @@ def from_sweeper(answer: Mapping[str, Any], runs: list[RunData],
     """The failure-point sweeper's answer (failure_point.json)."""
     key = str(answer.get("param") or NA)
     direction = str(answer.get("direction") or "up")
+    if answer.get("status") == "not_judged":
+        return FailurePoint(key, "not_judged", direction=direction,
+                            reason=not_judged_text(answer))
     per = [p for p in answer.get("per_replication") or [] if isinstance(p, Mapping)]
     probes = [float(p["value"]) for p in answer.get("probes") or []
               if isinstance(p, Mapping) and isinstance(p.get("value"), int | float)]
@@ -169,9 +203,14 @@ def from_sweeper(answer: Mapping[str, Any], runs: list[RunData],
     value = answer.get("value")
     interval = answer.get("interval")
     if isinstance(value, int | float) and isinstance(interval, list) and len(interval) == 2:
+        holds, fails = answer.get("holds_at"), answer.get("fails_at")
         return FailurePoint(key, "found", float(value), float(interval[0]), float(interval[1]),
                             "interval", answer.get("confidence"), direction,
-                            int(answer.get("n") or 0), failing_run=failing)
+                            int(answer.get("n") or 0), failing_run=failing,
+                            holds_at=float(holds) if isinstance(holds, int | float) else None,
+                            fails_at=float(fails) if isinstance(fails, int | float) else None,
+                            integer=bool(answer.get("integer")),
+                            fails_in=int(answer.get("fails_in") or 0))
     statuses = {p.get("status") for p in per}
     if statuses == {"fails_throughout"}:
         tested = (min(probes) if direction == "up" else max(probes)) if probes else None
@@ -180,6 +219,23 @@ def from_sweeper(answer: Mapping[str, Any], runs: list[RunData],
     tested = (max(probes) if direction == "up" else min(probes)) if probes else None
     return FailurePoint(key, "holds_throughout" if probes else "none", direction=direction,
                         tested=tested)
+
+
+def not_judged_text(answer: Mapping[str, Any]) -> str:
+    """Which probe of a failure-point search could not judge, and why."""
+    key = str(answer.get("param") or NA)
+    probes = [p for p in answer.get("not_judged") or [] if isinstance(p, Mapping)]
+    if not probes:
+        return f"A probe along {key} could not judge the SLO."
+    first = probes[0]
+    more = f" ({len(probes)} probes could not judge; the first is shown)" \
+        if len(probes) > 1 else ""
+    return (f"The failure-point search along {key} stopped: its probe at {key} = "
+            f"{fmt_num(first.get('value'))} (replication {first.get('replication')}, seed "
+            f"{first.get('seed')}) could not judge the SLO: "
+            f"{'; '.join(str(r) for r in first.get('reasons') or [])}{more}. No failure "
+            f"point is given, since a bracket past that probe would rest on a run that did "
+            f"not see its load.")
 
 
 def _first_failing(runs: list[RunData], values: Mapping[int, float],
@@ -335,6 +391,9 @@ def headroom_verdict(fp: FailurePoint, expected: float | None, settings: ReportS
                              f"not known).")
     if fp.status == "none":
         return LaunchVerdict(NOT_JUDGED, f"No job of the sweep judged the SLO along {key}.")
+    if fp.status == "not_judged":
+        return LaunchVerdict(NOT_JUDGED, fp.reason,
+                             advice="rerun the search with a longer horizon or more load")
     up = fp.direction == "up"
     required = h * expected if up else None
     if fp.status == "fails_throughout":
@@ -360,17 +419,23 @@ def headroom_verdict(fp: FailurePoint, expected: float | None, settings: ReportS
     on = ("the lower confidence bound" if up else "the upper confidence bound") \
         if fp.kind == "interval" else "the last value that held"
     interval = fp.interval_text
+    bracket = fp.bracket_text
     if up:
         ratio = bound / expected
         ok = bound >= h * expected
-        text = (f"The failure point of {key} is {fmt_num(fp.value)} ({interval}); judged on "
+        where = f"Along {key}, {bracket} ({interval})" if fp.integer and bracket else \
+            (f"The failure point of {key} is {fmt_num(fp.value)} ({interval}"
+             + (f"; {bracket})" if bracket else ")"))
+        text = (f"{where}; judged on "
                 f"{on}, {fmt_num(bound)}, it is {fmt_ratio(ratio)}× the expected peak of "
                 f"{fmt_num(expected)}, {'meeting' if ok else 'short of'} the required "
                 f"{fmt_ratio(h)}× ({fmt_num(required)}).")
     else:
         ratio = expected / bound if bound > 0 else math.inf
         ok = expected >= h * bound
-        text = (f"The SLO fails at {key} = {fmt_num(fp.value)} or below ({interval}); "
+        where = f"Along {key}, {bracket}" if bracket else \
+            f"The SLO fails at {key} = {fmt_num(fp.value)} or below"
+        text = (f"{where} ({interval}); "
                 f"judged on {on}, {fmt_num(bound)}, the scenario's {fmt_num(expected)} is "
                 f"{fmt_ratio(ratio)}× it, {'meeting' if ok else 'short of'} the required "
                 f"{fmt_ratio(h)}× ({fmt_num(h * bound)}).")
