@@ -24,7 +24,6 @@ from __future__ import annotations
 import csv
 import json
 import sys
-from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -55,11 +54,9 @@ REPLICATED = ("legit.join_ratio", "legit.joined", "join_latency_s.p99", "slo.met
 
 def summary_value(d: Any, dotted: str) -> Any:
     """The value at a dotted path of a summary (``slo.met``); None where there is none."""
-    for part in dotted.split("."):
-        if not isinstance(d, Mapping) or part not in d:
-            return None
-        d = d[part]
-    return d
+    from .analysis.coverage import get_path
+
+    return get_path(d, *dotted.split("."))
 
 
 def _job_dirs(sweep_dir: Path) -> list[Path]:

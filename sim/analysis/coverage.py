@@ -32,8 +32,9 @@ PEAK_TOLERANCE = 1e-6  # a rate within this share of its maximum is at the peak
 REACTION_SPAN_SD = 4.0  # a flash crowd's reactions beyond this many log-sd are negligible
 
 
-def _get(d: Any, *keys: str) -> Any:
-    """``d[k1][k2]...`` or None where any level is missing."""
+def get_path(d: Any, *keys: str) -> Any:
+    """``d[k1][k2]...`` or None where any level is missing (a summary's or a config's
+    nested mappings)."""
     for k in keys:
         if not isinstance(d, Mapping):
             return None
@@ -64,7 +65,7 @@ def _secs(x: Any) -> str:
 
 def horizon_s(summary: Mapping[str, Any], config: Mapping[str, Any]) -> float | None:
     """The run's horizon: the summary's, else the config's."""
-    for value in (summary.get("horizon_s"), _get(config, "run", "horizon_s")):
+    for value in (summary.get("horizon_s"), get_path(config, "run", "horizon_s")):
         if isinstance(value, int | float) and not isinstance(value, bool):
             return float(value)
     return None
@@ -130,7 +131,7 @@ def _first_maximum(rate: Any, span: float) -> float:
 def attack_windows(cfg: Mapping[str, Any]) -> list[tuple[str, float, float]]:
     """(vector, start, end) of every attack vector of the config that sends anything."""
     out = []
-    for name, v in (_get(cfg, "attack", "vectors") or {}).items():
+    for name, v in (get_path(cfg, "attack", "vectors") or {}).items():
         if not isinstance(v, Mapping):
             continue
         sends = any(isinstance(x := v.get(k), int | float) and x > 0
@@ -170,7 +171,7 @@ def load_gaps(summary: Mapping[str, Any], config: Mapping[str, Any],
                     "run had to cover are unknown")
     elif horizon is not None:
         gaps += _horizon_gaps(config, horizon)
-    arrived = _get(summary, "legit", "arrived")
+    arrived = get_path(summary, "legit", "arrived")
     if _is_number(arrived) and arrived <= 0:
         gaps.append("no legit client arrived during the run")
     elif not judged_any(summary, series):
@@ -218,8 +219,8 @@ def judged_any(summary: Mapping[str, Any], series: Mapping[str, Any] | None = No
 
 
 def _unjudged_text(summary: Mapping[str, Any], config: Mapping[str, Any]) -> str:
-    window = _get(summary, "slo", "window_s") or _get(config, "slo", "window_s")
-    least = _get(config, "slo", "min_attempts")
+    window = get_path(summary, "slo", "window_s") or get_path(config, "slo", "window_s")
+    least = get_path(config, "slo", "min_attempts")
     need = f"slo.min_attempts = {_num(least)}" if least is not None \
         else "slo.min_attempts"
     return (f"no SLO window was judged: no {_secs(window)} window had {need} finished "

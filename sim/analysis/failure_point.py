@@ -47,7 +47,7 @@ from typing import Any
 
 import numpy as np
 
-from .coverage import load_gaps
+from .coverage import get_path, load_gaps
 from .replications import t_interval
 
 DIRECTIONS = ("auto", "up", "down")
@@ -95,7 +95,7 @@ def judge(summary: Mapping[str, Any], config: Mapping[str, Any], metric: str = "
     of the peak or of an attack, no arrivals, no judged window) could not judge. A
     metric with no value in a run that covered its load (nobody joined) is a failure.
     """
-    value = _dotted(summary, metric)
+    value = get_path(summary, *metric.split("."))
     default = metric == "slo.met" and fail_below is None and fail_above is None
     if default:
         failed: bool | None = value is False
@@ -112,12 +112,6 @@ def judge(summary: Mapping[str, Any], config: Mapping[str, Any], metric: str = "
     return Judgement(True if failed is None else failed)
 
 
-def _dotted(d: Any, dotted: str) -> Any:
-    for part in dotted.split("."):
-        if not isinstance(d, Mapping) or part not in d:
-            return None
-        d = d[part]
-    return d
 
 
 class FailurePointSearch:

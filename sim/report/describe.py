@@ -16,6 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from ..analysis.coverage import get_path
 from .load import RunData
 
 NA = "n/a"
@@ -69,13 +70,7 @@ def fmt_ratio(x: Any) -> str:
     return f"{x:.2f}"
 
 
-def get(d: Any, *keys: str) -> Any:
-    """``d[k1][k2]...`` or None where any level is missing."""
-    for k in keys:
-        if not isinstance(d, Mapping):
-            return None
-        d = d.get(k)
-    return d
+get = get_path  # ``d[k1][k2]...`` or None where any level is missing
 
 
 # -- verdict --------------------------------------------------------------------------------
