@@ -99,10 +99,9 @@ def _main(cfg: DictConfig) -> dict[str, Any]:
     try:
         with stop_on_signals():
             return _run(sim_cfg, outdir)
-    except Interrupted as stop:
+    except Interrupted:
         if os.environ.get(COMMAND_PID_ENV, str(os.getpid())) != str(os.getpid()):
-            sys.stderr.flush()
-            os._exit(stop.exit_code)  # a worker: its results are written, it ends here
+            _wait_for_the_end()  # a worker: its results are written
         raise
     except Exception as exc:
         import traceback
@@ -379,18 +378,43 @@ def _children() -> list[int]:
     return kids
 
 
+def _wait_for_the_end() -> None:
+    """A sweep's worker whose job was stopped and written waits for the command to end
+    it. It does not exit by itself: the launcher takes a worker that dies for a broken
+    pool and kills the others, which may still be writing what they computed."""
+    sys.stderr.flush()
+    while True:
+        time.sleep(3600)
+
+
 def _stop_workers(signum: int) -> None:
-    """Pass the signal on to the workers and give them a moment to write their results."""
+    """Pass the signal on to the workers and give them a moment to write their results:
+    until every job that started has written its error.txt (or finished), or
+    WORKER_GRACE_S."""
+    from . import sweep
+
     kids = _children()
     for pid in kids:
         with suppress(OSError):
             os.kill(pid, signum)
     deadline = time.monotonic() + WORKER_GRACE_S
+    sweep_dir = sweep.outcome.get("dir")
     while kids and time.monotonic() < deadline:
         alive = set(_children())
         kids = [k for k in kids if k in alive]
-        if kids:
-            time.sleep(0.05)
+        if not kids or (sweep_dir is not None and _jobs_settled(Path(sweep_dir))):
+            return
+        time.sleep(0.05)
+
+
+def _jobs_settled(sweep_dir: Path) -> bool:
+    """Every job directory that holds a config also holds its summary (a stopped or
+    failed run writes it last, after error.txt) or is complete."""
+    for job in sweep_dir.iterdir():
+        if (job / "config.yaml").is_file() and not (job / "summary.json").is_file() \
+                and not is_complete(job):
+            return False
+    return True
 
 
 def _end_workers() -> None:
