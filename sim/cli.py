@@ -99,9 +99,9 @@ def _main(cfg: DictConfig) -> dict[str, Any]:
     try:
         with stop_on_signals():
             return _run(sim_cfg, outdir)
-    except Interrupted:
+    except Interrupted as stop:
         if os.environ.get(COMMAND_PID_ENV, str(os.getpid())) != str(os.getpid()):
-            _wait_for_the_end()  # a worker: its results are written
+            _wait_for_the_end(stop.exit_code)  # a worker: its results are written
         raise
     except Exception as exc:
         import traceback
@@ -378,13 +378,15 @@ def _children() -> list[int]:
     return kids
 
 
-def _wait_for_the_end() -> None:
+def _wait_for_the_end(exit_code: int) -> None:
     """A sweep's worker whose job was stopped and written waits for the command to end
-    it. It does not exit by itself: the launcher takes a worker that dies for a broken
-    pool and kills the others, which may still be writing what they computed."""
+    it rather than exit at once: the launcher takes a worker that dies for a broken pool
+    and kills the others, which may still be writing what they computed. A signal sent
+    to this worker alone (the command goes on) ends it after twice the command's grace.
+    """
     sys.stderr.flush()
-    while True:
-        time.sleep(3600)
+    time.sleep(2 * WORKER_GRACE_S)
+    os._exit(exit_code)
 
 
 def _stop_workers(signum: int) -> None:
