@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 TINY = ["architecture=single_station", "arrivals=constant", "clients=patient",
-        "run.horizon_s=60", "run.report=false", "run.progress=false"]
+        "run.horizon_s=60", "slo.window_s=30", "run.report=false", "run.progress=false"]
 # Ray resolves 127.0.0.1 to the machine's network address unless told to stay local.
 LOCAL_RAY = {"RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0", "RAY_USAGE_STATS_ENABLED": "0"}
 
