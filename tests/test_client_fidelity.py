@@ -182,8 +182,10 @@ def test_drop_expired_fifo_overload(resolution: float) -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("resolution", [0.1, 0.5])
+@pytest.mark.parametrize("resolution", [0.1, 0.05])
 def test_decorrelated_jitter_keeps_its_chain(resolution: float) -> None:
+    # 0.1 s is auto's tick here (the 5 s timeout / 50), 0.05 s a finer one; at 0.5 s,
+    # coarser than the scenario allows (the run warns), attempts per client are -3.4%.
     seeds = [1, 2]
     ex, co = _runs(DECORRELATED, 0.0, seeds), _runs(DECORRELATED, resolution, seeds)
     e = _mean(ex, lambda r: r["join_latency_s"]["p99"])
