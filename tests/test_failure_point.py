@@ -307,20 +307,26 @@ def test_report_gives_no_verdict_when_a_probe_could_not_judge() -> None:
     assert fp.text == "not judged"
 
 
+def sweeper(args: list[str], cwd: Path, timeout: float = 300
+            ) -> subprocess.CompletedProcess[str]:
+    """``sim -m hydra/sweeper=failure_point ARGS`` in a subprocess, run in ``cwd``."""
+    return subprocess.run([sys.executable, "-m", "sim", "-m", "hydra/sweeper=failure_point",
+                           *args], capture_output=True, text=True, cwd=cwd,
+                          timeout=timeout, check=False)
+
+
 def test_sweeper_finds_the_capacity_of_one_station(tmp_path: Path) -> None:
     """M/M/10 with 0.1 s service (capacity c·μ = 100/s), clients with a 2 s deadline that
     servers honour: the SLO (99% of attempts succeed in every minute) starts to fail
     within 5% of c·μ. Probes run through the default (joblib) launcher."""
     out = tmp_path / "fp"
-    proc = subprocess.run(
-        [sys.executable, "-m", "sim", "-m", "hydra/sweeper=failure_point",
+    proc = sweeper([
          "hydra.sweeper.param=arrivals.rate", "hydra.sweeper.low=40",
          "hydra.sweeper.high=160", "hydra.sweeper.replications=2",
          "hydra.sweeper.rel_tol=0.02", "architecture=single_station", "arrivals=constant",
          "clients=patient", "clients.timeout_s=2",
          "architecture.stations.server.drop_expired=true", "run.horizon_s=200",
-         "run.report=false", "run.progress=false", f"hydra.sweep.dir={out}"],
-        capture_output=True, text=True, cwd=tmp_path, timeout=300, check=False)
+         "run.report=false", "run.progress=false", f"hydra.sweep.dir={out}"], tmp_path)
     assert proc.returncode == 0, proc.stderr
     answer = json.loads((out / "failure_point.json").read_text())
     assert answer["param"] == "arrivals.rate" and answer["finished"]
@@ -337,10 +343,8 @@ def test_sweeper_finds_the_capacity_of_one_station(tmp_path: Path) -> None:
 
 
 def test_sweeper_needs_its_settings(tmp_path: Path) -> None:
-    proc = subprocess.run(
-        [sys.executable, "-m", "sim", "-m", "hydra/sweeper=failure_point",
-         "hydra.sweeper.low=1", "run.progress=false", f"hydra.sweep.dir={tmp_path / 'x'}"],
-        capture_output=True, text=True, cwd=tmp_path, timeout=120, check=False)
+    proc = sweeper(["hydra.sweeper.low=1", "run.progress=false",
+                    f"hydra.sweep.dir={tmp_path / 'x'}"], tmp_path, timeout=120)
     assert proc.returncode != 0
     assert "hydra.sweeper.param" in proc.stderr and "hydra.sweeper.high" in proc.stderr
 
@@ -352,14 +356,12 @@ def test_sweeper_stops_at_probes_that_cannot_judge(tmp_path: Path) -> None:
     from sim.report import ReportSettings, build_study, load_sweep
 
     out = tmp_path / "fp"
-    proc = subprocess.run(
-        [sys.executable, "-m", "sim", "-m", "hydra/sweeper=failure_point",
+    proc = sweeper([
          "hydra.sweeper.param=arrivals.audience", "hydra.sweeper.low=1000",
          "hydra.sweeper.high=3000", "hydra.sweeper.replications=2",
          "architecture=single_station", "arrivals=flash_crowd", "arrivals.audience=2000",
          "clients=patient", "run.horizon_s=120", "run.report=false", "run.progress=false",
-         f"hydra.sweep.dir={out}"],
-        capture_output=True, text=True, cwd=tmp_path, timeout=300, check=False)
+         f"hydra.sweep.dir={out}"], tmp_path)
     assert proc.returncode == 0, proc.stderr
     answer = json.loads((out / "failure_point.json").read_text())
     assert answer["status"] == "not_judged" and answer["finished"]
