@@ -4,7 +4,8 @@
 clients. Cohort mode serves a small station (its workers complete at most
 ``SMALL_PER_TICK`` requests per tick) one request at a time by the exact discipline
 (``sim.engine.granular``) and a large one by the fluid discipline with the Allen–Cunneen
-Erlang C wait at a load estimated over ``LOAD_COUNT`` requests (``sim.engine.fluid``).
+Erlang C wait at a load estimated over as many requests as keep its noise bias to 1%
+(``sim.engine.fluid``).
 At 0.1 s and 0.5 s ticks, cohort mode must agree with exact mode within 10% on:
 
 - the mean wait below saturation: 5 workers at ρ 0.9 with exponential service and with

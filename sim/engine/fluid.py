@@ -57,10 +57,17 @@ its workers' capacity (``max_rate_rps``: a hot key) starts one request every
 (Pollaczek–Khinchine) at ``ρ = offered / max_rate``, added the same way. At or above
 saturation the stationary wait is zero and the fluid queue is all there is.
 
-The load is the offered rate, an exponentially weighted count over a time constant that
-spans ``LOAD_COUNT`` requests at the station's rate (5 to 60 s). Erlang C is convex in the
-load, so a noisy estimate biases the wait up (Jensen); over 20,000 requests the bias at
-ρ = 0.95 is about 1%, where a fixed 5 s constant gave +16% at 50 workers.
+The load is the offered rate, an exponentially weighted count. Exact mode's stationary
+wait follows the load as it changes (its queue settles within a few hundred arrivals
+below ρ 0.9), so the count's time constant is as short as its noise allows: Erlang C is
+convex in the load, so a noisy estimate biases the wait up (Jensen), by
+``W''·λ / (4τ)`` for an estimate over ``τ`` seconds. The constant is the shortest that
+holds this bias to ``LOAD_BIAS`` of the wait (or of a hundredth of a service time, where
+the wait is less: a wait worth nothing), at the load the estimate reads: 30,000
+requests at ρ 0.95 with 50 workers, 540 at ρ 0.57 with 6 workers, and a few ticks at low
+load, from where a surge is followed at once. A fixed count of 20,000 requests at the
+station's rate (38 s at 6 workers of 11 ms) lagged a flash crowd's rise of a few seconds
+so far that a station at ρ 0.57 was given the wait of ρ 0.3, 30 times too small.
 
 Failure dynamics act on the rate: an outage, a crash or a lost instance changes the
 capacity (work already committed within the tick goes on; the failed instances' share of
@@ -93,6 +100,7 @@ its deadlines uniform over its range.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from heapq import heappop, heappush
 
 import numpy as np
@@ -106,14 +114,18 @@ from .station import Station, _round_share
 from .streams import Sampler
 
 INF = math.inf
-# Offered-load estimate behind the Erlang C delay: an exponentially weighted count whose
-# time constant spans LOAD_COUNT requests at the station's rate, within [LOAD_TAU_MIN_S,
-# LOAD_TAU_MAX_S]. Erlang C is convex in the load, so Poisson noise in the estimate biases
-# the mean wait up, by about 1 / (2·τ·λ·(1 − ρ)²) (Jensen): 16% at 50 workers, ρ 0.95 with
-# a 5 s constant (2,500 requests), 1% with 20,000 (tests/test_station_fidelity.py). The
-# bounds keep a surge followed within seconds at large stations and a minute at most.
-LOAD_COUNT = 20_000.0
-LOAD_TAU_MIN_S = 5.0
+# Offered-load estimate behind the stationary wait: an exponentially weighted count whose
+# time constant is the shortest that keeps the Jensen bias of the wait, W''·λ / (4τ),
+# within LOAD_BIAS of the wait (or of NEGLIGIBLE_WAIT service times, where the wait is
+# less), within [LOAD_TAU_MIN_TICKS ticks, LOAD_TAU_MAX_S]; the lower bound keeps a few
+# ticks' cohorts in the count. Near saturation the count grows without bound (135,000
+# requests at ρ 0.98 with 6 workers), longer than a load holds still: the constant is
+# chosen at ρ LOAD_RHO_CAP at most (30,000 requests at 50 workers, 68,000 at 500;
+# tests/test_station_fidelity.py, tests/test_fluid_wait.py).
+LOAD_BIAS = 0.01
+NEGLIGIBLE_WAIT = 0.01
+LOAD_RHO_CAP = 0.95
+LOAD_TAU_MIN_TICKS = 4.0
 LOAD_TAU_MAX_S = 60.0
 
 
@@ -154,6 +166,30 @@ def md1_wait(rho: float, rate: float) -> tuple[float, float, float]:
     m2 = f * (s * s * m1 + s**3 / 3)
     m3 = f * (1.5 * s * s * m2 + s**3 * m1 + s**4 / 4)
     return m1, m2 - m1 * m1, m3 - 3 * m2 * m1 + 2 * m1**3
+
+
+def md1_shape(rho: float) -> tuple[float, float, float]:
+    """The M/D/1 wait at utilization ``rho`` in units of the spacing of the starts."""
+    return md1_wait(rho, 1.0)
+
+
+def _scaled(moments: tuple[float, float, float], f: float) -> tuple[float, float, float]:
+    """Moments of a wait times ``f`` (Allen–Cunneen's factor on an M/M/c wait)."""
+    mean, var, k3 = moments
+    return mean * f, var * f * f, k3 * f**3
+
+
+def load_count(shape: Callable[[float], tuple[float, float, float]], rho: float) -> float:
+    """The requests a load estimate must span at utilization ``rho`` for its Poisson noise
+    to bias the mean wait ``W(ρ)`` (``shape``, in service times) by at most ``LOAD_BIAS``
+    of ``max(W, NEGLIGIBLE_WAIT)``: an estimate over ``n`` requests has the relative
+    variance ``1 / (2n)``, so the bias is ``ρ²·W''(ρ) / (4n)`` (Jensen)."""
+    if not 0.0 < rho < 1.0:
+        return 0.0
+    h = min(0.02 * rho, (1.0 - rho) / 4)
+    w0, lo, hi = shape(rho)[0], shape(rho - h)[0], shape(rho + h)[0]
+    curvature = (hi - 2 * w0 + lo) / (h * h)
+    return max(0.0, rho * rho * curvature / (4 * LOAD_BIAS * max(w0, NEGLIGIBLE_WAIT)))
 
 
 def service_k3(service: Sampler) -> float:
@@ -202,9 +238,8 @@ class FluidStation(Station):
         self.var_service = self.service.sd ** 2
         self.k3_service = service_k3(self.service)
         self._ac = (1.0 + (self.service.sd / self.mean_s) ** 2) / 2.0
-        rate = self.rate_rps
-        self.load_tau_s = LOAD_TAU_MAX_S if rate <= 0 else \
-            min(LOAD_TAU_MAX_S, max(LOAD_TAU_MIN_S, LOAD_COUNT / rate))
+        self._tau_min_s = min(LOAD_TAU_MAX_S, LOAD_TAU_MIN_TICKS * resolution_s)
+        self.load_tau_s = self._tau_min_s  # chosen anew at each estimate (_settle_tau)
         self.queued = 0  # requests in the queue (sum of counts)
         self.in_service = 0  # requests taken on, not yet completed
         self._free_s = 0.0
@@ -214,10 +249,15 @@ class FluidStation(Station):
         self._wake_cbs = (self._on_wake,)
         self._settle_cbs = (self._settle,)
         self._wake_at = INF
-        # Offered rate over the last second, for the Erlang C delay below saturation.
+        # Offered rate, for the stationary wait below saturation: the weighted count and
+        # the weighted time it spans, both decayed at the time constant load_tau_s.
         self._rate_t = 0.0
         self._rate_n = 0.0
-        self._ec_cache: dict[tuple[int, int], tuple[float, float, float]] = {}
+        self._rate_s = 0.0
+        # Per (workers, load in permille): the wait's mean, variance and third cumulant in
+        # units of the mean service time (of the ceiling's spacing, key (-1, ·)), so that a
+        # slowdown scales them, and the requests a load estimate must span there.
+        self._ec_cache: dict[tuple[int, int], tuple[float, float, float, float]] = {}
         self._contenders: list[Cohort] = []
         self._settle_pending = False
         self._contended = False
@@ -319,7 +359,9 @@ class FluidStation(Station):
             self.reject(c, "retry_ratio")
             return
         # Offered rate: an exponentially weighted count with time constant load_tau_s.
-        self._rate_n = self._rate_n * math.exp(-(now - self._rate_t) / self.load_tau_s) + c.count
+        decay = math.exp(-(now - self._rate_t) / self.load_tau_s)
+        self._rate_n = self._rate_n * decay + c.count
+        self._rate_s = self._rate_s * decay + self.load_tau_s * (1.0 - decay)
         self._rate_t = now
         c.enqueued_s = now
         if not self._contended and not self._contenders and self._fits(c.count, now):
@@ -428,13 +470,31 @@ class FluidStation(Station):
             self._arm_settle(now)
 
     # -- service --------------------------------------------------------------------------
-    def _erlang(self, now: float) -> tuple[float, float, float]:
-        # Cohorts come once per tick and the newest is counted in full: in steady state the
-        # weighted count is λ·(τ + Δ/2), hence the divisor.
+    def _load_rate(self, part: Cohort, now: float) -> float:
+        """The offered rate a part's requests find: the weighted count over the weighted
+        time it spans (early on, less than ``τ``), with the part's own requests counted
+        half, as a request of it finds half of them ahead on average. So the several
+        cohorts that come at one instant (the clients' bundle, retries, attack vectors)
+        find, on average over their requests, the past ticks and half of this one's
+        arrivals, ``λ·(τ − Δ/2) + λ·Δ/2``: the rate, however a tick's arrivals are split
+        into cohorts. (Counting the newest in full and dividing by ``τ + Δ/2`` holds only
+        for one cohort per tick; with more it reads ``Δ / 2τ`` low, 11% at ``τ`` of four
+        ticks.)"""
         tau = self.load_tau_s
-        decayed = self._rate_n * math.exp(-(now - self._rate_t) / tau)
-        # The weights cover τ·(1 − e^(−t/τ)) seconds since the start: early on, fewer.
-        rate = decayed / (tau * -math.expm1(-now / tau) + self.resolution_s / 2)
+        decay = math.exp(-(now - self._rate_t) / tau)
+        spanned = self._rate_s * decay + tau * (1.0 - decay)
+        if spanned <= 0.0:
+            return 0.0
+        own = part.count / 2 * math.exp(-max(0.0, now - part.enqueued_s) / tau)
+        return max(0.0, self._rate_n * decay - own) / spanned
+
+    def _settle_tau(self, rate: float, need: float) -> None:
+        """The time constant for what comes next: ``need`` requests at ``rate``."""
+        tau = need / rate if rate > 0 else 0.0
+        self.load_tau_s = min(LOAD_TAU_MAX_S, max(self._tau_min_s, tau))
+
+    def _erlang(self, part: Cohort, now: float) -> tuple[float, float, float]:
+        rate = self._load_rate(part, now)
         mu = 1.0 / (self.mean_s * self.slow_factor)
         c = self.capacity
         if c <= 0:
@@ -445,18 +505,30 @@ class FluidStation(Station):
             key = (-1, int(1000 * rate / ceiling))
             hit = self._ec_cache.get(key)
             if hit is None:
-                hit = self._ec_cache[key] = md1_wait((key[1] + 0.5) / 1000, ceiling)
-            return hit
-        load = rate / mu
-        key = (c, int(1000 * load / c))
-        hit = self._ec_cache.get(key)
-        if hit is None:
-            mean, var, k3 = erlang_c_wait(c, (key[1] + 0.5) * c / 1000, mu)
-            # Allen–Cunneen: an M/G/c wait is the M/M/c one times (1 + cv²) / 2.
-            ac = self._ac
-            hit = (mean * ac, var * ac * ac, k3 * ac**3)
-            self._ec_cache[key] = hit
-        return hit
+                hit = self._ec_cache[key] = self._stationary(key, md1_shape)
+            unit = 1.0 / ceiling
+        else:
+            key = (c, int(1000 * rate / (mu * c)))
+            hit = self._ec_cache.get(key)
+            if hit is None:
+                ac = self._ac
+                hit = self._ec_cache[key] = self._stationary(
+                    key, lambda rho: _scaled(erlang_c_wait(c, rho * c, 1.0), ac))
+            unit = 1.0 / mu
+        mean, var, k3, need = hit
+        self._settle_tau(rate, need)
+        return mean * unit, var * unit * unit, k3 * unit**3
+
+    @staticmethod
+    def _stationary(key: tuple[int, int], shape: Callable[[float], tuple[float, float, float]]
+                    ) -> tuple[float, float, float, float]:
+        """The stationary wait at the load of ``key`` (the middle of its permille) in units
+        of the service time (of the ceiling's spacing), and the requests a load estimate
+        must span so that its noise biases the mean wait by at most ``LOAD_BIAS`` of it
+        (see the module docstring)."""
+        rho = (key[1] + 0.5) / 1000
+        mean, var, k3 = shape(rho)
+        return mean, var, k3, load_count(shape, min(rho, LOAD_RHO_CAP))
 
     def _serve(self, now: float) -> None:
         queue = self.queue
@@ -625,11 +697,12 @@ class FluidStation(Station):
         # The fluid queue already holds the part of the queueing that shows at tick scale
         # (a tick with more arrivals than the rate); Erlang C is the whole stationary wait.
         # Add what Erlang C has beyond the fluid queue's recent mean wait, not both.
+        ec_mean, ec_var, ec_k3 = (self._erlang(part, now) if self.erlang_delay
+                                  else (0.0, 0.0, 0.0))
         decay = math.exp(-(now - self._fw_t) / self.load_tau_s)
         self._fw_sum = self._fw_sum * decay + fluid_wait * m
         self._fw_n = self._fw_n * decay + m
         self._fw_t = now
-        ec_mean, ec_var, ec_k3 = self._erlang(now) if self.erlang_delay else (0.0, 0.0, 0.0)
         ec_mean -= self._fw_sum / self._fw_n
         if ec_mean <= 0.0:
             ec_mean = ec_var = ec_k3 = 0.0
