@@ -39,6 +39,7 @@ from omegaconf import OmegaConf
 from .analysis.metastability import amplification, metastability, trigger_end, unique_clients
 from .analysis.replications import batch_means_block, replication_block, replication_seed
 from .analysis.slo import evaluate
+from .atomic import TMP_SUFFIX, atomic_write, atomic_write_text
 from .config import SimConfig, autoscaled_stations, station_autoscaler
 from .engine import Sampler, Streams, TickRecorder, mixture_quantiles
 from .model import (
@@ -105,34 +106,10 @@ COMPLETE_FILE = ".sim_complete"
 RUN_FILES = (COMPLETE_FILE, SUMMARY_FILE, TIMESERIES_FILE, ERROR_FILE, CONFIG_FILE,
              "report.md", "report.html")
 RUN_DIRS = ("figures",)
-TMP_SUFFIX = ".tmp"
 
 
 class OutputError(RuntimeError):
     """The run directory cannot be used or written; the message is one paragraph."""
-
-
-def atomic_write(path: Path, write: Callable[[IO[str]], object]) -> None:
-    """Write ``path`` through ``write(fh)`` into a temporary file beside it, then rename.
-
-    The temporary name starts with a dot and ends in ``.tmp`` (a later run removes any
-    left by a run that was killed); the data is flushed to disk before the rename, so
-    after a crash the file holds either its old content or the whole new one.
-    """
-    tmp = path.with_name(f".{path.name}.{os.getpid()}{TMP_SUFFIX}")
-    try:
-        with tmp.open("w", newline="") as fh:
-            write(fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    atomic_write(path, lambda fh: fh.write(text))
 
 
 def write_config(cfg: SimConfig, out: Path) -> None:

@@ -194,3 +194,43 @@ def test_progress_counts_jobs_finished_in_this_sweep_only(
         HydraConfig.instance().cfg = previous
     err = capsys.readouterr().err
     assert "[sweep] 1 of 4 jobs done (job 2 finished)" in err, err
+
+
+def test_report_files_are_replaced_whole_or_left_as_they_were(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A report rebuilt over an earlier one and cut short (the HTML's rendering fails,
+    a figure's writer dies halfway) leaves each file either as it was or whole, and no
+    temporary beside them."""
+    from matplotlib.figure import Figure
+
+    from sim.report import build as report_build
+    from sim.report.load import load_run
+
+    out = tmp_path / "run"
+    sim.run([*TINY, "run.report=true"], outdir=out)
+    before = {p.name: p.read_bytes() for p in out.iterdir() if p.name.startswith("report.")}
+    assert set(before) == {"report.md", "report.html"}
+    render = report_build.render
+
+    def fails_on_html(template: str, **context):  # type: ignore[no-untyped-def]
+        if template.endswith(".html"):
+            raise KeyboardInterrupt
+        return render(template, **context)
+
+    monkeypatch.setattr(report_build, "render", fails_on_html)
+    with pytest.raises(KeyboardInterrupt):
+        report_build.build_run_report(load_run(out))
+    assert (out / "report.html").read_bytes() == before["report.html"]
+    assert (out / "report.md").read_text(encoding="utf-8").startswith("#")
+    monkeypatch.setattr(report_build, "render", render)
+
+    def half_a_png(self, fname, **kwargs):  # type: ignore[no-untyped-def]
+        Path(fname).write_bytes(b"\x89PNG\r\n")
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(Figure, "savefig", half_a_png)
+    with pytest.raises(OSError):
+        report_build.build_run_report(load_run(out))
+    left = [p for p in out.rglob("*") if p.is_file()]
+    assert not [p for p in left if p.name.endswith(".tmp")], left
+    assert not [p for p in left if p.suffix == ".png"], left

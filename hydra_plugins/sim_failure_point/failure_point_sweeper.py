@@ -34,6 +34,8 @@ from hydra.plugins.sweeper import Sweeper
 from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig, OmegaConf
 
+from sim.atomic import atomic_write_text
+
 log = logging.getLogger(__name__)
 
 RESULT_FILE = "failure_point.json"
@@ -291,5 +293,5 @@ class FailurePointSweeper(Sweeper):
                   "integer": integer, "low": self.low, "high": self.high,
                   "metric": self.metric, "fail_below": self.fail_below,
                   "fail_above": self.fail_above, "finished": search.finished, **answer}
-        (sweep_dir / RESULT_FILE).write_text(json.dumps(answer, indent=2) + "\n")
+        atomic_write_text(sweep_dir / RESULT_FILE, json.dumps(answer, indent=2) + "\n")
         return answer

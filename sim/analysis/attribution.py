@@ -34,6 +34,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..atomic import atomic_write_text
+
 SCHEMA = 1
 MAX_FACTORS = 6  # 2^6 = 64 runs for the full factorial; beyond, one at a time
 DESIGNS = ("full", "one_at_a_time")
@@ -343,6 +345,6 @@ def write_attribution(outdir: str | Path, att: Mapping[str, Any]) -> tuple[Path,
     out = Path(outdir)
     out.mkdir(parents=True, exist_ok=True)
     js, md = out / "attribution.json", out / "attribution.md"
-    js.write_text(json.dumps(att, indent=2) + "\n")
-    md.write_text(to_markdown(att))
+    atomic_write_text(js, json.dumps(att, indent=2) + "\n")
+    atomic_write_text(md, to_markdown(att))
     return js, md

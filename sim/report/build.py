@@ -14,6 +14,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from ..atomic import atomic_write_text
 from .figures import write_figures, write_sweep_figures
 from .load import (
     SUMMARY,
@@ -57,9 +58,9 @@ def build_report(path: str | Path, *, rebuild_jobs: bool = False,
     study = build_study(sweep, ReportSettings.from_config(sweep.config, **settings))
     figures = write_sweep_figures(study, path / FIGURES_DIR)
     context = sweep_context(study, figures)
-    (path / REPORT_MD).write_text(render("sweep.md", **context), encoding="utf-8")
+    atomic_write_text(path / REPORT_MD, render("sweep.md", **context))
     html = path / REPORT_HTML
-    html.write_text(render("sweep.html", **context), encoding="utf-8")
+    atomic_write_text(html, render("sweep.html", **context))
     return html
 
 
@@ -81,9 +82,9 @@ def build_run_report(run: RunData) -> Path:
     """figures/*.png, report.md and report.html for one run; returns report.html."""
     figures = write_figures(run, run.path / FIGURES_DIR)
     context = run_context(run, figures)
-    (run.path / REPORT_MD).write_text(render("run.md", **context), encoding="utf-8")
+    atomic_write_text(run.path / REPORT_MD, render("run.md", **context))
     html = run.path / REPORT_HTML
-    html.write_text(render("run.html", **context), encoding="utf-8")
+    atomic_write_text(html, render("run.html", **context))
     return html
 
 

@@ -29,6 +29,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, MaxNLocator
 
+from ..atomic import replacing
 from .load import RunData
 from .study import Study
 from .verdict import run_failed
@@ -488,7 +489,8 @@ def write_figures(run: RunData, outdir: Path) -> list[FigureFile]:
             continue
         fig.tight_layout()
         path = outdir / f"{name}.png"
-        fig.savefig(path, dpi=DPI, facecolor="white")
+        with replacing(path) as tmp:
+            fig.savefig(tmp, dpi=DPI, facecolor="white", format="png")
         written.append(FigureFile(name, title, caption, path))
     return written
 
@@ -681,6 +683,7 @@ def write_sweep_figures(study: Study, outdir: Path) -> list[FigureFile]:
             continue
         fig.tight_layout()
         path = outdir / f"{name}.png"
-        fig.savefig(path, dpi=DPI, facecolor="white")
+        with replacing(path) as tmp:
+            fig.savefig(tmp, dpi=DPI, facecolor="white", format="png")
         written.append(FigureFile(name, title, caption, path))
     return written
