@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .cli import compose
+from .compose import compose
 from .config import to_config
 from .run import Result, mark_complete, simulate
 

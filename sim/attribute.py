@@ -49,7 +49,8 @@ from .analysis.attribution import (
     write_attribution,
 )
 from .analysis.replications import replication_seed
-from .cli import EXIT_BAD_CONFIG, compose
+from .cli import EXIT_BAD_CONFIG
+from .compose import compose
 from .config import ConfigError, SimConfig, to_config
 from .resolution import choose
 
@@ -160,17 +161,16 @@ def _same(a: SimConfig, b: SimConfig) -> bool:
 
 def _check_plain(overrides: Sequence[str], where: str) -> None:
     """Refuse sweeps: the attribution makes its own variants."""
-    from hydra.core.override_parser.overrides_parser import OverridesParser
-
-    from .cli import _composition_error
+    from .compat.hydra import parse_overrides
+    from .compose import composition_error
 
     try:
-        parsed = OverridesParser.create().parse_overrides(list(overrides))
+        parsed = parse_overrides(overrides)
     except Exception as exc:
-        raise AttributionInputError(f"{where}: {_composition_error(exc)}") from None
-    for o, line in zip(parsed, overrides, strict=True):
-        if o.is_sweep_override():
-            raise AttributionInputError(f"{where}: {line!r} is a sweep; allowed: one value per "
+        raise AttributionInputError(f"{where}: {composition_error(exc)}") from None
+    for o in parsed:
+        if o.sweep:
+            raise AttributionInputError(f"{where}: {o.line!r} is a sweep; allowed: one value per "
                                   f"key (the attribution runs its own variants; run it once "
                                   f"per value)")
 

@@ -32,7 +32,8 @@ import hydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 
-from .compose import CONFIG_DIR, _composition_error, _expose_plugins, compose
+from .compat.hydra import args_parser, expose_plugins, parse_overrides, share_config_store
+from .compose import CONFIG_DIR, compose, composition_error
 from .config import (
     ConfigError,
     SimConfig,
@@ -52,7 +53,7 @@ from .run import (
     stop_on_signals,
 )
 
-_expose_plugins()
+expose_plugins()
 EXIT_BAD_CONFIG = 2
 EXIT_FAILED = 1  # a run failed, its results could not be written, or a sweep job failed
 # A multirun is checked job by job up to this many jobs, value by value beyond.
@@ -201,18 +202,15 @@ def check_command_line(argv: list[str]) -> None:
     Hydra's informational flags (``--help``, ``--cfg``, ``--info``, ...) and unknown flags
     are left to Hydra.
     """
-    from hydra._internal.utils import get_args_parser
-
     if any(a == "--version" for a in argv):
         return
-    parser = get_args_parser()
-    args, unknown = parser.parse_known_args(argv)
+    args, unknown = args_parser().parse_known_args(argv)
     if unknown or args.help or args.hydra_help or args.info or args.shell_completion \
             or args.experimental_rerun or args.config_path:
         return
     config_name = args.config_name or "config"
     overrides: list[str] = list(args.overrides)
-    for job in _jobs(overrides) if args.multirun else [overrides]:
+    for job in _jobs(overrides, args.config_dir) if args.multirun else [overrides]:
         cfg = compose(job, config_dir=args.config_dir, config_name=config_name)
         if args.cfg:  # --cfg shows a config that composes, valid or not
             continue
@@ -271,21 +269,50 @@ def _sweeper_settings(overrides: list[str]) -> dict[str, Any]:
     return out
 
 
-def _jobs(overrides: list[str]) -> list[list[str]]:
-    """The override lists of a multirun's jobs (Hydra's basic sweeper: the product)."""
-    from hydra.core.override_parser.overrides_parser import OverridesParser
+def group_options(group: str, config_dir: str | None = None) -> list[str] | None:
+    """The option names of config group ``group`` (shipped, and in ``config_dir``),
+    sorted; None if no such group exists."""
+    dirs = [CONFIG_DIR / group] + ([Path(config_dir) / group] if config_dir else [])
+    found = [d for d in dirs if d.is_dir()]
+    if not found:
+        return None
+    return sorted({p.stem for d in found for p in d.glob("*.yaml")})
 
+
+def _glob_axis(o: Any, config_dir: str | None) -> list[str]:
+    """A glob override's jobs: the group's options it matches; a glob over anything but
+    a config group, or one that matches nothing, is refused with the key named."""
+    group = o.key.lstrip("+~")
+    options = group_options(group, config_dir)
+    if options is None:
+        groups = ", ".join(sorted(p.name for p in CONFIG_DIR.iterdir() if p.is_dir()
+                                  and not p.name.startswith(("_", "."))))
+        raise ConfigError(f"Invalid configuration: {o.line}: glob() chooses among the "
+                          f"options of a config group, and {group} is not one; allowed: "
+                          f"a glob over one of the groups ({groups}), or a list of "
+                          f"values ({group}=a,b,c) or range() for any key.")
+    matched = o.glob(options)
+    if not matched:
+        raise ConfigError(f"Invalid configuration: {o.line} matches no option of "
+                          f"{group}; allowed options: {', '.join(options)}.")
+    return [f"{o.key}={m}" for m in matched]
+
+
+def _jobs(overrides: list[str], config_dir: str | None = None) -> list[list[str]]:
+    """The override lists of a multirun's jobs (Hydra's basic sweeper: the product)."""
     try:
-        parsed = OverridesParser.create().parse_overrides(overrides)
+        parsed = parse_overrides(overrides)
     except Exception as exc:
-        raise _composition_error(exc) from None
+        raise composition_error(exc) from None
     axes: list[list[str]] = []
-    for o, line in zip(parsed, overrides, strict=True):
-        if o.is_sweep_override() and o.is_discrete_sweep():
-            key = o.get_key_element()
-            axes.append([f"{key}={v}" for v in o.sweep_string_iterator()])
+    for o in parsed:
+        values = o.values()
+        if o.glob([]) is not None:
+            axes.append(_glob_axis(o, config_dir))
+        elif values is not None:
+            axes.append([f"{o.key}={v}" for v in values])
         else:  # a plain override (or an interval, which only optimizing sweepers take)
-            axes.append([line])
+            axes.append([o.line])
     n_jobs = 1
     for axis in axes:
         n_jobs *= len(axis)
@@ -310,6 +337,7 @@ def main(argv: list[str] | None = None) -> Any:
     from . import sweep
 
     register()
+    share_config_store()  # the command's process only: Hydra's --help is much faster
     args = sys.argv[1:] if argv is None else argv
     try:
         check_command_line(args)
@@ -318,7 +346,7 @@ def main(argv: list[str] | None = None) -> Any:
         raise SystemExit(EXIT_BAD_CONFIG) from None
     if argv is not None:
         sys.argv = [sys.argv[0], *argv]
-    _expose_plugins()
+    expose_plugins()
     os.environ[COMMAND_PID_ENV] = str(os.getpid())
     sweep.outcome.clear()
     _current.clear()

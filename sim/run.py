@@ -40,6 +40,7 @@ from .analysis.metastability import amplification, metastability, trigger_end, u
 from .analysis.replications import batch_means_block, replication_block, replication_seed
 from .analysis.slo import evaluate
 from .atomic import TMP_SUFFIX, atomic_write, atomic_write_text
+from .compat.simpy import events_scheduled, schedule_stop
 from .config import SimConfig, autoscaled_stations, station_autoscaler
 from .engine import Sampler, Streams, TickRecorder, mixture_quantiles
 from .model import (
@@ -246,10 +247,7 @@ def _stop_between_events(env: simpy.Environment) -> Iterator[list[int]]:
             signal.signal(s, signal.SIG_IGN)
         if not stopped:
             stopped.append(signum)
-            stop = env.event()
-            stop._ok, stop._value = True, None
-            stop.callbacks.append(simpy.core.StopSimulation.callback)
-            env.schedule(stop, simpy.events.URGENT)
+            schedule_stop(env)
 
     previous = {s: signal.getsignal(s) for s in STOP_SIGNALS}
     taken = [s for s, h in previous.items() if callable(h)]
@@ -512,7 +510,7 @@ class Scenario:
             self.wall_s = time.perf_counter() - t0
             # SimPy numbers events with an itertools.count: its next value is how many
             # events were scheduled, which is what the run cost.
-            self.events = next(env._eid)
+            self.events = events_scheduled(env)
         if stopped:
             raise Interrupted(stopped[0])
 
@@ -671,8 +669,7 @@ class _Progress:
         if wall - self.last < 2.0 and t < self.horizon_s:
             return
         self.last = wall
-        events = self.scenario.env._eid
-        n = int(str(events).split("(")[-1].rstrip(")") or 0)
+        n = events_scheduled(self.scenario.env)
         rate = n / wall if wall > 0 else 0.0
         print(f"[sim] t={t:,.0f}/{self.horizon_s:,.0f} s ({100 * t / self.horizon_s:.0f}%), "
               f"{rate / 1e3:,.0f}k events/s, wall {wall:,.1f} s", file=sys.stderr, flush=True)

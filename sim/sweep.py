@@ -187,7 +187,7 @@ def unique_names(names: list[str]) -> list[str]:
 
 def _sweep_total(config: DictConfig) -> int | None:
     """How many jobs the basic sweeper will launch (None for other sweepers)."""
-    from hydra.core.override_parser.overrides_parser import OverridesParser
+    from .compat.hydra import parse_overrides
 
     target = str(OmegaConf.select(config, "hydra.sweeper._target_", default=""))
     if not target.endswith("BasicSweeper"):
@@ -196,14 +196,15 @@ def _sweep_total(config: DictConfig) -> int | None:
     lines = [f"{k}={v}" for k, v in params.items()]
     lines += list(OmegaConf.select(config, "hydra.overrides.task", default=[]) or [])
     try:
-        parsed = OverridesParser.create().parse_overrides(lines)
+        parsed = parse_overrides(lines)
     except Exception:
         return None
     sizes: dict[str, int] = {}
     for o in parsed:
-        sizes[o.get_key_element()] = (len(list(o.sweep_string_iterator()))
-                                      if o.is_sweep_override() and o.is_discrete_sweep()
-                                      else 1)
+        if o.sweep and not o.enumerable:
+            return None  # a glob: its options are known only to Hydra's config loader
+        values = o.values()
+        sizes[o.key] = len(values) if values is not None else 1
     total = 1
     for n in sizes.values():
         total *= n

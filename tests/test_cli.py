@@ -117,3 +117,24 @@ def test_config_dir_adds_an_architecture(tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stderr
     summary = check_run_dir(out, report=False)
     assert set(summary["stations"]) == {"front", "back"}  # type: ignore[arg-type]
+
+
+def test_a_glob_sweeps_a_groups_options_and_is_refused_elsewhere(tmp_path: Path) -> None:
+    """``glob()`` picks among a config group's options (shipped and ``--config-dir``);
+    over a value key, or matching nothing, it is refused before anything runs."""
+    from sim.cli import _jobs, check_command_line
+    from sim.config import ConfigError
+
+    assert _jobs(["arrivals=glob(flash*)", "run.seed=1,2"]) == [
+        ["arrivals=flash_crowd", "run.seed=1"], ["arrivals=flash_crowd", "run.seed=2"],
+        ["arrivals=flash_crowd_on_diurnal", "run.seed=1"],
+        ["arrivals=flash_crowd_on_diurnal", "run.seed=2"]]
+    (tmp_path / "arrivals").mkdir()
+    (tmp_path / "arrivals" / "flash_mine.yaml").write_text("kind: constant\nrate: 5\n")
+    assert [j[0] for j in _jobs(["arrivals=glob(flash*,exclude=*diurnal)"],
+                                str(tmp_path))] == ["arrivals=flash_crowd",
+                                                    "arrivals=flash_mine"]
+    for bad, words in (("run.seed=glob(*)", "run.seed is not one"),
+                       ("arrivals=glob(zzz*)", "matches no option of arrivals")):
+        with pytest.raises(ConfigError, match=words):
+            check_command_line(["-m", bad, "run.horizon_s=120", "slo.window_s=30"])

@@ -1,0 +1,454 @@
+"""The engine's pieces on their own, without a config or Hydra: the clock (``Due``,
+``delay_to``, ``FifoTimers``, ``TimerHeap``), the exact ``Station``, the cohort-mode
+``FluidStation``, and the random streams and samplers."""
+
+from __future__ import annotations
+
+import heapq
+import math
+from collections import Counter
+from collections.abc import Callable
+from functools import partial
+from typing import Any
+
+import numpy as np
+import pytest
+import simpy
+from scipy import stats
+
+from sim.compat.simpy import events_scheduled
+from sim.engine import Cohort, FluidStation, Sampler, Station, Streams, Uniforms
+from sim.engine.clock import NORMAL, Due, FifoTimers, TimerHeap, delay_to, scheduler
+
+INF = math.inf
+
+
+Calls = list[tuple[float, Callable[[], object]]]
+
+
+def at_times(env: simpy.Environment, calls: Calls) -> None:
+    """Call each function at its time (scheduled from time 0, in the order given)."""
+    schedule = scheduler(env)
+    for t, fn in calls:
+        schedule(Due((partial(_call, fn),)), NORMAL, t - env.now)
+
+
+def _call(fn: Callable[[], object], _ev: object) -> None:
+    fn()
+
+
+# -- the clock -----------------------------------------------------------------------------
+
+def test_due_events_fire_at_their_times_in_time_then_scheduling_order() -> None:
+    gen = np.random.default_rng(11)
+    env = simpy.Environment()
+    schedule = scheduler(env)
+    fired: list[tuple[float, int]] = []
+    # Many ties: delays on a coarse grid.
+    delays = (gen.integers(0, 20, size=300) * 0.25).tolist()
+    for i, d in enumerate(delays):
+        schedule(Due((lambda ev: fired.append((env.now, ev._value)),), i), NORMAL, d)
+    env.run()
+    expected = sorted(((d, i) for i, d in enumerate(delays)), key=lambda x: (x[0], x[1]))
+    assert fired == expected
+
+
+def test_a_due_shares_its_callbacks_and_passes_its_value() -> None:
+    env = simpy.Environment()
+    schedule = scheduler(env)
+    got: list[tuple[str, Any]] = []
+    shared = (lambda ev: got.append(("first", ev._value)),
+              lambda ev: got.append(("second", ev._value)))
+    schedule(Due(shared, "x"), NORMAL, 1.0)
+    schedule(Due(shared, "y"), NORMAL, 2.0)
+    env.run()
+    assert got == [("first", "x"), ("second", "x"), ("first", "y"), ("second", "y")]
+    assert shared[0] is not None and len(shared) == 2  # the tuple itself is untouched
+
+
+def test_delay_to_lands_exactly_on_the_time() -> None:
+    gen = np.random.default_rng(3)
+    for _ in range(20_000):
+        now = float(gen.uniform(0, 1e6)) * float(10.0 ** gen.integers(-6, 3))
+        at = now + float(gen.exponential(1.0)) * float(10.0 ** gen.integers(-9, 4))
+        d = delay_to(at, now)
+        assert now + d == at
+        assert abs(d - (at - now)) <= 4 * math.ulp(at)
+
+
+def fifo_case(seed: int, settle_share: float) -> tuple[list, list, int, int]:
+    """Timers set at random times with one fixed timeout; some settled before they come
+    due. Returns what fired, what should have, the events the timers cost and how many
+    timers there were."""
+    gen = np.random.default_rng(seed)
+    env = simpy.Environment()
+    fired: list[tuple[float, int]] = []
+    settled: set[int] = set()
+    timers = FifoTimers(env, lambda item: fired.append((env.now, item)),
+                        lambda item: item in settled)
+    timeout = float(gen.uniform(0.5, 5.0))
+    n = 400
+    set_at = np.sort(gen.uniform(0, 50, size=n)).tolist()
+    calls: Calls = []
+    expected = []
+    for k, t in enumerate(set_at):
+        calls.append((t, partial(timers.after, timeout, k)))
+        if gen.random() < settle_share:
+            s = t + float(gen.uniform(0, 2 * timeout))  # before or after it comes due
+            calls.append((s, partial(settled.add, k)))
+            if s > t + timeout:
+                expected.append((t + timeout, k))
+        else:
+            expected.append((t + timeout, k))
+    calls.sort(key=lambda c: c[0])
+    at_times(env, calls)
+    driver = events_scheduled(env)
+    env.run()
+    return fired, sorted(expected), events_scheduled(env) - driver, n
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_fifo_timers_fire_in_order_at_their_times_and_skip_settled_ones(seed: int) -> None:
+    fired, expected, _, _ = fifo_case(seed, settle_share=0.5)
+    assert fired == expected
+    assert len(fired) > 0
+
+
+def test_fifo_timers_settled_early_cost_no_events() -> None:
+    """Timers whose items settle long before they come due never become events."""
+    env = simpy.Environment()
+    fired: list[int] = []
+    settled: set[int] = set()
+    timers = FifoTimers(env, fired.append, lambda item: item in settled)
+    for k in range(1000):  # all set now, due in 10 s; all but every 100th settled at once
+        timers.after(10.0, k)
+        if k % 100:
+            settled.add(k)
+    assert len(timers) == 1000
+    before = events_scheduled(env)
+    env.run()
+    assert fired == list(range(0, 1000, 100))
+    assert events_scheduled(env) - before <= 2
+    assert len(timers) == 0
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_timer_heap_fires_in_time_order_whatever_the_order_set(seed: int) -> None:
+    gen = np.random.default_rng(100 + seed)
+    env = simpy.Environment()
+    fired: list[tuple[float, int]] = []
+    heap = TimerHeap(env, lambda item: fired.append((env.now, item)))
+    # (time set, item, delay), in the order set; coarse delays give ties, which fire in
+    # the order they were set.
+    timers = sorted((float(gen.uniform(0, 20)), k, float(gen.integers(0, 40)) * 0.5)
+                    for k in range(300))
+    at_times(env, [(t, partial(heap.after, d, k)) for t, k, d in timers])
+    env.run()
+    expected = sorted((t + d, order, k) for order, (t, k, d) in enumerate(timers))
+    assert fired == [(due, k) for due, _, k in expected]
+    assert len(heap) == 0
+
+
+def test_timer_heap_an_earlier_timer_set_later_supersedes_the_armed_event() -> None:
+    env = simpy.Environment()
+    fired: list[tuple[float, str]] = []
+    heap = TimerHeap(env, lambda item: fired.append((env.now, item)))
+    heap.after(10.0, "late")
+    heap.after(5.0, "early")  # re-arms; the event for 10 s becomes void
+    heap.after(5.0, "early, set second")
+    env.run()
+    assert fired == [(5.0, "early"), (5.0, "early, set second"), (10.0, "late")]
+
+
+# -- the exact station ---------------------------------------------------------------------
+
+class Wired:
+    """Where a station's requests go: forwarded, rejected (with a reason) or expired."""
+
+    def __init__(self, env: simpy.Environment, st: Station) -> None:
+        self.env = env
+        self.forwarded: list[tuple[float, Any, int]] = []
+        self.rejected: list[tuple[float, Any, str, int]] = []
+        self.expired: list[tuple[float, Any, int]] = []
+        st.forward = lambda c: self.forwarded.append((env.now, c.cls, c.count))
+        st.reject = lambda c, why: self.rejected.append((env.now, c.cls, why, c.count))
+        st.expire = lambda c: self.expired.append((env.now, c.cls, c.count))
+
+    def counts(self) -> tuple[int, int, int]:
+        return (sum(x[-1] for x in self.forwarded), sum(x[-1] for x in self.rejected),
+                sum(x[-1] for x in self.expired))
+
+
+def deterministic(mean: float = 1.0) -> Sampler:
+    return Sampler(np.random.default_rng(0), "deterministic", mean)
+
+
+def offer_at(env: simpy.Environment, st: Station,
+             arrivals: list[tuple[float, str, float]]) -> None:
+    """Offer one request named ``name`` with deadline ``deadline`` at each time."""
+
+    def offer(name: str, deadline: float) -> None:
+        st.offer(Cohort(name, 1, env.now, env.now, deadline))
+
+    at_times(env, [(t, partial(offer, name, dl)) for t, name, dl in arrivals])
+
+
+def test_station_serves_c_at_a_time_queues_up_to_the_limit_and_rejects_beyond() -> None:
+    env = simpy.Environment()
+    st = Station(env, "s", instances=1, workers_per_instance=2, service=deterministic(1.0),
+                 queue_limit=1)
+    out = Wired(env, st)
+    offer_at(env, st, [(0.0, "a", INF), (0.0, "b", INF), (0.0, "c", INF), (0.0, "d", INF),
+                       (0.5, "e", INF), (1.5, "f", INF)])
+    env.run()
+    assert out.forwarded == [(1.0, "a", 1), (1.0, "b", 1), (2.0, "c", 1), (2.5, "f", 1)]
+    assert out.rejected == [(0.0, "d", "queue_full", 1), (0.5, "e", "queue_full", 1)]
+    assert (st.offered, st.served, st.rejected, st.timed_out) == (6, 4, 2, 0)
+    assert st.peak_queue == 1 and st.in_system == 0
+    assert (st.wait_sum, st.wait_n, sorted(st.waits)) == (1.0, 4, [0.0, 0.0, 0.0, 1.0])
+    assert st.queue_area == pytest.approx(1.0)  # c waited from 0 to 1
+    assert st.busy_area == pytest.approx(4.0)  # four services of 1 s
+    assert st.capacity_area == pytest.approx(5.0)  # two workers until 2.5 s
+
+
+@pytest.mark.parametrize("drop_expired", [True, False])
+def test_station_expired_requests_are_dropped_or_served_as_waste(drop_expired: bool) -> None:
+    env = simpy.Environment()
+    st = Station(env, "s", instances=1, workers_per_instance=1, service=deterministic(1.0),
+                 drop_expired=drop_expired)
+    out = Wired(env, st)
+    offer_at(env, st, [(0.0, "a", INF), (0.0, "b", 0.5), (0.0, "c", 5.0)])
+    env.run()
+    assert st.timed_out == 1
+    if drop_expired:
+        assert out.expired == [(1.0, "b", 1)]
+        assert out.forwarded == [(1.0, "a", 1), (2.0, "c", 1)]
+        assert (st.served, st.wasted) == (2, 0)
+    else:
+        assert out.expired == []
+        assert out.forwarded == [(1.0, "a", 1), (2.0, "b", 1), (3.0, "c", 1)]
+        assert (st.served, st.wasted) == (3, 1)  # b finished after its client gave up
+
+
+def test_station_rate_limit_takes_a_burst_then_the_rate() -> None:
+    env = simpy.Environment()
+    st = Station(env, "s", instances=1, workers_per_instance=100, service=deterministic(0.1),
+                 rate_limit_rps=2.0, rate_limit_burst=3.0)
+    out = Wired(env, st)
+    offer_at(env, st, [(0.0, f"r{i}", INF) for i in range(5)]
+             + [(1.0, f"s{i}", INF) for i in range(3)])
+    env.run()
+    reasons = Counter(why for _, _, why, _ in out.rejected)
+    # 3 banked at 0 s (2 refused); 2 more by 1 s (1 refused).
+    assert reasons == Counter({"rate_limited": 3})
+    assert sorted(c for _, c, _ in out.forwarded) == ["r0", "r1", "r2", "s0", "s1"]
+
+
+def reference_fifo(arrivals: list[float], c: int, limit: float,
+                   service: Sampler) -> tuple[dict[int, float], set[int]]:
+    """A c-worker FIFO queue of at most ``limit`` waiting, computed directly: completion
+    time per request served, and the requests rejected. Service times are drawn in the
+    order requests start, which in a FIFO is the order they were accepted."""
+    free = [0.0] * c
+    starts: list[float] = []
+    done: dict[int, float] = {}
+    rejected: set[int] = set()
+    for i, t in enumerate(arrivals):
+        if free[0] > t:  # every worker busy: wait, if there is room
+            waiting = sum(1 for s in starts if s > t)
+            if waiting >= limit:
+                rejected.add(i)
+                continue
+        start = max(t, heapq.heappop(free))
+        end = start + service()
+        heapq.heappush(free, end)
+        starts.append(start)
+        done[i] = end
+    return done, rejected
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_station_matches_a_direct_fifo_computation(seed: int) -> None:
+    gen = np.random.default_rng(seed)
+    c = int(gen.integers(1, 5))
+    limit = [0, 1, 3, 10, INF][int(gen.integers(0, 5))]
+    mean = 1.0
+    rho = float(gen.uniform(0.5, 1.6))
+    n = 400
+    arrivals = np.cumsum(gen.exponential(mean / (c * rho), size=n)).tolist()
+    env = simpy.Environment()
+    st = Station(env, "s", instances=1, workers_per_instance=c,
+                 service=Sampler(np.random.default_rng(1000 + seed), "exponential", mean),
+                 queue_limit=limit)
+    done: dict[int, float] = {}
+    rejected: set[int] = set()
+    st.forward = lambda co: done.__setitem__(int(co.cls), env.now)
+    st.reject = lambda co, why: rejected.add(int(co.cls))
+
+    def offer(i: int) -> None:
+        st.offer(Cohort(str(i), 1, env.now, env.now))
+
+    at_times(env, [(t, partial(offer, i)) for i, t in enumerate(arrivals)])
+    env.run()
+    want_done, want_rejected = reference_fifo(
+        arrivals, c, limit, Sampler(np.random.default_rng(1000 + seed), "exponential", mean))
+    assert rejected == want_rejected
+    assert done == want_done  # to the bit: the same sums in the same order
+    assert (st.offered, st.served, st.rejected) == (n, len(want_done), len(want_rejected))
+    if limit == 0:
+        assert st.peak_queue == 0
+    assert st.peak_queue <= limit
+
+
+# -- the fluid station ---------------------------------------------------------------------
+
+def fluid_case(seed: int) -> None:
+    """A FluidStation under random limits, arrivals, deadlines and failures: at random
+    moments and at the end, every request offered is accounted for."""
+    gen = np.random.default_rng(seed)
+    env = simpy.Environment()
+    resolution = float(gen.choice([0.05, 0.1, 0.5, 1.0]))
+    dist = str(gen.choice(["exponential", "deterministic", "lognormal", "gamma"]))
+    kills = bool(gen.random() < 0.3)
+    st = FluidStation(
+        env, "f", resolution_s=resolution,
+        instances=int(gen.integers(1, 5)), workers_per_instance=int(gen.integers(1, 30)),
+        service=Sampler(np.random.default_rng(seed + 1), dist, float(gen.uniform(0.005, 0.3)),
+                        float(gen.uniform(0.2, 2.0))),
+        queue_limit=float(gen.choice([INF, 0, 10, 200, 2000])),
+        drop_expired=bool(gen.random() < 0.5),
+        rate_limit_rps=float(gen.uniform(50, 5000)) if gen.random() < 0.3 else None,
+        max_rate_rps=float(gen.uniform(20, 3000)) if gen.random() < 0.2 else None,
+        shed_queue_age_s=float(gen.uniform(0.05, 3.0)) if gen.random() < 0.3 else None,
+        track_in_service=kills,
+    )
+    out = Wired(env, st)
+    horizon = 30.0
+    calls: Calls = []
+    for k in range(int(gen.integers(20, 150))):
+        t = float(gen.uniform(0, horizon))
+        n = int(gen.integers(1, 400))
+        spread = float(gen.uniform(0, resolution)) if n > 1 else 0.0
+        patience = float(gen.uniform(0.05, 10.0)) if gen.random() < 0.7 else INF
+        dl_spread = float(gen.uniform(0, resolution)) if n > 1 and patience < INF else 0.0
+
+        def arrive(k: int = k, n: int = n, spread: float = spread, patience: float = patience,
+                   dl_spread: float = dl_spread) -> None:
+            co = Cohort(f"c{k}", n, env.now, env.now, env.now + patience)
+            co.spread_s = spread
+            co.deadline_spread = dl_spread
+            st.offer(co)
+
+        calls.append((t, arrive))
+    if kills:
+        fail_gen = np.random.default_rng(seed + 2)
+        t = float(gen.uniform(0, horizon))
+        calls.append((t, lambda: st.kill(1, fail_gen)))
+        calls.append((t + float(gen.uniform(0.1, 5)), lambda: st.restore(1)))
+    if gen.random() < 0.3:
+        t = float(gen.uniform(0, horizon))
+        calls.append((t, lambda: st.set_share(float(gen.uniform(0, 0.8)))))
+        calls.append((t + float(gen.uniform(0.1, 5)), lambda: st.set_share(1.0)))
+
+    checks = 0
+
+    def balance() -> None:
+        nonlocal checks
+        checks += 1
+        forwarded, rejected, expired = out.counts()
+        pending = sum(co.count for co in st._contenders)
+        assert st.offered == forwarded + rejected + expired + st.queued + st.in_service \
+            + pending, (seed, env.now)
+        assert st.served == forwarded
+        assert st.rejected + st.shed == rejected
+        assert expired == (st.timed_out if st.drop_expired else 0)
+        assert st.queued >= 0 and st.in_service >= 0
+
+    for t in gen.uniform(0, horizon + 5, size=15).tolist():
+        calls.append((t, balance))
+    calls.sort(key=lambda c: c[0])
+    at_times(env, calls)
+    env.run()
+    balance()
+    assert checks == 16
+    # Everything offered has left: served, rejected or expired.
+    assert (st.queued, st.in_service) == (0, 0)
+    forwarded, rejected, expired = out.counts()
+    assert st.offered == forwarded + rejected + expired > 0
+    assert 0 <= st.wasted <= st.served
+
+
+@pytest.mark.parametrize("block", range(4))
+def test_fluid_station_conserves_requests(block: int) -> None:
+    for seed in range(block * 25, block * 25 + 25):
+        fluid_case(seed)
+
+
+def test_fluid_station_serves_at_its_rate_one_tick_at_a_time() -> None:
+    """1000 requests at once at a station of 100 per second, ticks of 1 s: a part of 100
+    is taken on each tick, its first request done one service time after the tick
+    starts and the rest spread over the tick."""
+    env = simpy.Environment()
+    st = FluidStation(env, "f", resolution_s=1.0, instances=1, workers_per_instance=10,
+                      service=deterministic(0.1))
+    st.erlang_delay = False  # only the fluid queue
+    parts: list[tuple[float, int, float]] = []
+    st.forward = lambda c: parts.append((env.now, c.count, c.spread_s))
+    at_times(env, [(0.0, lambda: st.offer(Cohort("a", 1000, 0.0, 0.0)))])
+    env.run()
+    assert [n for _, n, _ in parts] == [100] * 10
+    assert [t for t, _, _ in parts] == pytest.approx([k + 0.1 for k in range(10)])
+    assert [w for _, _, w in parts] == pytest.approx([0.99] * 10)
+    assert st.wait_sum / st.wait_n == pytest.approx(4.995)  # starts spread over 0..9.99 s
+    assert (st.served, st.queued, st.in_service) == (1000, 0, 0)
+
+
+# -- streams and samplers ------------------------------------------------------------------
+
+def test_streams_are_reproducible_and_independent_by_name() -> None:
+    a, b = Streams(7), Streams(7)
+    assert a.generator("x") is a.generator("x")
+    xa = a.generator("x").random(5)
+    b.generator("new component").random(100)  # another component draws first
+    xb = b.generator("x").random(5)
+    assert np.array_equal(xa, xb)
+    assert not np.array_equal(Streams(7).generator("y").random(5), xa)
+    assert not np.array_equal(Streams(8).generator("x").random(5), xa)
+    for bad in (-1, 1.5, True, "3"):
+        with pytest.raises(ValueError, match="seed"):
+            Streams(bad)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(("dist", "cv"), [("exponential", 1.0), ("deterministic", 0.0),
+                                          ("lognormal", 0.5), ("gamma", 2.0), ("normal", 0.3),
+                                          ("normal", 2.0)])
+def test_sampler_draws_its_stated_moments(dist: str, cv: float) -> None:
+    s = Sampler(np.random.default_rng(42), dist, 0.02, cv)
+    x = np.array([s() for _ in range(200_000)])
+    assert (x >= 0).all()
+    assert x.mean() == pytest.approx(s.mean, rel=0.02)
+    assert x.std() == pytest.approx(s.sd, rel=0.05, abs=1e-12)
+    if dist != "normal":
+        assert s.mean == 0.02
+    if dist == "normal":  # |N(mean_s, cv·mean_s)|, whose mean exceeds mean_s
+        folded = stats.foldnorm(1.0 / cv, scale=cv * 0.02)
+        assert (s.mean, s.sd) == pytest.approx((folded.mean(), folded.std()), rel=1e-9)
+
+
+def test_sampler_refuses_bad_parameters() -> None:
+    gen = np.random.default_rng(0)
+    with pytest.raises(ValueError, match="dist"):
+        Sampler(gen, "uniform", 1.0)
+    with pytest.raises(ValueError, match="mean_s"):
+        Sampler(gen, "exponential", 0.0)
+    with pytest.raises(ValueError, match="cv"):
+        Sampler(gen, "gamma", 1.0, 0.0)
+    with pytest.raises(ValueError, match="cv"):
+        Sampler(gen, "normal", 1.0, -1.0)
+
+
+def test_uniforms_are_in_the_unit_interval() -> None:
+    u = Uniforms(np.random.default_rng(9))
+    x = np.array([u() for _ in range(50_000)])
+    assert ((x >= 0) & (x < 1)).all()
+    assert x.mean() == pytest.approx(0.5, abs=0.01)
