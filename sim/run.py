@@ -43,6 +43,7 @@ from .atomic import TMP_SUFFIX, atomic_write, atomic_write_text
 from .compat.simpy import events_scheduled, schedule_stop
 from .config import SimConfig, autoscaled_stations, station_autoscaler
 from .engine import Sampler, Streams, TickRecorder, mixture_quantiles
+from .engine.recorder import mixture_max
 from .model import (
     ArrivalCurve,
     AttackVector,
@@ -544,6 +545,7 @@ class Scenario:
         lat_sd = (np.asarray(cl.lat_sd) if isinstance(cl, CohortClients)
                   else np.zeros(len(lat[1])))
         lat_k3 = np.asarray(cl.lat_k3) if isinstance(cl, CohortClients) else None
+        lat_hi = np.asarray(cl.lat_hi) if isinstance(cl, CohortClients) else None
         names = list(self.topology.stations)
         if len(ts["t_s"]):
             ts["legit.amplification"] = amplification(
@@ -625,7 +627,7 @@ class Scenario:
                           "reconnects": cl.reconnects, "reconnected": cl.reconnected,
                           "lost": cl.lost},
             "join_latency_s": {"mean": mean, "p50": _num(qs[0]), "p90": _num(qs[1]),
-                               "p99": _num(qs[2]), "max": float((lat[1] + 3 * lat_sd).max())
+                               "p99": _num(qs[2]), "max": mixture_max(lat[1], lat_sd, lat_hi)
                                if len(lat[1]) else None, "n": int(lat[2].sum())},
             "attack": attack,
             "mitigation": self.mitigations.summary(),

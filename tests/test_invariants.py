@@ -34,7 +34,8 @@ invariants that do not look inside exact mode's request objects: the client ledg
 ``arrived == joined + abandoned + in_flight`` in integers, attempts within
 ``max_attempts`` per client, the station books, utilization in [0, 1], listeners within
 slots, and the latency bound (cohort latencies are a mean and a spread per cohort: the
-means must keep the bound within a tick, and so must the summary's p99).
+means must keep the bound within a tick, and so must the summary's p99 and max; each
+part's mean must lie within its own bound, its last answer less its earliest birth).
 """
 
 from __future__ import annotations
@@ -365,8 +366,7 @@ def check_latency_bound(scenario: Scenario, res: Result) -> None:
     if lat["n"]:
         # The p99 comes from a log-binned histogram (bins ~2.3% wide).
         assert lat["p99"] <= (bound + slack) * 1.025, (lat, bound, res.config.clients)
-        if not scenario.cohort_mode:
-            assert lat["max"] <= bound + slack, (lat, bound, res.config.clients)
+        assert lat["max"] <= bound + slack, (lat, bound, res.config.clients)
 
 
 @settings(max_examples=200, deadline=None, derandomize=True,
@@ -391,6 +391,16 @@ def cohort(cfg: dict[str, Any]) -> dict[str, Any]:
         assert key.startswith("run."), o
         cfg["run"][key.removeprefix("run.")] = value if value == "auto" else float(value)
     return cfg
+
+
+def check_part_bounds(scenario: Scenario) -> None:
+    """Each joined part's mean latency lies within its bound (its last answer less the
+    earliest birth it holds): the earliest birth is tracked through merges and cuts."""
+    cl = scenario.clients
+    v, hi = np.asarray(cl.lat_v, dtype=float), np.asarray(cl.lat_hi, dtype=float)
+    assert len(hi) == len(v)
+    if len(v):
+        assert np.all(v <= hi + 1e-9), float(np.max(v - hi))
 
 
 def check_cohort_books(scenario: Scenario, res: Result) -> None:
@@ -435,6 +445,7 @@ def test_books_balance_cohort(cfg: dict[str, Any]) -> None:
     scenario, res = run_scenario(cohort(cfg))
     assert res.summary["status"] == "ok"
     check_cohort_books(scenario, res)
+    check_part_bounds(scenario)
     check_latency_bound(scenario, res)
 
 

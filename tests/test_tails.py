@@ -7,7 +7,8 @@ cumulants of service times and stationary waits against sampled data (an M/D/1 q
 by Lindley's recursion), the windowed histogram against the distribution function it
 spreads. Births: a part cut from a cohort in arrival order is born in its share of the
 birth range, and a request a small station takes on alone is born at its place in the
-window.
+window; the earliest birth, which caps a part's longest latency, narrows with the range
+only where the births are in order.
 """
 
 from __future__ import annotations
@@ -19,7 +20,12 @@ from scipy import stats
 from sim.analysis.slo import _EDGES, _add_normals
 from sim.engine import Cohort
 from sim.engine.fluid import erlang_c_wait, md1_wait, service_k3
-from sim.engine.recorder import mixture_quantiles, part_quantile, shifted_gamma_cdf
+from sim.engine.recorder import (
+    mixture_max,
+    mixture_quantiles,
+    part_quantile,
+    shifted_gamma_cdf,
+)
 from sim.engine.streams import Sampler
 
 
@@ -138,3 +144,35 @@ def test_fifo_cut_narrows_births() -> None:
     assert (part.born_u0, part.born_u1, b.born_u0, b.born_u1) == pytest.approx((0, 0.5, 0.5, 1))
     part.narrow_births(0.5, 0.5)
     assert part.born_u0 == part.born_u1 == pytest.approx(0.25)
+
+
+def test_fifo_cut_narrows_the_earliest_birth() -> None:
+    c = Cohort("legit", 10, born_s=5.0, start_s=5.0)
+    c.born_spread = 1.0
+    c.born_min = 4.5
+    head = c.fifo_cut(4)
+    assert (head.born_min, c.born_min) == pytest.approx((4.5, 4.9))
+    c.narrow_births(0.5, 0.5)  # one request, at its place in the window
+    assert c.born_min == pytest.approx(c.born_s) == pytest.approx(5.2)
+    # Merged births (a variance out of order) keep their earliest birth: the cut's
+    # share of the ordered range says nothing of where the merged ones lie.
+    m = Cohort("legit", 10, born_s=5.0, start_s=5.0)
+    m.born_spread, m.born_var, m.born_min = 1.0, 4.0, 1.0
+    tail = m.fifo_cut(5)
+    assert (tail.born_min, m.born_min) == (1.0, 1.0)
+    # A random split keeps the bound; so does a bundle, whose states hold the births.
+    assert m.split(2).born_min == 1.0
+    b = Cohort("legit", 10, born_s=5.0, start_s=5.0)
+    b.mix, b.mix_gen, b.born_min = np.array([6, 4]), np.random.default_rng(1), 3.0
+    assert b.fifo_cut(5).born_min == b.born_min == 3.0
+
+
+def test_mixture_max_caps_each_part_at_its_bound() -> None:
+    m, sd = np.array([10.0, 30.0, 20.0]), np.array([1.0, 3.3, 0.0])
+    assert mixture_max(m, sd) == pytest.approx(39.9)  # mean + 3 sd
+    # The second part holds nobody older than 35 s: the first part's 13 s and the
+    # third's 20 s stand, and the max is the bound.
+    assert mixture_max(m, sd, np.array([40.0, 35.0, 25.0])) == pytest.approx(35.0)
+    assert mixture_max(m, sd, np.array([12.0, 31.0, 21.0])) == pytest.approx(31.0)
+    # Point masses (exact mode's samples) are their own max.
+    assert mixture_max(m, np.zeros(3)) == 30.0

@@ -25,6 +25,7 @@ class Cohort:
 
     __slots__ = (
         "attempt",
+        "born_min",
         "born_s",
         "born_spread",
         "born_u0",
@@ -90,6 +91,11 @@ class Cohort:
         self.deadline_spread = 0.0
         self.born_spread = 0.0
         self.born_var = 0.0
+        # The earliest of their births (a bound, not a moment): no request of the cohort
+        # was born before it, so none is older than now − born_min. Merged retries keep
+        # the earliest of the cohorts merged; a part keeps its cohort's, narrowed where
+        # its births are known to be in order (``narrow_births``). Exact mode: born_s.
+        self.born_min = born_s
         self.var_s = 0.0
         # A bundle's states keep their births (the owner's templates): a part cut in
         # arrival order holds the share [born_u0, born_u1) of each state's birth range.
@@ -129,6 +135,7 @@ class Cohort:
         other.deadline_spread = self.deadline_spread
         other.born_var = self.born_var
         other.born_spread = self.born_spread
+        other.born_min = self.born_min
         other.born_u0 = self.born_u0
         other.born_u1 = self.born_u1
         other.var_s = self.var_s
@@ -169,7 +176,9 @@ class Cohort:
         """Keep the share ``[a, b)`` (in order) of the births: the requests of this cohort
         are those born there. A bundle narrows its share of each state's range (its
         states hold the births); otherwise the cohort's own range narrows, to a point
-        where ``a == b`` (one request whose place in the window is known)."""
+        where ``a == b`` (one request whose place in the window is known). The earliest
+        birth narrows with it only where the births are all in that order (no
+        ``born_var``); merged births have no order, and keep theirs."""
         if self.mix is not None:
             u0, du = self.born_u0, self.born_u1 - self.born_u0
             self.born_u0, self.born_u1 = u0 + a * du, u0 + b * du
@@ -179,6 +188,8 @@ class Cohort:
             lo = self.born_s - width / 2
             self.born_s = lo + width * (a + b) / 2
             self.born_spread = width * (b - a)
+            if self.born_var == 0.0 and lo + width * a > self.born_min:
+                self.born_min = lo + width * a
 
     def __repr__(self) -> str:
         return (f"Cohort({self.cls!r}, count={self.count}, attempt={self.attempt}, "

@@ -198,6 +198,24 @@ def tail_span(sds: np.ndarray, skew: np.ndarray, sd_span: float
     return sds * np.where(right, short, long), sds * np.where(right, long, short)
 
 
+def mixture_max(means: np.ndarray, sds: np.ndarray, his: np.ndarray | None = None) -> float:
+    """The longest latency of a mixture of parts: each part's mean + 3 sd (its mean where
+    sd=0, as exact mode's samples are), but no more than its bound ``his`` where given.
+
+    Cohort mode records each part's bound: its last answer less its earliest birth
+    (``Cohort.born_min``). Merged retries carry a birth spread of several seconds, and a
+    part's mean + 3 sd can then lie beyond the oldest request it holds; the bound caps
+    the max only. The quantiles keep the parts' distributions: those match the mean,
+    variance and third cumulant, and cutting their tails at the bound would take mass
+    off the top without putting it back (a lower mean than the one recorded, and a
+    p99 pulled down by the share cut off).
+    """
+    top = np.asarray(means, dtype=float) + 3 * np.asarray(sds, dtype=float)
+    if his is not None:
+        top = np.minimum(top, np.asarray(his, dtype=float))
+    return float(top.max())
+
+
 def mixture_quantiles(means: np.ndarray, sds: np.ndarray, weights: np.ndarray,
                       qs: list[float], k3s: np.ndarray | None = None) -> list[float]:
     """Quantiles of a weighted mixture of parts (point masses where sd=0).

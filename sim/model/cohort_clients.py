@@ -16,10 +16,11 @@ everything due in one tick with the same attempt number and flags is gathered; f
 decorrelated jitter, whose next range ``U(base, 3 × previous sleep)`` depends on the
 previous sleep, also with the same class of previous sleep (``SLEEP_CLASS_RATIO``).
 Merging loses who was born when; a cohort keeps the mean and variance of its births,
-which is what join latency needs. The retries released in one tick (other than
-reconnects) then go out as one bundle: a cohort whose ``mix`` counts its requests per
-retry state, split at random wherever a station cuts it, each sub-count handed back to
-its own state when answered.
+which is what join latency needs, and the earliest of them (``Cohort.born_min``), which
+bounds it: no request of a part answered by ``t`` waited longer than ``t − born_min``.
+The retries released in one tick (other than reconnects) then go out as one bundle: a
+cohort whose ``mix`` counts its requests per retry state, split at random wherever a
+station cuts it, each sub-count handed back to its own state when answered.
 The tick's first attempts (impatient and patient) join that bundle as two more states,
 except where something tells first attempts from retries on the way (a waiting room, a
 server-side retry ratio, a challenge's clearance for retries). So the cohorts per tick
@@ -132,12 +133,13 @@ class Ticket:
 class _Acc:
     """Retries due in one tick with one key, being gathered."""
 
-    __slots__ = ("born_m2", "born_w", "count", "prev_w", "sleep_w")
+    __slots__ = ("born_lo", "born_m2", "born_w", "count", "prev_w", "sleep_w")
 
     def __init__(self) -> None:
         self.count = 0
         self.born_w = 0.0
         self.born_m2 = 0.0
+        self.born_lo = INF  # the earliest birth
         self.sleep_w = 0.0
         self.prev_w = 0.0
 
@@ -189,6 +191,9 @@ class CohortClients(Clients):
                              tuple[list[int], np.ndarray, list[float]]] = {}
         self.lat_sd: list[float] = []
         self.lat_k3: list[float] = []  # third cumulants of the parts (their skew)
+        # The longest latency each part can hold: its last answer less its earliest birth
+        # (``sim.engine.recorder.mixture_max``).
+        self.lat_hi: list[float] = []
         # Equal-probability slices of the session length: each slice's conditional mean.
         draws = np.sort(np.array([session() for _ in range(40_000)]))
         self._slice_len = [float(x.mean()) for x in np.array_split(draws, SESSION_SLICES)]
@@ -246,6 +251,7 @@ class CohortClients(Clients):
         c = Cohort(LEGIT, n, mid, mid, mid + self.timeout_s, 1, self)
         c.spread_s = self.dt
         c.born_spread = self.dt
+        c.born_min = now
         return c
 
     def _attempt(self, c: Cohort) -> None:
@@ -279,6 +285,7 @@ class CohortClients(Clients):
         b = Cohort(LEGIT, n, first.born_s, first.start_s, first.deadline_s,
                    min(c.attempt for c in states), self)
         b.spread_s = first.spread_s
+        b.born_min = min(c.born_min for c in states)
         b.mix = counts
         b.mix_gen = self.mix_gen
         t = b.ticket = Ticket(b)
@@ -462,12 +469,15 @@ class CohortClients(Clients):
             self.policies.success(now, k, tag)
         self.joined += k
         self.in_flight -= k
-        born, spread = st.born_s, st.born_spread
+        born, spread, lo = st.born_s, st.born_spread, st.born_min
         if part is not st:
-            # A bundle's part holds a share of the state's births (``Cohort.born_u0``).
+            # A bundle's part holds a share of the state's births (``Cohort.born_u0``),
+            # and so a share of their range where they are in order (no ``born_var``).
             u0, u1 = part.born_u0, part.born_u1
             born += ((u0 + u1) / 2 - 0.5) * spread
             spread *= u1 - u0
+            if st.born_var == 0.0 and born - spread / 2 > lo:
+                lo = born - spread / 2
         if born >= self.warmup_s:
             self.lat_t.append(now)
             self.lat_v.append(done_mid - born)
@@ -475,6 +485,8 @@ class CohortClients(Clients):
             var = st.born_var + (part.spread_s - spread) ** 2 / 12 + part.var_s
             self.lat_sd.append(math.sqrt(max(0.0, var)))
             self.lat_k3.append(part.k3_s)
+            # Answered by now + spread_s, born no earlier than lo.
+            self.lat_hi.append(now + part.spread_s - lo)
 
     def _fail_n(self, c: Cohort, n: int, now: float, tag: Tag | None = None,
                 sent: bool = True, timed_out: bool = False) -> None:
@@ -526,13 +538,15 @@ class CohortClients(Clients):
             f.count += n
             f.born_w += n * born
             f.born_m2 += n * m2
+            if c.born_min < f.born_lo:  # noqa: PLR1730 - cheaper than min()
+                f.born_lo = c.born_min
             if reconnect:
                 f.sleep_w += n * c.sleep_s
             if prev is not None:
                 f.prev_w += n * prev
             return
         base, ticks, counts, delays = self._spread(c, n, now)
-        self._gather(c, base, ticks, counts, delays, born, m2, prev, late, chain,
+        self._gather(c, base, ticks, counts, delays, born, m2, c.born_min, prev, late, chain,
                      c.sleep_s if reconnect else None)
 
     def _flush(self, _ev: simpy.Event) -> None:
@@ -543,12 +557,12 @@ class CohortClients(Clients):
             c, n = f.proto, f.count
             base, ticks, counts, delays = self._spread(c, n, now)
             self._gather(c, base, ticks, counts, delays, f.born_w / n, f.born_m2 / n,
-                         f.prev_w / n if self._track else None, INF, None,
+                         f.born_lo, f.prev_w / n if self._track else None, INF, None,
                          f.sleep_w / n if c.reconnect else None)
 
     def _gather(self, c: Cohort, base: int, ticks: list[int], counts: list[int],
-                delays: list[float], born: float, m2: float, prev: float | None,
-                late: float, chain: Any, sleep: float | None) -> None:
+                delays: list[float], born: float, m2: float, born_lo: float,
+                prev: float | None, late: float, chain: Any, sleep: float | None) -> None:
         """Add ``counts`` retries of the attempt ``c`` to the ticks they are due in (this
         runs for every tick a failure's backoff spans: kept tight)."""
         now = self.env.now
@@ -586,6 +600,8 @@ class CohortClients(Clients):
             acc.count += cnt
             acc.born_w += cnt * born
             acc.born_m2 += cnt * m2
+            if born_lo < acc.born_lo:  # noqa: PLR1730 - cheaper than min()
+                acc.born_lo = born_lo
             acc.sleep_w += cnt * (sleep if sleep is not None else delay)
             if prev is not None:
                 acc.prev_w += cnt * prev
@@ -603,6 +619,7 @@ class CohortClients(Clients):
         nxt.impatient = c.impatient
         nxt.reconnect = c.reconnect
         nxt.born_var = c.born_var + c.born_spread**2 / 12
+        nxt.born_min = c.born_min
         nxt.sleep_s = c.sleep_s if c.reconnect else delay
         if not c.reconnect:
             self.retries += n
@@ -693,6 +710,7 @@ class CohortClients(Clients):
             mid = now + self.dt / 2
             c = Cohort(LEGIT, n, born, mid, mid + self.timeout_s, attempt, self)
             c.born_var = max(0.0, acc.born_m2 / n - born**2)
+            c.born_min = acc.born_lo
             c.spread_s = self.dt
             c.impatient = impatient
             c.reconnect = reconnect
