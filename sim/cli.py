@@ -37,6 +37,7 @@ from .compose import CONFIG_DIR, compose, composition_error
 from .config import (
     ConfigError,
     SimConfig,
+    check_overrides,
     register,
     shipped_config_dir,
     to_config,
@@ -210,6 +211,7 @@ def check_command_line(argv: list[str]) -> None:
         return
     config_name = args.config_name or "config"
     overrides: list[str] = list(args.overrides)
+    check_overrides(overrides, config_dir=args.config_dir)
     for job in _jobs(overrides, args.config_dir) if args.multirun else [overrides]:
         cfg = compose(job, config_dir=args.config_dir, config_name=config_name)
         if args.cfg:  # --cfg shows a config that composes, valid or not

@@ -42,7 +42,7 @@ ATTACK_CASE = [*BASE, *ON_SERVER, "arrivals=constant", "arrivals.rate=50",
                "run.horizon_s=120", f"attack.vectors.{VECTOR}.rate_rps=80",
                f"attack.vectors.{VECTOR}.start_s=30", f"attack.vectors.{VECTOR}.end_s=90"]
 # Crowd and retries: a surge tips a station near capacity into a retry storm.
-RETRY_CASE = [*BASE, *ON_SERVER, "arrivals.kind=sum",
+RETRY_CASE = [*BASE, *ON_SERVER, "~arrivals", "arrivals.kind=sum",
               "arrivals.components=[{kind:constant,rate:80},"
               "{kind:ramp,start_s:60,end_s:63,rate_start:60,rate_end:60}]",
               "run.horizon_s=150", "clients.timeout_s=1", "clients.patience_s=null",

@@ -123,6 +123,9 @@ def test_a_queued_write_reads_when_its_service_starts() -> None:
     assert owner.log == [(1.0, "a", "committed"), (2.0, "b", "committed")]
 
 
+# The preset's arrivals are a batch at t0_s = 0. A test that switches them to another
+# kind by key sets t0_s back to its default (300): the rule that a kind's unused keys
+# keep their defaults would refuse the batch's start beside a constant rate.
 def scenario(*overrides: str) -> Scenario:
     cfg = to_config(compose(["experiment=backoff_jitter", "run.report=false",
                              "run.progress=false", *overrides]))
@@ -137,7 +140,8 @@ def test_commit_rate_is_the_dead_time_formula() -> None:
     counter: the share that commits is 1 / (1 + λ·s). (The ``network`` station in front
     delays each write independently, which keeps the writes a Poisson stream.)"""
     lam, s = 50.0, 0.01
-    sc = scenario("arrivals.kind=constant", f"arrivals.rate={lam}", "run.horizon_s=300",
+    sc = scenario("arrivals.kind=constant", "arrivals.t0_s=300", f"arrivals.rate={lam}",
+                  "run.horizon_s=300",
                   "clients.retry.policy=none", "clients.retry.max_attempts=1",
                   "architecture.stations.join.service.dist=deterministic",
                   f"architecture.stations.join.service.mean_s={s}")
@@ -174,6 +178,7 @@ def share(resolution_s: float, rate: float, dist: str, cv: float, mean_s: float 
           horizon_s: float = 30) -> float:
     """Share of Poisson writes (no retries) that commit, in exact or cohort mode."""
     sc = scenario(f"run.resolution_s={resolution_s}", "arrivals.kind=constant",
+                  "arrivals.t0_s=300",
                   f"arrivals.rate={rate}", f"run.horizon_s={horizon_s}",
                   "clients.retry.policy=none", "clients.retry.max_attempts=1",
                   f"architecture.stations.join.service.dist={dist}",
@@ -209,7 +214,8 @@ def test_cohort_mode_commits_the_share_exact_mode_does(rate: float, dist: str,
 @pytest.mark.parametrize("policy", ["full_jitter", "exponential"])
 def test_cohort_mode_matches_exact_mode_on_a_crowd_that_retries(policy: str) -> None:
     """150 clients a second write one key (10 ms, cv 0.3) and retry up to 6 times."""
-    ov = ["arrivals.kind=constant", "arrivals.rate=150", "run.horizon_s=60",
+    ov = ["arrivals.kind=constant", "arrivals.t0_s=300", "arrivals.rate=150",
+          "run.horizon_s=60",
           f"clients.retry.policy={policy}", "clients.retry.base_s=0.05",
           "clients.retry.cap_s=2", "clients.retry.max_attempts=6",
           "architecture.stations.join.service.cv=0.3"]
@@ -232,7 +238,8 @@ def test_bad_concurrency_names_the_key_and_choices() -> None:
 # -- batch arrivals ------------------------------------------------------------------------
 
 def test_batch_arrives_exactly_at_t0_in_both_modes() -> None:
-    cfg = to_config(compose(["arrivals.kind=batch", "arrivals.count=37", "arrivals.t0_s=2.5",
+    cfg = to_config(compose(["~arrivals", "arrivals.kind=batch", "arrivals.count=37",
+                             "arrivals.t0_s=2.5",
                              "run.horizon_s=10"]))
     curve = ArrivalCurve(rate_function(cfg.arrivals), 10.0)
     times = curve.sample_times(np.random.default_rng(0))
@@ -245,7 +252,7 @@ def test_batch_arrives_exactly_at_t0_in_both_modes() -> None:
 
 def test_batch_in_a_sum_adds_to_a_rate() -> None:
     cfg = to_config(compose([
-        "arrivals.kind=sum",
+        "~arrivals", "arrivals.kind=sum",
         "arrivals.components=[{kind: constant, rate: 10}, {kind: batch, count: 5, t0_s: 1}]",
         "run.horizon_s=10"]))
     curve = ArrivalCurve(rate_function(cfg.arrivals), 10.0)

@@ -64,7 +64,8 @@ def test_two_overlapping_writes_the_second_to_commit_retries() -> None:
 
 
 def test_serial_writes_all_commit() -> None:
-    out = writers("arrivals.kind=sum", "arrivals.components=[{kind: batch, count: 1, t0_s: 0},"
+    out = writers("arrivals.kind=sum", "arrivals.t0_s=300",
+                  "arrivals.components=[{kind: batch, count: 1, t0_s: 0},"
                   " {kind: batch, count: 1, t0_s: 1}, {kind: batch, count: 1, t0_s: 2}]")
     assert out == {"joined": 3, "attempts": 3, "conflicts": 0}
 

@@ -35,6 +35,7 @@ sys.path.insert(0, str(HERE.parents[1]))  # for experiments.study, from a clone
 
 import sim  # noqa: E402
 from experiments.study import write_csv  # noqa: E402
+from sim.compose import compose  # noqa: E402
 
 # The capacity knob of each tier: the figure that bounds its throughput in `spaces`.
 KNOBS = {"edge": "rate_limit_rps", "auth": "instances", "token_store": "instances",
@@ -109,7 +110,7 @@ def main() -> None:
     else:
         audiences, reference, steps, reps = [300_000, 400_000, 500_000, 600_000,
                                              700_000], 500_000, 12, 3
-    cfg = sim.to_config(sim.cli.compose(common))
+    cfg = sim.to_config(compose(common))
     base = {n: {"instances": st.instances, "rate_limit_rps": st.rate_limit_rps,
                 "max_rate_rps": st.max_rate_rps} for n, st in cfg.architecture.stations.items()}
 
