@@ -38,6 +38,7 @@ from .config import (
     ConfigError,
     SimConfig,
     check_overrides,
+    config_groups,
     register,
     shipped_config_dir,
     to_config,
@@ -287,8 +288,7 @@ def _glob_axis(o: Any, config_dir: str | None) -> list[str]:
     group = o.key.lstrip("+~")
     options = group_options(group, config_dir)
     if options is None:
-        groups = ", ".join(sorted(p.name for p in CONFIG_DIR.iterdir() if p.is_dir()
-                                  and not p.name.startswith(("_", "."))))
+        groups = ", ".join(sorted(config_groups(config_dir)))
         raise ConfigError(f"Invalid configuration: {o.line}: glob() chooses among the "
                           f"options of a config group, and {group} is not one; allowed: "
                           f"a glob over one of the groups ({groups}), or a list of "

@@ -110,7 +110,7 @@ from .mitigation import (
     SourceRateLimitConfig,
     WafConfig,
 )
-from .overrides import check_overrides
+from .overrides import check_overrides, config_groups
 from .paths import resolve_path, shipped_config_dir
 from .report import ReportConfig
 from .root import SimConfig, check_unused_keys, register, to_config, validate
@@ -186,6 +186,7 @@ __all__ = [
     "check_overrides",
     "check_unused_keys",
     "component_config",
+    "config_groups",
     "describe_type",
     "explain",
     "read_trace",

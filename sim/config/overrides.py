@@ -36,10 +36,10 @@ def config_groups(config_dir: str | Path | None = None) -> set[str]:
 
 
 def _parse(overrides: Sequence[str]) -> list[Any] | None:
-    from hydra.core.override_parser.overrides_parser import OverridesParser
+    from ..compat.hydra import parse_overrides
 
     try:
-        return list(OverridesParser.create().parse_overrides(list(overrides)))
+        return [o.parsed for o in parse_overrides(overrides)]
     except Exception:  # the composition reports a line that does not parse
         return None
 
