@@ -24,6 +24,7 @@ import itertools
 import os
 import sys
 import time
+from collections.abc import Mapping
 from contextlib import suppress
 from pathlib import Path
 from typing import Any
@@ -54,6 +55,7 @@ from .run import (
     simulate,
     stop_on_signals,
 )
+from .summary import Summary
 
 expose_plugins()
 EXIT_BAD_CONFIG = 2
@@ -75,7 +77,7 @@ def config_dir() -> Path:
 
 
 @hydra.main(version_base="1.3", config_path=str(CONFIG_DIR), config_name="config")
-def _main(cfg: DictConfig) -> dict[str, Any]:
+def _main(cfg: DictConfig) -> Mapping[str, Any]:
     """One job: run the scenario and return its summary (sweepers read it).
 
     In a sweep, a job whose run directory already holds a complete run of the same
@@ -149,7 +151,7 @@ def _record_failure(outdir: Path, error: str) -> dict[str, Any]:
     return {"status": "failed", "error": error}
 
 
-def _run(sim_cfg: SimConfig, outdir: Path) -> dict[str, Any]:
+def _run(sim_cfg: SimConfig, outdir: Path) -> Summary:
     """Run, build the report if asked, mark the directory complete; return the summary."""
     result = simulate(sim_cfg, outdir=outdir, progress=sim_cfg.run.progress)
     if sim_cfg.run.report:
@@ -161,7 +163,7 @@ def _run(sim_cfg: SimConfig, outdir: Path) -> dict[str, Any]:
     return result.summary
 
 
-def _job(cfg: DictConfig, outdir: Path) -> dict[str, Any]:
+def _job(cfg: DictConfig, outdir: Path) -> Summary:
     """A single run: its failures are one paragraph and an exit status, no traceback."""
     try:
         sim_cfg = to_config(cfg)

@@ -50,6 +50,8 @@ from typing import Any
 
 from .config import ConfigError, SimConfig
 from .model.waiting_room import PAUSE_POLL_S
+from .summary import Mode
+from .summary import Resolution as ResolutionSummary
 
 # Station visits per second of wall time in exact mode, measured on the default scenario
 # and on a crowd with an L7 flood (55k-90k visits/s on a shared two-core machine): the
@@ -74,7 +76,7 @@ class Resolution:
     """How a run is computed: its mode and tick, and why."""
 
     requested: str | float  # "auto" or the number given
-    mode: str  # "exact" or "cohort"
+    mode: Mode  # "exact" or "cohort"
     tick_s: float  # 0 in exact mode
     scenario_tick_s: float  # the coarsest tick the scenario's time scales allow
     binding: str  # the key that sets scenario_tick_s
@@ -83,7 +85,7 @@ class Resolution:
     reason: str
     warning: str | None = None
 
-    def as_dict(self) -> dict[str, Any]:
+    def as_dict(self) -> ResolutionSummary:
         return {"requested": self.requested, "mode": self.mode, "tick_s": self.tick_s,
                 "scenario_tick_s": self.scenario_tick_s, "binding": self.binding,
                 "estimated_visits": round(self.estimated_visits),
@@ -214,7 +216,7 @@ def choose(cfg: SimConfig) -> Resolution:
     visits = estimate_visits(cfg)
     exact_s = visits / EXACT_VISITS_PER_S
 
-    def made(requested: str | float, mode: str, tick_s: float, reason: str,
+    def made(requested: str | float, mode: Mode, tick_s: float, reason: str,
              warning: str | None = None) -> Resolution:
         return Resolution(requested, mode, tick_s, tick, binding, visits, exact_s, reason,
                           warning)

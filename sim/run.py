@@ -30,7 +30,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, cast
 
 import numpy as np
 import simpy
@@ -42,8 +42,7 @@ from .analysis.slo import evaluate
 from .atomic import TMP_SUFFIX, atomic_write, atomic_write_text
 from .compat.simpy import events_scheduled, schedule_stop
 from .config import SimConfig, autoscaled_stations, station_autoscaler
-from .engine import Sampler, Streams, TickRecorder, mixture_quantiles
-from .engine.recorder import mixture_max
+from .engine import Sampler, Streams, TickRecorder
 from .model import (
     ArrivalCurve,
     AttackVector,
@@ -54,14 +53,24 @@ from .model import (
     rate_function,
     visit_ratios,
 )
-from .model.attacks import evict_bots
+from .model.attacks import attack_block, evict_bots, register_attack_series
 from .model.failures import StationFailures
 from .model.hls import ListenerPolling
 from .model.mitigation import Mitigations, overhead_s
 from .model.waiting_room import WaitingRoom
 from .resolution import choose, guard, resolved
-
-SCHEMA = 1
+from .summary import (
+    SCHEMA,
+    Cost,
+    CostStation,
+    Metastability,
+    Slo,
+    Status,
+    Summary,
+    Uncollected,
+    in_schema_order,
+)
+from .summary import Station as StationSummary
 
 
 @dataclass
@@ -69,7 +78,7 @@ class Result:
     """What one run produced: the summary, the time series and the config it ran."""
 
     config: SimConfig
-    summary: dict[str, Any]
+    summary: Summary  # or, if even collecting failed, ``Uncollected`` (``sim.summary``)
     timeseries: dict[str, np.ndarray] = field(repr=False)
     error: str | None = None
 
@@ -405,78 +414,37 @@ class Scenario:
             self.clients.evict_count(count)
 
     def _reporters(self) -> None:
-        rec, cl = self.recorder, self.clients
-        rec.add("legit.arrivals", "count", lambda: cl.arrived)
-        rec.add("legit.attempts", "count", lambda: cl.attempts)
-        rec.add("legit.joined", "count", lambda: cl.joined)
-        rec.add("legit.abandoned", "count", lambda: cl.abandoned)
-        rec.add("legit.attempts_succeeded", "count", lambda: cl.joined + cl.reconnected)
-        rec.add("legit.attempts_failed", "count", lambda: cl.attempts_failed)
-        rec.add("legit.attempts_rejected", "count", lambda: cl.attempts_rejected)
-        rec.add("legit.attempts_timed_out", "count", lambda: cl.attempts_timed_out)
-        rec.add("legit.in_flight", "level", lambda: cl.in_flight)
-        rec.add("legit.reconnects", "count", lambda: cl.reconnects)
-        rec.add("legit.first_attempts", "count", lambda: cl.first_attempts)
-        pol = cl.policies
-        if pol is not None:
-            for attr in ("retry_budget_denied", "throttled", "breaker_rejected"):
-                rec.add(f"legit.{attr}", "count", _getter(pol, attr))
-            rec.add("legit.refused_locally", "count",
-                    lambda: pol.throttled + pol.breaker_rejected)
-        rec.add("listeners", "area", lambda: cl.listener_area)
-        rec.add("listeners.end", "level", lambda: cl.listeners)
-        rec.add("attack.offered", "count", lambda: sum(a.offered for a in self.attacks))
-        rec.add("attack.served", "count", lambda: sum(a.served for a in self.attacks))
-        rec.add("attack.mitigated", "count", lambda: sum(a.mitigated for a in self.attacks))
-        for a in self.attacks:
-            for attr in ("offered", "mitigated", "served"):
-                rec.add(f"attack.{a.name}.{attr}", "count", _getter(a, attr))
+        """Each component adds its columns of the time series, in a fixed order."""
+        rec = self.recorder
+        self.clients.register_series(rec)
+        register_attack_series(rec, self.attacks)
+        self._mitigation_series()
+        if self.room is not None:
+            self.room.register_series(rec)
+        if self.polling is not None:
+            self.polling.register_series(rec)
+        for name in self.topology.stations:
+            self.topology.register_series(rec, name, name in self.failures)
+            scaler = self.autoscalers.get(name)
+            if scaler is not None:
+                scaler.register_series(rec)
+        stations, cl = list(self.topology.stations.values()), self.clients
+
+        def touch(now: float) -> None:
+            for st in stations:
+                st._touch(now)
+            cl._touch(now)
+
+        rec.before_sample.append(touch)
+
+    def _mitigation_series(self) -> None:
+        """What each mitigation removed, and the legit requests each link lost."""
+        rec = self.recorder
         for m_name, f in self.mitigations.filters.items():
             for attr in ("attack_removed", "legit_removed"):
                 rec.add(f"mitigation.{m_name}.{attr}", "count", _getter(f, attr))
         for st_name, bw in self.mitigations.bandwidth.items():
             rec.add(f"link.{st_name}.legit_lost", "count", _getter(bw, "legit_lost"))
-        if self.room is not None:
-            rec.add("waiting_room.size", "level", _getter(self.room, "size"))
-            rec.add("waiting_room.admitted", "count", _getter(self.room, "admitted"))
-            rec.add("waiting_room.abandoned", "count", _getter(self.room, "abandoned"))
-        if self.polling is not None:
-            for attr in ("offered", "served", "rejected", "timed_out"):
-                rec.add(f"polling.{attr}", "count", _getter(self.polling, attr))
-        for name, st in self.topology.stations.items():
-            for attr in ("offered", "served", "rejected", "timed_out"):
-                rec.add(f"{name}.{attr}", "count", _getter(st, attr))
-            rec.add(f"{name}.queue", "area", _getter(st, "queue_area"))
-            rec.add(f"{name}.busy", "area", _getter(st, "busy_area"))
-            rec.add(f"{name}.capacity", "area", _getter(st, "capacity_area"))
-            rec.add(f"{name}.instances", "level", _getter(st, "instances"))
-            if name in self.failures:
-                rec.add(f"{name}.crashed", "level", _getter(st, "down"))
-            if st.shed_queue_age_s is not None:
-                rec.add(f"{name}.shed", "count", _getter(st, "shed"))
-            pool = self.topology.pools.get(name)
-            if pool is not None:
-                rec.add(f"{name}.slots_used", "level", _getter(pool, "in_use"))
-                rec.add(f"{name}.slots", "level", _getter(pool, "capacity"))
-                rec.add(f"{name}.slots_refused", "count",
-                        _refused(self.topology.network.slots_full, name))
-            scaler = self.autoscalers.get(name)
-            if scaler is not None:
-                fleet = scaler.fleet
-                rec.add(f"{name}.desired", "level", _getter(fleet, "desired"))
-                rec.add(f"{name}.ready", "level", _getter(fleet, "ready"))
-                rec.add(f"{name}.warming", "level", _getter(fleet, "n_warming"))
-                rec.add(f"{name}.pending", "level", _getter(fleet, "n_pending"))
-                rec.add(f"{name}.metric", "level", _getter(scaler, "metric"))
-                for m in scaler.metrics:
-                    rec.add(f"{name}.metric.{m}", "level", _value(scaler.values, m))
-
-        def touch(now: float) -> None:
-            for st in self.topology.stations.values():
-                st._touch(now)
-            cl._touch(now)
-
-        rec.before_sample.append(touch)
 
     def run(self, progress: bool = False) -> None:
         r = self.cfg.run
@@ -515,90 +483,23 @@ class Scenario:
         if stopped:
             raise Interrupted(stopped[0])
 
-    def cost(self) -> dict[str, Any]:
+    def cost(self) -> Cost:
         """Instance-seconds per station × its price per instance-hour, in USD."""
         now = float(self.env.now)
-        per: dict[str, Any] = {}
-        for name, st in self.topology.stations.items():
+        per: dict[str, CostStation] = {}
+        for name in self.topology.stations:
             price = self.cfg.architecture.stations[name].price_per_instance_hour
             scaler = self.autoscalers.get(name)
-            if scaler is not None:
-                fleet = scaler.fleet
-                fleet.touch(now)
-                inst_s = fleet.instance_s
-                share = scaler.cfg.warm_pool.price_share
-                usd = (inst_s + share * fleet.pool_s) * price / 3600.0
-                per[name] = {"instance_s": inst_s, "warm_pool_instance_s": fleet.pool_s,
-                             "price_per_instance_hour": price, "usd": usd}
-            else:
-                st._touch(now)
-                inst_s = st.instances_area
-                per[name] = {"instance_s": inst_s, "price_per_instance_hour": price,
-                             "usd": inst_s * price / 3600.0}
+            per[name] = (scaler.cost(now, price) if scaler is not None
+                         else self.topology.station_cost(name, now, price))
         return {"usd": sum(p["usd"] for p in per.values()), "stations": per}
 
     def collect(self, error: str | None = None) -> Result:
+        """The summary and time series: each component's block, the judgements on them."""
         cfg = self.cfg
         ts = self.recorder.series()
-        cl = self.clients
-        lat = (np.asarray(cl.lat_t), np.asarray(cl.lat_v), np.asarray(cl.lat_w, dtype=float))
-        lat_sd = (np.asarray(cl.lat_sd) if isinstance(cl, CohortClients)
-                  else np.zeros(len(lat[1])))
-        lat_k3 = np.asarray(cl.lat_k3) if isinstance(cl, CohortClients) else None
-        lat_hi = np.asarray(cl.lat_hi) if isinstance(cl, CohortClients) else None
-        names = list(self.topology.stations)
-        if len(ts["t_s"]):
-            ts["legit.amplification"] = amplification(
-                ts["legit.attempts"],
-                unique_clients(len(ts["t_s"]), cl.unique_delta, ts["legit.first_attempts"],
-                               cl._window_rows), cl._window_rows)
-        caps = {n: sc.max_rate_rps for n, sc in cfg.architecture.stations.items()
-                if sc.max_rate_rps}
-        slo_part, extra = evaluate(ts, lat, cfg.slo, names, lat_sd, caps, lat_k3) if len(
-            ts["t_s"]) else ({"met": None, "first_breach_s": None, "bottleneck": None}, {})
-        ts.update(extra)
-        trigger = trigger_end(cfg)
-        meta = (metastability(ts, trigger, cfg.run.warmup_s)
-                if trigger is not None and len(ts["t_s"]) else None)
-        pol = cl.policies
-        t = ts["t_s"]
-        dt = np.diff(np.concatenate([[0.0], t]))
-        after = t > cfg.run.warmup_s
-        stations: dict[str, Any] = {}
-        for name, st in self.topology.stations.items():
-            busy = float((ts[f"{name}.busy"] * dt)[after].sum())
-            cap = float((ts[f"{name}.capacity"] * dt)[after].sum())
-            p50, p99 = mixture_quantiles(np.asarray(st.waits), np.zeros(len(st.waits)),
-                                         np.asarray(st.wait_counts), [0.5, 0.99])
-            part: dict[str, Any] = {
-                "offered": st.offered, "served": st.served, "rejected": st.rejected,
-                "timed_out": st.timed_out, "wasted": st.wasted, "peak_queue": st.peak_queue,
-                "in_system": st.in_system, "shed": st.shed, "crashes": st.crashes,
-                "killed": st.killed, "retry_rejected": st.retry_rejected,
-                "outage_s": st.outage_s(),
-                "instances_max": int(max([self.cfg.architecture.stations[name].instances,
-                                          *ts[f"{name}.instances"].tolist()])),
-                "utilization_mean": busy / cap if cap > 0 else 0.0,
-                "wait_s": {"mean": st.wait_sum / st.wait_n if st.wait_n else None,
-                           "p50": _num(p50), "p99": _num(p99), "n": st.wait_n},
-            }
-            pool = self.topology.pools.get(name)
-            if pool is not None:
-                part["slots"] = {"per_instance": pool.slots_per_instance,
-                                 "peak_used": pool.peak, "used_end": pool.in_use,
-                                 "refused": self.topology.network.slots_full.get(name, 0)}
-            scaler = self.autoscalers.get(name)
-            if scaler is not None:
-                part["autoscaler"] = scaler.summary()
-            stations[name] = part
-        mean = float(np.average(lat[1], weights=lat[2])) if len(lat[1]) else None
-        qs = mixture_quantiles(lat[1], lat_sd, lat[2], [0.5, 0.9, 0.99], lat_k3)
-        attack = {"offered": sum(a.offered for a in self.attacks),
-                  "mitigated": sum(a.mitigated for a in self.attacks),
-                  "served": sum(a.served for a in self.attacks),
-                  "vectors": {a.name: a.summary() for a in self.attacks},
-                  "links": self.mitigations.links()}
-        summary: dict[str, Any] = {
+        slo, meta = self._judge(ts)
+        summary: Summary = {
             "schema": SCHEMA,
             "name": cfg.name,
             "status": "failed" if error else "ok",
@@ -607,56 +508,62 @@ class Scenario:
             "seed": cfg.run.seed,
             "horizon_s": cfg.run.horizon_s,
             "sim_time_s": float(self.env.now),
-            "legit": {
-                "arrived": cl.arrived, "joined": cl.joined, "abandoned": cl.abandoned,
-                "in_flight": cl.in_flight, "attempts": cl.attempts,
-                "attempts_failed": cl.attempts_failed,
-                "attempts_rejected": cl.attempts_rejected,
-                "attempts_timed_out": cl.attempts_timed_out, "retries": cl.retries,
-                "wasted": cl.wasted,
-                "attempts_per_client": cl.attempts / cl.arrived if cl.arrived else None,
-                "join_ratio": cl.joined / cl.arrived if cl.arrived else None,
-                "expected_arrivals": self.curve.expected_total,
-                "retry_budget_denied": pol.retry_budget_denied if pol is not None else 0,
-                "throttled": pol.throttled if pol is not None else 0,
-                "breaker_rejected": pol.breaker_rejected if pol is not None else 0,
-                **({"policies": pol.summary()} if pol is not None else {}),
-            },
-            "listeners": {"peak": cl.peak_listeners, "end": cl.listeners,
-                          "sessions_ended": cl.sessions_ended, "evicted": cl.evicted,
-                          "reconnects": cl.reconnects, "reconnected": cl.reconnected,
-                          "lost": cl.lost},
-            "join_latency_s": {"mean": mean, "p50": _num(qs[0]), "p90": _num(qs[1]),
-                               "p99": _num(qs[2]), "max": mixture_max(lat[1], lat_sd, lat_hi)
-                               if len(lat[1]) else None, "n": int(lat[2].sum())},
-            "attack": attack,
-            "mitigation": self.mitigations.summary(),
-            "stations": stations,
-            "slo": slo_part,
-            **({"metastability": meta} if meta is not None else {}),
+            "legit": self.clients.ledger(self.curve.expected_total),
+            "listeners": self.clients.listeners_block(),
+            "join_latency_s": self.clients.join_latency(),
+            "attack": attack_block(self.attacks, self.mitigations.links()),
+            "mitigation": self.mitigations.summary(),  # type: ignore[typeddict-item]
+            "stations": self._stations(ts),
+            "slo": slo,
             "cost": self.cost(),
-            **({"waiting_room": self.room.summary()} if self.room is not None else {}),
-            **({"polling": self.polling.summary()} if self.polling is not None else {}),
             "perf": {"wall_s": self.wall_s, "events": self.events,
                      "events_per_s": self.events / self.wall_s if self.wall_s > 0 else None},
         }
+        if meta is not None:
+            summary["metastability"] = meta
+        if self.room is not None:
+            summary["waiting_room"] = self.room.summary()
+        if self.polling is not None:
+            summary["polling"] = self.polling.summary()
+        summary = in_schema_order(summary)
         return Result(self.given, summary, ts, error)
 
+    def _judge(self, ts: dict[str, np.ndarray]) -> tuple[Slo, Metastability | None]:
+        """The SLO judgement and, with a trigger, metastability; adds their columns."""
+        cfg, cl = self.cfg, self.clients
+        if not len(ts["t_s"]):
+            return {"met": None, "first_breach_s": None, "bottleneck": None}, None
+        ts["legit.amplification"] = amplification(
+            ts["legit.attempts"],
+            unique_clients(len(ts["t_s"]), cl.unique_delta, ts["legit.first_attempts"],
+                           cl._window_rows), cl._window_rows)
+        caps = {n: sc.max_rate_rps for n, sc in cfg.architecture.stations.items()
+                if sc.max_rate_rps}
+        lat, lat_sd, lat_k3, _ = cl.latencies()
+        slo, extra = evaluate(ts, lat, cfg.slo, list(self.topology.stations), lat_sd, caps,
+                              lat_k3)
+        ts.update(extra)
+        trigger = trigger_end(cfg)
+        meta = (metastability(ts, trigger, cfg.run.warmup_s) if trigger is not None
+                else None)
+        return slo, meta
 
-def _value(values: dict[str, float], key: str) -> Callable[[], float]:
-    return lambda: values[key]
-
-
-def _refused(counts: dict[str, int], name: str) -> Callable[[], float]:
-    return lambda: counts.get(name, 0)
+    def _stations(self, ts: dict[str, np.ndarray]) -> dict[str, StationSummary]:
+        t = ts["t_s"]
+        dt = np.diff(np.concatenate([[0.0], t]))
+        after = t > self.cfg.run.warmup_s
+        out: dict[str, StationSummary] = {}
+        for name in self.topology.stations:
+            start = self.cfg.architecture.stations[name].instances
+            out[name] = self.topology.station_block(name, ts, after, dt, start)
+            scaler = self.autoscalers.get(name)
+            if scaler is not None:
+                out[name]["autoscaler"] = scaler.summary()
+        return out
 
 
 def _getter(obj: Any, attr: str):
     return lambda: getattr(obj, attr)
-
-
-def _num(x: float) -> float | None:
-    return None if x is None or (isinstance(x, float) and math.isnan(x)) else float(x)
 
 
 class _Progress:
@@ -745,10 +652,10 @@ def _keep_partial(scenario: Scenario, exc: BaseException, out: Path | None) -> N
     except Exception as again:
         error += ("\nCollecting the partial results failed as well:\n"
                   + "".join(traceback.format_exception(again)))
-        status = "interrupted" if interruption(exc) is not None else "failed"
-        result = Result(scenario.given, {"schema": SCHEMA, "name": scenario.cfg.name,
-                                         "status": status, "partial": "not collected"},
-                        {}, error)
+        status: Status = "interrupted" if interruption(exc) is not None else "failed"
+        uncollected: Uncollected = {"schema": SCHEMA, "name": scenario.cfg.name,
+                                    "status": status, "partial": "not collected"}
+        result = Result(scenario.given, cast(Summary, uncollected), {}, error)
     _mark_stopped(result, exc)
     _write(result, out)
 
@@ -794,10 +701,10 @@ def _add_intervals(result: Result, progress: bool) -> None:
     cfg = result.config
     r = cfg.run
     if r.replications <= 1:
-        block = batch_means_block(result.timeseries, cfg.architecture.stations, r.warmup_s,
+        means = batch_means_block(result.timeseries, cfg.architecture.stations, r.warmup_s,
                                   r.confidence)
-        if block is not None:
-            result.summary["batch_means"] = block
+        if means is not None:
+            result.summary["batch_means"] = means
         return
     seeds = [replication_seed(r.seed, i) for i in range(r.replications)]
     summaries = [result.summary]
@@ -811,7 +718,8 @@ def _add_intervals(result: Result, progress: bool) -> None:
             summaries.append(rep.collect().summary)
     except BaseException:
         block = replication_block(summaries, seeds[:len(summaries)], r.confidence)
-        result.summary["replications"] = {**block, "complete": False,
-                                          "requested": r.replications}
+        block["complete"] = False
+        block["requested"] = r.replications
+        result.summary["replications"] = block
         raise
     result.summary["replications"] = replication_block(summaries, seeds, r.confidence)

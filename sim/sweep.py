@@ -31,32 +31,19 @@ import yaml
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
+from . import summary as schema
+
 TOTAL_FILE = ".sim_sweep.json"
 DONE_FILE = ".sim_sweep_done"  # one line per job that ended in this invocation
 # Set in the command's process at the end of a sweep (and its directory at the start),
 # for the command's exit status and messages.
 outcome: dict[str, Any] = {}
 
-# The summary figures of the table (dotted paths into summary.json).
-FIGURES = (
-    "name", "status", "seed", "mode", "resolution.tick_s",
-    "legit.arrived", "legit.joined", "legit.abandoned", "legit.in_flight", "legit.attempts",
-    "legit.join_ratio", "legit.attempts_per_client",
-    "join_latency_s.mean", "join_latency_s.p50", "join_latency_s.p90", "join_latency_s.p99",
-    "attack.offered", "attack.mitigated", "attack.served",
-    "slo.met", "slo.first_breach_s", "slo.recovered_s", "slo.bottleneck",
-    "perf.wall_s", "perf.events",
-)
+# The summary figures of the table (dotted paths into summary.json, ``sim.summary``).
+FIGURES = schema.SWEEP_COLUMNS
 # With replications: mean and half-width of these.
-REPLICATED = ("legit.join_ratio", "legit.joined", "join_latency_s.p99", "slo.met",
-              "slo.first_breach_s")
-
-
-def summary_value(d: Any, dotted: str) -> Any:
-    """The value at a dotted path of a summary (``slo.met``); None where there is none."""
-    from .analysis.coverage import get_path
-
-    return get_path(d, *dotted.split("."))
+REPLICATED = schema.SWEEP_REPLICATED
+summary_value = schema.value  # the value at a dotted path of a summary; None where there is none
 
 
 def _job_dirs(sweep_dir: Path) -> list[Path]:
@@ -85,15 +72,16 @@ def job_row(job_dir: Path, sweep_dir: Path) -> dict[str, Any]:
     if summary is None:
         row["status"] = ("interrupted" if error and error.startswith("Interrupted")
                          else "failed" if error else "missing")
-    elif summary.get("status") == "interrupted":
+    elif summary.get(schema.STATUS) == "interrupted":
         row["status"] = "interrupted"
     else:
-        row["status"] = "failed" if error else summary.get("status", "ok")
+        row["status"] = "failed" if error else summary.get(schema.STATUS, "ok")
     row["error"] = error.strip().splitlines()[-1] if error and error.strip() else None
-    figures = {k: summary_value(summary, k) for k in FIGURES if k != "status"} if summary else {}
-    reps = summary_value(summary, "replications.metrics") if summary else None
+    figures = {k: summary_value(summary, k) for k in FIGURES if k != schema.STATUS} if summary \
+        else {}
+    reps = summary_value(summary, schema.REPLICATION_METRICS) if summary else None
     if reps:
-        figures["replications.n"] = summary_value(summary, "replications.n")
+        figures[schema.REPLICATION_COUNT] = summary_value(summary, schema.REPLICATION_COUNT)
         for k in REPLICATED:
             m = reps.get(k) or {}
             figures[f"{k}.mean"] = m.get("mean")
@@ -279,10 +267,11 @@ def mixed_modes(rows: list[dict[str, Any]]) -> str | None:
     seen: dict[str, int] = {}
     for r in rows:
         f = r.get("figures") or {}
-        if f.get("mode") is None:
+        if f.get(schema.MODE) is None:
             continue
-        tick = f.get("resolution.tick_s")
-        label = "exact" if f["mode"] == "exact" else f"cohort at {tick:g} s" if tick else "cohort"
+        tick = f.get(schema.TICK_S)
+        mode = f[schema.MODE]
+        label = "exact" if mode == "exact" else f"cohort at {tick:g} s" if tick else "cohort"
         seen[label] = seen.get(label, 0) + 1
     if len(seen) < 2:
         return None

@@ -35,6 +35,7 @@ from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig, OmegaConf
 
 from sim.atomic import atomic_write_text
+from sim.summary import SLO_MET
 
 log = logging.getLogger(__name__)
 
@@ -56,7 +57,7 @@ class FailurePointSweeperConf:
     abs_tol: float = 0.0
     max_probes: int = 20            # bisection probes per replication
     max_expand: int = 6             # times the bracket may be widened
-    metric: str = "slo.met"         # summary path deciding failure
+    metric: str = SLO_MET           # summary path deciding failure
     fail_below: float | None = None  # for another metric: fails when below this
     fail_above: float | None = None  # ... or above this
 
@@ -115,8 +116,8 @@ def check_settings(config: Any, settings: Mapping[str, Any]) -> None:
     for key in ("fail_below", "fail_above"):
         if s[key] is not None and (not _is_number(s[key]) or not math.isfinite(s[key])):
             raise _bad(key, s[key], "null or a finite number")
-    if s["metric"] != "slo.met" and s["fail_below"] is None and s["fail_above"] is None:
-        raise _bad("metric", s["metric"], "slo.met, or another summary figure with "
+    if s["metric"] != SLO_MET and s["fail_below"] is None and s["fail_above"] is None:
+        raise _bad("metric", s["metric"], f"{SLO_MET}, or another summary figure with "
                    "hydra.sweeper.fail_below or hydra.sweeper.fail_above set")
 
 
@@ -141,7 +142,7 @@ class FailurePointSweeper(Sweeper):
                  high: float | None = None, replications: int = 3, confidence: float = 0.95,
                  direction: str = "auto", integer: bool | None = None,
                  rel_tol: float = 0.01, abs_tol: float = 0.0, max_probes: int = 20,
-                 max_expand: int = 6, metric: str = "slo.met",
+                 max_expand: int = 6, metric: str = SLO_MET,
                  fail_below: float | None = None, fail_above: float | None = None) -> None:
         super().__init__()
         self.settings = {"param": param, "low": low, "high": high,

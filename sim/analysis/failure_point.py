@@ -47,6 +47,7 @@ from typing import Any
 
 import numpy as np
 
+from ..summary import SLO_MET
 from .coverage import get_path, load_gaps
 from .replications import t_interval
 
@@ -84,7 +85,7 @@ class Judgement:
     unjudged: list[str] = field(default_factory=list)
 
 
-def judge(summary: Mapping[str, Any], config: Mapping[str, Any], metric: str = "slo.met",
+def judge(summary: Mapping[str, Any], config: Mapping[str, Any], metric: str = SLO_MET,
           fail_below: float | None = None, fail_above: float | None = None) -> Judgement:
     """Judge a probe from its summary and config, as the report would judge the run.
 
@@ -96,7 +97,7 @@ def judge(summary: Mapping[str, Any], config: Mapping[str, Any], metric: str = "
     metric with no value in a run that covered its load (nobody joined) is a failure.
     """
     value = get_path(summary, *metric.split("."))
-    default = metric == "slo.met" and fail_below is None and fail_above is None
+    default = metric == SLO_MET and fail_below is None and fail_above is None
     if default:
         failed: bool | None = value is False
     elif not isinstance(value, int | float) or isinstance(value, bool):

@@ -24,6 +24,7 @@ from typing import Any
 
 import numpy as np
 
+from ..summary import Metastability
 from .slo import recovery
 
 
@@ -66,7 +67,7 @@ def amplification(attempts: np.ndarray, unique: np.ndarray, window_rows: int) ->
 
 
 def metastability(ts: dict[str, np.ndarray], trigger_end_s: float, warmup_s: float
-                  ) -> dict[str, Any]:
+                  ) -> Metastability:
     """The ``metastability`` block of summary.json."""
     t = ts["t_s"]
     recovered, recovered_s = recovery(t, ts["slo.judged"] > 0, ts["slo.breach"] > 0,

@@ -32,18 +32,8 @@ from typing import Any
 
 import numpy as np
 
-# The figures of a summary that get a replication interval (dotted paths; ``*`` is every
-# station). Booleans count as 0/1, so ``slo.met`` gives the share of replications that
-# met the SLO.
-REPLICATED_METRICS = (
-    "legit.arrived", "legit.joined", "legit.abandoned", "legit.in_flight",
-    "legit.attempts", "legit.join_ratio", "legit.attempts_per_client",
-    "join_latency_s.mean", "join_latency_s.p50", "join_latency_s.p90", "join_latency_s.p99",
-    "attack.offered", "attack.served", "slo.met", "slo.first_breach_s",
-    "stations.*.served", "stations.*.rejected", "stations.*.timed_out",
-    "stations.*.peak_queue", "stations.*.utilization_mean", "stations.*.wait_s.mean",
-    "stations.*.wait_s.p99",
-)
+from ..summary import REPLICATED_METRICS, BatchMeans, Replications, station_metric
+from ..summary import Interval as IntervalSummary
 
 
 def replication_seed(seed: int, index: int) -> int:
@@ -77,7 +67,7 @@ class Interval:
     def high(self) -> float:
         return self.mean + self.half_width
 
-    def as_dict(self) -> dict[str, Any]:
+    def as_dict(self) -> IntervalSummary:
         hw = None if math.isnan(self.half_width) else self.half_width
         return {"mean": self.mean, "half_width": hw, "n": self.n,
                 "low": None if hw is None else self.low,
@@ -143,7 +133,7 @@ def _leaves(summary: Mapping[str, Any], pattern: str) -> dict[str, Any]:
 
 def replication_block(summaries: Sequence[Mapping[str, Any]], seeds: Sequence[int],
                       confidence: float = 0.95,
-                      metrics: Sequence[str] = REPLICATED_METRICS) -> dict[str, Any]:
+                      metrics: Sequence[str] = REPLICATED_METRICS) -> Replications:
     """The ``replications`` block of a summary: per metric, mean and t interval over runs.
 
     A metric that is missing (None) in some replications is averaged over the others,
@@ -169,7 +159,7 @@ def replication_block(summaries: Sequence[Mapping[str, Any]], seeds: Sequence[in
 
 def batch_means_block(timeseries: Mapping[str, np.ndarray], stations: Iterable[str],
                       warmup_s: float, confidence: float = 0.95,
-                      n_batches: int = 10) -> dict[str, Any] | None:
+                      n_batches: int = 10) -> BatchMeans | None:
     """Batch-means intervals of each station's utilization and queue after warm-up.
 
     For one long run (``run.replications=1``); None when the run has fewer than
@@ -186,9 +176,9 @@ def batch_means_block(timeseries: Mapping[str, np.ndarray], stations: Iterable[s
             util = np.where(cap > 0, busy / cap, np.nan)
         # A station without capacity (down for the whole run) has no utilization to judge.
         usable = int(((t > warmup_s) & ~np.isnan(util)).sum()) >= n_batches
-        out[f"stations.{name}.utilization"] = batch_means(
+        out[station_metric(name, "utilization")] = batch_means(
             t, util, warmup_s, n_batches, confidence).as_dict() if usable else None
-        out[f"stations.{name}.queue"] = batch_means(
+        out[station_metric(name, "queue")] = batch_means(
             t, timeseries[f"{name}.queue"], warmup_s, n_batches, confidence).as_dict()
     return {"n_batches": n_batches, "confidence": confidence, "warmup_s": warmup_s,
             "metrics": out}

@@ -30,6 +30,7 @@ from typing import Any
 import numpy as np
 
 from ..engine.recorder import shifted_gamma_cdf, skewness, tail_span
+from ..summary import Slo
 
 # Latency histogram: 100 log bins per decade from 0.1 ms to 1e5 s (bin width ~2.3%).
 _LO, _HI, _PER_DECADE = -4.0, 5.0, 100
@@ -159,7 +160,7 @@ def _add_normals(hist: np.ndarray, tick: np.ndarray, lat_v: np.ndarray, lat_sd: 
 def evaluate(ts: dict[str, np.ndarray], lat: tuple[np.ndarray, np.ndarray, np.ndarray],
              slo: Any, stations: list[str], lat_sd: np.ndarray | None = None,
              rate_caps: dict[str, float] | None = None, lat_k3: np.ndarray | None = None,
-             ) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+             ) -> tuple[Slo, dict[str, np.ndarray]]:
     """Judge the SLO; returns the summary part and extra time-series columns
     (``lat_sd`` and ``lat_k3``: cohort mode's latency components, see
     ``window_latency_quantiles``)."""
@@ -187,7 +188,7 @@ def evaluate(ts: dict[str, np.ndarray], lat: tuple[np.ndarray, np.ndarray, np.nd
     breach = judged & ((ratio < slo.join_success_min)
                        | (np.nan_to_num(p99, nan=0.0) > slo.join_p99_max_s))
     first = int(np.argmax(breach)) if breach.any() else None
-    out: dict[str, Any] = {
+    out: Slo = {
         "met": first is None,
         "first_breach_s": None if first is None else float(t[first]),
         "bottleneck": None,

@@ -29,6 +29,9 @@ four ways, counted per vector: ``mitigated`` (cut by a mitigation), ``rejected``
 station, a full connection or slot pool, or a full link turned it away), ``timed_out``
 (a slow connection closed by the station) or ``served`` (it got what it came for: the
 end of its path, a slot, or through the link); until then it is ``in_flight``.
+
+The attack reports itself: ``register_attack_series`` adds its columns of the time
+series (all vectors, then each), ``attack_block`` its block of the summary.
 """
 
 from __future__ import annotations
@@ -40,8 +43,9 @@ import numpy as np
 import simpy
 
 from ..config import AttackVectorConfig
-from ..engine import Cohort, Network, Pool, Station
+from ..engine import Cohort, Network, Pool, Station, TickRecorder
 from ..engine.clock import NORMAL, Due, FifoTimers, scheduler
+from ..summary import Attack, AttackVectorSummary, Link
 from .arrivals import ArrivalCurve
 
 INF = math.inf
@@ -323,7 +327,7 @@ class AttackVector:
     def on_mitigated(self, c: Cohort) -> None:
         self.mitigated += c.count
 
-    def summary(self) -> dict[str, Any]:
+    def summary(self) -> AttackVectorSummary:
         return {"kind": self.kind, "offered": self.offered, "mitigated": self.mitigated,
                 "served": self.served, "rejected": self.rejected,
                 "timed_out": self.timed_out, "in_flight": self.in_flight,
@@ -337,6 +341,29 @@ class AttackVector:
 
 def _never(_item: Any) -> bool:
     return False
+
+
+def register_attack_series(rec: TickRecorder, attacks: list[AttackVector]) -> None:
+    """The attack's columns: offered, served and mitigated over all vectors, then each's."""
+    rec.add("attack.offered", "count", lambda: sum(a.offered for a in attacks))
+    rec.add("attack.served", "count", lambda: sum(a.served for a in attacks))
+    rec.add("attack.mitigated", "count", lambda: sum(a.mitigated for a in attacks))
+    for a in attacks:
+        for attr in ("offered", "mitigated", "served"):
+            rec.add(f"attack.{a.name}.{attr}", "count", _getter(a, attr))
+
+
+def attack_block(attacks: list[AttackVector], links: dict[str, Link]) -> Attack:
+    """The ``attack`` block: all vectors, each vector, and the links they loaded."""
+    return {"offered": sum(a.offered for a in attacks),
+            "mitigated": sum(a.mitigated for a in attacks),
+            "served": sum(a.served for a in attacks),
+            "vectors": {a.name: a.summary() for a in attacks},
+            "links": links}
+
+
+def _getter(obj: Any, attr: str) -> Any:
+    return lambda: getattr(obj, attr)
 
 
 def evict_bots(attacks: list[AttackVector], evicted: list[Any], count: int,

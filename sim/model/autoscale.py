@@ -56,6 +56,10 @@ capacity already coming) and no policy scales in while instances are pending or 
   period starting ``lead_s`` ahead, sets a floor of
   ``ceil(rate × mean service time ÷ (workers × target_utilization))`` instances.
 
+An autoscaler reports itself: ``register_series`` adds its station's fleet columns
+(desired, ready, warming, pending, the metrics), ``summary`` its block under the
+station in the summary, ``cost`` the station's instance time (warm pool included).
+
 Left out: the HPA's readiness delay separate from provisioning (warming is the CPU
 initialization period), metric scrape lag, AWS alarms' missing-data states, forecasts
 of listener slots.
@@ -72,7 +76,8 @@ import numpy as np
 import simpy
 
 from ..config import AutoscalerConfig, ScalingRulesConfig, StationConfig
-from ..engine import Pool, Sampler, Station
+from ..engine import Pool, Sampler, Station, TickRecorder
+from ..summary import AutoscalerSummary, CostStation
 from .fleet import Fleet
 
 EPS = 1e-9
@@ -247,11 +252,33 @@ class Autoscaler:
     def removed(self) -> int:
         return self.fleet.removed
 
-    def summary(self) -> dict[str, Any]:
+    def summary(self) -> AutoscalerSummary:
         f = self.fleet
         return {"kind": self.kind, "launched": f.launched, "removed": f.removed,
                 "cancelled": f.cancelled, "from_warm_pool": f.from_pool,
                 "throttled_launches": f.throttled, "metrics": list(self.metrics)}
+
+    def register_series(self, rec: TickRecorder) -> None:
+        """The fleet's columns of the time series, under the station's name."""
+        fleet, name, values = self.fleet, self.name, self.values
+        rec.add(f"{name}.desired", "level", lambda: fleet.desired)
+        rec.add(f"{name}.ready", "level", lambda: fleet.ready)
+        rec.add(f"{name}.warming", "level", lambda: fleet.n_warming)
+        rec.add(f"{name}.pending", "level", lambda: fleet.n_pending)
+        rec.add(f"{name}.metric", "level", lambda: self.metric)
+        for m in self.metrics:
+            rec.add(f"{name}.metric.{m}", "level", _value(values, m))
+
+    def cost(self, now: float, price_per_instance_hour: float) -> CostStation:
+        """Instance-seconds of the fleet up to ``now``, and of its warm pool at its share of
+        the price, in USD."""
+        fleet = self.fleet
+        fleet.touch(now)
+        inst_s = fleet.instance_s
+        share = self.cfg.warm_pool.price_share
+        usd = (inst_s + share * fleet.pool_s) * price_per_instance_hour / 3600.0
+        return {"instance_s": inst_s, "warm_pool_instance_s": fleet.pool_s,
+                "price_per_instance_hour": price_per_instance_hour, "usd": usd}
 
     # -- processes ------------------------------------------------------------------------
     def processes(self) -> list[Generator[simpy.Event, Any, None]]:
@@ -483,3 +510,7 @@ def visit_ratios(entry: str, routes: dict[str, dict[str, float]],
         for dst, p in routes.get(n, {}).items():
             visits[dst] += visits[n] * p
     return visits
+
+
+def _value(values: dict[str, float], key: str) -> Callable[[], float]:
+    return lambda: values[key]

@@ -57,6 +57,8 @@ from collections import deque
 import numpy as np
 
 from ..config import ClientsConfig
+from ..engine import TickRecorder
+from ..summary import Policies
 
 INF = math.inf
 WINDOW_BUCKETS = 100
@@ -363,8 +365,8 @@ class ClientPolicies:
         dt = self.resolution_s
         return math.ceil(t / dt - 1e-9) * dt if dt > 0 else t
 
-    def summary(self) -> dict[str, object]:
-        out: dict[str, object] = {}
+    def summary(self) -> Policies:
+        out: Policies = {}
         if self.budget is not None:
             out["retry_budget"] = {"scope": "per_client" if self.budget.per_client
                                    else "shared", "tokens_end": self.budget.tokens}
@@ -377,3 +379,10 @@ class ClientPolicies:
                                       "opened": br.opened,
                                       "state_end": br.state if not br.per_client else None}
         return out
+
+    def register_series(self, rec: TickRecorder) -> None:
+        """Their columns of the time series: what each refused, and all refused locally."""
+        rec.add("legit.retry_budget_denied", "count", lambda: self.retry_budget_denied)
+        rec.add("legit.throttled", "count", lambda: self.throttled)
+        rec.add("legit.breaker_rejected", "count", lambda: self.breaker_rejected)
+        rec.add("legit.refused_locally", "count", lambda: self.throttled + self.breaker_rejected)

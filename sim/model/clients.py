@@ -23,6 +23,11 @@ Every client ends joined or abandoned, or is in flight (in an attempt or waiting
 retry) when the run stops: the ledger counts each, independently, so the identity
 ``arrived == joined + abandoned + in_flight`` is a check, not a definition.
 
+The clients report themselves: ``register_series`` adds their columns of the time
+series (the ``legit.*`` funnel, the policies' refusals, the listeners), and ``ledger``,
+``listeners_block`` and ``join_latency`` give their blocks of the summary
+(``sim.summary``).
+
 Backoff formulas: ``backoff.Backoff``, written once for both modes (this model draws
 one delay per failed request with its ``sample``).
 """
@@ -36,8 +41,10 @@ import numpy as np
 import simpy
 
 from ..config import ClientsConfig
-from ..engine import Cohort, Network, Pool, Sampler, Station, Uniforms
+from ..engine import Cohort, Network, Pool, Sampler, Station, TickRecorder, Uniforms
 from ..engine.clock import NORMAL, Due, FifoTimers, TimerHeap, scheduler
+from ..engine.recorder import mixture_max, mixture_quantiles
+from ..summary import JoinLatency, Legit, Listeners
 from .backoff import Backoff
 from .client_policies import ClientPolicies, Tag
 
@@ -61,6 +68,11 @@ class Clients:
     """The legit population: the owner of every legit cohort."""
 
     room: Any = None  # a waiting room (model.waiting_room) consulted before each attempt
+    # Cohort mode's join latencies are distributions (``CohortClients``): the spread,
+    # third cumulant and upper end of each; exact mode's are samples (None here).
+    lat_sd: list[float] | None = None
+    lat_k3: list[float] | None = None
+    lat_hi: list[float] | None = None
 
     def __init__(
         self,
@@ -381,6 +393,75 @@ class Clients:
             c.reconnect = True
             c.sleep_s = rec.end_s
             self._attempt(c)
+
+    # -- outputs --------------------------------------------------------------------------
+    def register_series(self, rec: TickRecorder) -> None:
+        """The clients' columns of the time series: the funnel and the listeners."""
+        rec.add("legit.arrivals", "count", lambda: self.arrived)
+        rec.add("legit.attempts", "count", lambda: self.attempts)
+        rec.add("legit.joined", "count", lambda: self.joined)
+        rec.add("legit.abandoned", "count", lambda: self.abandoned)
+        rec.add("legit.attempts_succeeded", "count", lambda: self.joined + self.reconnected)
+        rec.add("legit.attempts_failed", "count", lambda: self.attempts_failed)
+        rec.add("legit.attempts_rejected", "count", lambda: self.attempts_rejected)
+        rec.add("legit.attempts_timed_out", "count", lambda: self.attempts_timed_out)
+        rec.add("legit.in_flight", "level", lambda: self.in_flight)
+        rec.add("legit.reconnects", "count", lambda: self.reconnects)
+        rec.add("legit.first_attempts", "count", lambda: self.first_attempts)
+        if self.policies is not None:
+            self.policies.register_series(rec)
+        rec.add("listeners", "area", lambda: self.listener_area)
+        rec.add("listeners.end", "level", lambda: self.listeners)
+
+    def ledger(self, expected_arrivals: float) -> Legit:
+        """The ``legit`` block: every client arrived, joined, abandoned or in flight."""
+        pol = self.policies
+        out: Legit = {
+            "arrived": self.arrived, "joined": self.joined, "abandoned": self.abandoned,
+            "in_flight": self.in_flight, "attempts": self.attempts,
+            "attempts_failed": self.attempts_failed,
+            "attempts_rejected": self.attempts_rejected,
+            "attempts_timed_out": self.attempts_timed_out, "retries": self.retries,
+            "wasted": self.wasted,
+            "attempts_per_client": self.attempts / self.arrived if self.arrived else None,
+            "join_ratio": self.joined / self.arrived if self.arrived else None,
+            "expected_arrivals": expected_arrivals,
+            "retry_budget_denied": pol.retry_budget_denied if pol is not None else 0,
+            "throttled": pol.throttled if pol is not None else 0,
+            "breaker_rejected": pol.breaker_rejected if pol is not None else 0,
+        }
+        if pol is not None:
+            out["policies"] = pol.summary()
+        return out
+
+    def listeners_block(self) -> Listeners:
+        return {"peak": self.peak_listeners, "end": self.listeners,
+                "sessions_ended": self.sessions_ended, "evicted": self.evicted,
+                "reconnects": self.reconnects, "reconnected": self.reconnected,
+                "lost": self.lost}
+
+    def latencies(self) -> tuple[tuple[np.ndarray, np.ndarray, np.ndarray], np.ndarray,
+                                 np.ndarray | None, np.ndarray | None]:
+        """Join latencies: ((times, values, weights), spreads, third cumulants, upper
+        ends); exact mode's are samples (no spread, no cumulant, no upper end)."""
+        lat = (np.asarray(self.lat_t), np.asarray(self.lat_v),
+               np.asarray(self.lat_w, dtype=float))
+        sd = np.asarray(self.lat_sd) if self.lat_sd is not None else np.zeros(len(lat[1]))
+        k3 = np.asarray(self.lat_k3) if self.lat_k3 is not None else None
+        hi = np.asarray(self.lat_hi) if self.lat_hi is not None else None
+        return lat, sd, k3, hi
+
+    def join_latency(self) -> JoinLatency:
+        """The ``join_latency_s`` block: first attempt to joined, over the whole run."""
+        (_, v, w), sd, k3, hi = self.latencies()
+        mean = float(np.average(v, weights=w)) if len(v) else None
+        qs = mixture_quantiles(v, sd, w, [0.5, 0.9, 0.99], k3)
+        return {"mean": mean, "p50": _num(qs[0]), "p90": _num(qs[1]), "p99": _num(qs[2]),
+                "max": mixture_max(v, sd, hi) if len(v) else None, "n": int(w.sum())}
+
+
+def _num(x: float | None) -> float | None:
+    return None if x is None or (isinstance(x, float) and math.isnan(x)) else float(x)
 
 
 def _answered(c: Cohort) -> bool:

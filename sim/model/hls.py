@@ -27,7 +27,8 @@ import simpy
 from simpy.events import Timeout
 
 from ..config import PollingConfig
-from ..engine import Cohort, Network, Station
+from ..engine import Cohort, Network, Station, TickRecorder
+from ..summary import Polling
 
 INF = math.inf
 POLL = "hls_poll"
@@ -108,7 +109,14 @@ class ListenerPolling:
     def on_expired(self, c: Cohort, st: Station) -> None:
         self.timed_out += c.count
 
-    def summary(self) -> dict[str, Any]:
+    def register_series(self, rec: TickRecorder) -> None:
+        """The polling's columns of the time series, under ``polling.``."""
+        rec.add("polling.offered", "count", lambda: self.offered)
+        rec.add("polling.served", "count", lambda: self.served)
+        rec.add("polling.rejected", "count", lambda: self.rejected)
+        rec.add("polling.timed_out", "count", lambda: self.timed_out)
+
+    def summary(self) -> Polling:
         done = self.served + self.rejected + self.timed_out
         return {"rps_per_listener": self.cfg.rps_per_listener, "enter": self.enter,
                 "offered": self.offered, "served": self.served, "rejected": self.rejected,

@@ -7,6 +7,11 @@ the fluid discipline otherwise. A station with ``listener_slots_per_instance`` a
 slot ``Pool`` whose size per instance is the smaller of the configured slots and what its
 egress can carry at the architecture's audio bitrate (``egress_gbps_per_instance × 1e6 /
 bitrate_kbps``).
+
+The topology reports its stations: ``register_series`` adds a station's columns of the
+time series (counts, queue, busy and capacity areas, instances, slots), and
+``station_block`` and ``station_cost`` its blocks of the summary (``sim.summary``). An
+autoscaled station's fleet reports itself (``sim.model.autoscale``).
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import simpy
 
 from ..config import ArchitectureConfig
@@ -28,8 +34,12 @@ from ..engine import (
     Sampler,
     Station,
     Streams,
+    TickRecorder,
+    mixture_quantiles,
 )
 from ..engine.granular import GranularOptimisticStation, GranularStation, serves_singly
+from ..summary import CostStation, Slots
+from ..summary import Station as StationSummary
 
 
 @dataclass
@@ -42,6 +52,74 @@ class Topology:
     def end_pool(self) -> Pool | None:
         """The listener-slot pool (at most one per path in the presets)."""
         return next(iter(self.pools.values()), None)
+
+    def register_series(self, rec: TickRecorder, name: str, crashes: bool) -> None:
+        """Station ``name``'s columns of the time series (``crashes``: it can lose
+        instances, so its crashed count is recorded)."""
+        st = self.stations[name]
+        for attr in ("offered", "served", "rejected", "timed_out"):
+            rec.add(f"{name}.{attr}", "count", _getter(st, attr))
+        rec.add(f"{name}.queue", "area", _getter(st, "queue_area"))
+        rec.add(f"{name}.busy", "area", _getter(st, "busy_area"))
+        rec.add(f"{name}.capacity", "area", _getter(st, "capacity_area"))
+        rec.add(f"{name}.instances", "level", _getter(st, "instances"))
+        if crashes:
+            rec.add(f"{name}.crashed", "level", _getter(st, "down"))
+        if st.shed_queue_age_s is not None:
+            rec.add(f"{name}.shed", "count", _getter(st, "shed"))
+        pool = self.pools.get(name)
+        if pool is not None:
+            refused = self.network.slots_full
+            rec.add(f"{name}.slots_used", "level", _getter(pool, "in_use"))
+            rec.add(f"{name}.slots", "level", _getter(pool, "capacity"))
+            rec.add(f"{name}.slots_refused", "count", lambda: refused.get(name, 0))
+
+    def station_block(self, name: str, ts: dict[str, np.ndarray], after: np.ndarray,
+                      dt: np.ndarray, instances: int) -> StationSummary:
+        """Station ``name``'s block: its counts, peak queue, instances (``instances`` at
+        the start), utilization after warm-up (ticks ``after``, of lengths ``dt``),
+        waits, and its listener slots if it has them."""
+        st = self.stations[name]
+        busy = float((ts[f"{name}.busy"] * dt)[after].sum())
+        cap = float((ts[f"{name}.capacity"] * dt)[after].sum())
+        p50, p99 = mixture_quantiles(np.asarray(st.waits), np.zeros(len(st.waits)),
+                                     np.asarray(st.wait_counts), [0.5, 0.99])
+        part: StationSummary = {
+            "offered": st.offered, "served": st.served, "rejected": st.rejected,
+            "timed_out": st.timed_out, "wasted": st.wasted, "peak_queue": st.peak_queue,
+            "in_system": st.in_system, "shed": st.shed, "crashes": st.crashes,
+            "killed": st.killed, "retry_rejected": st.retry_rejected,
+            "outage_s": st.outage_s(),
+            "instances_max": int(max([instances, *ts[f"{name}.instances"].tolist()])),
+            "utilization_mean": busy / cap if cap > 0 else 0.0,
+            "wait_s": {"mean": st.wait_sum / st.wait_n if st.wait_n else None,
+                       "p50": _num(p50), "p99": _num(p99), "n": st.wait_n},
+        }
+        pool = self.pools.get(name)
+        if pool is not None:
+            part["slots"] = self.slots_block(name, pool)
+        return part
+
+    def slots_block(self, name: str, pool: Pool) -> Slots:
+        return {"per_instance": pool.slots_per_instance, "peak_used": pool.peak,
+                "used_end": pool.in_use, "refused": self.network.slots_full.get(name, 0)}
+
+    def station_cost(self, name: str, now: float, price_per_instance_hour: float
+                     ) -> CostStation:
+        """Station ``name``'s instance-seconds up to ``now`` and their price, in USD."""
+        st = self.stations[name]
+        st._touch(now)
+        inst_s = st.instances_area
+        return {"instance_s": inst_s, "price_per_instance_hour": price_per_instance_hour,
+                "usd": inst_s * price_per_instance_hour / 3600.0}
+
+
+def _getter(obj: Any, attr: str) -> Any:
+    return lambda: getattr(obj, attr)
+
+
+def _num(x: float | None) -> float | None:
+    return None if x is None or (isinstance(x, float) and math.isnan(x)) else float(x)
 
 
 def slots_per_instance(arch: ArchitectureConfig, name: str) -> int | None:

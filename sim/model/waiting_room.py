@@ -56,9 +56,10 @@ import numpy as np
 import simpy
 
 from ..config import WaitingRoomConfig
-from ..engine import Cohort, Station
+from ..engine import Cohort, Station, TickRecorder
 from ..engine.clock import NORMAL, Due
 from ..engine.granular import Granular
+from ..summary import WaitingRoom as WaitingRoomSummary
 
 INF = math.inf
 EPS = 1e-9  # tokens short of a whole user by rounding only
@@ -278,7 +279,13 @@ class WaitingRoom:
                 self._record_admit(c, now)
                 self._release(c)
 
-    def summary(self) -> dict[str, Any]:
+    def register_series(self, rec: TickRecorder) -> None:
+        """The room's columns of the time series: its size, who was let in, who left."""
+        rec.add("waiting_room.size", "level", lambda: self.size)
+        rec.add("waiting_room.admitted", "count", lambda: self.admitted)
+        rec.add("waiting_room.abandoned", "count", lambda: self.abandoned)
+
+    def summary(self) -> WaitingRoomSummary:
         return {"admit_rps": self.rate, "entered": self.entered, "admitted": self.admitted,
                 "abandoned": self.abandoned, "waiting_end": self.size,
                 "peak_size": self.peak_size, "paused_s": self.paused_s,

@@ -14,8 +14,10 @@ import math
 import shlex
 from collections.abc import Mapping
 from dataclasses import dataclass
+from fnmatch import fnmatch
 from typing import Any
 
+from .. import summary as schema
 from ..analysis.coverage import get_path
 from .load import RunData
 
@@ -491,7 +493,8 @@ def replication_table(s: Mapping[str, Any]) -> Table | None:
     for name, m in reps["metrics"].items():
         if not isinstance(m, Mapping):
             continue
-        pct = name.endswith(("join_ratio", "slo.met", "utilization_mean"))
+        pct = name in (schema.JOIN_RATIO, schema.SLO_MET) or fnmatch(
+            name, schema.STATION_UTILIZATION_MEAN)
         f = fmt_pct if pct else fmt_num
         rows.append([str(name), f(m.get("mean")),
                      f"{f(m.get('low'))} to {f(m.get('high'))}", fmt_num(m.get("n"))])

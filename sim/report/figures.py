@@ -29,6 +29,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, MaxNLocator
 
+from .. import summary as schema
 from ..atomic import replacing
 from .load import RunData
 from .study import Study
@@ -498,9 +499,7 @@ def write_figures(run: RunData, outdir: Path) -> list[FigureFile]:
 # -- sweep figures --------------------------------------------------------------------------
 
 def _sweep_metric(run: RunData, path: str) -> float:
-    d: Any = run.summary
-    for part in path.split("."):
-        d = d.get(part) if isinstance(d, dict) else None
+    d = schema.value(run.summary, path)
     return float(d) if isinstance(d, int | float) and not isinstance(d, bool) else math.nan
 
 
@@ -541,8 +540,8 @@ def fig_sweep_curve(study: Study) -> Figure | None:
     fig, (ax1, ax2) = _new(f"SLO against {study.key}", nrows=2, height_in=6.4)
     smin = pmax = None
     for i, v in enumerate(study.variants):
-        pts = sorted(((study.values[id(r)], _sweep_metric(r, "slo.worst_success_ratio"),
-                       _sweep_metric(r, "slo.worst_p99_s"), r) for r in v.runs
+        pts = sorted(((study.values[id(r)], _sweep_metric(r, schema.WORST_SUCCESS_RATIO),
+                       _sweep_metric(r, schema.WORST_P99_S), r) for r in v.runs
                       if id(r) in study.values), key=lambda p: p[0])
         if not pts:
             continue
@@ -637,14 +636,14 @@ def fig_comparison(study: Study) -> Figure | None:
         ax.tick_params(axis="x", labelsize=7, labelrotation=30)
         k = 1
     shown = [v.at_expected or v.representative for v in study.variants]
-    ratios = [_sweep_metric(r, "legit.join_ratio") if r else math.nan for r in shown]
+    ratios = [_sweep_metric(r, schema.JOIN_RATIO) if r else math.nan for r in shown]
     axes[k].barh(y, [100 * r for r in ratios], color=colors, alpha=0.8)
     axes[k].set_xlim(0, 100)
     at_peak = all(v.at_expected is not None for v in study.variants)
     axes[k].set_xlabel("Clients joined (%)\n" + ("at the expected peak" if at_peak
                                                   else "in the job of the findings"),
                        fontsize=9)
-    costs = [_sweep_metric(r, "cost.usd") if r else math.nan for r in shown]
+    costs = [_sweep_metric(r, schema.COST_USD) if r else math.nan for r in shown]
     axes[k + 1].barh(y, costs, color=colors, alpha=0.8)
     axes[k + 1].set_xlabel("Instance cost (USD)", fontsize=9)
     for ax in axes:

@@ -21,6 +21,8 @@ from typing import Any
 import numpy as np
 import yaml
 
+from .. import summary as schema
+
 SUMMARY = "summary.json"
 TIMESERIES = "timeseries.csv"
 CONFIG = "config.yaml"
@@ -327,8 +329,7 @@ def read_series(path: Path) -> tuple[dict[str, np.ndarray], list[str]]:
 
 
 # Keys of summary.json the verdict reads; a finished run always writes them.
-REQUIRED_SUMMARY = ("horizon_s", "legit.arrived", "legit.joined", "legit.abandoned",
-                    "legit.in_flight", "slo.met", "stations")
+REQUIRED_SUMMARY = schema.REQUIRED
 REQUIRED_COLUMNS = ("t_s", "legit.attempts_succeeded", "legit.attempts_failed")
 STATION_COLUMNS = ("busy", "capacity", "queue", "served", "rejected")
 

@@ -34,6 +34,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from .. import summary as schema
 from ..analysis.failure_point import replications_text
 from .coverage import horizon_s, load_gaps, required_horizon
 from .describe import NA, fmt_num, fmt_pct, fmt_s, get
@@ -177,7 +178,7 @@ def run_failed(run: RunData) -> bool | None:
     """
     if run.summary.get("status") == "failed" or run.error or input_problems(run):
         return None
-    reps = get(run.summary, "replications", "metrics", "slo.met")
+    reps = get(run.summary, schema.REPLICATIONS, "metrics", schema.SLO_MET)
     if isinstance(reps, Mapping) and isinstance(reps.get("mean"), int | float):
         breached: bool | None = bool(reps["mean"] < 1.0)
     else:
@@ -292,7 +293,7 @@ def _breach_reason(run: RunData, where: str = "") -> str:
     rec = slo.get("recovered_s")
     after = ("and did not recover by the horizon" if rec is None
              else f"and recovered at t = {fmt_num(rec)} s")
-    reps = get(run.summary, "replications", "metrics", "slo.met")
+    reps = get(run.summary, schema.REPLICATIONS, "metrics", schema.SLO_MET)
     if slo.get("met") is not False and isinstance(reps, Mapping):
         n = reps.get("n") or 0
         met = round((reps.get("mean") or 0.0) * n)
