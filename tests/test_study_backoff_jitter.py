@@ -80,7 +80,7 @@ def test_every_policy_gets_every_writer_through(policy: str) -> None:
 
 @pytest.mark.slow
 def test_published_calls_and_ordering_at_100_clients() -> None:
-    """Validation against the published rerun (REFERENCES.md) at 100 clients, 30 seeds:
+    """Validation against the reference rerun of the post's simulator at 100 clients, 30 seeds:
     mean calls within 5% per policy, and the published ordering of calls and time."""
     mod = study_module()
     calls: dict[str, float] = {}

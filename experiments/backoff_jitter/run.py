@@ -67,7 +67,8 @@ VARIANTS = {
     "loose": (10.0, 5.0),
 }
 
-# The rerun of the post's simulator (REFERENCES.md): clients -> policy -> (calls, ms).
+# A rerun of the simulator published with the post (mean of 100 trials per point; a
+# second rerun moved the means by 1-3%); its script is not part of this project: clients -> policy -> (calls, ms).
 PUBLISHED = {
     50: {"no jitter": (628, 36911), "decorrelated": (374, 2289), "equal": (346, 4279),
          "full": (331, 2895), "no backoff": (691, 1144)},
