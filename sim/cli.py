@@ -268,9 +268,14 @@ def _sweeper_settings(overrides: list[str]) -> dict[str, Any]:
         key = key.lstrip("+")
         if key.startswith("hydra.sweeper."):
             try:
-                out[key.removeprefix("hydra.sweeper.")] = yaml.safe_load(value)
+                parsed = yaml.safe_load(value)
             except yaml.YAMLError:
-                out[key.removeprefix("hydra.sweeper.")] = value
+                parsed = value
+            if isinstance(parsed, str):
+                # YAML reads 1e5 as text; Hydra, which composes the sweeper, as a number.
+                with suppress(ValueError):
+                    parsed = float(parsed)
+            out[key.removeprefix("hydra.sweeper.")] = parsed
     return out
 
 

@@ -213,3 +213,31 @@ def test_presets_compose_and_run(preset: str) -> None:
     expected = ({"scrubbing", "rate_limit_per_source", "waf", "challenge"} if preset == "all"
                 else set() if preset == "none" else {preset})
     assert on == expected
+
+
+@pytest.mark.parametrize("mode", list(MODES))
+def test_all_engages_the_challenge_only_under_attack(mode: str) -> None:
+    """``mitigation=all``: the challenge page engages while the WAF and the rate limit
+    flag an attack, so a launch with no attack meets no page and loses no user to it."""
+    calm = run(*ROOMY_EDGE, MODES[mode], "mitigation=all")
+    ch = calm.summary["mitigation"]["challenge"]
+    assert ch["engaged_s"] == 0 and ch["inspected"] == 0 and ch["legit_removed"] == 0
+    assert calm.summary["slo"]["met"]
+    flood = run(*ROOMY_EDGE, MODES[mode], *FLOOD, "mitigation=all")
+    ch = flood.summary["mitigation"]["challenge"]
+    # The flood runs 50 s; the page stays on while it is in the trailing 30 s window.
+    assert 40 <= ch["engaged_s"] <= 50 + 30 + 5
+    assert ch["inspected"] > 0
+
+
+def test_challenge_always_meets_every_first_attempt() -> None:
+    """``engage: always`` (the ``challenge`` preset) shows the page with no attack."""
+    res = run(*ROOMY_EDGE, MODES["cohort"], "mitigation=challenge")
+    ch = res.summary["mitigation"]["challenge"]
+    assert "engaged_s" not in ch
+    assert ch["inspected"] >= res.summary["legit"]["arrived"] - res.summary["legit"]["in_flight"]
+
+
+def test_challenge_under_attack_needs_a_trigger() -> None:
+    with pytest.raises(ConfigError, match=r"mitigation\.challenge\.engage"):
+        run(*BASE, "mitigation=challenge", "mitigation.challenge.engage=under_attack")

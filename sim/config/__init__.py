@@ -104,7 +104,9 @@ from .explain import (
     unknown_key,
 )
 from .mitigation import (
+    CHALLENGE_ENGAGE,
     ChallengeConfig,
+    ChallengeEngage,
     MitigationConfig,
     ScrubbingConfig,
     SourceRateLimitConfig,
@@ -127,6 +129,7 @@ __all__ = [
     "AUTOSCALER_KINDS",
     "AUTOSCALER_KIND_KEYS",
     "AUTOSCALER_METRICS",
+    "CHALLENGE_ENGAGE",
     "CLIENT_POLICY_SCOPES",
     "CONCURRENCY",
     "RETRY_POLICIES",
@@ -146,6 +149,7 @@ __all__ = [
     "AutoscalerMetric",
     "BehaviorConfig",
     "ChallengeConfig",
+    "ChallengeEngage",
     "CircuitBreakerConfig",
     "ClientsConfig",
     "Concurrency",

@@ -4,7 +4,11 @@ Four parts, each switched on by its ``enabled`` (sim/model/mitigation.py): upstr
 ``scrubbing`` of volumetric traffic up to a capacity; then, at the mitigating station
 (``station``, by default the architecture's entry), a token bucket per source address
 (``rate_limit_per_source``), bot/WAF detection (``waf``) and a challenge page
-(``challenge``). Per-vector tables (``waf.detection``, ``challenge.bot_pass``) are keyed
+(``challenge``). The challenge is shown on every request (``engage: always``) or only
+while the station is under attack (``engage: under_attack``: while the rate limit and
+the WAF in front of it cut at least ``engage_flagged_share`` of the requests over the
+trailing ``engage_window_s``, as a rate- or anomaly-triggered challenge does).
+Per-vector tables (``waf.detection``, ``challenge.bot_pass``) are keyed
 by attack kind or by vector name.
 
 Validation checks the ranges of every part, enabled or not (switching a part off keeps
@@ -16,10 +20,21 @@ refused for being unused.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from enum import StrEnum
 
 from .architecture import ArchitectureConfig
 from .attack import ATTACK_KINDS, AttackConfig
 from .errors import fail, non_negative, positive, share
+
+
+class ChallengeEngage(StrEnum):
+    """When the challenge page is shown (``mitigation.challenge.engage``)."""
+
+    always = "always"  # on every request (a challenge page switched on by hand)
+    under_attack = "under_attack"  # while the rate limit and WAF flag an attack
+
+
+CHALLENGE_ENGAGE = tuple(e.value for e in ChallengeEngage)
 
 
 @dataclass
@@ -49,7 +64,8 @@ class SourceRateLimitConfig:
 
 @dataclass
 class ChallengeConfig:
-    """A challenge page (JavaScript or CAPTCHA) served to every request."""
+    """A challenge page (JavaScript or CAPTCHA): on every request (``engage: always``) or
+    only while the mitigations in front of it flag an attack (``engage: under_attack``)."""
 
     enabled: bool = False
     legit_pass: float = 0.97  # share of legit users who pass
@@ -58,6 +74,12 @@ class ChallengeConfig:
     latency_s: float = 2.0  # added to every request that passes
     clearance: bool = True  # legit retries and reconnects are not challenged again
     cost_s: float = 0.0
+    # always: every request meets the page; under_attack: only while the rate limit per
+    # source and the WAF (one of them must be on) cut at least engage_flagged_share of
+    # the requests they inspected over the trailing engage_window_s
+    engage: ChallengeEngage = ChallengeEngage.always
+    engage_flagged_share: float = 0.05  # under_attack: share of requests flagged that engages
+    engage_window_s: float = 30.0  # under_attack: the trailing window of that share
 
 
 @dataclass
@@ -97,6 +119,13 @@ def validate_mitigation(m: MitigationConfig, attack: AttackConfig,
                     r.legit_nat_addresses, "an integer >= 1")
     share("mitigation.challenge.legit_pass", m.challenge.legit_pass)
     non_negative("mitigation.challenge.latency_s", m.challenge.latency_s)
+    share("mitigation.challenge.engage_flagged_share", m.challenge.engage_flagged_share)
+    positive("mitigation.challenge.engage_window_s", m.challenge.engage_window_s)
+    if (m.challenge.enabled and m.challenge.engage == ChallengeEngage.under_attack
+            and not (m.waf.enabled or m.rate_limit_per_source.enabled)):
+        raise fail("mitigation.challenge.engage", str(m.challenge.engage),
+                    "always, or under_attack with mitigation.waf or "
+                    "mitigation.rate_limit_per_source enabled (what they cut is its trigger)")
     for block in ("waf", "rate_limit_per_source", "challenge"):
         non_negative(f"mitigation.{block}.cost_s", getattr(m, block).cost_s)
     positive("mitigation.scrubbing.capacity_gbps", m.scrubbing.capacity_gbps)

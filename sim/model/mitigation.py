@@ -32,6 +32,14 @@ After the station has served a request (it has read it), in this order:
   default) a legit client meets it on its first attempt only: retries and reconnects
   carry the clearance cookie (a client that failed the page is let through on retry
   too: the cohort model keeps no per-client memory). Bots meet it on every request.
+  With ``engage: under_attack`` the page is shown only while the station is under
+  attack, as rate- or anomaly-triggered challenges are: while the filters in front of it
+  (the rate limit per source and the WAF) cut at least ``engage_flagged_share`` of the
+  requests they inspected over the trailing ``engage_window_s``. Otherwise requests go by
+  it untouched and without its latency. A launch with no attack sees only the WAF's
+  false positives (a fraction of a percent), so the page stays off; a flood the WAF
+  flags switches it on within a tick. The summary gives the seconds it was on
+  (``engaged_s``).
 
 A legit request a mitigation cuts fails its attempt like a rejection (the client hears at
 once and retries per its policy); an attack request is ``mitigated``. Slow clients
@@ -47,6 +55,7 @@ reports the worker-seconds spent per mitigation. Each filter draws on its own st
 from __future__ import annotations
 
 import math
+from collections import deque
 from typing import Any
 
 import simpy
@@ -261,6 +270,65 @@ class _Probabilistic(_Filter):
         return keep(n, 1.0 - p, self.gen, self.uniform)
 
 
+class _Trigger:
+    """Whether the challenge is on now (``engage: under_attack``): the share of the
+    requests the filters in front of it cut, over the trailing window, against the
+    threshold. Samples the filters' counters at most every window ÷ 20."""
+
+    def __init__(self, env: simpy.Environment, filters: list[_Filter], share: float,
+                 window_s: float) -> None:
+        self.env = env
+        self.filters = filters
+        self.share = share
+        self.window_s = window_s
+        self.step_s = window_s / 20
+        self.samples: deque[tuple[float, int, int]] = deque()
+        self.on = False
+        self.since = 0.0
+        self.engaged_s = 0.0
+        self._at = -1.0
+
+    def engaged(self) -> bool:
+        now = self.env.now
+        if now == self._at:
+            return self.on
+        self._at = now
+        inspected = self.filters[0].inspected
+        cut = sum(f.attack_removed + f.legit_removed for f in self.filters)
+        s = self.samples
+        if not s or now - s[-1][0] >= self.step_s:
+            s.append((now, inspected, cut))
+        while len(s) > 1 and s[1][0] <= now - self.window_s:
+            s.popleft()
+        _, i0, c0 = s[0]
+        seen = inspected - i0
+        on = seen > 0 and cut - c0 >= self.share * seen
+        if on != self.on:
+            if self.on:
+                self.engaged_s += now - self.since
+            self.since = now
+            self.on = on
+        return on
+
+    def seconds(self) -> float:
+        return self.engaged_s + (self.env.now - self.since if self.on else 0.0)
+
+
+class _Challenge(_Probabilistic):
+    """The challenge page: a probabilistic filter with a latency, always on or switched
+    by a ``_Trigger``."""
+
+    def __init__(self, legit_cut: float, cut: dict[str, float], streams: Streams,
+                 delay_s: float, clearance: bool, trigger: _Trigger | None) -> None:
+        super().__init__("challenge", legit_cut, cut, streams, delay_s, clearance)
+        self.trigger = trigger
+
+    def exempt(self, c: Cohort) -> bool:
+        if self.trigger is not None and not self.trigger.engaged():
+            return True
+        return super().exempt(c)
+
+
 def _per_vector(table: dict[str, float], default: float,
                 vectors: dict[str, AttackVector]) -> dict[str, float]:
     out = {}
@@ -293,11 +361,13 @@ class Mitigations:
                 "waf", m.waf.false_positive,
                 _per_vector(m.waf.detection, m.waf.default_detection, vectors), streams))
         if m.challenge.enabled:
-            passes = _per_vector(m.challenge.bot_pass, m.challenge.default_bot_pass, vectors)
-            after.append(_Probabilistic(
-                "challenge", 1.0 - m.challenge.legit_pass,
-                {k: 1.0 - p for k, p in passes.items()}, streams, m.challenge.latency_s,
-                m.challenge.clearance))
+            ch = m.challenge
+            passes = _per_vector(ch.bot_pass, ch.default_bot_pass, vectors)
+            trigger = (_Trigger(env, list(after), ch.engage_flagged_share, ch.engage_window_s)
+                       if ch.engage == "under_attack" and after else None)
+            after.append(_Challenge(
+                1.0 - ch.legit_pass, {k: 1.0 - p for k, p in passes.items()}, streams,
+                ch.latency_s, ch.clearance, trigger))
         for f in after:
             self.filters[f.name] = f
         for name in sorted(entered):
@@ -367,6 +437,8 @@ class Mitigations:
             cost = getattr(self.cfg, name).cost_s if name != "scrubbing" else 0.0
             out[name] = {"attack_removed": f.attack_removed, "legit_removed": f.legit_removed,
                          "inspected": f.inspected, "cost_s": cost * self.station.served}
+            if isinstance(f, _Challenge) and f.trigger is not None:
+                out[name]["engaged_s"] = f.trigger.seconds()
         return out
 
     def links(self) -> dict[str, Any]:
