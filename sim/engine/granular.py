@@ -21,10 +21,12 @@ moves on as a cohort of one with no spread and no added service variance (its se
 time was drawn, not averaged). A cohort's deadline is that of its mean request (its
 attempts started spread over the window too), so each request's deadline is moved by its
 offset from the middle of the window: exact where the spread is the attempts' own (at
-the entry station), in arrival order elsewhere. Its birth is placed the same way: the
-births of a cohort are spread in the order of its arrivals (``Cohort.narrow_births``), so
-the request at ``u`` of the window was born at ``u`` of the birth range, and its join
-latency carries no birth spread.
+the entry station), in arrival order elsewhere. That deadline is then the request's own,
+a point (``deadline_spread`` 0), by which its answer can be judged late or on time as
+exact mode judges it, rather than by its rank among its attempt's deadlines. Its birth
+is placed the same way: the births of a cohort are spread in the order of its arrivals
+(``Cohort.narrow_births``), so the request at ``u`` of the window was born at ``u`` of
+the birth range, and its join latency carries no birth spread.
 
 Which stations are small (``serves_singly``): those whose workers complete at most
 ``SMALL_PER_TICK`` requests per resolution tick at the capacity they are built with
@@ -37,9 +39,12 @@ after it see requests one at a time. At most ``SMALL_PER_TICK`` requests per tic
 worker pool can be served, so a small station bounds its own cost by its capacity.
 
 What it leaves out: a station that autoscales far above the capacity it was built with
-stays granular (its cost grows with what it serves); the client still times
-an attempt out at the cohort's one deadline (``sim.model.cohort_clients``), so where the
-timeout is shorter than a tick the client's count of timeouts and the station's differ.
+stays granular (its cost grows with what it serves). The client judges a request's
+answer against that deadline (``sim.model.cohort_clients``), but keeps one deadline
+event per attempt, at the last of its requests' deadlines: a request still unanswered
+past its own deadline times out there, or where the station drops it as expired, up to
+the attempt's spread (a tick) after exact mode would, and its retry starts that much
+later.
 """
 
 from __future__ import annotations
@@ -98,6 +103,7 @@ class Granular:
             # The cohort's deadline is its mean request's; each request's moves with its
             # place in the window, as its attempt's start did.
             one.deadline_s = deadline + (off - mid)
+            one.deadline_spread = 0.0
             if w > 0.0:
                 # Its birth, too: the window holds the births in order.
                 u = off / w

@@ -1,13 +1,16 @@
 """Clients in cohort mode: the same behaviour as ``clients.Clients``, on counts.
 
 Births come as one cohort per resolution tick with the Poisson count of that tick,
-spread over the tick. An attempt's parts (a cohort split by stations) share a ticket:
-when the deadline fires, whatever of the attempt is still unanswered times out at once,
-and parts answered later are wasted work, exactly as single requests in exact mode. A
-served part is answered over its completion window, not at its first completion: its
-requests' deadlines are spread as their sends were, in the same (FIFO) order, and the
-share answered after its own deadline is left pending for the deadline to time out, as
-wasted work whose listener slots go back (``Ticket.late_share``).
+spread over the tick. An attempt's parts (a cohort split by stations) share a ticket.
+A served part is answered over its completion window, not at its first completion, and
+judged request share by request share: the share answered after its requests' own
+deadlines timed out at those deadlines, so it is wasted work whose listener slots go
+back, and it fails (is retried) when its answers come. The requests' own deadlines are
+spread as their sends were, in the same (FIFO) order (``Ticket.late_share``); a request
+a small station served alone carries its own deadline, a point, and is judged against
+it as exact mode judges it. The ticket's deadline fires at the last of the attempt's
+deadlines, so that no request is timed out before its own: whatever of the attempt is
+still unanswered then times out at once, and parts answered later are wasted work.
 
 Retries are gathered per tick: a failed part's requests are spread over the ticks its
 backoff distribution gives them (a multinomial draw over the ticks the delay can fall
@@ -18,9 +21,14 @@ previous sleep, also with the same class of previous sleep (``SLEEP_CLASS_RATIO`
 Merging loses who was born when; a cohort keeps the mean and variance of its births,
 which is what join latency needs, and the earliest of them (``Cohort.born_min``), which
 bounds it: no request of a part answered by ``t`` waited longer than ``t − born_min``.
+Retries gathered before their tick go out over that tick; retries due in the tick they
+failed in (an immediate retry, a backoff shorter than ``DEFER_TICKS`` ticks) go out at
+once, over a window from the failure that keeps their mean delay (``_window``), not
+over a whole tick, which would present them half a tick late on average.
 The retries released in one tick (other than reconnects) then go out as one bundle: a
 cohort whose ``mix`` counts its requests per retry state, split at random wherever a
-station cuts it, each sub-count handed back to its own state when answered.
+station cuts it, each sub-count handed back to its own state when answered (states due
+over different windows go out as bundles of their own).
 The tick's first attempts (impatient and patient) join that bundle as two more states,
 except where something tells first attempts from retries on the way (a waiting room, a
 server-side retry ratio, a challenge's clearance for retries). So the cohorts per tick
@@ -131,9 +139,17 @@ class Ticket:
 
 
 class _Acc:
-    """Retries due in one tick with one key, being gathered."""
+    """Retries due in one tick with one key, being gathered.
 
-    __slots__ = ("born_lo", "born_m2", "born_w", "count", "prev_w", "sleep_w")
+    Those gathered before their tick go out over the whole tick. Those that failed in
+    their own tick (its start included) go out at once, and are due over the rest of
+    it: ``now_n`` counts them and ``now_w`` adds up where in the tick each is due on
+    average (the failure's place in the tick plus its mean delay there), so that the
+    released cohort can be placed over the delays it has, not over a whole tick.
+    """
+
+    __slots__ = ("born_lo", "born_m2", "born_w", "count", "now_n", "now_w", "prev_w",
+                 "sleep_w")
 
     def __init__(self) -> None:
         self.count = 0
@@ -142,6 +158,8 @@ class _Acc:
         self.born_lo = INF  # the earliest birth
         self.sleep_w = 0.0
         self.prev_w = 0.0
+        self.now_n = 0
+        self.now_w = 0.0
 
 
 class _Failed(_Acc):
@@ -321,9 +339,16 @@ class CohortClients(Clients):
 
     def _send(self, c: Cohort) -> None:
         c.deadline_spread = c.spread_s  # sent over the tick: so are the deadlines
-        if c.deadline_s < INF:
+        last = c.deadline_s + c.spread_s / 2
+        if last < self.horizon_s:
+            # What is still unanswered at the last of the deadlines has timed out; a part
+            # answered before that is judged against its requests' own deadlines
+            # (``_race``), so none is timed out before its own deadline has passed. The
+            # last deadline of an attempt sent over a tick falls on a tick's end, and one
+            # at the horizon is after the run's last sample of its counts: such an
+            # attempt is still in flight at the end, as one whose deadline is later.
             self._schedule(Due(self._deadline_cbs, c.ticket), NORMAL,
-                           max(0.0, c.deadline_s - self.env.now))
+                           max(0.0, last - self.env.now))
         self.entry.offer(c)
 
     # -- outcomes -------------------------------------------------------------------------
@@ -413,17 +438,14 @@ class CohortClients(Clients):
     def _race(self, c: Cohort, now: float, placements: list[tuple[int, int]] | None
               ) -> list[tuple[int, int]] | None:
         """The part ``c`` is answered over ``[now, now + spread_s)``: the share of it
-        answered after its requests' own deadlines is left pending (the ticket's deadline
-        times it out) as wasted work, its slots given back; ``c`` keeps the rest (count 0
-        if none). Returns the placements of the rest."""
+        answered after its requests' own deadlines timed out at those deadlines, so it
+        is wasted work, its slots given back, and it fails now (its deadlines have
+        passed); ``c`` keeps the rest (count 0 if none). Returns the placements of the
+        rest."""
         t: Ticket = c.ticket
         n, w = c.count, c.spread_s
         t.ranked += n
-        if now + w <= t.lo:  # all answered before the attempt's first deadline
-            return placements
-        t.ranked -= n
-        f = t.late_share(n, now, w)
-        t.ranked += n
+        f = self._late_share(c, t, now)
         if f <= 0.0:
             return placements
         x = n * f
@@ -436,12 +458,35 @@ class CohortClients(Clients):
         if placements:
             kept, placements = _take_slots(placements, n - late)
         self._wasted(late, placements)
+        part = c if late >= n else c.split(late)
+        if self._answer(part):
+            self.attempts_timed_out += late
+            self._fail_part(part, timed_out=True)
         if late >= n:
             c.count = 0
             return None
-        c.split(late)  # the late share, left pending
         c.spread_s = w * (n - late) / n
         return kept
+
+    @staticmethod
+    def _late_share(c: Cohort, t: Ticket, now: float) -> float:
+        """The share of the part ``c`` (already ranked) answered after its own
+        deadlines. A part whose deadline is a point (a request a small station took on
+        alone knows its own; an attempt sent at once has one) is judged against it;
+        otherwise its requests' deadlines are known by their rank among the attempt's
+        (``Ticket.late_share``)."""
+        n, w = c.count, c.spread_s
+        if c.deadline_spread == 0.0:
+            d = c.deadline_s
+            if now + w <= d:
+                return 0.0
+            return 1.0 if now >= d else (now + w - d) / w
+        if now + w <= t.lo:  # all answered before the attempt's first deadline
+            return 0.0
+        t.ranked -= n
+        f = t.late_share(n, now, w)
+        t.ranked += n
+        return f
 
     def _wasted(self, n: int, placements: list[tuple[int, int]] | None) -> None:
         """``n`` requests completed the path after their client gave up: wasted work,
@@ -605,6 +650,10 @@ class CohortClients(Clients):
             acc.sleep_w += cnt * (sleep if sleep is not None else delay)
             if prev is not None:
                 acc.prev_w += cnt * prev
+            if k * dt <= now:
+                # Due in its own tick, released at once: due at ``now + delay``.
+                acc.now_n += cnt
+                acc.now_w += cnt * (now - k * dt + delay)
 
     def _give_up(self, c: Cohort, n: int) -> None:
         if c.reconnect:
@@ -707,11 +756,11 @@ class CohortClients(Clients):
             attempt, impatient, reconnect, chain = key[:4]  # (decorrelated: + sleep class)
             n = acc.count
             born = acc.born_w / n
-            mid = now + self.dt / 2
+            mid, spread = self._window(acc, k, now)
             c = Cohort(LEGIT, n, born, mid, mid + self.timeout_s, attempt, self)
             c.born_var = max(0.0, acc.born_m2 / n - born**2)
             c.born_min = acc.born_lo
-            c.spread_s = self.dt
+            c.spread_s = spread
             c.impatient = impatient
             c.reconnect = reconnect
             c.sleep_s = acc.sleep_w / n
@@ -730,7 +779,45 @@ class CohortClients(Clients):
         if len(bundle) == 1:
             self._attempt(bundle[0])
         elif bundle:
-            self._attempt_bundle(bundle)
+            self._send_bundles(bundle)
+
+    def _window(self, acc: _Acc, k: int, now: float) -> tuple[float, float]:
+        """Where the retries of ``acc``, released now for tick ``k``, reach the entry:
+        the middle and width of a window that starts now.
+
+        Retries gathered before their tick are spread over the tick. Retries that failed
+        in their own tick go out at once, but are due ``delay`` after their failure: an
+        immediate retry at once, a short backoff's over the rest of its range. A window
+        ``[now, now + 2d]``, ``d`` the mean time from now to when they are due, keeps
+        that mean; a tick's width would make them half a tick late on average, which,
+        for retries presented again to a full queue or a connection cap, is half a tick
+        more for the station to free a place in.
+        """
+        dt = self.dt
+        if not acc.now_n:
+            return now + dt / 2, dt
+        n = acc.count
+        due = (acc.now_w + (n - acc.now_n) * dt / 2) / n  # from the tick's start
+        spread = max(0.0, 2.0 * (due - max(0.0, now - k * dt)))
+        return now + spread / 2, spread
+
+    def _send_bundles(self, states: list[Cohort]) -> None:
+        """Send the states released together as bundles, one per window: a bundle is
+        one cohort, reaching the entry over one window, and states due at different
+        times (the tick's births over the tick, retries of this instant at once) keep
+        their own."""
+        first = states[0].start_s
+        if all(c.start_s == first for c in states):
+            self._attempt_bundle(states)
+            return
+        groups: dict[tuple[float, float], list[Cohort]] = {}
+        for c in states:
+            groups.setdefault((c.start_s, c.spread_s), []).append(c)
+        for group in groups.values():
+            if len(group) == 1:
+                self._attempt(group[0])
+            else:
+                self._attempt_bundle(group)
 
     # -- listening ------------------------------------------------------------------------
     def _end_at(self, end_s: float, n: int, g: int) -> None:
