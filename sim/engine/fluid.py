@@ -19,7 +19,12 @@ starts as it arrives, not at ``free``, where its window holds its own work and t
 committed ahead of it (``_start_at``). Otherwise the several cohorts of a tick (the
 clients' bundle, reconnects, attack vectors) would each wait for the whole work of the
 ones before it, a wait of about half a cohort's work at a station far below saturation,
-where exact mode's requests find idle workers. A cohort is split
+where exact mode's requests find idle workers. For the same reason requests that arrive
+at one instant (a batch of reconnects, a waiting room's admissions, single requests of
+separate cohorts) start at once while they find idle workers (fewer requests taken on
+and not completed than workers), and only the rest are paced at ``1 / R``; and a request
+arriving while the last cohort taken on is still trickling in waits behind the share of
+it that has arrived, not behind all of it (``_arrived_work_end``). A cohort is split
 where something cuts through it:
 
 - capacity: the server commits work at most one resolution tick ahead (so a change of
@@ -39,7 +44,8 @@ where something cuts through it:
   drops the expired head and takes the next request still in time: up to the crossing
   the part is served on time, then at the rate among requests at their deadlines, the
   ones between them expiring. As in exact mode, only requests that wait in the queue are
-  checked;
+  checked, and a request alone is late only if it starts after its deadline (not if
+  its service runs past it);
 - admission: the rate limiter's tokens and the connection limit (``sim.engine.admission``,
   the same bucket and cap the exact discipline uses), shared the same way.
 
@@ -82,9 +88,13 @@ accumulated cumulants (a shifted gamma, ``sim.engine.recorder.shifted_gamma_cdf`
 rather than as points: a normal would miss the long right tail of exponential service
 times and Erlang C waits that a p99 reads.
 
-What it leaves out: blocking below saturation. A queue limit cuts only the fluid queue,
-so a large station whose limit is short against its queue's random swings (a few tens
-of requests at hundreds of workers) rejects less than an M/M/c/K queue would; the
+What it leaves out: requests that arrive at one instant in separate cohorts beyond the
+idle workers (many single retries at once) each wait behind the whole work of the ones
+before them, where exact mode's start as the workers free up; a batch in one cohort is
+paced as exact mode's (``_batch_starts``). Blocking below saturation: a queue limit
+cuts only the fluid queue, so a large station whose limit is short against its queue's
+random swings (a few tens of requests at hundreds of workers) rejects less than an
+M/M/c/K queue would; the
 stationary wait is Erlang C's, not the finite queue's. Allen–Cunneen is an
 approximation (within 10% of exact mode at cv 2 and 50 workers). The stationary waits
 assume Poisson arrivals: behind a station that smooths its output (one worker whose
@@ -243,6 +253,13 @@ class FluidStation(Station):
         self.queued = 0  # requests in the queue (sum of counts)
         self.in_service = 0  # requests taken on, not yet completed
         self._free_s = 0.0
+        # The last part taken on at or after the committed work's end: where its work
+        # begins (after what was taken on ahead of it since), its arrivals and its work;
+        # _lead_s + _lead_work == _free_s. See _arrived_work_end.
+        self._lead_s = 0.0
+        self._lead_t = 0.0
+        self._lead_w = 0.0
+        self._lead_work = 0.0
         self._changes: list[tuple[float, float]] = []  # (time, change of busy workers)
         self._busy_level = 0.0
         self._done_cbs = (self._done,)
@@ -571,18 +588,29 @@ class FluidStation(Station):
             else:
                 part = queue.popleft()
             self.queued -= part.count
-            paced = start + work >= t + w
+            # Its work, not its arrivals, sets when the part's last request starts (a
+            # request alone has nothing to pace: it waited only if it starts after t).
+            paced = part.count > 1 and start + work >= t + w
             d, half = part.deadline_s, part.deadline_spread / 2 if part.count > 1 else 0.0
+            # A request alone is late only if it starts after its deadline (as in exact
+            # mode), not if its work runs past it.
+            last = end if part.count > 1 else start
             # Requests that wait in the queue, some of whose deadlines the schedule passes:
-            if (start > t or paced) and (start > d - half or end > d + half):
+            if (start > t or paced) and (start > d - half or last > d + half):
                 served, kept = self._deadline(part, start, end, paced)
                 if served is None:
                     continue
                 part = served
                 end = start + (end - start) * kept
                 work *= kept
-            self._begin(part, start, end, now)
-            self._free_s = max(self._free_s, start) + work
+            t0, w0 = part.enqueued_s, part.spread_s if part.count > 1 else 0.0
+            # Requests arriving at one instant with the server free: those that find an
+            # idle worker start at once, only the others are paced (_batch_starts).
+            queued = (part.count - max(0, self.capacity - self.in_service)
+                      if w0 <= 0.0 and start <= t0 else None)
+            self._begin(part, start, end, now, queued)  # (sets the part's spread)
+            # The work is committed whole: the workers it occupies free up in turn.
+            self._commit_work(start, t0, w0, work)
         if queue:
             self._schedule_wake(max(min(self._free_s, limit), now + 1e-9))
 
@@ -603,13 +631,43 @@ class FluidStation(Station):
         ahead = free - base
         if ahead <= 0.0:
             return base
+        if w <= 0.0 and self.in_service < self.capacity:
+            # Requests arriving at one instant start at once while some workers are idle
+            # (fewer requests taken on and not completed than workers), whatever work the
+            # fluid has committed; the ones that find none are paced (_batch_starts).
+            return base
         window = t + w - base
         if window <= 0.0 or free + work > limit:
-            return free  # a request alone, or work past the tick: behind the queue
+            # A request alone, or work past the tick: behind the queue that has arrived.
+            return max(base, self._arrived_work_end(base))
         spare = window - ahead
         if spare <= 0.0:
             return free
         return base + ahead * max(0.0, 1.0 - spare / work)
+
+    def _arrived_work_end(self, at: float) -> float:
+        """Where the committed work that has arrived by ``at`` ends.
+
+        ``_free_s`` counts all the committed work, also the part of the last cohort taken
+        on whose requests arrive after ``at`` (a cohort trickling in over its tick is
+        taken on whole): a request arriving at ``at`` is served before those, behind the
+        share of the last cohort that has arrived (exact mode's FIFO by arrival)."""
+        t, w = self._lead_t, self._lead_w
+        if w <= 0.0:
+            return self._lead_s + (self._lead_work if at >= t else 0.0)
+        return self._lead_s + min(1.0, max(0.0, (at - t) / w)) * self._lead_work
+
+    def _commit_work(self, start: float, t: float, w: float, work: float) -> None:
+        """Commit ``work`` seconds of work started at ``start``, of requests arriving
+        over ``[t, t + w)``. Work taken on before the committed work's end (ahead of
+        requests that had not arrived) moves the last cohort's work back by as much."""
+        free = self._free_s
+        if start < free:
+            self._lead_s += work
+            self._free_s = free + work
+        else:
+            self._lead_s, self._lead_t, self._lead_w, self._lead_work = start, t, w, work
+            self._free_s = start + work
 
     def _shed(self, head: Cohort, cut: float) -> bool:
         """Shed the part of the head cohort that arrived before ``cut``; True if any."""
@@ -643,7 +701,7 @@ class FluidStation(Station):
         n = part.count
         width = part.deadline_spread if n > 1 else 0.0
         lo = part.deadline_s - width / 2
-        if start <= lo and end <= lo + width:
+        if start <= lo and (end <= lo + width or n == 1):
             return part, 1.0
         dur = end - start
         a = start - lo  # > 0: the first request is late
@@ -672,7 +730,8 @@ class FluidStation(Station):
         self.expire(gone)
         return part, (n - k) / n
 
-    def _begin(self, part: Cohort, start: float, end: float, now: float) -> None:
+    def _begin(self, part: Cohort, start: float, end: float, now: float,
+               queued: int | None = None) -> None:
         m = part.count
         dur = end - start
         self.in_service += m
@@ -694,6 +753,8 @@ class FluidStation(Station):
         span = max(dur * (m - 1) / m, t + w - start)
         arrived = t + w / 2
         fluid_wait = max(0.0, start + span / 2 - arrived)
+        if queued is not None:
+            span, fluid_wait = self._batch_starts(m, queued, dur / m)
         # The fluid queue already holds the part of the queueing that shows at tick scale
         # (a tick with more arrivals than the rate); Erlang C is the whole stationary wait.
         # Add what Erlang C has beyond the fluid queue's recent mean wait, not both.
@@ -722,6 +783,32 @@ class FluidStation(Station):
         part.k3_s += self.k3_service * slow * slow * slow + ec_k3
         self.env.schedule(Due(self._done_cbs, part), NORMAL,  # type: ignore[arg-type]
                           max(0.0, start - now) + ec_mean + mean_s)
+
+    def _batch_starts(self, m: int, queued: int, gap: float) -> tuple[float, float]:
+        """The span of the starts and the mean wait of ``m`` requests that arrive at one
+        instant (a waiting room's admissions, a batch of reconnects, single requests of
+        separate cohorts) and find the server free, ``queued`` of them no idle worker.
+        Those that find one start at once; the others start as workers free up, one
+        ``gap`` (``1 / R``) after another from ``_batch_offset`` on. Pacing all of them
+        at the rate would make each batch wait about ``m / 2R`` at a station with
+        hundreds of idle workers, where exact mode's requests do not wait."""
+        if queued <= 0:
+            return 0.0, 0.0
+        offset = self._batch_offset()
+        return (offset + queued * gap,
+                queued * (offset + (queued + 1.0) * gap / 2.0) / m)
+
+    def _batch_offset(self) -> float:
+        """When the first of a batch's queued requests starts, beyond ``1 / R``.
+
+        Workers that took requests at one instant do not free up one ``1 / R`` after
+        another as stationary ones do: their services run side by side, so the k-th
+        departure comes at about ``k / R + (1 − cv²)·S / 2`` (renewal theory: a worker
+        started afresh completes ``t / S − (1 − cv²) / 2`` services by ``t``), half a
+        service time later for a deterministic service, none for an exponential one.
+        Where cv > 1 departures come early; the batch is then paced from ``1 / R``."""
+        cv2 = self.var_service / (self.mean_s * self.mean_s)
+        return max(0.0, 1.0 - cv2) * self.mean_s * self.slow_factor / 2.0
 
     def _done(self, ev: simpy.Event) -> None:
         c: Cohort = ev._value

@@ -153,10 +153,11 @@ class OptimisticFluidStation(FluidStation):
     def forward(self, fn: Callable[[Cohort], None]) -> None:
         self._after_commit = fn
 
-    def _begin(self, part: Cohort, start: float, end: float, now: float) -> None:
+    def _begin(self, part: Cohort, start: float, end: float, now: float,
+               queued: int | None = None) -> None:
         self._spans.append((start, end, part.count))
         self._span_of[id(part)] = (start, end)
-        super()._begin(part, start, end, now)
+        super()._begin(part, start, end, now, queued)
 
     def _start_rate(self, a: float, b: float, s: float) -> float:
         """Starts per second over [a, b) of every part begun so far (spans at least s)."""

@@ -18,6 +18,13 @@ adds it to the cumulative count, to exact-mode arrival times and to the count of
 cohort-mode tick holding ``t0_s``, with no random draw. A ``sum`` may mix batches with
 rates.
 
+Both modes draw the same crowd for the same seed while that is cheap: below
+``SHARED_DRAW_MAX`` expected arrivals, cohort mode bins the very arrival times exact mode
+would draw (the same stream, the same draw) into its ticks, so switching the mode
+changes the model, not the crowd. Above it (launch scale, where one draw's noise is a
+fraction of a percent), cohort mode draws a Poisson count per tick instead, without
+holding a time per client.
+
 Left out: secondary surges (add a second flash crowd in a ``sum``) and correlation
 between arrivals beyond what the rate says.
 """
@@ -33,6 +40,8 @@ from scipy.special import ndtr
 from ..config import ArrivalsConfig, component_config, read_trace
 
 RateFn = Callable[[np.ndarray], np.ndarray]
+# Expected arrivals below which cohort mode bins exact mode's arrival times (8 MB of times).
+SHARED_DRAW_MAX = 1_000_000
 
 
 class BatchRate:
@@ -165,8 +174,13 @@ class ArrivalCurve:
         return times
 
     def sample_counts(self, gen: np.random.Generator, tick_s: float) -> np.ndarray:
-        """Poisson counts per tick of length ``tick_s`` (cohort mode)."""
+        """Poisson counts per tick of length ``tick_s`` (cohort mode): exact mode's arrival
+        times binned, below SHARED_DRAW_MAX expected arrivals (see the module docstring)."""
         edges = np.arange(0.0, self.horizon_s + tick_s, tick_s)
+        if self.expected_total <= SHARED_DRAW_MAX:
+            # (A millionth of a tick of slack: 20.0 / 0.1 is 199.99999999999997.)
+            ticks = np.floor(self.sample_times(gen) / tick_s + 1e-6).astype(np.int64)
+            return np.bincount(np.minimum(ticks, len(edges) - 2), minlength=len(edges) - 1)
         lam = np.diff(np.interp(edges, self.t, self.cum))
         counts = gen.poisson(np.maximum(lam, 0.0))
         for t, n in self.batches:
