@@ -20,23 +20,42 @@ The scale-down mapping (``scaled``), applied to each command before it runs:
 - ``sim`` and ``python -m sim`` runs and sweeps get ``arrivals.audience=20000
   run.horizon_s=600`` appended (the flash crowd's push is at t = 300 s, so the peak is
   inside the horizon), or a shorter horizon alone where the arrivals are not a flash
-  crowd: experiments get their own (``EXPERIMENTS``), ``single_station`` and constant
+  crowd: experiments get their own (``EXPERIMENTS``: the presets at an audience of 2e4, the
+  attack of ``x_spaces_2024`` still inside its 1200 s), ``single_station`` and constant
   arrivals ``run.horizon_s=120``. Then ``run.report=false`` (except the canonical
   ``hydra.run.dir=outputs/default`` run, whose report the pages read), and
-  ``run.progress=false``. A failure-point search keeps its bracket and gets
-  ``hydra.sweeper.replications=1 hydra.sweeper.rel_tol=0.25`` (no audience: the
-  sweeper sets it); replications are cut to 2.
-- ``sim-attribute`` gets the same scale-down, put before the page's own overrides (so
-  those win).
+  ``run.progress=false``. Replications (``run.replications=N``) are cut to 2.
+- Sweeps (``-m``, the basic sweeper): each swept key keeps its first two values
+  (``MAX_VALUES``); a swept ``arrivals.audience`` becomes ``1e4,2e4`` (``SWEPT_AUDIENCE``,
+  in place of the appended audience, so the sweep still varies it); the joblib launcher
+  gets ``hydra.launcher.n_jobs=2`` (its default, one worker per CPU, costs a worker start
+  per core on a large machine).
+- A failure-point search (``hydra/sweeper=failure_point``, ``FAILURE_POINT``): the same
+  sweeper and launcher, with ``run.horizon_s=600 hydra.sweeper.replications=1
+  hydra.sweeper.rel_tol=0.5 hydra.sweeper.max_probes=1 hydra.sweeper.max_expand=1``: the
+  bracket's two probes in one batch, then at most one widening or one bisection probe.
+  An audience search gets the bracket ``hydra.sweeper.low=2e5 hydra.sweeper.high=4e5``
+  after the page's (``FP_BRACKETS``: the failure point of ``spaces`` and ``spaces_hls``
+  at 600 s is about 3e5, so the search still brackets it and bisects once); a search
+  over another parameter (instances of a tier) keeps its bracket and the scenario's
+  audience (at 20000 every instance count holds and the search widens ``join.instances``
+  below 1, which the sweeper then probes and the config refuses).
+- ``sim-attribute`` gets the same scale-down, put after the page's own overrides (so it
+  wins, as for ``sim``) and before its flags (``--factor``, ``--out``); its
+  ``run.replications=N`` becomes 2. Its variants keep their reports where the page does.
 - ``experiments/<name>/run.py`` is not run here: ``tests/test_study_<name>.py`` runs
   the same script at small scale (``--smoke``; ``--quick`` for ``backoff_jitter``) in
   the default suite. (``scaled`` still maps it, for a manual run.)
 - ``benchmarks/bench_exact.py`` runs with ``--customers 3000 --reps 1``, ``bench_auto.py``
-  and ``bench_cohort.py`` with ``--quick``.
+  with ``--quick``, ``bench_cohort.py`` with ``--quick --repeats 1``; the profiling recipe
+  (a heredoc calling ``compose([...])``) gets ``arrivals.audience=20000 run.horizon_s=600``
+  first in its ``compose`` list.
 - ``python -m sim.config.reference`` runs with ``--check`` (it must not rewrite the
   committed file), ``mkdocs build`` into the temporary directory.
 - ``python`` blocks run with ``sim.run`` and ``sim.compose.compose`` given
-  ``arrivals.audience=20000 run.horizon_s=600`` first (the block's own overrides win).
+  ``arrivals.audience=20000 run.horizon_s=600`` after the block's own overrides (so the
+  scale-down wins), except when the block gives an audience that is not a positive
+  number (the page's error example must still raise ``sim.ConfigError``).
 
 Not run, with the reason (``skip_reason``): installs (``pip install``; the test runs in
 the venv the install made, and ``.ci/run`` makes it from scratch: the README's two
@@ -50,8 +69,8 @@ the benchmarks that compare two source trees (``compare_trees.py``,
 
 Tiers: the pages in ``DEFAULT_PAGES`` (the README, the home page and the first two
 tutorials) run by default, about two to three minutes of CPU on two cores; every other
-page is marked ``slow`` and ``docs`` (``pytest -m "slow and docs"``, about 20 minutes of
-CPU; ``.ci/run`` runs it as a step of its own).
+page is marked ``slow`` and ``docs`` (``pytest -m "slow and docs"``, a budget of about six
+minutes of CPU; ``.ci/run`` runs it as a step of its own).
 """
 
 from __future__ import annotations
@@ -75,12 +94,21 @@ NOT_LINKED = {"outputs", "multirun", "study", "site", ".git", "build", ".pytest_
               ".mypy_cache", ".ruff_cache", ".hypothesis"}
 SMALL = "arrivals.audience=20000 run.horizon_s=600"
 EXPERIMENTS = {  # scale-down of an experiment preset's own scenario
-    "x_spaces_2024": "arrivals.audience=2e5 run.horizon_s=1200",
-    "desantis_2023": "arrivals.audience=5e4 run.horizon_s=600",
-    "architectures": "arrivals.audience=5e4 run.horizon_s=600",
+    "x_spaces_2024": "arrivals.audience=2e4 run.horizon_s=1200",  # attack ends at 1140 s
+    "desantis_2023": "arrivals.audience=2e4 run.horizon_s=600",
+    "architectures": "arrivals.audience=2e4 run.horizon_s=600",
     "backoff_jitter": "run.horizon_s=300",
     "metastab": "",  # metastable_retry*, metastability_front_door: 180 s already
 }
+# A failure-point search: one replication, at most one bisection probe and one widening,
+# and a bracket close to the failure point (the page's own is put first and loses).
+FAILURE_POINT = ("run.horizon_s=600 hydra.sweeper.replications=1 hydra.sweeper.rel_tol=0.5 "
+                 "hydra.sweeper.max_probes=1 hydra.sweeper.max_expand=1")
+FP_BRACKETS = {  # param: (low, high); failure at ~3e5 (spaces and spaces_hls, 600 s)
+    "arrivals.audience": ("2e5", "4e5"),
+}
+SWEPT_AUDIENCE = "1e4,2e4"  # a swept arrivals.audience (its first two values) becomes this
+MAX_VALUES = 2  # a swept key keeps its first two values
 TIMEOUT_S = 900
 DEFAULT_RUN = ".venv/bin/sim hydra.run.dir=outputs/default"
 
@@ -216,10 +244,32 @@ def _sim_scale(cmd: str) -> str:
     if exp:
         return next((v for k, v in EXPERIMENTS.items() if exp.group(1).startswith(k)), "")
     if "hydra/sweeper=failure_point" in cmd:
-        return "run.horizon_s=600 hydra.sweeper.replications=1 hydra.sweeper.rel_tol=0.25"
+        param = re.search(r"hydra\.sweeper\.param=(\S+)", cmd)
+        bracket = FP_BRACKETS.get(param.group(1) if param else "")
+        if bracket is None:  # another parameter: its bracket, at the scenario's audience
+            return FAILURE_POINT
+        return f"{FAILURE_POINT} hydra.sweeper.low={bracket[0]} hydra.sweeper.high={bracket[1]}"
     if "single_station" in cmd or "arrivals=" in cmd:
         return "run.horizon_s=120"
     return SMALL
+
+
+def _fewer_values(cmd: str) -> tuple[str, bool]:
+    """A sweep (``-m``) with each swept key cut to its first ``MAX_VALUES`` values, and
+    whether ``arrivals.audience`` is swept (its values then become ``SWEPT_AUDIENCE``)."""
+    swept_audience = False
+
+    def cut(m: re.Match[str]) -> str:
+        nonlocal swept_audience
+        key, values = m.group(1), m.group(2).split(",")
+        if key == "arrivals.audience":
+            swept_audience = True
+            return f"{key}={SWEPT_AUDIENCE}"
+        return f"{key}={','.join(values[:MAX_VALUES])}"
+
+    out = re.sub(r"(?<=\s)([\w.+~/]+)=([^\s,'\"\[\]{}()]+(?:,[^\s,'\"\[\]{}()]+)+)(?=\s|$)",
+                 cut, cmd)
+    return out, swept_audience
 
 
 def scaled(cmd: str, tmp: Path) -> str:
@@ -231,22 +281,39 @@ def scaled(cmd: str, tmp: Path) -> str:
     if re.match(r"\.venv/bin/(sim|python -m sim)(\s|$)", c) and "sim.config" not in c \
             and "sim.sweep" not in c:
         extra = _sim_scale(c)
+        sweep = re.search(r"\s-m(\s|$)", c.replace("python -m sim", "sim")) is not None
+        if sweep and "hydra/sweeper=failure_point" not in c:
+            c, swept_audience = _fewer_values(c)
+            if swept_audience:
+                extra = extra.replace("arrivals.audience=20000 ", "")
+        if sweep:
+            extra += " hydra.launcher.n_jobs=2"
         if "run.replications=" in c:
             extra += " run.replications=2"
         if "hydra.run.dir=outputs/default" not in c:
             extra += " run.report=false"
         return f"{c} {extra} run.progress=false"
     if c.startswith(".venv/bin/sim-attribute"):
-        rest = c.removeprefix(".venv/bin/sim-attribute")
-        return f".venv/bin/sim-attribute {_sim_scale(c)} run.progress=false{rest}"
+        # After the page's overrides (so the scale-down wins, as for sim), before its flags.
+        rest = re.sub(r"run\.replications=\d+", "run.replications=2",
+                      c.removeprefix(".venv/bin/sim-attribute"))
+        m = re.search(r"\s--\w", rest)
+        at = m.start() if m else len(rest)
+        return (f".venv/bin/sim-attribute{rest[:at]} {_sim_scale(c)} run.progress=false"
+                f"{rest[at:]}")
     m = re.match(r"\.venv/bin/python experiments/(\w+)/run\.py", c)
     if m:
         small = "--quick" if m.group(1) == "backoff_jitter" else "--smoke"
         return f"{c} {small} --out {tmp / 'study_out' / m.group(1)}"
     if "benchmarks/bench_exact.py" in c and "--customers" not in c:
         return f"{c} --customers 3000 --reps 1"
-    if re.search(r"benchmarks/bench_(auto|cohort)\.py", c):
+    if "benchmarks/bench_cohort.py" in c:
+        return f"{c} --quick --repeats 1"
+    if "benchmarks/bench_auto.py" in c:
         return f"{c} --quick"
+    if "cProfile" in c and "compose([" in c:  # the profiling recipe: the default run, small
+        small = ", ".join(f'"{o}"' for o in SMALL.split())
+        return c.replace("compose([", f"compose([{small}, ", 1)
     if "sim.config.reference" in c and "--check" not in c:
         return f"{c} --check"
     if "mkdocs build" in c:
@@ -266,10 +333,22 @@ PRELUDE = textwrap.dedent(f"""
     import sim, sim.api, sim.compose
     _SMALL = {SMALL.split()!r}
     _run, _compose = sim.api.run, sim.compose.compose
+    def _small(overrides):
+        # The scale-down after the block's overrides (it wins), unless the block gives an
+        # audience that is not a positive number (the page's error example keeps it).
+        ov = list(overrides or [])
+        for o in ov:
+            if o.startswith("arrivals.audience="):
+                try:
+                    if not float(o.split("=", 1)[1]) > 0:
+                        return ov
+                except ValueError:
+                    return ov
+        return [*ov, *_SMALL]
     def _small_run(overrides=None, *a, **k):
-        return _run([*_SMALL, *(overrides or [])], *a, **k)
+        return _run(_small(overrides), *a, **k)
     def _small_compose(overrides=None, *a, **k):
-        return _compose([*_SMALL, *(overrides or [])], *a, **k)
+        return _compose(_small(overrides), *a, **k)
     sim.run = _small_run
     sim.api.run = _small_run
     sim.compose.compose = _small_compose
