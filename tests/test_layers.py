@@ -73,6 +73,10 @@ ALLOWED_LAYER: dict[tuple[str, str], str] = {
     # peak (inside functions).
     ("sim.analysis.coverage", "sim.config"): "component_config, read_trace",
     ("sim.analysis.coverage", "sim.model.arrivals"): "rate_function",
+    # The configuration reference shows each key's value in the default scenario, which
+    # only composing the shipped presets gives (inside a function; a documentation
+    # generator run as ``python -m sim.config.reference``, not imported by a run).
+    ("sim.config.reference", "sim.compose"): "compose",
 }
 # Private names imported from another module: (importing module, imported module, name).
 ALLOWED_PRIVATE: dict[tuple[str, str, str], str] = {

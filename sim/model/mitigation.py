@@ -35,7 +35,9 @@ After the station has served a request (it has read it), in this order:
   With ``engage: under_attack`` the page is shown only while the station is under
   attack, as rate- or anomaly-triggered challenges are: while the filters in front of it
   (the rate limit per source and the WAF) cut at least ``engage_flagged_share`` of the
-  requests they inspected over the trailing ``engage_window_s``. Otherwise requests go by
+  requests they inspected over the trailing ``engage_window_s``, and at least
+  ``ENGAGE_MIN_CUT`` requests (a false positive or two among the trickle of requests
+  after a crowd is no attack). Otherwise requests go by
   it untouched and without its latency. A launch with no attack sees only the WAF's
   false positives (a fraction of a percent), so the page stays off; a flood the WAF
   flags switches it on within a tick. The summary gives the seconds it was on
@@ -270,6 +272,10 @@ class _Probabilistic(_Filter):
         return keep(n, 1.0 - p, self.gen, self.uniform)
 
 
+# Requests the filters must cut over the trigger's window before the challenge engages.
+ENGAGE_MIN_CUT = 20
+
+
 class _Trigger:
     """Whether the challenge is on now (``engage: under_attack``): the share of the
     requests the filters in front of it cut, over the trailing window, against the
@@ -302,7 +308,7 @@ class _Trigger:
             s.popleft()
         _, i0, c0 = s[0]
         seen = inspected - i0
-        on = seen > 0 and cut - c0 >= self.share * seen
+        on = seen > 0 and cut - c0 >= max(self.share * seen, ENGAGE_MIN_CUT)
         if on != self.on:
             if self.on:
                 self.engaged_s += now - self.since
