@@ -21,11 +21,9 @@ Poisson draws. Unpaired, the metastable overload here moves by 20% between draws
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
 
 import sim
-from sim.model.arrivals import ArrivalCurve
 
 S = "architecture.stations.server."
 # One worker, folded-normal service (mean 64 ms as drawn), 19.25 arrivals/s: ρ 1.23.
@@ -43,13 +41,6 @@ SEEDS = (1, 2, 3, 4)
 TICK = "run.resolution_s=0.05"
 
 
-def _binned_counts(self: ArrivalCurve, gen: np.random.Generator, tick_s: float
-                   ) -> np.ndarray:
-    """Counts per tick from the arrival times exact mode draws with the same generator."""
-    times = self.sample_times(gen)
-    return np.histogram(times, np.arange(0.0, self.horizon_s + tick_s, tick_s))[0]
-
-
 def _totals(overrides: list[str]) -> dict[str, float]:
     out = {"joined": 0.0, "timed_out": 0.0, "wasted": 0.0}
     for seed in SEEDS:
@@ -60,8 +51,8 @@ def _totals(overrides: list[str]) -> dict[str, float]:
     return out
 
 
-def test_answers_at_their_deadlines_same_arrivals(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(ArrivalCurve, "sample_counts", _binned_counts)
+def test_answers_at_their_deadlines_same_arrivals() -> None:
+    # Same arrivals in both modes: below SHARED_DRAW_MAX cohort mode bins exact mode's.
     exact = _totals(["run.resolution_s=0"])
     cohort = _totals([TICK])
     assert exact["joined"] > 1000 and exact["timed_out"] > 1000  # the regime is reached

@@ -22,7 +22,6 @@ import numpy as np
 import pytest
 
 import sim
-from sim.model.arrivals import ArrivalCurve
 
 S = "architecture.stations.server."
 # Five workers, exponential service of 0.1 s, room for three in the queue: ρ 0.9, and
@@ -36,13 +35,6 @@ SHORT_QUEUE = [
     "clients.impatient_share=0", "clients.patience_s=null", "clients.reconnect=false",
 ]
 SEEDS = (1, 2, 3)
-
-
-def _binned_counts(self: ArrivalCurve, gen: np.random.Generator, tick_s: float
-                   ) -> np.ndarray:
-    """Counts per tick from the arrival times exact mode draws with the same generator."""
-    times = self.sample_times(gen)
-    return np.histogram(times, np.arange(0.0, self.horizon_s + tick_s, tick_s))[0]
 
 
 def _means(overrides: list[str]) -> dict[str, float]:
@@ -68,9 +60,8 @@ def _means(overrides: list[str]) -> dict[str, float]:
                   "clients.retry.cap_s=0.15"], 0.1,
                  id="full-jitter-150ms-0.1", marks=pytest.mark.slow),
 ])
-def test_retries_within_a_tick_same_arrivals(retry: list[str], tick: float,
-                                             monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(ArrivalCurve, "sample_counts", _binned_counts)
+def test_retries_within_a_tick_same_arrivals(retry: list[str], tick: float) -> None:
+    # Same arrivals in both modes: below SHARED_DRAW_MAX cohort mode bins exact mode's.
     exact = _means([*retry, "run.resolution_s=0"])
     cohort = _means([*retry, f"run.resolution_s={tick}"])
     assert exact["blocking"] > 0.2  # the regime is reached: retries meet a full queue
