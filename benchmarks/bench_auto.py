@@ -3,7 +3,8 @@
 1. ``sim arrivals.audience=2e6`` with no mode key: the mode and tick auto chose, the
    whole-run wall time (target: at most 15 s here).
 2. ``experiment=x_spaces_2024`` (8M listeners, a 1M rps flood) with no mode key: whole
-   run and peak memory (targets: 10 s, 1 GB).
+   run and peak memory (targets: 10 s, 1 GB); then (2b) the same with quiet periods'
+   births gathered over windows (``sim.model.quiet``, off by default), interleaved.
 3. The flagship's joined share against the tick: auto's tick, and ticks from 1 s down to
    a quarter of auto's (target: auto within 1 point of the run at a tick four times
    finer), with each run's wall time.
@@ -35,6 +36,25 @@ def timed(overrides: list[str], repeats: int) -> tuple[float, dict[str, float]]:
     return statistics.median(r["total_s"] for r in rows), rows[0]
 
 
+def quiet_windows(flagship: list[str], repeats: int) -> None:
+    """The flagship with quiet periods' births gathered over windows and tick by tick
+    (the default; ``sim.model.quiet`` says why), interleaved: process CPU time (the
+    whole process, imports included), wall time of the simulation, events and joined
+    share."""
+    runs: dict[str, list[dict[str, float]]] = {"windows": [], "tick by tick": []}
+    for _ in range(repeats):
+        runs["windows"].append(child(["--quiet-windows", *flagship, *QUIET]))
+        runs["tick by tick"].append(child([*flagship, *QUIET]))
+    print("2b. quiet windows (sim.model.quiet), medians of", repeats)
+    for name, rows in runs.items():
+        print(f"   {name:>12}: process CPU {statistics.median(r['cpu_s'] for r in rows):6.2f} s,"
+              f" simulation wall {statistics.median(r['wall_s'] for r in rows):6.2f} s, "
+              f"events {rows[0]['events']:,}, joined {rows[0]['joined'] / rows[0]['arrived']:.4f}")
+    cpu = [b["cpu_s"] / a["cpu_s"] for a, b in zip(runs["windows"], runs["tick by tick"],
+                                                   strict=True)]
+    print(f"   tick by tick / windows, process CPU (paired median): {statistics.median(cpu):.2f}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--repeats", type=int, default=3)
@@ -54,6 +74,8 @@ def main() -> None:
     auto_tick, auto_joined = row["tick_s"], row["joined"] / row["arrived"]
     print(f"2. {' '.join(flagship)}: {row['mode']} mode, tick {auto_tick:g} s, whole run "
           f"{total:.2f} s (target 10 s), peak RSS {row['rss_mb']:,.0f} MB (target 1,024)")
+
+    quiet_windows(flagship, args.repeats)
 
     print("3. flagship joined share against the tick (one run each, seed 1):")
     ticks = sorted({1.0, 0.5, 0.25, auto_tick, auto_tick / 2, auto_tick / 4}, reverse=True)

@@ -27,11 +27,19 @@ from pathlib import Path
 CHILD = r"""
 import json, resource, sys, time
 import sim
+args = sys.argv[1:]
+if args and args[0] == "--quiet-windows":  # quiet periods' births in windows (off by default)
+    from sim.model.cohort_clients import CohortClients
+    from sim.model.quiet import QUIET_WINDOW_S
+    CohortClients.quiet_window_s = QUIET_WINDOW_S
+    args = args[1:]
 t0 = time.perf_counter()
-res = sim.run(sys.argv[1:])
+res = sim.run(args)
 total = time.perf_counter() - t0
+u = resource.getrusage(resource.RUSAGE_SELF)
 s = res.summary
 print(json.dumps({"wall_s": s["perf"]["wall_s"], "total_s": total,
+                  "cpu_s": u.ru_utime + u.ru_stime,
                   "events": s["perf"]["events"],
                   "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
                   "arrived": s["legit"]["arrived"], "joined": s["legit"]["joined"],

@@ -137,6 +137,9 @@ NEGLIGIBLE_WAIT = 0.01
 LOAD_RHO_CAP = 0.95
 LOAD_TAU_MIN_TICKS = 4.0
 LOAD_TAU_MAX_S = 60.0
+# A cohort spread over more than this many ticks (births gathered over a quiet window,
+# ``sim.model.quiet``, and the parts it becomes) is counted as the stream it is.
+STREAM_TICKS = 2.0
 
 
 def erlang_c_wait(c: int, load: float, rate_per_worker: float
@@ -271,6 +274,9 @@ class FluidStation(Station):
         self._rate_t = 0.0
         self._rate_n = 0.0
         self._rate_s = 0.0
+        # Cohorts counted as streams (``_count_stream``): (end, rate) and their total.
+        self._streams: list[tuple[float, float]] = []
+        self._stream_rate = 0.0
         # Per (workers, load in permille): the wait's mean, variance and third cumulant in
         # units of the mean service time (of the ceiling's spacing, key (-1, ·)), so that a
         # slowdown scales them, and the requests a load estimate must span there.
@@ -376,10 +382,13 @@ class FluidStation(Station):
             self.reject(c, "retry_ratio")
             return
         # Offered rate: an exponentially weighted count with time constant load_tau_s.
-        decay = math.exp(-(now - self._rate_t) / self.load_tau_s)
-        self._rate_n = self._rate_n * decay + c.count
-        self._rate_s = self._rate_s * decay + self.load_tau_s * (1.0 - decay)
-        self._rate_t = now
+        if self._streams or c.spread_s > STREAM_TICKS * self.resolution_s:
+            self._count_stream(c, now)
+        else:
+            decay = math.exp(-(now - self._rate_t) / self.load_tau_s)
+            self._rate_n = self._rate_n * decay + c.count
+            self._rate_s = self._rate_s * decay + self.load_tau_s * (1.0 - decay)
+            self._rate_t = now
         c.enqueued_s = now
         if not self._contended and not self._contenders and self._fits(c.count, now):
             self._take(c, now)
@@ -498,12 +507,69 @@ class FluidStation(Station):
         for one cohort per tick; with more it reads ``Δ / 2τ`` low, 11% at ``τ`` of four
         ticks.)"""
         tau = self.load_tau_s
+        if self._streams:
+            return self._stream_load_rate(part, now)
         decay = math.exp(-(now - self._rate_t) / tau)
         spanned = self._rate_s * decay + tau * (1.0 - decay)
         if spanned <= 0.0:
             return 0.0
         own = part.count / 2 * math.exp(-max(0.0, now - part.enqueued_s) / tau)
         return max(0.0, self._rate_n * decay - own) / spanned
+
+    def _advanced(self, now: float) -> tuple[float, float]:
+        """The weighted count and time at ``now`` (after ``_rate_t``), the streams
+        adding their rates as they run: ``dN/dt = r(t) − N/τ``."""
+        tau = self.load_tau_s
+        n, s, t = self._rate_n, self._rate_s, self._rate_t
+        r = self._stream_rate
+        ends = sorted(self._streams)
+        i = 0
+        while t < now:
+            seg = now
+            if i < len(ends) and ends[i][0] < now:
+                seg = ends[i][0]
+            d = math.exp(-(seg - t) / tau)
+            n = n * d + r * tau * (1.0 - d)
+            s = s * d + tau * (1.0 - d)
+            t = seg
+            while i < len(ends) and ends[i][0] <= t:
+                r -= ends[i][1]
+                i += 1
+        return n, s
+
+    def _count_stream(self, c: Cohort, now: float) -> None:
+        """Bring the weighted count to ``now`` and add the cohort: at once if it came
+        within a tick, as a stream of ``count / spread`` over its window otherwise (a
+        count added at once would read a second's arrivals as a tick's)."""
+        if now > self._rate_t:
+            self._rate_n, self._rate_s = self._advanced(now)
+            self._rate_t = now
+            streams = self._streams
+            while streams and streams[0][0] <= now:
+                self._stream_rate -= heappop(streams)[1]
+            if not streams:
+                self._stream_rate = 0.0
+        w = c.spread_s
+        if w > STREAM_TICKS * self.resolution_s:
+            r = c.count / w
+            heappush(self._streams, (now + w, r))
+            self._stream_rate += r
+        else:
+            self._rate_n += c.count
+
+    def _stream_load_rate(self, part: Cohort, now: float) -> float:
+        """``_load_rate`` while streams run: what the part's middle request finds. A
+        stream part (spread over its window) finds the streams run on for half its window
+        from ``now``; a tick's cohort, as without streams, half of its own count."""
+        w = part.spread_s
+        if w > STREAM_TICKS * self.resolution_s:
+            n, s = self._advanced(now + w / 2)
+            return n / s if s > 0.0 else 0.0
+        n, s = self._advanced(now)
+        if s <= 0.0:
+            return 0.0
+        own = part.count / 2 * math.exp(-max(0.0, now - part.enqueued_s) / self.load_tau_s)
+        return max(0.0, n - own) / s
 
     def _settle_tau(self, rate: float, need: float) -> None:
         """The time constant for what comes next: ``need`` requests at ``rate``."""
@@ -558,22 +624,30 @@ class FluidStation(Station):
             return
         limit = now + self.resolution_s
         shed_age = self.shed_queue_age_s
+        resume = now + 1e-9  # the earliest wake that can take the head on
         while queue:
             head = queue[0]
             t, w = head.enqueued_s, head.spread_s
-            start = self._start_at(t, w, head.count / rate, now, limit)
-            if start >= limit:
+            # Work is committed up to the tick's end, or up to the end of the head's
+            # arrivals where they run past it (births gathered over a quiet window).
+            lim = limit if t + w <= limit else t + w
+            start = self._start_at(t, w, head.count / rate, now, lim)
+            if start >= lim:
+                resume = start - self.resolution_s
                 break
             if shed_age is not None and t < start - shed_age and self._shed(head, start - shed_age):
                 continue
             n = head.count
             work = n / rate
             end = max(start + work, t + w)
-            if start + work > limit and n > 1:
+            if start + work > lim and n > 1:
                 # The server cannot take all of it on within the tick: split at the limit.
-                m = int(n * (limit - start) / work)
+                m = int(n * (lim - start) / work)
                 if m < 1:
                     if start > now:
+                        # Not one request's work fits before the tick's end: wait for
+                        # the tick that holds it.
+                        resume = start + 1.0 / rate - self.resolution_s
                         break
                     # A rate below one request per tick (an outage, crashes, a slowdown):
                     # take one on now, even though its work runs past the tick.
@@ -612,7 +686,9 @@ class FluidStation(Station):
             # The work is committed whole: the workers it occupies free up in turn.
             self._commit_work(start, t0, w0, work)
         if queue:
-            self._schedule_wake(max(min(self._free_s, limit), now + 1e-9))
+            # Not before the tick in which the head's first request can start (a cohort
+            # gathered over a quiet window, cut at a tick, resumes arriving later).
+            self._schedule_wake(max(min(self._free_s, limit), now + 1e-9, resume))
 
     def _start_at(self, t: float, w: float, work: float, now: float, limit: float) -> float:
         """When the server starts a cohort that arrives over ``[t, t + w)`` with ``work``

@@ -67,6 +67,7 @@ from ..engine.clock import Due, scheduler
 from .backoff import Backoff
 from .client_policies import Tag
 from .clients import LEGIT, Clients
+from .quiet import QuietWindows
 
 INF = math.inf
 SESSION_SLICES = 32
@@ -175,6 +176,10 @@ class _Failed(_Acc):
 class CohortClients(Clients):
     """The legit population in cohort mode."""
 
+    # Births of quiet periods gathered over windows this long (``sim.model.quiet``); 0,
+    # the default, sends them tick by tick: see that module for what holds windows back.
+    quiet_window_s = 0.0
+
     def __init__(self, env: simpy.Environment, cfg: ClientsConfig, network: Network,
                  gen: np.random.Generator, session: Sampler, warmup_s: float,
                  pool: Pool | None, resolution_s: float, horizon_s: float,
@@ -184,6 +189,9 @@ class CohortClients(Clients):
             self.policies.resolution_s = resolution_s
         self.dt = resolution_s
         self.horizon_s = horizon_s
+        w = self.quiet_window_s
+        self.quiet = (QuietWindows(self, list(network.stations.values()), resolution_s, w)
+                      if w >= 2 * resolution_s else None)
         # Retries due per tick, by (attempt, impatient, reconnect, chain state), and for
         # decorrelated jitter the class of the previous sleep after those.
         self._due: dict[int, dict[tuple, _Acc]] = {}
@@ -223,33 +231,54 @@ class CohortClients(Clients):
         self.mix_gen = np.random.Generator(np.random.PCG64(np.random.SeedSequence(
             entropy=ss.entropy, spawn_key=(*ss.spawn_key, 0x6D6978))))
 
+    def track_unique(self, row_s: float, window_s: float) -> None:
+        super().track_unique(row_s, window_s)
+        if self.quiet is not None:
+            self.quiet.align(row_s)  # a quiet window's births fall in one metrics row
+
     # -- births ---------------------------------------------------------------------------
     def start_counts(self, counts: np.ndarray) -> None:
-        """Schedule one birth cohort per tick with a non-zero count."""
-        ticks = np.nonzero(counts)[0]
-        it = iter(zip(ticks.tolist(), counts[ticks].tolist(), strict=True))
+        """Schedule one birth cohort per tick with a non-zero count; in a quiet period,
+        one per quiet window (``sim.model.quiet``)."""
+        nz = np.nonzero(counts)[0]
+        ticks: list[int] = nz.tolist()
+        ns: list[int] = counts[nz].tolist()
         env, dt = self.env, self.dt
+        quiet = self.quiet
 
         def next_tick(ev: Any = None) -> None:
+            j = 0
             if ev is not None:
-                self.born(ev._value)
-            nxt = next(it, None)
-            if nxt is not None:
-                k, n = nxt
-                e = Timeout(env, max(0.0, k * dt - env.now), int(n))
+                j = ev._value
+                k, n = ticks[j], ns[j]
+                j += 1
+                end = quiet.window_end(k) if quiet is not None else k + 1
+                if end > k + 1:
+                    i, m = j, n
+                    while i < len(ticks) and ticks[i] < end:
+                        m += ns[i]
+                        i += 1
+                    if quiet.admits(m, (end - k) * dt):  # type: ignore[union-attr]
+                        j, n = i, m
+                    else:
+                        end = k + 1
+                self.born(n, (end - k) * dt)
+            if j < len(ticks):
+                e = Timeout(env, max(0.0, ticks[j] * dt - env.now), j)
                 e.callbacks.append(next_tick)
 
         next_tick()
 
-    def born(self, count: int) -> None:
+    def born(self, count: int, width: float | None = None) -> None:
         now = self.env.now
+        w = self.dt if width is None else width
         self.arrived += count
         self.in_flight += count
         k = int(self.gen.binomial(count, self.impatient_share)) if self.impatient_share else 0
         cs = []
         for n, impatient in ((k, True), (count - k, False)):
             if n:
-                c = self._fresh(n, now)
+                c = self._fresh(n, now, w)
                 c.impatient = impatient
                 cs.append(c)
         if not self.bundle_births:
@@ -264,11 +293,11 @@ class CohortClients(Clients):
         else:
             self._attempt(cs[0])
 
-    def _fresh(self, n: int, now: float) -> Cohort:
-        mid = now + self.dt / 2
+    def _fresh(self, n: int, now: float, width: float) -> Cohort:
+        mid = now + width / 2
         c = Cohort(LEGIT, n, mid, mid, mid + self.timeout_s, 1, self)
-        c.spread_s = self.dt
-        c.born_spread = self.dt
+        c.spread_s = width
+        c.born_spread = width
         c.born_min = now
         return c
 
