@@ -14,6 +14,12 @@ invocation (run, failed or skipped as already done; each appends its number to
 ``.sim_sweep_done``) out of the total the sweep started with (known for Hydra's basic
 sweeper, the product of the swept values).
 
+Jobs lost on a cluster (a cancelled SLURM job, a dead Ray node): at the start of a sweep
+on Ray or submitit, ``SweepTable`` swaps Hydra's launcher for sim's subclass of it
+(``hydra_plugins.sim_failure_point.lost_jobs``), which records a lost job in its run
+directory and waits for the others. Any job not ok in the table (failed, interrupted,
+missing) makes the command exit 1; the same command run again reruns those jobs only.
+
 Callbacks run where Hydra runs them: ``on_multirun_*`` in the command's process,
 ``on_job_end`` in the job's process (a joblib worker, a Ray worker, a SLURM node). So
 they share nothing but the sweep directory.
@@ -212,6 +218,7 @@ class SweepTable(Callback):
         (sweep / DONE_FILE).write_text("")
         outcome.clear()
         outcome["dir"] = sweep
+        keep_waiting_when_a_job_is_lost(config)
 
     def on_job_end(self, config: DictConfig, job_return: Any, **kwargs: Any) -> None:
         """Count this job as finished (ran, failed or skipped) and print the count.
@@ -246,8 +253,12 @@ class SweepTable(Callback):
             return
         csv_path, json_path = write_sweep_table(sweep)
         table = json.loads(json_path.read_text())
-        outcome.update(dir=sweep, jobs=table["jobs"], failed=table["failed"], csv=csv_path)
-        failed = f", {table['failed']} failed (see error column)" if table["failed"] else ""
+        # Failed, interrupted (a job stopped by a signal or lost on a cluster) or missing:
+        # any job that did not finish makes the command fail; its rerun runs it.
+        unfinished = sum(r["status"] != "ok" for r in table["rows"])
+        outcome.update(dir=sweep, jobs=table["jobs"], failed=unfinished, csv=csv_path)
+        failed = f", {unfinished} not finished (see the status and error columns)" \
+            if unfinished else ""
         print(f"[sweep] {table['jobs']} jobs{failed}; wrote {csv_path} and {json_path.name}",
               file=sys.stderr, flush=True)
         mixed = mixed_modes(table["rows"])
@@ -255,6 +266,25 @@ class SweepTable(Callback):
             print(f"[sweep] warning: {mixed}", file=sys.stderr, flush=True)
         if config.get("run", {}).get("report", True):
             _sweep_report(sweep)
+
+
+def keep_waiting_when_a_job_is_lost(config: DictConfig) -> None:
+    """Run the sweep with sim's version of its cluster launcher, if it has one.
+
+    Hydra's Ray and submitit launchers raise at the first job that ended without a
+    result (a cancelled SLURM job, a dead Ray node) and abandon the others; sim's
+    subclasses of them (``hydra_plugins.sim_failure_point.lost_jobs``) record such a job
+    and wait for the rest. The swap is of ``hydra.launcher._target_`` in the command's
+    config, before the sweeper instantiates the launcher from it; every setting stays.
+    """
+    from omegaconf import open_dict, read_write
+
+    from hydra_plugins.sim_failure_point.lost_jobs import REPLACES
+
+    target = OmegaConf.select(config, "hydra.launcher._target_", default=None)
+    if target in REPLACES:
+        with read_write(config.hydra), open_dict(config.hydra.launcher):
+            config.hydra.launcher._target_ = REPLACES[target]
 
 
 def mixed_modes(rows: list[dict[str, Any]]) -> str | None:

@@ -61,8 +61,8 @@ Not run, with the reason (``skip_reason``): installs (``pip install``; the test 
 the venv the install made, and ``.ci/run`` makes it from scratch: the README's two
 commands are its first steps), the test suite and the linters themselves (``.ci/run``
 runs them), the cluster launchers (Ray, an existing Ray cluster's address, SLURM,
-submitit's local executor: ``tests/test_cluster.py`` runs the same sweeps on a local Ray
-instance and through submitit's local executor, with the ``cluster`` extra), MkDocs when
+submitit's local executor: ``tests/test_cluster.py`` runs the same sweeps on a SLURM
+cluster and a two-node Ray cluster it starts, with the ``cluster`` extra), MkDocs when
 the ``docs`` extra is not installed, and
 the benchmarks that compare two source trees (``compare_trees.py``,
 ``same_outputs.py /tmp/before``: they need a second tree).
@@ -203,12 +203,12 @@ def skip_reason(cmd: str) -> str | None:
     if re.match(r"\.venv/bin/(pytest|ruff|mypy)\b", c):
         return "the test suite and linters: .ci/run runs them"
     if "HOST:PORT" in c:
-        return "needs an existing Ray cluster (tests/test_cluster.py runs the Ray launcher locally)"
+        return "needs an existing Ray cluster (tests/test_cluster.py starts one and runs it)"
     if "submitit_slurm" in c:
-        return "needs SLURM (tests/test_cluster.py runs submitit's local executor)"
+        return "needs SLURM (tests/test_cluster.py starts a one-node cluster and runs it)"
     if "hydra/launcher=ray" in c or "submitit_local" in c:
-        return ("the cluster launchers: tests/test_cluster.py runs the same sweeps through "
-                "the Ray launcher on a local instance and submitit's local executor")
+        return ("the cluster launchers: tests/test_cluster.py runs the same sweeps on a "
+                "SLURM cluster and a two-node Ray cluster it starts")
     m = re.match(r"\.venv/bin/python experiments/(\w+)/run\.py", c)
     if m:
         return (f"tests/test_study_{m.group(1)}.py runs this study at small scale "
