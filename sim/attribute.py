@@ -19,6 +19,10 @@ on. Each variant is an ordinary run directory (``summary.json``,
 ``<out>/variants/<variant>/`` (``rep_<i>/`` per replication with ``run.replications``).
 Every job composes and builds its own config from plain overrides inside its process.
 Bad input stops the command before anything runs, with one paragraph and exit status 2.
+
+The command prints the conclusion and a short table (``short_variants``: the full
+scenario, each factor off alone, the crowd alone); ``attribution.md`` has the full table
+and ``attribution.json`` each variant's outcome and overrides.
 """
 
 from __future__ import annotations
@@ -29,7 +33,7 @@ import itertools
 import os
 import re
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NoReturn
@@ -366,8 +370,36 @@ def run_attribution(p: Plan, out: str | Path, design_kind: str = "full",
     return att
 
 
+def short_variants(att: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The rows the conclusion is read from, in the table's order: the full scenario, the
+    scenario with each factor switched off alone (is that factor necessary?) and the crowd
+    alone (is any factor needed at all?). With two factors that is every variant; with
+    more, the variants with several factors off are left to the files."""
+    factors = set(att["factors"])
+    rows = []
+    for v in att["variants"]:
+        off = factors - set(v["factors_on"])
+        if len(off) <= 1 or off == factors:
+            rows.append(v)
+    return rows
+
+
+def console_text(att: Mapping[str, Any], out: Path) -> str:
+    """What the command prints: the conclusion and its notes, then the short table, then
+    where the full table is."""
+    short = short_variants(att)
+    n = len(att["variants"])
+    lines = [att["conclusion"], *att.get("notes", []), "", table({"variants": short}), ""]
+    if len(short) < n:
+        lines.append(f"{len(short)} of the {n} variants: the full scenario, each factor "
+                     f"switched off alone, the crowd alone.")
+    lines.append(f"The full table ({n} variants) is in {out / 'attribution.md'}; each "
+                 f"variant's outcome and overrides in {out / 'attribution.json'}.")
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> None:
-    """The command: plan, run, write, print the table and the conclusion."""
+    """The command: plan, run, write, print the conclusion and the short table."""
     args_in = sys.argv[1:] if argv is None else argv
     if any(a in ("-h", "--help") for a in args_in):
         _parser().print_help()
@@ -383,12 +415,7 @@ def main(argv: list[str] | None = None) -> None:
     except RuntimeError as exc:
         print(f"{PROG}: {exc}", file=sys.stderr)
         raise SystemExit(EXIT_RUN_FAILED) from None
-    print(table(att))
-    print()
-    print(att["conclusion"])
-    for note in att.get("notes", []):
-        print(note)
-    print(f"wrote {out / 'attribution.json'} and {out / 'attribution.md'}")
+    print(console_text(att, out))
 
 
 if __name__ == "__main__":

@@ -30,8 +30,16 @@ from sim.analysis.attribution import (
     outcome,
     sufficient,
     to_markdown,
+    write_attribution,
 )
-from sim.attribute import main, plan, run_attribution, split_overrides
+from sim.attribute import (
+    console_text,
+    main,
+    plan,
+    run_attribution,
+    short_variants,
+    split_overrides,
+)
 
 BASE = ["architecture=single_station", "run.report=false", "run.progress=false"]
 VECTOR = "l7_join_flood"
@@ -244,6 +252,48 @@ def test_conclusion_text_and_non_monotone() -> None:
     assert "| crowd | none (crowd alone) | no | 10 s |" in to_markdown(att)
 
 
+def _three_factor_attribution() -> dict:
+    """Flood a needs b or retries: eight variants, the full design's order."""
+    f = [Factor("a", "attack", ("~attack.vectors.a",), "attack"),
+         Factor("b", "user", ("x=1",), "yours"),
+         Factor("retries", "retries", ("clients.retry.policy=none",), "retries")]
+    sets = design([x.name for x in f])
+    return build_attribution(f, [_variant(list(s), "a" in s and len(s) > 1) for s in sets],
+                             notes=["A note of the plan."])
+
+
+def test_console_prints_conclusion_and_short_table(tmp_path: Path) -> None:
+    """The console gets the conclusion and the rows it is read from; the files get the
+    whole table."""
+    att = _three_factor_attribution()
+    names = [v["name"] for v in att["variants"]]
+    assert len(names) == 8
+    short = [v["name"] for v in short_variants(att)]
+    # The full scenario, each factor off alone, the crowd alone, in the table's order.
+    assert short == ["crowd+a+b+retries", "crowd+a+b", "crowd+a+retries", "crowd+b+retries",
+                     "crowd"]
+    text = console_text(att, tmp_path)
+    lines = text.splitlines()
+    assert lines[0] == att["conclusion"] and lines[1] == "A note of the plan."
+    rows = [line for line in lines if line.startswith("| crowd")]
+    assert [r.split(" | ")[0][2:] for r in rows] == short
+    assert "5 of the 8 variants: the full scenario, each factor switched off alone, the " \
+           "crowd alone." in text
+    assert f"The full table (8 variants) is in {tmp_path / 'attribution.md'}" in text
+    # The file has all eight rows.
+    _, md = write_attribution(tmp_path, att)
+    md_rows = [line.split(" | ")[0][2:] for line in md.read_text().splitlines()
+               if line.startswith("| crowd")]
+    assert md_rows == names
+    # With two factors the short table is the whole table, and says nothing is left out.
+    two = build_attribution([Factor("a", "attack", ("~attack.vectors.a",), "attack"),
+                             Factor("b", "user", ("x=1",), "yours")],
+                            [_variant(list(s), "a" in s) for s in design(["a", "b"])])
+    text = console_text(two, tmp_path)
+    assert len([line for line in text.splitlines() if line.startswith("| crowd")]) == 4
+    assert "of the 4 variants" not in text
+
+
 def test_outcome_majority_of_replications() -> None:
     def s(met: bool, rec: float | None = None) -> dict:
         return {"slo": {"met": met, "first_breach_s": None if met else 100.0,
@@ -331,7 +381,12 @@ def test_console_script(tmp_path: Path) -> None:
         assert (out / v["dir"] / "timeseries.csv").is_file()
     md = (out / "attribution.md").read_text()
     assert "| variant | factors on | SLO met |" in md
-    assert att["conclusion"] in md and att["conclusion"] in proc.stdout
+    assert att["conclusion"] in md
+    # The console: the conclusion first, then the short table, then where the rest is.
+    assert proc.stdout.startswith(att["conclusion"] + "\n")
+    assert "| variant | factors on | SLO met |" in proc.stdout
+    assert f"The full table ({len(att['variants'])} variants) is in " \
+           f"{out / 'attribution.md'}" in proc.stdout
     bad = subprocess.run([sys.executable, "-m", "sim.attribute", "attack=none",
                           "clients=patient"], capture_output=True, text=True, cwd=tmp_path,
                          timeout=300, check=False)

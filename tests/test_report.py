@@ -39,8 +39,8 @@ from sim.report.verdict import (
 
 OVERRIDES = ["arrivals.audience=3000", "run.horizon_s=400", "run.progress=false"]
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
-BASE_FIGURES = {"clients", "listeners", "queues", "utilization", "instances", "slo",
-                "amplification"}
+# The figures of a run without an attack or an autoscaler (no attack or instances figure).
+BASE_FIGURES = {"clients", "listeners", "queues", "utilization", "slo", "amplification"}
 
 
 @pytest.fixture(scope="module")
@@ -236,6 +236,103 @@ def test_reproduce_command_from_hydra_overrides(copy_dir: Path) -> None:
         copy_dir / "report.html").read_text()
 
 
+def _captions(md: str) -> dict[str, str]:
+    """Each figure's caption in report.md, by the figure's file name."""
+    found = re.findall(r"!\[[^\]]*\]\(figures/(\w+)\.png\)\n\n\*(Figure \d+\. .*)\*\n", md)
+    return dict(found)
+
+
+def test_captions_describe_what_each_figure_shows(run_dir: Path) -> None:
+    """Each caption is written from the run: the stations drawn, the SLO's thresholds,
+    the peak of the arrivals with its time, the breach shading."""
+    md = (run_dir / "report.md").read_text()
+    captions = _captions(md)
+    assert set(captions) == BASE_FIGURES
+    summary = json.loads((run_dir / "summary.json").read_text())
+    stations = list(summary["stations"])
+    names = ", ".join(stations[:-1]) + " and " + stations[-1]
+    assert f"at {names} (time-weighted mean per tick" in captions["queues"]
+    assert f"Busy workers as a share of workers at {names}" in captions["utilization"]
+    slo = summary["slo"]
+    assert (f"over sliding {slo['window_s']:g} s windows, against the SLO's "
+            f"{100 * slo['join_success_min']:g}% (dashed)") in captions["slo"]
+    assert f"against the SLO's {slo['join_p99_max_s']:g} s for p99" in captions["slo"]
+    assert "No window breached the SLO." in captions["slo"]  # this run holds
+    # The peak of the arrivals per second, read back from the time series.
+    series = _series(run_dir)
+    per_s = series["legit.arrivals"] / np.diff(np.concatenate([[0.0], series["t_s"]]))
+    i = int(np.argmax(per_s))
+    assert (f"Arrivals peak at {per_s[i]:,.0f} per second at t = {series['t_s'][i]:g} s."
+            in captions["clients"])
+    # The HTML page has the same captions, one per figure, numbered in order.
+    html = (run_dir / "report.html").read_text()
+    figcaptions = re.findall(r"<figcaption>(.*?)</figcaption>", html)
+    assert len(figcaptions) == len(captions)
+    for k, text in enumerate(figcaptions, start=1):
+        assert text.startswith(f"Figure {k}. ")
+
+
+def test_summary_paths_the_report_reads_are_in_the_schema() -> None:
+    from sim import summary as schema
+
+    for path in (schema.SLO_WINDOW_S, schema.SLO_SUCCESS_MIN, schema.SLO_P99_MAX_S,
+                 schema.JOIN_RATIO, schema.BOTTLENECK, schema.FIRST_BREACH_S,
+                 schema.RECOVERED_S, schema.ATTEMPTS_PER_CLIENT, schema.COST_USD):
+        assert schema.resolves(path), path
+
+
+def _series(run_dir: Path) -> dict[str, np.ndarray]:
+    from sim.report.load import read_timeseries
+
+    return read_timeseries(run_dir / "timeseries.csv")
+
+
+def test_no_instances_figure_without_an_autoscaler(run_dir: Path) -> None:
+    """A run with fixed fleets draws no instances figure and says why; the counts are in
+    the stations table."""
+    config = yaml.safe_load((run_dir / "config.yaml").read_text())
+    assert config["autoscaler"]["kind"] == "none"
+    assert not (run_dir / "figures" / "instances.png").exists()
+    for text in ((run_dir / "report.md").read_text(), (run_dir / "report.html").read_text()):
+        assert "there is no instances figure" in text
+        assert "Instances max" in text
+
+
+def test_instances_figure_when_a_fleet_changes_size(copy_dir: Path) -> None:
+    """Without an autoscaler, a fleet that lost instances (a failure) is drawn, alone."""
+    path = copy_dir / "timeseries.csv"
+    lines = path.read_text().splitlines()
+    header = lines[0].split(",")
+    col = header.index("join.instances")
+    rows = [r.split(",") for r in lines[1:]]
+    full = rows[0][col]
+    for r in rows[100:150]:
+        r[col] = str(int(float(full)) - 1)
+    path.write_text("\n".join([lines[0], *(",".join(r) for r in rows)]) + "\n")
+    build_report(copy_dir)
+    assert (copy_dir / "figures" / "instances.png").is_file()
+    md = (copy_dir / "report.md").read_text()
+    caption = _captions(md)["instances"]
+    assert f"of join, one panel per station: join from {int(float(full)) - 1} to " \
+           f"{int(float(full))}." in caption
+    assert "Left out, at a fixed count throughout: edge (" in caption
+    assert "there is no instances figure" not in md
+
+
+def test_instances_figure_with_an_autoscaler(tmp_path: Path) -> None:
+    """An autoscaled run draws its fleets with the autoscaler's lines, and says so."""
+    out = tmp_path / "scaled"
+    sim.run([*OVERRIDES, "autoscaler=target_tracking"], outdir=out)
+    assert (out / "figures" / "instances.png").is_file()
+    caption = _captions((out / "report.md").read_text())["instances"]
+    series = _series(out)
+    scaled = [n for n in json.loads((out / "summary.json").read_text())["stations"]
+              if f"{n}.desired" in series]
+    assert scaled
+    assert f"The autoscaler of {scaled[0]}" in caption
+    assert "its desired count (dashed)" in caption
+
+
 # -- the command ----------------------------------------------------------------------------
 
 def _cli(*args: str) -> subprocess.CompletedProcess[str]:
@@ -335,7 +432,7 @@ def test_markdown_escape() -> None:
 
 
 def test_figure_names_are_stable() -> None:
-    assert set(FIGURE_NAMES) == {*BASE_FIGURES, "attack"}
+    assert set(FIGURE_NAMES) == {*BASE_FIGURES, "instances", "attack"}
     assert set(SWEEP_FIGURE_NAMES) == {"sweep_curve", "comparison"}
 
 
@@ -490,6 +587,12 @@ def test_failure_point_sweep_report(run_dir: Path, tmp_path: Path) -> None:
     assert "| 360 s |" in md
     assert (top / "figures" / "sweep_curve.png").is_file()
     assert "![SLO against the swept parameter](figures/sweep_curve.png)" in md
+    # Its caption gives what is marked on it: this sweep's failure point and peak lines.
+    caption = _captions(md)["sweep_curve"]
+    assert "Each job's worst SLO window against arrivals.audience" in caption
+    assert "Failure point: 5,500 (solid line; its interval shaded)." in caption
+    assert "Dashed: the expected peak, 3,000; dotted: the required 1.5× the peak, 4,500." \
+        in caption
     # A stricter requirement from the command line flips it.
     assert report_main([str(top), "--headroom", "2"]) == 0
     assert "> ## NO-GO\n" in (top / "report.md").read_text()
@@ -508,11 +611,19 @@ def test_variants_are_compared_side_by_side(run_dir: Path, tmp_path: Path) -> No
     build_report(top)
     md = (top / "report.md").read_text()
     assert "architecture=spaces (configured)" in md
-    assert "| architecture=hls | none up to 6,000 |" in md
+    assert "| Variant | Failure point | Verdict | Joined | Bottleneck |" in md
+    # The share joined of each variant's findings job: hls holds throughout, so its job
+    # at the expected peak (a copy of the real run); spaces, its failing job.
+    joined = fmt_pct(json.loads((run_dir / "summary.json").read_text())["legit"]["join_ratio"])
+    assert f"| architecture=hls | none up to 6,000 | GO | {joined} | none |" in md
     # The configured variant (spaces) decides the front page: it breaches at the peak.
     assert "For architecture=spaces (the configured scenario), the SLO is breached at " \
            "the expected arrivals.audience = 3,000" in md
     assert "**architecture=hls: GO**" in md
+    caption = _captions(md)["comparison"]
+    assert "One bar per variant (architecture=spaces and architecture=hls)" in caption
+    # hls held up to the largest value tried: the caption explains its hatched bar.
+    assert "a hatched bar held the SLO up to the largest value tried" in caption
     assert {p.stem for p in (top / "figures").glob("*.png")} == {"sweep_curve",
                                                                   "comparison"}
 

@@ -4,6 +4,12 @@ Checks that the page renders without console errors or exceptions, shows the ver
 that every figure is an image the browser decoded (naturalWidth > 0), and that a scenario
 name made of HTML shows as text. A screenshot of each page is saved in the test's tmp dir.
 
+The layout is checked in a window 1,280 px wide (``WIDTH``), a laptop screen: the page
+never scrolls sideways, every table and figure fits inside the text column (a table too
+wide even so, such as one holding a very long override, scrolls inside its own box), the
+commands wrap, each figure has a caption that describes it, and a run without an
+autoscaler has no instances figure.
+
 Chromium is driven over the DevTools protocol on ``--remote-debugging-pipe`` (fd 3 in,
 fd 4 out, messages are JSON ended by a NUL byte) with the standard library only. CI
 installs Debian's ``chromium`` (.ci/run); without it these tests are skipped.
@@ -24,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 import sim
 from sim.report import build_report
@@ -37,6 +44,7 @@ FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-
          "--disable-background-networking", "--disable-component-update", "--disable-sync",
          "--disable-extensions", "--hide-scrollbars", "--remote-debugging-pipe"]
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+WIDTH = 1280
 
 
 class Browser:
@@ -116,9 +124,9 @@ class Browser:
                 if msg["method"] == method:
                     return
 
-    def open(self, path: Path) -> None:
+    def open(self, path: Path, width: int = WIDTH) -> None:
         self.events.clear()
-        self.call("Emulation.setDeviceMetricsOverride", session=True, width=1100,
+        self.call("Emulation.setDeviceMetricsOverride", session=True, width=width,
                   height=1400, deviceScaleFactor=1, mobile=False)
         self.call("Page.navigate", session=True, url=path.resolve().as_uri())
         self.wait_for("Page.loadEventFired")
@@ -178,6 +186,54 @@ PAGE_STATE = """(() => {
 })()"""
 
 
+# Where each box sits against the text column (the body's content box), in CSS pixels.
+LAYOUT = """(() => {
+  const body = document.body, cs = getComputedStyle(body);
+  const left = body.getBoundingClientRect().left + parseFloat(cs.paddingLeft);
+  const right = body.getBoundingClientRect().right - parseFloat(cs.paddingRight);
+  const box = (el) => {
+    const r = el.getBoundingClientRect();
+    return {left: r.left, right: r.right, scroll: el.scrollWidth, client: el.clientWidth,
+            text: el.innerText.slice(0, 80)};
+  };
+  return {
+    viewport: document.documentElement.clientWidth,
+    page: document.documentElement.scrollWidth,
+    column: [left, right],
+    tables: Array.from(document.querySelectorAll('table')).map(box),
+    pres: Array.from(document.querySelectorAll('pre.commands')).map(box),
+    figures: Array.from(document.querySelectorAll('figure')).map(f => ({
+      id: f.id, ...box(f), img: box(f.querySelector('img')),
+      alt: f.querySelector('img').alt,
+      caption: (f.querySelector('figcaption') || {}).textContent || ''})),
+    headers: Array.from(document.querySelectorAll('#findings table th'))
+      .map(th => th.textContent),
+    notes: Array.from(document.querySelectorAll('#figures .note')).map(p => p.textContent),
+  };
+})()"""
+
+
+def _check_layout(browser: Browser) -> dict[str, Any]:
+    """At 1,280 px: no sideways scroll; tables, commands and figures inside the column;
+    every figure captioned with more than its title. Returns the layout for more checks."""
+    layout = browser.evaluate(LAYOUT)
+    left, right = layout["column"]
+    assert layout["viewport"] == WIDTH
+    assert layout["page"] <= layout["viewport"], "the page scrolls sideways"
+    assert right - left > 900  # the column uses the width it has
+    for el in [*layout["tables"], *layout["pres"], *layout["figures"],
+               *(f["img"] for f in layout["figures"])]:
+        assert left - 0.5 <= el["left"] and el["right"] <= right + 0.5, el
+    for el in layout["pres"]:
+        assert el["scroll"] <= el["client"], f"commands do not wrap: {el['text']}"
+    for k, fig in enumerate(layout["figures"], start=1):
+        head = f"Figure {k}. {fig['alt']}. "
+        assert fig["caption"].startswith(head), fig["caption"]
+        # The caption goes on to say what this figure shows: a sentence or more.
+        assert len(fig["caption"]) - len(head) > 60, fig["caption"]
+    return layout
+
+
 @pytest.fixture(scope="module")
 def browser(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
     b = Browser(tmp_path_factory.mktemp("chromium-profile"))
@@ -221,6 +277,15 @@ def test_run_report_renders_in_chromium(browser: Browser, run_dir: Path,
     assert "<img src=x onerror=alert(1)> launch" in state["h1"]
     figures = sorted((run_dir / "figures").glob("*.png"))
     assert len(state["images"]) == len(figures) >= 6
+    layout = _check_layout(browser)
+    # Every table of a run fits the column without scrolling: text cells wrap.
+    for table in layout["tables"]:
+        assert table["scroll"] <= table["client"], table
+    # No autoscaler and fixed fleets: no instances figure, and the page says why.
+    assert yaml.safe_load((run_dir / "config.yaml").read_text())["autoscaler"]["kind"] \
+        == "none"
+    assert "fig-instances" not in {f["id"] for f in layout["figures"]}
+    assert any("there is no instances figure" in n for n in layout["notes"])
 
 
 def test_breached_run_and_sweep_render_in_chromium(browser: Browser, run_dir: Path,
@@ -248,3 +313,28 @@ def test_breached_run_and_sweep_render_in_chromium(browser: Browser, run_dir: Pa
     assert state["decision"] == "NO-GO"
     assert "expected arrivals.audience = 3,000" in state["reason"]
     assert len(state["images"]) == len(list((top / "figures").glob("*.png"))) >= 1
+    layout = _check_layout(browser)
+    for table in layout["tables"]:
+        assert table["scroll"] <= table["client"], table
+    # The per-variant table has the share that joined.
+    assert "Joined" in layout["headers"]
+
+
+def test_too_wide_table_scrolls_in_its_own_box(browser: Browser, run_dir: Path,
+                                               tmp_path: Path) -> None:
+    """A sweep whose swept value is one long unbroken word: its tables cannot fit, so
+    they scroll inside their own box, and the page itself still does not scroll."""
+    top = tmp_path / "wide"
+    for i in range(2):
+        job = top / str(i)
+        shutil.copytree(run_dir, job)
+        (job / ".hydra").mkdir(exist_ok=True)
+        (job / ".hydra" / "overrides.yaml").write_text(
+            f"- arrivals.audience={1000 * (i + 1)}\n- name=n{i}{'x' * 240}\n")
+        later = (job / "summary.json").stat().st_mtime + 1
+        os.utime(job / "report.html", (later, later))
+    build_report(top)
+    browser.open(top / "report.html")
+    assert browser.errors() == []
+    layout = _check_layout(browser)
+    assert any(t["scroll"] > t["client"] for t in layout["tables"])

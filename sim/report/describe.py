@@ -249,11 +249,16 @@ def describe_scenario(run: RunData) -> str:
 
 @dataclass(frozen=True)
 class Table:
-    """Rows of already formatted cells; ``numeric`` marks right-aligned columns."""
+    """Rows of already formatted cells; ``numeric`` marks right-aligned columns.
+
+    Numeric cells stay on one line in the HTML page, and so do the text columns listed in
+    ``nowrap`` (a verdict such as NO-GO); other cells wrap to fit the page.
+    """
 
     header: list[str]
     rows: list[list[str]]
     numeric: list[bool]
+    nowrap: tuple[int, ...] = ()
 
 
 def funnel_table(s: Mapping[str, Any]) -> Table:

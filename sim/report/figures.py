@@ -1,11 +1,13 @@
 """The report's plots over time, drawn from timeseries.csv into ``figures/*.png``.
 
-Each figure is a function of a ``RunData`` that returns a matplotlib ``Figure`` or None
-when the run has nothing to show (no attack, missing columns). Figures are built with the
-object-oriented API on an Agg canvas, never through pyplot, so no global state or GUI
-backend is touched and reports can be built from worker processes. They are meant to be
-read on paper: titles, axis labels with units, legends, one colour per station shared by
-every figure, 150 dpi.
+Each figure is a function of a ``RunData`` that returns a matplotlib ``Figure`` with its
+caption, written from the same data (which lines it draws, a peak and when it came), or
+None when the run has nothing to show: no attack, missing columns, or fleets that kept
+their instance count (no autoscaler, no failure), which would only draw flat lines.
+Figures are built with the object-oriented API on an Agg canvas, never through pyplot, so
+no global state or GUI backend is touched and reports can be built from worker
+processes. They are meant to be read on paper: titles, axis labels with units, legends,
+one colour per station shared by every figure, 150 dpi.
 
 Counts (``legit.arrivals``...) are per tick and are shown per second; long runs are
 summed into at most ``MAX_BINS`` bins so the lines stay readable. Levels and
@@ -38,6 +40,7 @@ from .verdict import run_failed
 DPI = 150
 SIZE_IN = (8.0, 4.2)
 MAX_BINS = 600
+MAX_LABEL = 40  # characters of a variant's label on an axis or in a legend
 BREACH_COLOR = "#c0392b"
 RECOVERED_COLOR = "#1e8449"
 LATENCY_COLORS = ["#17becf", "#8c564b", "#bcbd22"]
@@ -152,9 +155,55 @@ def _tick_s(run: RunData) -> float:
     return float(np.median(_tick_lengths(t))) if len(t) else 1.0
 
 
+# -- captions -------------------------------------------------------------------------------
+# Each figure comes with a caption written from the same data it was drawn from: which
+# lines it shows (stations, vectors, percentiles), on what scale, and the one number a
+# reader looks for first (a peak and when it came), so the caption says what this run's
+# figure shows rather than what such a figure could show.
+
+def _names(names: list[str]) -> str:
+    """``a``, ``a and b``, ``a, b and c``."""
+    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
+
+
+def _num(v: float) -> str:
+    """A value for a caption: 42,433, 99.5 or 1.37."""
+    return _tick_label(v) if abs(v) >= 1000 or float(v).is_integer() else f"{v:.3g}"
+
+
+def _peak(t: np.ndarray, y: np.ndarray) -> tuple[float, float] | None:
+    """The largest finite value of ``y`` and its time (the first, on a plateau)."""
+    ok = np.isfinite(y)
+    if not ok.any():
+        return None
+    i = int(np.nanargmax(np.where(ok, y, -np.inf)))
+    return float(y[i]), float(t[i])
+
+
+def _marks_caption(run: RunData) -> str:
+    """What the vertical dotted lines mark, as ``_mark_breach`` draws them."""
+    first = schema.value(run.summary, schema.FIRST_BREACH_S)
+    rec = schema.value(run.summary, schema.RECOVERED_S)
+    if not isinstance(first, int | float):
+        return ""
+    if isinstance(rec, int | float):
+        return f" Dotted: the first SLO breach (t = {first:g} s) and recovery (t = {rec:g} s)."
+    return f" Dotted: the first SLO breach (t = {first:g} s); no recovery by the horizon."
+
+
+def _bins_caption(bin_s: float, tick_s: float) -> str:
+    return f", summed into {bin_s:g} s bins" if bin_s > tick_s * 1.5 else ""
+
+
 # -- the figures ----------------------------------------------------------------------------
 
-def fig_clients(run: RunData) -> Figure | None:
+# A figure and its caption: what this run's figure shows.
+Drawn = tuple[Figure, str]
+CLIENT_WORDS = {"legit.arrivals": "arrivals of new clients", "legit.joined": "joins",
+                "legit.abandoned": "abandons",
+                "legit.attempts": "every join attempt (first tries and retries, dashed)"}
+
+def fig_clients(run: RunData) -> Drawn | None:
     cols = [("legit.arrivals", "arrivals", "#1f77b4", "-"),
             ("legit.joined", "joins", "#2ca02c", "-"),
             ("legit.abandoned", "abandons", "#d62728", "-"),
@@ -171,10 +220,17 @@ def fig_clients(run: RunData) -> Figure | None:
     _plain_ticks(ax)
     _mark_breach(run, ax)
     _legend(ax)
-    return fig
+    shown = [CLIENT_WORDS[c[0]] for c in present]
+    caption = (f"{_names(shown)[:1].upper()}{_names(shown)[1:]}, per second"
+               f"{_bins_caption(bin_s, _tick_s(run))}.")
+    if "legit.arrivals" in rates:
+        peak = _peak(t, rates["legit.arrivals"])
+        if peak is not None:
+            caption += f" Arrivals peak at {_num(peak[0])} per second at t = {peak[1]:g} s."
+    return fig, caption + _marks_caption(run)
 
 
-def fig_listeners(run: RunData) -> Figure | None:
+def fig_listeners(run: RunData) -> Drawn | None:
     if "listeners" not in run.series:
         return None
     t = run.series["t_s"]
@@ -182,19 +238,26 @@ def fig_listeners(run: RunData) -> Figure | None:
     ax.plot(t, run.series["listeners"], color="#1f77b4", linewidth=1.4,
             label="listeners (mean over each tick)")
     slots = [c for c in run.series if c.endswith(".slots") and not c.startswith("legit.")]
+    caption = "Listeners holding a slot (mean over each tick)"
+    peak = _peak(t, run.series["listeners"])
+    if peak is not None:
+        caption += f", peaking at {_num(peak[0])} at t = {peak[1]:g} s"
     if slots:
         total = np.sum([np.nan_to_num(run.series[c]) for c in slots], axis=0)
         ax.plot(t, total, color="#7f7f7f", linestyle="--", linewidth=1.2,
                 label="listener slots available")
+        most = float(np.max(total)) if len(total) else 0.0
+        caption += (f", against the listener slots of {_names([c[:-6] for c in slots])} "
+                    f"(dashed; up to {_num(most)})")
     ax.set_ylabel("Listeners")
     ax.set_ylim(bottom=0)
     _plain_ticks(ax)
     _mark_breach(run, ax)
     _legend(ax)
-    return fig
+    return fig, caption + "." + _marks_caption(run)
 
 
-def fig_queues(run: RunData) -> Figure | None:
+def fig_queues(run: RunData) -> Drawn | None:
     names = [n for n in run.stations if f"{n}.queue" in run.series]
     if not names:
         return None
@@ -211,37 +274,84 @@ def fig_queues(run: RunData) -> Figure | None:
         _plain_ticks(ax)
         ax.set_ylabel("Requests queued\n(time-weighted mean per tick, symlog)")
         ax.set_ylim(0, rng[1] * 2.0)  # headroom so a full queue does not hug the frame
+        scale = "; symlog axis, linear below one request"
     else:
+        scale = ""
         ax.set_ylabel("Requests queued\n(time-weighted mean per tick)")
         # At least one request of scale, so a few microseconds of queueing reads as
         # "no queue" rather than filling the plot.
         ax.set_ylim(0, max(1.0, rng[1] * 1.1 if rng else 0.0))
     _mark_breach(run, ax)
     _legend(ax, title="station", title_fontsize=8, alignment="left")
-    return fig
+    caption = (f"Requests waiting for a worker at {_names(names)} (time-weighted mean per "
+               f"tick{scale}).")
+    longest = _top(t, dict(zip(names, series, strict=True)))
+    if longest is None or longest[1] < 1.0:
+        caption += " Every queue stayed below one request on average over each tick."
+    else:
+        caption += (f" The longest queue: {longest[0]}, {_num(longest[1])} requests at "
+                    f"t = {longest[2]:g} s.")
+    return fig, caption + _marks_caption(run)
 
 
-def fig_utilization(run: RunData) -> Figure | None:
+def fig_utilization(run: RunData) -> Drawn | None:
     names = [n for n in run.stations if _has(run, f"{n}.busy", f"{n}.capacity")]
     if not names:
         return None
     t = run.series["t_s"]
     fig, (ax,) = _new("Utilization per station (busy workers / workers)")
+    utils = {}
     for i, n in enumerate(names):
         busy, cap = run.series[f"{n}.busy"], run.series[f"{n}.capacity"]
         with np.errstate(invalid="ignore", divide="ignore"):
-            util = np.where(cap > 0, busy / cap, np.nan)
-        ax.plot(t, 100 * util, color=_color(i), linewidth=1.2, label=n)
+            utils[n] = 100 * np.where(cap > 0, busy / cap, np.nan)
+        ax.plot(t, utils[n], color=_color(i), linewidth=1.2, label=n)
     ax.axhline(95, color="#555555", linestyle="--", linewidth=0.9, label="95% (saturated)")
     ax.set_ylabel("Utilization (%)")
     ax.set_ylim(0, 105)
     _mark_breach(run, ax)
     _legend(ax, title="station", title_fontsize=8, alignment="left")
-    return fig
+    caption = (f"Busy workers as a share of workers at {_names(names)}, per tick; the dashed "
+               f"line marks 95%, where a station is saturated.")
+    busiest = _top(t, utils)
+    if busiest is not None:
+        caption += f" The busiest: {busiest[0]}, {busiest[1]:.0f}% at t = {busiest[2]:g} s"
+        if busiest[1] >= 95:
+            caption += "."
+        elif schema.value(run.summary, schema.SLO_MET) is False:
+            # A tier capped by a throughput ceiling or a queue limit saturates with idle
+            # workers: the utilization does not show it.
+            caption += ("; no station's workers reached 95% (the findings name the tier "
+                        "that saturated and how).")
+        else:
+            caption += "; no station's workers reached 95%."
+    return fig, caption + _marks_caption(run)
 
 
-def fig_instances(run: RunData) -> Figure | None:
-    names = [n for n in run.stations if f"{n}.instances" in run.series]
+def _top(t: np.ndarray, series: dict[str, np.ndarray]) -> tuple[str, float, float] | None:
+    """The series with the highest peak: its name, the peak and when it came."""
+    peaks = [(name, *p) for name, y in series.items() if (p := _peak(t, y)) is not None]
+    return max(peaks, key=lambda p: p[1]) if peaks else None
+
+
+def _varies(y: np.ndarray) -> bool:
+    finite = y[np.isfinite(y)]
+    return bool(len(finite)) and float(finite.max()) != float(finite.min())
+
+
+def moving_fleets(run: RunData) -> tuple[list[str], list[str]]:
+    """Stations whose instance count has something to show: the autoscaled ones (with a
+    ``.desired`` column) and those whose count changed (failures, restarts), in station
+    order; and the autoscaled ones alone. A fleet that stayed at its configured count
+    would only draw flat lines, so it is left out of the instances figure."""
+    scaled = [n for n in run.stations if f"{n}.desired" in run.series]
+    moving = [n for n in run.stations if f"{n}.instances" in run.series
+              and (n in scaled or _varies(run.series[f"{n}.instances"]))]
+    return moving, scaled
+
+
+def fig_instances(run: RunData) -> Drawn | None:
+    names, scaled = moving_fleets(run)
     if not names:
         return None
     t = run.series["t_s"]
@@ -252,14 +362,13 @@ def fig_instances(run: RunData) -> Figure | None:
     metric_axes: list[Axes] = []
     for ax, n in zip(axes, names, strict=True):
         inst = run.series[f"{n}.instances"]
-        scaled = f"{n}.desired" in run.series
         ax.plot(t, inst, color="#1f77b4", linewidth=1.5, drawstyle="steps-post",
                 label="serving instances (ready + warming)")
         top = np.nanmax(inst) if np.isfinite(inst).any() else 1.0
         if f"{n}.ready" in run.series:
             ax.plot(t, run.series[f"{n}.ready"], color="#2ca02c", linewidth=1.0,
                     drawstyle="steps-post", label="ready instances (warmed up)")
-        if scaled:
+        if n in scaled:
             desired = run.series[f"{n}.desired"]
             ax.plot(t, desired, color="#333333", linewidth=1.0, linestyle="--",
                     drawstyle="steps-post", label="desired (autoscaler)")
@@ -289,10 +398,36 @@ def fig_instances(run: RunData) -> Figure | None:
     axes[0].legend(list(seen.values()), list(seen), fontsize=8, loc="upper left",
                    bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0, frameon=False)
     fig.supylabel("Instances per station", fontsize=10)
-    return fig
+    return fig, _instances_caption(run, names, scaled)
 
 
-def fig_slo(run: RunData) -> Figure | None:
+def _instances_caption(run: RunData, names: list[str], scaled: list[str]) -> str:
+    """Which fleets the panels show and their range; the autoscaler's lines where one
+    runs; the stations left out at their fixed count."""
+    caption = (f"Serving instances (ready and warming up) of {_names(names)}, one panel per "
+               f"station")
+    ranges = []
+    for n in names:
+        inst = run.series[f"{n}.instances"]
+        finite = inst[np.isfinite(inst)]
+        if len(finite):
+            low, high = float(finite.min()), float(finite.max())
+            ranges.append(f"{n} {_num(low)} throughout" if low == high
+                          else f"{n} from {_num(low)} to {_num(high)}")
+    caption += (": " + ", ".join(ranges) + "." if ranges else ".")
+    if scaled:
+        caption += (f" The autoscaler of {_names(scaled)}: its desired count (dashed), the "
+                    f"instances warmed up (green) and the metric that drove it as a ratio "
+                    f"to its target (right axis; above 1 it scales out).")
+    fixed = [f"{n} ({_num(float(np.nanmax(run.series[f'{n}.instances'])))})"
+             for n in run.stations if f"{n}.instances" in run.series and n not in names
+             and np.isfinite(run.series[f"{n}.instances"]).any()]
+    if fixed:
+        caption += f" Left out, at a fixed count throughout: {_names(fixed)}."
+    return caption + _marks_caption(run)
+
+
+def fig_slo(run: RunData) -> Drawn | None:
     if not _has(run, "slo.success_ratio", "slo.join_p99_s"):
         return None
     slo = run.summary.get("slo") or {}
@@ -321,23 +456,42 @@ def fig_slo(run: RunData) -> Figure | None:
     ax1.set_ylim(-2, 102)
     ax2.set_ylabel("Join latency (s)" if len(pcols) > 1 else "p99 join latency (s)")
     rng = _positive_range([run.series[c] for c in pcols])
-    if rng is not None and rng[1] / rng[0] > 50:
+    log = rng is not None and rng[1] / rng[0] > 50
+    if log:
         ax2.set_yscale("log")
         _plain_ticks(ax2)
     elif rng is not None:
         ax2.set_ylim(bottom=0)
-    if "slo.breach" in run.series:
-        breach = np.nan_to_num(run.series["slo.breach"]) > 0
-        if breach.any():
-            for i, ax in enumerate((ax1, ax2)):
-                ax.fill_between(t, 0, 1, where=breach, step="pre", color=BREACH_COLOR,
-                                alpha=0.12, transform=ax.get_xaxis_transform(),
-                                label="window in breach" if i == 0 else None)
+    breach = np.nan_to_num(run.series.get("slo.breach", np.zeros(len(t)))) > 0
+    if breach.any():
+        for i, ax in enumerate((ax1, ax2)):
+            ax.fill_between(t, 0, 1, where=breach, step="pre", color=BREACH_COLOR,
+                            alpha=0.12, transform=ax.get_xaxis_transform(),
+                            label="window in breach" if i == 0 else None)
     _mark_breach(run, ax1)
     _mark_breach(run, ax2, label=False)
     _legend(ax1)
     _legend(ax2)
-    return fig
+    return fig, _slo_caption(run, [c[9:-2] for c in pcols], log, bool(breach.any()))
+
+
+def _slo_caption(run: RunData, percentiles: list[str], log: bool, breached: bool) -> str:
+    """The two panels, the thresholds they are drawn against, and the breach shading."""
+    window, smin, pmax = (schema.value(run.summary, k) for k in
+                          (schema.SLO_WINDOW_S, schema.SLO_SUCCESS_MIN, schema.SLO_P99_MAX_S))
+    over = f"sliding {window:g} s windows" if isinstance(window, int | float) \
+        else "sliding windows"
+    caption = f"Top: the share of join attempts that succeeded over {over}"
+    if isinstance(smin, int | float):
+        caption += f", against the SLO's {100 * smin:g}% (dashed)"
+    caption += (f". Bottom: the {_names(percentiles)} join latency (first attempt to joined) "
+                f"over the same windows")
+    if isinstance(pmax, int | float):
+        caption += f", against the SLO's {pmax:g} s for p99 (dashed)"
+    caption += ", log axis." if log else "."
+    caption += (" Shaded: the windows in breach." if breached
+                else " No window breached the SLO.")
+    return caption + _marks_caption(run)
 
 
 def _attack_vectors(run: RunData) -> list[str]:
@@ -356,7 +510,7 @@ def _mitigations(run: RunData) -> list[str]:
             and len(c.split(".")) == 3]
 
 
-def fig_attack(run: RunData) -> Figure | None:
+def fig_attack(run: RunData) -> Drawn | None:
     if "attack.offered" not in run.series \
             or not np.nan_to_num(run.series["attack.offered"]).any():
         return None
@@ -414,10 +568,35 @@ def fig_attack(run: RunData) -> Figure | None:
         _plain_ticks(ax)
         _mark_breach(run, ax, label=i == 0)
         _legend(ax)
-    return fig
+    return fig, _attack_caption(run, vectors, [c[0] for c in lines], mitigations,
+                                _bins_caption(bin_s, _tick_s(run)))
 
 
-def fig_amplification(run: RunData) -> Figure | None:
+def _attack_caption(run: RunData, vectors: list[str], drawn: list[str],
+                    mitigations: list[str], bins: str) -> str:
+    """The vectors drawn, what of them is shown, and the mitigation panel if any."""
+    what = ["offered"]
+    if any(c.endswith(".mitigated") for c in drawn):
+        what.append("removed by mitigation (wide pale band)")
+    if any(c.endswith(".served") for c in drawn):
+        what.append("served (dashed)")
+    whose = ("of all vectors together" if not vectors else f"of {vectors[0]}"
+             if len(vectors) == 1 else f"of {_names(vectors)}, one colour per vector")
+    caption = f"Attack requests per second{bins} {whose}: {_names(what)}."
+    t = run.series["t_s"]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        per_s = np.nan_to_num(run.series["attack.offered"]) / _tick_lengths(t)
+    peak = _peak(t, per_s)
+    if peak is not None:
+        caption += (f" The attack offered peaks at {_num(peak[0])} requests per second at "
+                    f"t = {peak[1]:g} s.")
+    if mitigations:
+        caption += (f" Below: what {_names(mitigations)} removed per second, attack requests "
+                    f"(solid) and legit ones (dashed).")
+    return caption + _marks_caption(run)
+
+
+def fig_amplification(run: RunData) -> Drawn | None:
     if "legit.amplification" not in run.series:
         return None
     amp = run.series["legit.amplification"]
@@ -430,44 +609,40 @@ def fig_amplification(run: RunData) -> Figure | None:
     ax.axhline(1.0, color="#555555", linestyle="--", linewidth=0.9, label="no retries (1)")
     meta = run.summary.get("metastability")
     trigger = meta.get("trigger_end_s") if isinstance(meta, dict) else None
-    if isinstance(trigger, int | float):
+    # Marked only inside the run: a trigger ending after the horizon would stretch the
+    # time axis past the data.
+    if not isinstance(trigger, int | float) or not len(t) or trigger > float(t[-1]):
+        trigger = None
+    if trigger is not None:
         ax.axvline(trigger, color="#555555", linestyle="-.", linewidth=1.1,
                    label=f"trigger ends (t = {trigger:g} s)")
     ax.set_ylabel("Attempts per client attempting")
     ax.set_ylim(bottom=0)
     _mark_breach(run, ax)
     _legend(ax)
-    return fig
+    caption = ("Join attempts per client attempting, per window: how much the clients' "
+               "retries multiply the load on the join path (dashed: 1, no retries).")
+    peak = _peak(t, amp)
+    if peak is not None and peak[0] > 1.005:
+        caption += f" It peaks at {peak[0]:.2f} at t = {peak[1]:g} s."
+    elif peak is not None:
+        caption += " It stays at 1.00 (to two decimals) throughout."
+    if trigger is not None:
+        caption += f" Dash-dotted: the trigger ends at t = {trigger:g} s."
+    return fig, caption + _marks_caption(run)
 
 
-# name, title, caption, builder: the order is the order in the report.
-FIGURES: list[tuple[str, str, str, Callable[[RunData], Figure | None]]] = [
-    ("clients", "Legit clients per second",
-     "Arrivals of new clients, joins and abandons per second, with every join attempt "
-     "(first tries and retries).", fig_clients),
-    ("listeners", "Concurrent listeners",
-     "Listeners holding a slot, against the slots the fanout tier offers.", fig_listeners),
-    ("queues", "Queue length per station",
-     "Requests waiting for a worker at each station.", fig_queues),
-    ("utilization", "Utilization per station",
-     "Share of the station's workers that are busy; at 95% or above a station is "
-     "saturated.", fig_utilization),
-    ("instances", "Instances per station",
-     "Instances serving per station; where an autoscaler runs, also its desired count, the "
-     "instances fully warmed up, and the metric that drove it as a ratio to its target "
-     "(right axis; above 1 it scales out).",
-     fig_instances),
-    ("slo", "Join SLO and join latency percentiles",
-     "Success ratio and the p99 join latency (first attempt to joined; p50 and p90 too "
-     "where the run records them) over the sliding SLO window, with the thresholds; "
-     "shaded windows breach the SLO.", fig_slo),
-    ("amplification", "Retry amplification",
-     "Join attempts per client attempting, over time: how much the retries multiply the "
-     "load (1 = no retries).", fig_amplification),
-    ("attack", "Attack traffic and mitigation",
-     "Attack requests offered, removed by mitigation and served per second, per vector "
-     "where the run records vectors; below, what each mitigation removed (attack and "
-     "legit requests).", fig_attack),
+# name, title, builder: the order is the order in the report. Each builder returns the
+# figure with its caption, or None when the run has nothing for it to show.
+FIGURES: list[tuple[str, str, Callable[[RunData], Drawn | None]]] = [
+    ("clients", "Legit clients per second", fig_clients),
+    ("listeners", "Concurrent listeners", fig_listeners),
+    ("queues", "Queue length per station", fig_queues),
+    ("utilization", "Utilization per station", fig_utilization),
+    ("instances", "Instances per station", fig_instances),
+    ("slo", "Join SLO and join latency percentiles", fig_slo),
+    ("amplification", "Retry amplification", fig_amplification),
+    ("attack", "Attack traffic and mitigation", fig_attack),
 ]
 FIGURE_NAMES = [f[0] for f in FIGURES]
 
@@ -484,10 +659,11 @@ def write_figures(run: RunData, outdir: Path) -> list[FigureFile]:
     if len(run.series.get("t_s", ())) == 0:
         return []
     written = []
-    for name, title, caption, build in FIGURES:
-        fig = build(run)
-        if fig is None:
+    for name, title, build in FIGURES:
+        drawn = build(run)
+        if drawn is None:
             continue
+        fig, caption = drawn
         fig.tight_layout()
         path = outdir / f"{name}.png"
         with replacing(path) as tmp:
@@ -533,7 +709,7 @@ def _mark_failure_points(study: Study, ax: Axes, label: bool) -> None:
                        if label else None)
 
 
-def fig_sweep_curve(study: Study) -> Figure | None:
+def fig_sweep_curve(study: Study) -> Drawn | None:
     """The SLO metrics of every job against the load parameter, failure points marked."""
     if study.key is None or not study.values:
         return None
@@ -584,19 +760,70 @@ def fig_sweep_curve(study: Study) -> Figure | None:
     ax2.set_xlabel(study.key)
     _legend(ax1)
     _legend(ax2)
-    return fig
+    return fig, _sweep_curve_caption(study)
+
+
+def _required_line(study: Study) -> bool:
+    """The headroom requirement is drawn for a load that fails upwards only."""
+    return study.expected is not None and all(
+        v.failure_point is None or v.failure_point.direction == "up" for v in study.variants)
+
+
+def _lines_caption(study: Study) -> str:
+    """The expected peak (dashed) and the headroom requirement (dotted), where drawn."""
+    if study.expected is None:
+        return ""
+    text = f" Dashed: the expected peak, {_value(study.expected)}"
+    if _required_line(study):
+        req = study.settings.headroom * study.expected
+        text += (f"; dotted: the required {study.settings.headroom:g}× the peak, "
+                 f"{_value(req)}")
+    return text + "."
+
+
+def _sweep_curve_caption(study: Study) -> str:
+    """What is plotted against the load, the failure points shaded, the reference lines."""
+    many = len(study.variants) > 1
+    caption = (f"Each job's worst SLO window against {study.key}: the share of join "
+               f"attempts that succeeded (top) and the p99 join latency (bottom); circles "
+               f"held the SLO, crosses failed it, the lines join the means per value"
+               + (f"; one colour per variant ({_variant_names(study)})" if many else "")
+               + ".")
+    found = [v for v in study.variants if v.failure_point is not None
+             and v.failure_point.status == "found" and v.failure_point.value is not None]
+    for v in found:
+        fp = v.failure_point
+        assert fp is not None and fp.value is not None
+        what = "interval" if fp.kind == "interval" else "bracket"
+        caption += (f" Failure point{f' of {_flat_label(v.label)}' if many else ''}: "
+                    f"{_value(fp.value)} (solid line; its {what} shaded).")
+    if not found:
+        caption += " No failure point was found in the range swept, so none is marked."
+    return caption + _lines_caption(study)
+
+
+def _flat_label(label: str) -> str:
+    """``_short_label`` on one line, for a caption."""
+    return _short_label(label).replace("\n", ", ")
+
+
+def _variant_names(study: Study) -> str:
+    return _names([_flat_label(v.label) for v in study.variants])
 
 
 def _short_label(label: str) -> str:
-    """``architecture.stations.join.max_rate_rps=2500`` as ``join.max_rate_rps=2500``."""
+    """``architecture.stations.join.max_rate_rps=2500`` as ``join.max_rate_rps=2500``;
+    a part longer than ``MAX_LABEL`` characters is cut with an ellipsis, so a long value
+    (a path) cannot squeeze the plot out of its figure."""
     parts = []
     for part in label.split(", "):
         key, sep, value = part.partition("=")
-        parts.append(".".join(key.split(".")[-2:]) + sep + value)
+        short = ".".join(key.split(".")[-2:]) + sep + value
+        parts.append(short if len(short) <= MAX_LABEL else short[:MAX_LABEL - 1] + "…")
     return ", ".join(parts) if len(parts) < 2 else "\n".join(parts)
 
 
-def fig_comparison(study: Study) -> Figure | None:
+def fig_comparison(study: Study) -> Drawn | None:
     """Variants side by side: failure point (or join ratio), join ratio, cost."""
     if len(study.variants) < 2:
         return None
@@ -651,21 +878,33 @@ def fig_comparison(study: Study) -> Figure | None:
         ax.set_axisbelow(True)
     axes[0].set_yticks(y, labels, fontsize=8)
     axes[0].invert_yaxis()
-    return fig
+    return fig, _comparison_caption(study, at_peak)
 
 
-SWEEP_FIGURES: list[tuple[str, str, str, Callable[[Study], Figure | None]]] = [
-    ("sweep_curve", "SLO against the swept parameter",
-     "Each job's worst SLO window (join success, p99 join latency) against the swept "
-     "parameter; circles held, crosses failed. The failure point and its interval (or the "
-     "bracket between the last value that held and the first that failed) are shaded; the "
-     "dashed line is the expected peak, the dotted line the headroom requirement.",
-     fig_sweep_curve),
-    ("comparison", "Variants compared",
-     "Per variant: the failure point with its interval (dashed: expected peak; dotted: the "
-     "headroom requirement), the share of clients that joined and the instance cost, at "
-     "the expected peak where the sweep ran it, else at the job the findings describe.",
-     fig_comparison),
+def _comparison_caption(study: Study, at_peak: bool) -> str:
+    """The panels, left to right, and which job the joined share and cost come from."""
+    caption = f"One bar per variant ({_variant_names(study)}), left to right: "
+    panels = [f"the failure point of {study.key}"] if study.key else []
+    panels += ["the share of clients that joined", "the instance cost"]
+    caption += _names(panels) + (" at the expected peak." if at_peak
+                                 else " in the job each variant's findings describe.")
+    if not study.key:
+        return caption
+    statuses = {v.failure_point.status for v in study.variants if v.failure_point}
+    marks = {"found": "a bar with an error bar is a failure point and its interval",
+             "holds_throughout": "a hatched bar held the SLO up to the largest value "
+                                 "tried, with no failure point found",
+             "fails_throughout": "\"fails at\" marks a variant that failed at every "
+                                 "value tried"}
+    said = [text for status, text in marks.items() if status in statuses]
+    if said:
+        caption += " In the failure-point panel, " + "; ".join(said) + "."
+    return caption + _lines_caption(study)
+
+
+SWEEP_FIGURES: list[tuple[str, str, Callable[[Study], Drawn | None]]] = [
+    ("sweep_curve", "SLO against the swept parameter", fig_sweep_curve),
+    ("comparison", "Variants compared", fig_comparison),
 ]
 SWEEP_FIGURE_NAMES = [f[0] for f in SWEEP_FIGURES]
 
@@ -676,10 +915,11 @@ def write_sweep_figures(study: Study, outdir: Path) -> list[FigureFile]:
     for name in SWEEP_FIGURE_NAMES:
         (outdir / f"{name}.png").unlink(missing_ok=True)
     written = []
-    for name, title, caption, build in SWEEP_FIGURES:
-        fig = build(study)
-        if fig is None:
+    for name, title, build in SWEEP_FIGURES:
+        drawn = build(study)
+        if drawn is None:
             continue
+        fig, caption = drawn
         fig.tight_layout()
         path = outdir / f"{name}.png"
         with replacing(path) as tmp:

@@ -22,6 +22,7 @@ from urllib.parse import quote
 
 import jinja2
 
+from .. import summary as schema
 from .assumptions import (
     config_diff,
     config_dir,
@@ -39,6 +40,7 @@ from .describe import (
     describe_scenario,
     findings_rows,
     fmt_num,
+    fmt_pct,
     fmt_ratio,
     fmt_s,
     fmt_usd,
@@ -137,11 +139,22 @@ def _assumptions(config: dict[str, Any], hydra: dict[str, Any],
     }
 
 
-def _no_attack_note(run: RunData, figures: list[FigureFile]) -> str:
-    if any(f.name == "attack" for f in figures) or not run.series:
+def _left_out_note(run: RunData, figures: list[FigureFile]) -> str:
+    """Why a figure the report can draw is not there: no attack, or fleets that never
+    changed size (no autoscaler, no failure) and would only draw flat lines."""
+    if not run.series:
         return ""
-    return ("No attack traffic in this scenario, so there is no attack or mitigation "
-            "figure.")
+    drawn = {f.name for f in figures}
+    notes = []
+    if "attack" not in drawn:
+        notes.append("No attack traffic in this scenario, so there is no attack or "
+                     "mitigation figure.")
+    fleets = [n for n in run.stations if f"{n}.instances" in run.series]
+    if "instances" not in drawn and fleets:
+        notes.append("No station has an autoscaler and none changed its instance count, "
+                     "so there is no instances figure; the stations table gives each "
+                     "station's count.")
+    return " ".join(notes)
 
 
 def _findings(run: RunData, gaps: list[str]) -> list[tuple[str, str]]:
@@ -186,7 +199,7 @@ def run_context(run: RunData, figures: list[FigureFile],
         "stations": station_table(s),
         "attack": attack_table(s),
         "figures": _figures(figures),
-        "figure_note": _no_attack_note(run, figures),
+        "figure_note": _left_out_note(run, figures),
         "has_series": bool(len(run.series.get("t_s", ()))),
         "config_text": run.config_text.rstrip("\n"),
         "assumptions": _assumptions(run.config, run.hydra),
@@ -218,28 +231,35 @@ def _job_rows(top: Path, runs: list[RunData],
 
 
 def _variant_table(study: Study) -> Table:
+    """One row per variant: its failure point and verdict, then what its findings job did.
+
+    The findings job is the variant's representative (see ``_where``): the share of its
+    arrived clients that joined, the bottleneck and first breach when it breached, its
+    recovery, the attempts per client and the instance cost.
+    """
     key = study.key
-    header = ["Variant", *(["Failure point"] if key else []), "Verdict", "Bottleneck",
-              "First breach", "Recovery", "Attempts per client", "Cost"]
+    header = ["Variant", *(["Failure point"] if key else []), "Verdict", "Joined",
+              "Bottleneck", "First breach", "Recovery", "Attempts per client", "Cost"]
     rows = []
     for v in study.variants:
         r = v.representative
         s = r.summary if r is not None else {}
-        slo = s.get("slo") or {}
-        breached = slo.get("met") is False
+        breached = schema.value(s, schema.SLO_MET) is False
         rows.append([
             v.label + ((" (baseline)" if study.sweep.parts else " (configured)")
                        if v.is_base and len(study.variants) > 1 else ""),
             *([v.failure_point.text if v.failure_point else NA] if key else []),
             v.verdict.decision,
-            str(slo.get("bottleneck") or NA) if breached else "none",
-            fmt_s(slo.get("first_breach_s")) if breached else "none",
+            fmt_pct(schema.value(s, schema.JOIN_RATIO)),
+            str(schema.value(s, schema.BOTTLENECK) or NA) if breached else "none",
+            fmt_s(schema.value(s, schema.FIRST_BREACH_S)) if breached else "none",
             recovery_text(s) if r is not None else NA,
-            fmt_ratio(get(s, "legit", "attempts_per_client")),
-            fmt_usd(get(s, "cost", "usd")),
+            fmt_ratio(schema.value(s, schema.ATTEMPTS_PER_CLIENT)),
+            fmt_usd(schema.value(s, schema.COST_USD)),
         ])
-    return Table(header, rows, [False, *([False] if key else []), False, False, True, False,
-                                True, True])
+    verdict_col = 2 if key else 1
+    return Table(header, rows, [False, *([False] if key else []), False, True, False, True,
+                                False, True, True], nowrap=(verdict_col,))
 
 
 def _where(study: Study) -> str:
@@ -249,9 +269,10 @@ def _where(study: Study) -> str:
                 "takes it apart.")
     if study.key is None:
         return "Each variant's findings are those of its last job."
-    return (f"Bottleneck, first breach, recovery, amplification and cost are read from the "
-            f"failing job closest to the failure point (the first value of {study.key} at "
-            f"which the SLO failed), else from the job at the expected peak.")
+    return (f"The share joined, bottleneck, first breach, recovery, amplification and cost "
+            f"are read from the failing job closest to the failure point (the first value "
+            f"of {study.key} at which the SLO failed), else from the job at the expected "
+            f"peak.")
 
 
 def _sweep_scenario(study: Study) -> str:
