@@ -191,7 +191,13 @@ def test_sweep_on_slurm_equals_joblib(slurm: Slurm, joblib_sweep: Path,
     # saw complete.
     ids = [yaml.safe_load((out / r["job"] / ".hydra" / "hydra.yaml").read_text())
            ["hydra"]["job"]["id"] for r in table]
-    states = slurm.states()
+    # The accounting records a job's end a moment after the job ends.
+    deadline = time.monotonic() + 60
+    while True:
+        states = slurm.states()
+        if all(states.get(i) == "COMPLETED" for i in ids) or time.monotonic() > deadline:
+            break
+        time.sleep(1)
     assert all(states.get(i) == "COMPLETED" for i in ids), (ids, states)
     same_results(out, joblib_sweep)
 
@@ -211,7 +217,9 @@ def test_a_cancelled_slurm_job_is_recorded_and_rerun(slurm: Slurm, joblib_sweep:
     args = slurm_sweep(SWEEP, out)
     proc = start_sim(args, tmp_path, slurm.env)
     # Job 1 of the sweep is task 1 of the job array submitit submits.
-    wait_until("job 1 running", lambda: running(out / "1"), proc)
+    # Just started, so seconds from its end: the cancel cannot come after it finished.
+    wait_until("job 1 starting", lambda: running(out / "1") and time.time() - (
+        out / "1" / "config.yaml").stat().st_mtime < 0.5, proc)
     task = next(i for i in slurm.queue() if i.endswith("_1"))
     slurm.run("scancel", task)
     _, stderr = proc.communicate(timeout=TIMEOUT_S)
@@ -222,6 +230,10 @@ def test_a_cancelled_slurm_job_is_recorded_and_rerun(slurm: Slurm, joblib_sweep:
     assert table["1"]["status"] in ("interrupted", "failed")
     assert table["1"]["error"] == f"Lost: slurm job {task} ended CANCELLED by " \
         f"{os.getuid()} without a result"
+    deadline = time.monotonic() + 60  # the accounting records the end a moment later
+    while not slurm.states().get(task, "").startswith("CANCELLED") \
+            and time.monotonic() < deadline:
+        time.sleep(1)
     assert slurm.states()[task].startswith("CANCELLED")
     before = snapshot(out)
     again = sim(args, tmp_path, slurm.env)
@@ -271,12 +283,16 @@ def test_failure_point_probes_go_through_ray(ray_cluster: RayCluster,
     same_failure_point(out, joblib_failure_point)
 
 
-def job_on_worker(out: Path) -> str | None:
-    """A job running on the worker node now, if there is one."""
-    return next((j for j, n in nodes(out).items() if n == "sim_worker" and running(out / j)),
-                None)
+def job_on_worker(out: Path, fresh_s: float = 0.5) -> str | None:
+    """A job that started on the worker node within the last ``fresh_s`` seconds and is
+    running now, if there is one: killed then, it is seconds from its end, so the kill
+    cannot come after it finished."""
+    now = time.time()
+    return next((j for j, n in nodes(out).items() if n == "sim_worker" and running(out / j)
+                 and now - (out / j / "config.yaml").stat().st_mtime < fresh_s), None)
 
 
+@pytest.mark.ray_node_kill
 def test_ray_reruns_a_job_whose_node_died(ray_cluster: RayCluster, joblib_sweep: Path,
                                           tmp_path: Path) -> None:
     """Ray's own retries (three by default): the job runs again on the node left."""
@@ -285,7 +301,7 @@ def test_ray_reruns_a_job_whose_node_died(ray_cluster: RayCluster, joblib_sweep:
     proc = start_sim(ray_sweep(SWEEP, out, ray_cluster), tmp_path, ray_cluster.env)
     wait_until("a job running on the worker node", lambda: job_on_worker(out) is not None,
                proc)
-    killed = job_on_worker(out)
+    killed = job_on_worker(out, fresh_s=5.0)
     ray_cluster.kill_worker()
     _, stderr = proc.communicate(timeout=TIMEOUT_S)
     assert proc.returncode == 0, stderr
@@ -294,6 +310,7 @@ def test_ray_reruns_a_job_whose_node_died(ray_cluster: RayCluster, joblib_sweep:
     same_results(out, joblib_sweep)
 
 
+@pytest.mark.ray_node_kill
 def test_a_job_lost_with_its_ray_node_is_recorded_and_rerun(
         ray_cluster: RayCluster, joblib_sweep: Path, tmp_path: Path) -> None:
     ray_cluster.ensure_worker()
@@ -302,7 +319,7 @@ def test_a_job_lost_with_its_ray_node_is_recorded_and_rerun(
     proc = start_sim(args, tmp_path, ray_cluster.env)
     wait_until("a job running on the worker node", lambda: job_on_worker(out) is not None,
                proc)
-    lost_job = job_on_worker(out)
+    lost_job = job_on_worker(out, fresh_s=5.0)
     assert lost_job is not None
     ray_cluster.kill_worker()
     _, stderr = proc.communicate(timeout=TIMEOUT_S)
