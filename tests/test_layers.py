@@ -24,6 +24,8 @@ modules):
   ``config``.
 - ``report`` (``sim.report``): reads run directories and writes the report. Imports
   ``analysis``, ``compose`` and ``config``, never ``run``, ``model`` or ``engine``.
+- ``calibrate`` (``sim.calibrate``): fits an architecture preset to a load test's logs.
+  Imports ``config``.
 - faces: the package itself, ``sim.api``, ``sim.cli``, ``sim.sweep``, ``sim.attribute``,
   ``sim.__main__`` and the Hydra plugin ``hydra_plugins.sim_failure_point``. They may
   import anything; nothing below imports them.
@@ -60,6 +62,7 @@ MAY_IMPORT: dict[str, set[str]] = {
     "run": {"engine", "config", "model", "analysis", "resolution"} | LEAVES,
     "compose": {"config"} | LEAVES,
     "report": {"analysis", "compose", "config"} | LEAVES,
+    "calibrate": {"config"} | LEAVES,
 }
 FACES = {"sim", "sim.__main__", "sim.api", "sim.cli", "sim.sweep", "sim.attribute"}
 ENGINE_THIRD_PARTY = {"numpy", "scipy", "simpy"}

@@ -157,6 +157,23 @@ def _add_normals(hist: np.ndarray, tick: np.ndarray, lat_v: np.ndarray, lat_sd: 
             add(*pending.popleft().result())
 
 
+def window_success_ratio(ok: np.ndarray, bad: np.ndarray, span: int
+                         ) -> tuple[np.ndarray, np.ndarray]:
+    """Per tick, the share of attempts that succeeded among those finished in the
+    trailing ``span`` ticks (NaN where none finished), and how many finished."""
+
+    def rolling(x: np.ndarray) -> np.ndarray:
+        c = np.cumsum(x)
+        c[span:] = c[span:] - c[:-span].copy()
+        return c
+
+    ok_w, bad_w = rolling(ok), rolling(bad)
+    finished = ok_w + bad_w
+    with np.errstate(invalid="ignore", divide="ignore"):
+        ratio = np.where(finished > 0, ok_w / finished, np.nan)
+    return ratio, finished
+
+
 def evaluate(ts: dict[str, np.ndarray], lat: tuple[np.ndarray, np.ndarray, np.ndarray],
              slo: Any, stations: list[str], lat_sd: np.ndarray | None = None,
              rate_caps: dict[str, float] | None = None, lat_k3: np.ndarray | None = None,
@@ -172,15 +189,7 @@ def evaluate(ts: dict[str, np.ndarray], lat: tuple[np.ndarray, np.ndarray, np.nd
     if "legit.refused_locally" in ts:
         bad = bad + ts["legit.refused_locally"]
 
-    def rolling(x: np.ndarray) -> np.ndarray:
-        c = np.cumsum(x)
-        c[span:] = c[span:] - c[:-span].copy()
-        return c
-
-    ok_w, bad_w = rolling(ok), rolling(bad)
-    finished = ok_w + bad_w
-    with np.errstate(invalid="ignore", divide="ignore"):
-        ratio = np.where(finished > 0, ok_w / finished, np.nan)
+    ratio, finished = window_success_ratio(ok, bad, span)
     p50, p90, p99 = window_latency_quantiles(t, *lat, window_s=slo.window_s,
                                              qs=(0.5, 0.9, 0.99), lat_sd=lat_sd,
                                              lat_k3=lat_k3)

@@ -1,0 +1,441 @@
+"""Rehearse a launch against a real service: calibrate, predict, then verify.
+
+    python experiments/rehearsal/run.py            # the full rehearsal (about 30 min)
+    python experiments/rehearsal/run.py --smoke    # short steps, a few probes, short crowds
+    python experiments/rehearsal/run.py --smoke --no-crowd   # constant arrivals only (3 min)
+
+Needs the ``rehearsal`` extra (Locust, Starlette, uvicorn). In order:
+
+1. **Calibrate**: the testbed (``testbed/``) under a constant load of at most half of its
+   nominal capacity; ``sim-calibrate service`` turns its timing log and Locust's CSVs into
+   ``config/architecture/testbed.yaml``, beside the clients and the SLO of the rehearsal
+   (``config/clients/rehearsal.yaml``, ``config/slo/rehearsal.yaml``: the same values the
+   load generator's clients use).
+2. **Predict**: the failure-point sweeper searches ``arrivals.rate`` on that preset
+   (constant arrivals, each probe as long as a real step, replicated on seeds).
+3. **Verify**: real steps of constant load around the prediction, each on a freshly
+   started testbed (as every simulated run starts empty), judged by the same SLO
+   (``judge``), then a few bisection steps between the last rate that held and the first
+   that failed. The simulator is run at every step's rate for the predicted curve.
+4. **The flash crowd** (unless ``--no-crowd``): the same for the audience of a flash
+   crowd of the testbed's scale (``testbed.loadtest.CROWD``), and ``sim-calibrate
+   arrivals`` on the largest crowd's first attempts, to see the curve fitted back.
+
+Writes, in the output folder (this folder by default): ``results.json``
+(``predicted_failure_rps`` and its interval, ``measured_failure_rps`` and its bracket,
+every step predicted and measured), ``steps.csv``, ``rehearsal.png``, the calibration
+(``calibration/``: timing log, Locust CSVs, ``calibration.json``), the sweep
+(``predict/``) and each step's files (``steps/``); the summary replaces the block
+between the ``results`` markers of README.md when the output folder is this folder.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import subprocess
+import sys
+import time
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parents[1]
+sys.path.insert(0, str(ROOT))  # run from a clone without installing
+
+import matplotlib  # noqa: E402
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import yaml  # noqa: E402
+
+from experiments.rehearsal.judge import judge, read_events  # noqa: E402
+from experiments.study import update_readme, write_csv  # noqa: E402
+from testbed.clients import DEFAULT_CLIENTS, flash_crowd_rate  # noqa: E402
+from testbed.config import TestbedConfig  # noqa: E402
+from testbed.config import load as load_testbed  # noqa: E402
+from testbed.harness import Testbed, arrivals_per_second, run_locust  # noqa: E402
+from testbed.loadtest import CROWD  # noqa: E402
+
+SLO = {"window_s": 30, "join_success_min": 0.99, "join_p99_max_s": 2.0, "min_attempts": 20}
+CALIBRATION_SHARE = 0.45  # calibration load, as a share of the nominal capacity
+FULL = {"calibrate_s": 60, "step_s": 90, "steps": (0.6, 0.8, 0.9, 0.95, 1.0, 1.05, 1.1, 1.2),
+        "bisect": 2, "replications": 5, "curve_seeds": 5, "rel_tol": 0.01,
+        "crowd_s": 90, "crowd_steps": (0.8, 0.9, 1.0, 1.1, 1.25)}
+CROWD_T0_S = 20.0  # the flash crowd's push, seconds into a step
+SMOKE = {"calibrate_s": 25, "step_s": 35, "steps": (0.5, 1.0, 1.4), "bisect": 0,
+         "replications": 2, "curve_seeds": 1, "rel_tol": 0.05,
+         "crowd_s": 45, "crowd_steps": (0.5, 1.5)}
+
+
+def nominal_capacity(cfg: TestbedConfig) -> float:
+    """Joins per second the testbed's configuration allows (its smallest tier)."""
+    visits = {"token_store": 1.0 - cfg.cache_hit_ratio}
+    caps = [t.workers / t.service.mean_s / max(visits.get(n, 1.0), 1e-9)
+            for n, t in cfg.tiers.items()]
+    return min([*caps, cfg.room_key_rps])
+
+
+def calibrated_capacity(arch: dict[str, Any]) -> float:
+    """The same for a calibrated architecture (visit shares from its routes)."""
+    visits = {arch["entry"]: 1.0}
+    for a, r in arch["routes"].items():  # routes are written in the order requests go
+        for b, p in r.items():
+            visits[b] = visits.get(b, 0.0) + visits.get(a, 0.0) * p
+    caps = []
+    for name, st in arch["stations"].items():
+        v = max(visits.get(name, 1.0), 1e-9)
+        caps.append(st["workers_per_instance"] * st["instances"] / st["service"]["mean_s"] / v)
+        if st.get("max_rate_rps"):
+            caps.append(st["max_rate_rps"] / v)
+    return min(caps)
+
+
+def sim_clients() -> dict[str, Any]:
+    """The load generator's clients, as the simulator's ``clients`` preset."""
+    c = json.loads(json.dumps(DEFAULT_CLIENTS))
+    c["session"] = {"dist": "lognormal", **c["session"]}
+    return {**c, "reconnect": True}
+
+
+def real_step(arrivals: dict[str, Any], duration_s: float, seed: int, out: Path
+              ) -> dict[str, Any]:
+    """One step of real load on a fresh testbed: the SLO verdict and the CPU it took."""
+    out.mkdir(parents=True, exist_ok=True)
+    plan = {"arrivals": arrivals, "duration_s": duration_s, "seed": seed,
+            "clients": DEFAULT_CLIENTS, "events": str(out / "events.csv")}
+    with Testbed(out / "timing.tsv") as tb:
+        cpu0 = tb.cpu_s()
+        locust_cpu = run_locust(plan, out, tb.host)
+        tb_cpu = tb.cpu_s() - cpu0
+    res = judge(read_events(out / "events.csv"), duration_s, SLO)
+    res.update({"testbed_cpu_share": tb_cpu / duration_s,
+                "locust_cpu_share": locust_cpu / duration_s})
+    what = ", ".join(f"{k} {v}" for k, v in arrivals.items() if k in ("rate", "audience"))
+    print(f"[rehearsal] real {what}: SLO {'met' if res['slo_met'] else 'FAILED'}, join share "
+          f"{res['join_share']:.4f}, p99 {res['p99_s']:.3f} s, CPU testbed "
+          f"{res['testbed_cpu_share']:.0%} locust {res['locust_cpu_share']:.0%}",
+          file=sys.stderr, flush=True)
+    return res
+
+
+def calibrate_step(p: dict[str, Any], cfg: TestbedConfig, out: Path) -> dict[str, Any]:
+    """Moderate load on the testbed, then sim-calibrate: the scenario's config folder."""
+    from sim.calibrate.__main__ import main as sim_calibrate
+
+    rate = round(CALIBRATION_SHARE * nominal_capacity(cfg), 1)
+    cal = out / "calibration"
+    step = real_step({"kind": "constant", "rate": rate}, p["calibrate_s"], 101, cal)
+    conf = out / "config"
+    rc = sim_calibrate(["service", "--log", str(cal / "timing.tsv"), "--locust",
+                        str(cal / "locust"), "--name", "testbed", "--out", str(conf)])
+    if rc != 0:
+        raise SystemExit("calibration failed (see the message above)")
+    (conf / "calibration.json").replace(cal / "calibration.json")
+    for group, body in (("clients", sim_clients()), ("slo", SLO)):
+        (conf / group).mkdir(exist_ok=True)
+        (conf / group / "rehearsal.yaml").write_text(yaml.safe_dump(body, sort_keys=False))
+    arch = yaml.safe_load((conf / "architecture" / "testbed.yaml").read_text())
+    return {"rate_rps": rate, "step": step, "capacity_rps": calibrated_capacity(arch),
+            "nominal_capacity_rps": nominal_capacity(cfg)}
+
+
+def scenario(horizon_s: float, crowd: bool = False) -> list[str]:
+    """The simulator's overrides for a step: constant arrivals, or the testbed's crowd."""
+    arrivals = ["arrivals=constant"]
+    if crowd:
+        arrivals = ["arrivals=flash_crowd", f"arrivals.t0_s={CROWD_T0_S}",
+                    *(f"arrivals.{k}={v}" for k, v in CROWD.items() if k != "kind")]
+    return ["architecture=testbed", "clients=rehearsal", "slo=rehearsal", *arrivals,
+            f"run.horizon_s={horizon_s}", "run.resolution_s=0", "run.report=false",
+            "run.progress=false"]
+
+
+def predict(conf: Path, param: str, bounds: tuple[float, float], over: list[str],
+            p: dict[str, Any], out: Path, jobs: int) -> dict[str, Any]:
+    """The failure-point sweeper on ``param``: its ``failure_point.json``."""
+    cmd = [sys.executable, "-m", "sim", "--config-dir", str(conf), "-m",
+           "hydra/sweeper=failure_point", f"hydra.sweeper.param={param}",
+           f"hydra.sweeper.low={bounds[0]:.1f}", f"hydra.sweeper.high={bounds[1]:.1f}",
+           f"hydra.sweeper.replications={p['replications']}", "hydra.sweeper.direction=up",
+           f"hydra.sweeper.rel_tol={p['rel_tol']}", f"hydra.sweep.dir={out}",
+           f"hydra.launcher.n_jobs={jobs}", *over]
+    done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise SystemExit(f"the failure-point sweep failed:\n{done.stderr[-2000:]}")
+    fp: dict[str, Any] = json.loads((out / "failure_point.json").read_text())
+    print(f"[rehearsal] predicted failure point of {param}: {fp.get('value')} "
+          f"(interval {fp.get('interval')})", file=sys.stderr, flush=True)
+    return fp
+
+
+def sim_point(args: tuple[str, list[str], int]) -> dict[str, Any]:
+    """One simulated run (in a worker process)."""
+    import sim
+
+    conf, over, seed = args
+    s = sim.run([*over, f"run.seed={seed}"], config_dir=conf).summary
+    return {"slo_met": bool(s["slo"]["met"]), "p99_s": s["join_latency_s"]["p99"],
+            "join_share": s["legit"]["join_ratio"],
+            "worst_success_ratio": s["slo"]["worst_success_ratio"],
+            "worst_p99_s": s["slo"]["worst_p99_s"]}
+
+
+def predicted_curve(conf: Path, points: dict[float, list[str]], p: dict[str, Any],
+                    jobs: int) -> dict[float, dict[str, Any]]:
+    """Per point (its overrides), the simulator's figures: means over ``curve_seeds``."""
+    tasks = [(v, (str(conf), over, seed)) for v, over in points.items()
+             for seed in range(1, p["curve_seeds"] + 1)]
+    with ProcessPoolExecutor(max_workers=jobs) as ex:
+        results = list(ex.map(sim_point, [t[1] for t in tasks]))
+    out: dict[float, dict[str, Any]] = {}
+    for (v, _), res in zip(tasks, results, strict=True):
+        out.setdefault(v, {"runs": []})["runs"].append(res)
+    for d in out.values():
+        runs = d["runs"]
+        d["slo_met_share"] = float(np.mean([x["slo_met"] for x in runs]))
+        for k in ("p99_s", "join_share", "worst_success_ratio", "worst_p99_s"):
+            vals = [x[k] for x in runs if x[k] is not None]
+            d[k] = float(np.mean(vals)) if vals else None
+    return out
+
+
+def bracket(steps: list[dict[str, Any]]) -> tuple[float | None, float | None]:
+    """The highest value that held below the lowest value that failed."""
+    failed = [s["value"] for s in steps if not s["slo_met"]]
+    fail = min(failed) if failed else None
+    held = [s["value"] for s in steps if s["slo_met"] and (fail is None or s["value"] < fail)]
+    return (max(held) if held else None), fail
+
+
+def verify(values: list[float], arrivals: Any, duration_s: float, bisect: int,
+           out: Path) -> list[dict[str, Any]]:
+    """Real steps at ``values`` (``arrivals(v)``: the plan's curve), then ``bisect`` steps
+    inside the bracket."""
+    def step(v: float, seed: int) -> dict[str, Any]:
+        return {"value": v, **real_step(arrivals(v), duration_s, seed, out / f"{v:g}")}
+
+    steps = [step(v, 200 + i) for i, v in enumerate(values)]
+    for i in range(bisect):
+        held, fail = bracket(steps)
+        if held is None or fail is None:
+            break
+        steps.append(step(round((held + fail) / 2, 1), 300 + i))
+    return sorted(steps, key=lambda s: s["value"])
+
+
+def compare(fp: dict[str, Any], steps: list[dict[str, Any]],
+            curve: dict[float, dict[str, Any]]) -> dict[str, Any]:
+    """The agreement: failure points, and p99 below the knee."""
+    held, fail = bracket(steps)
+    measured = (held + fail) / 2 if held is not None and fail is not None else None
+    predicted = fp.get("value")
+    rel = (predicted - measured) / measured if predicted and measured else None
+    knee = measured if measured is not None else math.inf
+    p99_err = {s["value"]: (curve[s["value"]]["p99_s"] - s["p99_s"]) / s["p99_s"]
+               for s in steps if s["value"] < knee and s["p99_s"]
+               and curve[s["value"]]["p99_s"] is not None}
+    return {"predicted": predicted, "predicted_interval": fp.get("interval"),
+            "measured": measured, "measured_bracket": [held, fail], "relative_error": rel,
+            "within_10pct": None if rel is None else abs(rel) <= 0.10,
+            "p99_relative_error_below_knee": p99_err,
+            "p99_within_15pct": bool(p99_err) and all(abs(e) <= 0.15 for e in p99_err.values())}
+
+
+def rate_part(cal: dict[str, Any], p: dict[str, Any], out: Path, jobs: int
+              ) -> dict[str, Any]:
+    """Predict the failure rate of constant arrivals, then step the real load through it."""
+    conf, cap = out / "config", cal["capacity_rps"]
+    fp = predict(conf, "arrivals.rate", (0.5 * cap, 1.3 * cap), scenario(p["step_s"]), p,
+                 out / "predict", jobs)
+    base = fp.get("value") or cap
+    steps = verify([round(base * f, 1) for f in p["steps"]],
+                   lambda v: {"kind": "constant", "rate": v}, p["step_s"], p["bisect"],
+                   out / "steps")
+    over = scenario(p["step_s"])
+    curve = predicted_curve(conf, {s["value"]: [*over, f"arrivals.rate={s['value']}"]
+                                   for s in steps}, p, jobs)
+    for s in steps:
+        s["predicted"] = {k: v for k, v in curve[s["value"]].items() if k != "runs"}
+    return {"agreement": compare(fp, steps, curve), "steps": steps}
+
+
+def crowd_part(cal: dict[str, Any], p: dict[str, Any], out: Path, jobs: int
+               ) -> dict[str, Any]:
+    """The same for the flash crowd's audience; and the crowd fitted back from its arrivals."""
+    conf, horizon = out / "config", p["crowd_s"]
+    shape = {**CROWD, "t0_s": CROWD_T0_S}
+    per_listener = max(flash_crowd_rate({**shape, "audience": 1.0})(t / 10)
+                       for t in range(10 * horizon))
+    guess = cal["capacity_rps"] / per_listener
+    over = scenario(horizon, crowd=True)
+    fp = predict(conf, "arrivals.audience", (0.5 * guess, 1.5 * guess), over, p,
+                 out / "predict_crowd", jobs)
+    base = fp.get("value") or guess
+    steps = verify([float(round(base * f)) for f in p["crowd_steps"]],
+                   lambda v: {**shape, "audience": v}, horizon, 0, out / "crowd")
+    curve = predicted_curve(conf, {s["value"]: [*over, f"arrivals.audience={s['value']}"]
+                                   for s in steps}, p, jobs)
+    for s in steps:
+        s["predicted"] = {k: v for k, v in curve[s["value"]].items() if k != "runs"}
+    return {"agreement": compare(fp, steps, curve), "steps": steps,
+            "arrivals_fit": fit_back(out / "crowd" / f"{steps[-1]['value']:g}", shape,
+                                     steps[-1]["value"], horizon)}
+
+
+def fit_back(step_dir: Path, shape: dict[str, Any], audience: float, horizon: float
+             ) -> dict[str, Any]:
+    """``sim-calibrate arrivals`` on a real crowd's first attempts per second."""
+    from sim.calibrate import CalibrationError, fit_flash_crowd
+
+    counts = arrivals_per_second(step_dir / "events.csv", horizon)
+    t = np.array([c[0] for c in counts], dtype=float)
+    y = np.array([c[1] for c in counts], dtype=float)
+    planned = {k: v for k, v in {**shape, "audience": audience}.items() if k != "kind"}
+    try:
+        fit = fit_flash_crowd(t, y, str(step_dir / "events.csv"))
+    except CalibrationError as exc:
+        return {"planned": planned, "error": str(exc)}
+    return {"planned": planned, "fitted": fit.params, "deviance_per_dof": fit.dispersion,
+            "max_cumulative_gap": fit.max_cumulative_gap}
+
+
+def plot(parts: list[tuple[str, dict[str, Any]]], out: Path) -> None:
+    fig, axes = plt.subplots(len(parts), 2, figsize=(11, 4.2 * len(parts)), squeeze=False)
+    for row, (xlabel, part) in enumerate(parts):
+        steps, agree = part["steps"], part["agreement"]
+        xs = [s["value"] for s in steps]
+        for ax, key, label in ((axes[row][0], "p99_s", "p99 join latency (s)"),
+                               (axes[row][1], "join_share", "clients joined / arrived")):
+            ax.plot(xs, [s["predicted"][key] for s in steps], "-o", ms=4, label="predicted (sim)")
+            ax.plot(xs, [s[key] for s in steps], "-s", ms=4, label="measured (testbed)")
+            ax.set(xlabel=xlabel, ylabel=label)
+            lo, hi = agree["predicted_interval"] or (None, None)
+            if lo is not None and hi is not None:
+                ax.axvspan(lo, hi, color="C0", alpha=0.15)
+            for v, c, name in ((agree["predicted"], "C0", "predicted failure"),
+                               (agree["measured"], "C1", "measured failure")):
+                if v is not None:
+                    ax.axvline(v, color=c, ls="--", lw=1, label=name)
+            ax.grid(alpha=0.3)
+        axes[row][0].axhline(SLO["join_p99_max_s"], color="grey", lw=0.8)
+        axes[row][0].set_yscale("log")
+        axes[row][0].legend(fontsize=8)
+    fig.suptitle("Rehearsal: the calibrated simulator against the testbed")
+    fig.tight_layout()
+    fig.savefig(out / "rehearsal.png", dpi=110)
+    plt.close(fig)
+
+
+def _fmt(x: Any, spec: str = ".3f") -> str:
+    return "-" if x is None else format(x, spec)
+
+
+def part_text(part: dict[str, Any], unit: str) -> list[str]:
+    a = part["agreement"]
+    lo, hi = a["predicted_interval"] or (None, None)
+    rel = a["relative_error"]
+    lines = [
+        f"- predicted failure point: **{_fmt(a['predicted'], '.1f')}** {unit} (95% interval "
+        f"{_fmt(lo, '.1f')} to {_fmt(hi, '.1f')})",
+        f"- measured failure point: **{_fmt(a['measured'], '.1f')}** {unit} (held at "
+        f"{_fmt(a['measured_bracket'][0], '.1f')}, failed at "
+        f"{_fmt(a['measured_bracket'][1], '.1f')})",
+        f"- prediction error: {_fmt(None if rel is None else 100 * rel, '+.1f')}% (target "
+        f"within 10%: {'met' if a['within_10pct'] else 'not met'}); p99 below the knee "
+        f"within 15%: {'met' if a['p99_within_15pct'] else 'not met'}",
+        "",
+        f"| {unit} | SLO sim | SLO real | p99 sim (s) | p99 real (s) | joined sim | "
+        "joined real | worst success sim | worst success real | CPU testbed | CPU locust |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for s in part["steps"]:
+        pr = s["predicted"]
+        lines.append(
+            f"| {s['value']:g} | {pr['slo_met_share']:.0%} met | "
+            f"{'met' if s['slo_met'] else 'failed'} | {_fmt(pr['p99_s'])} | {_fmt(s['p99_s'])} "
+            f"| {_fmt(pr['join_share'], '.4f')} | {_fmt(s['join_share'], '.4f')} | "
+            f"{_fmt(pr['worst_success_ratio'])} | {_fmt(s['worst_success_ratio'])} | "
+            f"{s['testbed_cpu_share']:.0%} | {s['locust_cpu_share']:.0%} |")
+    return lines
+
+
+def summary_text(res: dict[str, Any]) -> str:
+    c = res["calibration"]
+    lines = [f"Calibrated at {c['rate_rps']} joins/s ({c['rate_rps'] / c['capacity_rps']:.0%} "
+             f"of the calibrated capacity, {c['capacity_rps']:.1f}/s). Steps of "
+             f"{res['meta']['step_s']} s of constant arrivals:", "",
+             *part_text(res["rate"], "joins/s")]
+    crowd = res.get("crowd")
+    if crowd:
+        lines += ["", f"Flash crowds ({res['meta']['crowd_s']} s each), by audience:", "",
+                  *part_text(crowd, "audience")]
+        fit = crowd["arrivals_fit"]
+        if "fitted" in fit:
+            lines += ["", "The largest crowd's arrivals fitted back (`sim-calibrate arrivals`): "
+                      + ", ".join(f"{k} {fit['fitted'][k]:.3g} (planned {v:g})"
+                                  for k, v in fit["planned"].items())
+                      + f"; deviance per degree of freedom {fit['deviance_per_dof']:.2f}."]
+        else:
+            lines += ["", f"The largest crowd's arrivals could not be fitted: {fit['error']}"]
+    lines.append(f"\nWall time: {res['meta']['wall_s'] / 60:.1f} min.\n")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--smoke", action="store_true", help="short steps, few probes")
+    ap.add_argument("--jobs", type=int, default=2, help="simulations at once")
+    ap.add_argument("--out", type=Path, default=HERE)
+    ap.add_argument("--no-crowd", action="store_true", help="skip the flash-crowd part")
+    ap.add_argument("--crowd-only", action="store_true",
+                    help="only the flash-crowd part, on the calibration already in --out")
+    args = ap.parse_args()
+    p = SMOKE if args.smoke else FULL
+    out: Path = args.out
+    out.mkdir(parents=True, exist_ok=True)
+    t0 = time.perf_counter()
+    if args.crowd_only:
+        res = json.loads((out / "results.json").read_text())
+        t0 -= res["meta"]["wall_s"]
+    else:
+        cal = calibrate_step(p, load_testbed(), out)
+        part = rate_part(cal, p, out, args.jobs)
+        a = part["agreement"]
+        res = {"meta": {"smoke": args.smoke, "step_s": p["step_s"], "slo": SLO,
+                        "clients": sim_clients()},
+               "predicted_failure_rps": a["predicted"],
+               "predicted_interval": a["predicted_interval"],
+               "measured_failure_rps": a["measured"], "measured_bracket": a["measured_bracket"],
+               "calibration": cal, "rate": part}
+        res["meta"]["wall_s"] = time.perf_counter() - t0
+        finish(res, out)  # kept even if the crowd part fails
+    if not args.no_crowd:
+        res["crowd"] = crowd_part(res["calibration"], p, out, args.jobs)
+        res["meta"]["crowd_s"] = p["crowd_s"]
+        res["meta"]["wall_s"] = time.perf_counter() - t0
+        finish(res, out)
+
+
+def finish(res: dict[str, Any], out: Path) -> None:
+    """results.json, steps.csv, the figure, and the README's results block."""
+    (out / "results.json").write_text(json.dumps(res, indent=1) + "\n")
+    rows = [{"part": name, **{k: v for k, v in s.items() if k != "predicted"},
+             **{f"sim_{k}": v for k, v in s["predicted"].items()}}
+            for name in ("rate", "crowd") if name in res for s in res[name]["steps"]]
+    write_csv(out / "steps.csv", rows)
+    parts = [("offered joins per second", res["rate"])]
+    if "crowd" in res:
+        parts.append(("flash-crowd audience", res["crowd"]))
+    plot(parts, out)
+    text = summary_text(res)
+    print(text)
+    if out.resolve() == HERE:
+        update_readme(HERE / "README.md", text)
+
+
+if __name__ == "__main__":
+    main()
