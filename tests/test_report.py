@@ -15,6 +15,7 @@ import re
 import shutil
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -204,23 +205,30 @@ def test_null_values_render_as_na(copy_dir: Path) -> None:
     assert "No config.yaml" in (copy_dir / "report.html").read_text()
 
 
-def test_empty_cells_are_nan_and_attack_figure_appears(copy_dir: Path) -> None:
-    path = copy_dir / "timeseries.csv"
+def edit_column(path: Path, name: str, value: Callable[[int, str], str]
+                ) -> tuple[list[str], list[list[str]]]:
+    """Rewrite column ``name`` of a timeseries.csv, row ``i`` to ``value(i, old)``;
+    returns the header and the rows as written."""
     lines = path.read_text().splitlines()
     header = lines[0].split(",")
-    col = header.index("attack.offered")
+    col = header.index(name)
     rows = [r.split(",") for r in lines[1:]]
     for i, r in enumerate(rows):
-        r[col] = "5" if 100 <= i < 200 else "0"
+        r[col] = value(i, r[col])
     path.write_text("\n".join([lines[0], *(",".join(r) for r in rows)]) + "\n")
+    return header, rows
+
+
+def test_empty_cells_are_nan_and_attack_figure_appears(copy_dir: Path) -> None:
+    path = copy_dir / "timeseries.csv"
+    header, rows = edit_column(path, "attack.offered",
+                               lambda i, _: "5" if 100 <= i < 200 else "0")
     # The first ticks of the SLO columns are empty cells in a real run.
     assert rows[0][header.index("slo.join_p99_s")] == ""
     build_report(copy_dir)
     assert (copy_dir / "figures" / "attack.png").is_file()
     # Back to no attack: the stale figure goes away on the next build.
-    for r in rows:
-        r[col] = "0"
-    path.write_text("\n".join([lines[0], *(",".join(r) for r in rows)]) + "\n")
+    edit_column(path, "attack.offered", lambda i, _: "0")
     build_report(copy_dir)
     assert not (copy_dir / "figures" / "attack.png").exists()
 
@@ -301,14 +309,11 @@ def test_no_instances_figure_without_an_autoscaler(run_dir: Path) -> None:
 def test_instances_figure_when_a_fleet_changes_size(copy_dir: Path) -> None:
     """Without an autoscaler, a fleet that lost instances (a failure) is drawn, alone."""
     path = copy_dir / "timeseries.csv"
-    lines = path.read_text().splitlines()
-    header = lines[0].split(",")
-    col = header.index("join.instances")
-    rows = [r.split(",") for r in lines[1:]]
-    full = rows[0][col]
-    for r in rows[100:150]:
-        r[col] = str(int(float(full)) - 1)
-    path.write_text("\n".join([lines[0], *(",".join(r) for r in rows)]) + "\n")
+    # A fixed fleet: every row holds the full count; rows 100-149 lose one instance.
+    header, rows = edit_column(path, "join.instances",
+                               lambda i, old: str(int(float(old)) - 1) if 100 <= i < 150
+                               else old)
+    full = rows[0][header.index("join.instances")]
     build_report(copy_dir)
     assert (copy_dir / "figures" / "instances.png").is_file()
     md = (copy_dir / "report.md").read_text()
