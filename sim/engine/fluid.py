@@ -508,13 +508,21 @@ class FluidStation(Station):
         ticks.)"""
         tau = self.load_tau_s
         if self._streams:
-            return self._stream_load_rate(part, now)
-        decay = math.exp(-(now - self._rate_t) / tau)
-        spanned = self._rate_s * decay + tau * (1.0 - decay)
+            w = part.spread_s
+            if w > STREAM_TICKS * self.resolution_s:
+                # A stream part's middle request finds the streams run on for half its
+                # window (its own among them), not half of its count at once.
+                n, spanned = self._advanced(now + w / 2)
+                return n / spanned if spanned > 0.0 else 0.0
+            n, spanned = self._advanced(now)
+        else:
+            decay = math.exp(-(now - self._rate_t) / tau)
+            n = self._rate_n * decay
+            spanned = self._rate_s * decay + tau * (1.0 - decay)
         if spanned <= 0.0:
             return 0.0
         own = part.count / 2 * math.exp(-max(0.0, now - part.enqueued_s) / tau)
-        return max(0.0, self._rate_n * decay - own) / spanned
+        return max(0.0, n - own) / spanned
 
     def _advanced(self, now: float) -> tuple[float, float]:
         """The weighted count and time at ``now`` (after ``_rate_t``), the streams
@@ -556,20 +564,6 @@ class FluidStation(Station):
             self._stream_rate += r
         else:
             self._rate_n += c.count
-
-    def _stream_load_rate(self, part: Cohort, now: float) -> float:
-        """``_load_rate`` while streams run: what the part's middle request finds. A
-        stream part (spread over its window) finds the streams run on for half its window
-        from ``now``; a tick's cohort, as without streams, half of its own count."""
-        w = part.spread_s
-        if w > STREAM_TICKS * self.resolution_s:
-            n, s = self._advanced(now + w / 2)
-            return n / s if s > 0.0 else 0.0
-        n, s = self._advanced(now)
-        if s <= 0.0:
-            return 0.0
-        own = part.count / 2 * math.exp(-max(0.0, now - part.enqueued_s) / self.load_tau_s)
-        return max(0.0, n - own) / s
 
     def _settle_tau(self, rate: float, need: float) -> None:
         """The time constant for what comes next: ``need`` requests at ``rate``."""
