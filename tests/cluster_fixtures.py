@@ -15,8 +15,14 @@ loopback address with ports of their own (the second node's dashboard agent need
 too: two agents on one port cannot coexist). Ray's token authentication is on, with a
 token the test makes and hands to both nodes and to the sweep (``RAY_AUTH_TOKEN``).
 
-Each daemon runs in a process group of its own, which is how it is stopped (or, for the
-Ray node a test kills, killed) and nothing else: only what was started here is ended.
+Each daemon is started in a session of its own. It is stopped with SIGTERM to its process
+group, then SIGKILL to every process of its session and every descendant of those, found
+in ``/proc``: a process group is not enough, since a Ray node's raylet puts each worker
+process it spawns (the one running a job) in a group of its own, and that worker outlived
+a SIGKILL to the node's group and finished its job on a node taken for dead. A Ray node a
+test kills gets that SIGKILL at once. Only what was started here is ended: a session is
+named by the pid of the daemon that leads it, which is not reused while the daemon is
+not reaped, and no other process of the machine is in it.
 Where the packages are missing and cannot be installed, the fixtures skip with the reason.
 """
 
@@ -116,22 +122,79 @@ def port_open(port: int) -> bool:
         return s.connect_ex(("127.0.0.1", port)) == 0
 
 
+def _stat(pid: int) -> tuple[str, int, int] | None:
+    """State, parent and session of process ``pid`` (``/proc/<pid>/stat``); None if gone."""
+    try:
+        text = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    # The command name, in parentheses, may hold anything: the fields follow its last ")".
+    fields = text[text.rindex(")") + 2:].split()
+    return fields[0], int(fields[1]), int(fields[3])
+
+
+def session_processes(session: int) -> set[int]:
+    """The processes of ``session`` and all their descendants, zombies aside.
+
+    Descendants count too, whatever their session: a process that started one of its own
+    is still found through its parent (while the parent lives).
+    """
+    procs = {int(e): st for e in os.listdir("/proc") if e.isdigit()
+             if (st := _stat(int(e))) is not None}
+    found = {pid for pid, (_, _, sid) in procs.items() if sid == session}
+    while more := {pid for pid, (_, ppid, _) in procs.items() if ppid in found} - found:
+        found |= more
+    return {pid for pid in found if procs[pid][0] != "Z"}
+
+
+def _signal(pid: int, sig: int) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, sig)
+
+
+def kill_session(session: int, timeout: float = STOP_TIMEOUT_S) -> None:
+    """SIGKILL every process of ``session`` and its descendants, and wait until they are gone.
+
+    They are stopped (SIGSTOP) first, round after round until no new one turns up, so that
+    none can spawn another between the look and the kill: a raylet starts workers at any
+    time.
+    """
+    stopped: set[int] = set()
+    while new := session_processes(session) - stopped:
+        for pid in new:
+            _signal(pid, signal.SIGSTOP)
+        stopped |= new
+    for pid in stopped:
+        _signal(pid, signal.SIGKILL)
+    deadline = time.monotonic() + timeout
+    while (left := session_processes(session)) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    if left:
+        raise RuntimeError(f"processes of session {session} outlived SIGKILL: {sorted(left)}")
+
+
+def _ended(pid: int) -> bool:
+    """Process ``pid`` has exited (a zombie not reaped yet, or gone)."""
+    st = _stat(pid)
+    return st is None or st[0] == "Z"
+
+
 def stop_group(proc: subprocess.Popen[bytes], sig: int = signal.SIGTERM,
                grace: float = STOP_TIMEOUT_S) -> None:
-    """End the process group of ``proc`` (started with a session of its own): ``sig``,
-    then SIGKILL if it has not ended within ``grace`` seconds."""
-    if proc.poll() is None or sig == signal.SIGKILL:
+    """End ``proc`` (started with a session of its own) and everything it started: ``sig``
+    to its process group, then, once it ended or ``grace`` seconds passed (at once for
+    SIGKILL), SIGKILL to every process of its session and their descendants.
+
+    ``proc`` is reaped last: until then its pid, which names the session, cannot be reused.
+    """
+    if sig != signal.SIGKILL and not _ended(proc.pid):
         with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, sig)
-        try:
-            proc.wait(timeout=grace)
-        except subprocess.TimeoutExpired:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=STOP_TIMEOUT_S)
-    # Anything of the group that outlived its leader (a forked helper) goes too.
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(proc.pid, signal.SIGKILL)
+        deadline = time.monotonic() + grace
+        while not _ended(proc.pid) and time.monotonic() < deadline:
+            time.sleep(0.1)
+    kill_session(proc.pid)
+    proc.wait(timeout=STOP_TIMEOUT_S)
 
 
 @dataclass
@@ -407,7 +470,8 @@ class RayCluster:
         self.daemons.wait_for("ray worker node", lambda: self._up("worker"))
 
     def kill_worker(self) -> None:
-        """The worker node dies at once: SIGKILL to its raylet, its workers, everything."""
+        """The worker node dies at once: SIGKILL to its raylet, its workers (each in a process
+        group of its own), everything of its session and their descendants."""
         self.daemons.stop("worker", signal.SIGKILL)
 
     def ensure_worker(self) -> None:

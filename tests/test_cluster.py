@@ -292,7 +292,6 @@ def job_on_worker(out: Path, fresh_s: float = 0.5) -> str | None:
                  and now - (out / j / "config.yaml").stat().st_mtime < fresh_s), None)
 
 
-@pytest.mark.ray_node_kill
 def test_ray_reruns_a_job_whose_node_died(ray_cluster: RayCluster, joblib_sweep: Path,
                                           tmp_path: Path) -> None:
     """Ray's own retries (three by default): the job runs again on the node left."""
@@ -310,7 +309,6 @@ def test_ray_reruns_a_job_whose_node_died(ray_cluster: RayCluster, joblib_sweep:
     same_results(out, joblib_sweep)
 
 
-@pytest.mark.ray_node_kill
 def test_a_job_lost_with_its_ray_node_is_recorded_and_rerun(
         ray_cluster: RayCluster, joblib_sweep: Path, tmp_path: Path) -> None:
     ray_cluster.ensure_worker()
