@@ -4,7 +4,7 @@
    whole-run wall time (target: at most 15 s here).
 2. ``experiment=x_spaces_2024`` (8M listeners, a 1M rps flood) with no mode key: whole
    run and peak memory (targets: 10 s, 1 GB); then (2b) the same with quiet periods'
-   births gathered over windows (``sim.model.quiet``, off by default), interleaved.
+   births tick by tick (no quiet windows, ``sim.model.quiet``), interleaved.
 3. The flagship's joined share against the tick: auto's tick, and ticks from 1 s down to
    a quarter of auto's (target: auto within 1 point of the run at a tick four times
    finer), with each run's wall time.
@@ -37,14 +37,14 @@ def timed(overrides: list[str], repeats: int) -> tuple[float, dict[str, float]]:
 
 
 def quiet_windows(flagship: list[str], repeats: int) -> None:
-    """The flagship with quiet periods' births gathered over windows and tick by tick
-    (the default; ``sim.model.quiet`` says why), interleaved: process CPU time (the
+    """The flagship with quiet periods' births gathered over windows (the default,
+    ``sim.model.quiet``) and tick by tick, interleaved: process CPU time (the
     whole process, imports included), wall time of the simulation, events and joined
     share."""
     runs: dict[str, list[dict[str, float]]] = {"windows": [], "tick by tick": []}
     for _ in range(repeats):
-        runs["windows"].append(child(["--quiet-windows", *flagship, *QUIET]))
-        runs["tick by tick"].append(child([*flagship, *QUIET]))
+        runs["windows"].append(child([*flagship, *QUIET]))
+        runs["tick by tick"].append(child(["--tick-by-tick", *flagship, *QUIET]))
     print("2b. quiet windows (sim.model.quiet), medians of", repeats)
     for name, rows in runs.items():
         print(f"   {name:>12}: process CPU {statistics.median(r['cpu_s'] for r in rows):6.2f} s,"

@@ -28,10 +28,9 @@ CHILD = r"""
 import json, resource, sys, time
 import sim
 args = sys.argv[1:]
-if args and args[0] == "--quiet-windows":  # quiet periods' births in windows (off by default)
+if args and args[0] == "--tick-by-tick":  # quiet periods' births tick by tick, no windows
     from sim.model.cohort_clients import CohortClients
-    from sim.model.quiet import QUIET_WINDOW_S
-    CohortClients.quiet_window_s = QUIET_WINDOW_S
+    CohortClients.quiet_window_s = 0.0
     args = args[1:]
 t0 = time.perf_counter()
 res = sim.run(args)

@@ -446,11 +446,22 @@ class Scenario:
         for st_name, bw in self.mitigations.bandwidth.items():
             rec.add(f"link.{st_name}.legit_lost", "count", _getter(bw, "legit_lost"))
 
+    def _scheduled_changes(self) -> list[float]:
+        """When the scenario changes a station's capacity or load on a schedule: the
+        starts of outages, server losses and attack vectors."""
+        cfg = self.cfg
+        times = [v.start_s for v in cfg.attack.vectors.values()]
+        for sc in cfg.architecture.stations.values():
+            times += [o.start_s for o in sc.outages]
+            times += [f.at_s for f in sc.failures]
+        return times
+
     def run(self, progress: bool = False) -> None:
         r = self.cfg.run
         env = self.env
         gen = self.streams.generator("arrivals")
         if isinstance(self.clients, CohortClients):
+            self.clients.hold_windows(self._scheduled_changes())
             self.clients.start_counts(self.curve.sample_counts(gen, r.resolution_s))
             for a in self.attacks:
                 a.start_counts(r.resolution_s)

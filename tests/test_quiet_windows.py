@@ -1,16 +1,17 @@
 """Quiet periods in cohort mode: births gathered over a window, held to tick by tick.
 
 ``sim.model.quiet`` sends the births of several ticks as one cohort where the join path
-is quiet (off by default; these tests switch it on). They hold it to what it claims:
+is quiet (on by default; these tests run it on and off). They hold it to what it claims:
 the same scenario with the windows and without them (tick by tick) gives the same
 arrivals per metrics tick, bit for bit, and
 the same joins, waits and latencies within the noise of the seeds; a large station's
 load estimate reads a window's cohort as the stream it is; and no window opens where
 the path is loaded, retries are due or client policies judge attempts by their times.
 The scenarios are drawn at random (seeded) over station sizes, service distributions,
-loads up to the quiet limit, queue limits and timeouts. What keeps the windows off by
-default (a request unanswered past its deadline times out up to a window late) is in
-``sim.model.quiet``.
+loads up to the quiet limit, queue limits and timeouts. No window opens where a station
+serves requests one by one or across a scheduled outage; a window's deadlines are
+judged tick by tick, so a request unanswered past its own deadline times out within a
+tick of it, not at the window's last deadline.
 """
 
 from __future__ import annotations
@@ -22,11 +23,13 @@ import pytest
 import simpy
 
 import sim
+from sim.cli import compose
+from sim.config import to_config
 from sim.engine import Cohort, FluidStation, Sampler
 from sim.model import cohort_clients
 from sim.model.cohort_clients import CohortClients
 from sim.model.quiet import QUIET_WINDOW_S
-from sim.run import Result
+from sim.run import Result, Scenario
 
 BASE = ["run.report=false", "run.progress=false", "run.resolution_s=0.1"]
 S = "architecture.stations.server."
@@ -57,8 +60,9 @@ def windows_opened(monkeypatch: pytest.MonkeyPatch) -> list[int]:
 
 
 def draw_station(gen: np.random.Generator) -> tuple[list[str], float]:
-    """A single station at a quiet load: its overrides and its utilization."""
-    workers = int(gen.choice([20, 60, 200]))
+    """A single station at a quiet load, large enough to be served as a fluid (windows
+    open nowhere else): its overrides and its utilization."""
+    workers = int(gen.choice([300, 1000, 3000]))
     mean_s = float(gen.choice([0.01, 0.05, 0.2]))
     dist = str(gen.choice(["exponential", "lognormal", "deterministic", "gamma"]))
     rho = float(gen.uniform(0.05, 0.45))
@@ -133,7 +137,7 @@ def test_no_window_opens_under_load_or_with_client_policies(
     opened = windows_opened(monkeypatch)
     # Offered at 90% of the station's capacity: never quiet.
     run(["architecture=single_station", "arrivals=constant", "clients=patient",
-         S + "workers_per_instance=50", S + "service.mean_s=0.1", "arrivals.rate=450",
+         S + "workers_per_instance=500", S + "service.mean_s=0.1", "arrivals.rate=4500",
          "run.horizon_s=200"], True, 1)
     assert opened and sum(opened) == 0
     opened.clear()
@@ -197,3 +201,75 @@ def test_a_window_never_meets_a_queue_limit_its_ticks_would_not() -> None:
     on = run(args, True, 1).summary["stations"]["server"]
     assert on["rejected"] == 0
     assert on["offered"] == run(args, False, 1).summary["stations"]["server"]["offered"]
+
+
+def test_no_window_opens_where_a_station_serves_singly(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A station small enough to serve requests one by one answers them out of the
+    order of their sends, which the judging of a window's deadlines by rank assumes."""
+    opened = windows_opened(monkeypatch)
+    run(["architecture=single_station", "arrivals=constant", "clients=patient",
+         S + "workers_per_instance=10", S + "service.mean_s=0.2", "arrivals.rate=15",
+         "run.horizon_s=120"], True, 1)
+    assert sum(opened) == 0
+
+
+@pytest.mark.parametrize("case", range(3))
+def test_no_window_crosses_a_scheduled_outage(case: int) -> None:
+    """A window's work is committed at the capacity of its start: an outage starting
+    within it would reach its later births up to a second late (the p99 read 20% short
+    at a tenth of the capacity). Windows end before it, so the run reads as tick by
+    tick's, while they still open in the quiet before and after."""
+    gen = np.random.default_rng(6100 + case)
+    start = round(float(gen.uniform(100, 200)), 2)
+    end = round(start + float(gen.uniform(2, 4)), 2)
+    args = ["architecture=single_station", "arrivals=constant", "run.horizon_s=300",
+            "run.warmup_s=40", S + "workers_per_instance=200", S + "service.mean_s=0.05",
+            "arrivals.rate=1200", "clients=default",
+            f"clients.timeout_s={float(gen.uniform(0.5, 2.0)):.2f}",
+            S + f"outages=[{{start_s: {start}, end_s: {end}, "
+                f"capacity_share: {float(gen.uniform(0.05, 0.3)):.2f}}}]"]
+    on = [run(args, True, s).summary for s in (1, 2)]
+    off = [run(args, False, s).summary for s in (1, 2)]
+    arrived = sum(r["legit"]["arrived"] for r in off)
+    for key in ("joined", "abandoned", "attempts_timed_out"):
+        assert sum(r["legit"][key] for r in on) == pytest.approx(
+            sum(r["legit"][key] for r in off), abs=0.002 * arrived), key
+    p_on = np.mean([r["join_latency_s"]["p99"] for r in on])
+    p_off = np.mean([r["join_latency_s"]["p99"] for r in off])
+    assert p_on == pytest.approx(p_off, rel=0.05), args
+    assert on[0]["perf"]["events"] < 0.7 * off[0]["perf"]["events"]  # windows did open
+
+
+def test_a_window_times_out_in_flight_once_and_by_rank() -> None:
+    """The tick-by-tick judging of a window's deadlines (``CohortClients._judge``), on
+    one attempt of 1,000 requests sent over a second: at a quarter of its deadlines
+    with 100 answered, 150 time out (the ranks 100-250, born in that share of the
+    window); the next late answers are theirs and do not fail again; at the last
+    deadline the rest times out; nothing is counted twice."""
+    sc = Scenario(to_config(compose([*BASE, "architecture=single_station",
+                                     "arrivals=constant", "arrivals.rate=10",
+                                     "run.horizon_s=60"])))
+    cl = sc.clients
+    assert isinstance(cl, CohortClients)
+    c = cl._fresh(1000, 10.0, 1.0)
+    c.ticket = t = cohort_clients.Ticket(c)
+    t.end = t.lo + t.width
+    failed: list[tuple[int, float, float]] = []
+    cl._fail_n = lambda c, n, now, tag=None, **kw: failed.append(  # type: ignore[method-assign]
+        (n, c.born_s, c.born_spread))
+    t.ranked = 100
+    t.pending = 900
+    cl._judge(t, t.lo + 0.25)
+    assert t.expired == 150 and t.pending == 750 and cl.attempts_timed_out == 150
+    n, born, spread = failed[-1]
+    assert n == 150
+    assert born == pytest.approx(10.0 + 0.175) and spread == pytest.approx(0.15)
+    cl._judge(t, t.lo + 0.25)  # nothing more has passed
+    assert t.expired == 150 and len(failed) == 1
+    # 200 answered from now, well after their deadlines: 150 of them had timed out.
+    part = c.split(200)
+    part.spread_s = 0.01
+    part.deadline_spread = t.width
+    cl._race(part, t.lo + 0.6, None)
+    assert t.expired == 0 and part.count == 0
+    assert cl.attempts_timed_out == 200 and failed[-1][0] == 50 and t.pending == 700

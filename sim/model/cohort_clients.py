@@ -54,6 +54,7 @@ and the listeners it held take the same share of every future slice and reconnec
 
 from __future__ import annotations
 
+import copy
 import math
 from typing import Any
 
@@ -67,7 +68,7 @@ from ..engine.clock import Due, scheduler
 from .backoff import Backoff
 from .client_policies import Tag
 from .clients import LEGIT, Clients
-from .quiet import QuietWindows
+from .quiet import QUIET_WINDOW_S, QuietWindows
 
 INF = math.inf
 SESSION_SLICES = 32
@@ -82,6 +83,9 @@ SESSION_BUCKET_S = 1.0
 # at 0.5 s ticks against exact mode (README, "Exact mode and cohort mode"), the joined
 # share moved by 0.3 points. A backoff shorter than that goes out at once.
 DEFER_TICKS = 2
+# An attempt sent over more than this many ticks (births gathered over a quiet window,
+# ``sim.model.quiet``) has its deadlines judged tick by tick (``_judge``).
+WIDE_TICKS = 1.5
 # Decorrelated jitter's next delay is U(base, 3 × previous sleep): retries gathered in one
 # tick keep apart by the class of their previous sleep, classes growing geometrically by
 # this ratio from ``base`` (about ten classes from 1 s to 30 s), so that the next range is
@@ -108,8 +112,8 @@ class Ticket:
     queue's share, a crash), which thin every rank alike.
     """
 
-    __slots__ = ("done", "left", "lo", "n0", "pending", "ranked", "rejected", "states",
-                 "tag", "tags", "template", "width")
+    __slots__ = ("births", "done", "end", "expired", "left", "lo", "n0", "pending", "ranked",
+                 "rejected", "states", "tag", "tags", "template", "width")
 
     def __init__(self, c: Cohort, tag: Tag | None = None) -> None:
         self.pending = c.count
@@ -124,6 +128,12 @@ class Ticket:
         self.lo = c.deadline_s - c.spread_s / 2  # the first request's deadline
         self.ranked = 0
         self.rejected = 0
+        # Deadlines judged tick by tick (an attempt sent over more than a tick): the last
+        # deadline (0: judged at once, at the deadline event), and how many requests have
+        # timed out while still in flight.
+        self.end = 0.0
+        self.expired = 0
+        self.births = (c.born_s, c.born_spread, c.born_min)  # the attempt's, before cuts
 
     def late_share(self, n: int, now: float, w: float) -> float:
         """The share of a part of ``n`` requests, answered over ``[now, now + w)`` in
@@ -178,7 +188,7 @@ class CohortClients(Clients):
 
     # Births of quiet periods gathered over windows this long (``sim.model.quiet``); 0,
     # the default, sends them tick by tick: see that module for what holds windows back.
-    quiet_window_s = 0.0
+    quiet_window_s = QUIET_WINDOW_S
 
     def __init__(self, env: simpy.Environment, cfg: ClientsConfig, network: Network,
                  gen: np.random.Generator, session: Sampler, warmup_s: float,
@@ -231,6 +241,11 @@ class CohortClients(Clients):
         self.mix_gen = np.random.Generator(np.random.PCG64(np.random.SeedSequence(
             entropy=ss.entropy, spawn_key=(*ss.spawn_key, 0x6D6978))))
 
+    def hold_windows(self, times: list[float]) -> None:
+        """No quiet window across these instants (``QuietWindows.hold``)."""
+        if self.quiet is not None:
+            self.quiet.hold(times)
+
     def track_unique(self, row_s: float, window_s: float) -> None:
         super().track_unique(row_s, window_s)
         if self.quiet is not None:
@@ -281,7 +296,9 @@ class CohortClients(Clients):
                 c = self._fresh(n, now, w)
                 c.impatient = impatient
                 cs.append(c)
-        if not self.bundle_births:
+        if not self.bundle_births or w > WIDE_TICKS * self.dt:
+            # A window's births go out one ticket per state: their deadlines are judged
+            # tick by tick (``_judge``), which a bundle's states do not follow.
             for c in cs:
                 self._attempt(c)
             return
@@ -376,14 +393,25 @@ class CohortClients(Clients):
             # last deadline of an attempt sent over a tick falls on a tick's end, and one
             # at the horizon is after the run's last sample of its counts: such an
             # attempt is still in flight at the end, as one whose deadline is later.
-            self._schedule(Due(self._deadline_cbs, c.ticket), NORMAL,
-                           max(0.0, last - self.env.now))
+            t: Ticket = c.ticket
+            at = last
+            if c.spread_s > WIDE_TICKS * self.dt and c.mix is None:
+                t.end = last  # sent over a quiet window: judged tick by tick
+                at = min(last, t.lo + self.dt)
+            self._schedule(Due(self._deadline_cbs, t), NORMAL, max(0.0, at - self.env.now))
         self.entry.offer(c)
 
     # -- outcomes -------------------------------------------------------------------------
     def _on_deadline(self, ev: simpy.Event) -> None:
         t: Ticket = ev._value
         if t.done or t.pending <= 0:
+            return
+        now = self.env.now
+        if now < t.end - 1e-9:
+            self._judge(t, now)
+            if not t.done:
+                self._schedule(Due(self._deadline_cbs, t), NORMAL,
+                               min(self.dt, t.end - now))
             return
         t.done = True
         n, t.pending = t.pending, 0
@@ -392,7 +420,63 @@ class CohortClients(Clients):
             assert t.left is not None
             self._fail_states(t, t.left, True)
             return
-        self._fail_n(t.template, n, self.env.now, t.tag, timed_out=True)
+        self._fail_n(self._ranks(t, n) if t.end else t.template, n, now, t.tag,
+                     timed_out=True)
+
+    def _judge(self, t: Ticket, now: float) -> None:
+        """Time out now the requests of a wide attempt whose own deadlines have passed
+        and that are still unanswered: by rank, the deadlines passed are a share
+        ``(now − lo) / width`` of the attempt's (thinned by its rejections, as in
+        ``Ticket.late_share``), and the first ``ranked`` of them were answered. Those
+        timed out stay in flight as ``expired``: the next late answers of the attempt
+        are theirs (``_race``), and its next rejections or drops may be (``_claim``),
+        wasted work that does not fail twice."""
+        m = max(t.n0 - t.rejected, t.ranked + t.expired + t.pending)
+        x = m * min(1.0, (now - t.lo) / t.width) - t.ranked - t.expired
+        if x <= 0.0:
+            return
+        k = int(x)
+        if x > k and self.gen.random() < x - k:
+            k += 1
+        k = min(k, t.pending)
+        if k <= 0:
+            return
+        ranks = self._ranks(t, k)
+        t.pending -= k
+        t.expired += k
+        if t.pending == 0:
+            t.done = True  # what is left in flight timed out: its answers are wasted
+        self.attempts_timed_out += k
+        self._fail_n(ranks, k, now, t.tag, timed_out=True)
+
+    @staticmethod
+    def _ranks(t: Ticket, k: int) -> Cohort:
+        """The next ``k`` unsettled requests of a wide attempt, in FIFO order: the
+        template with the births of their ranks (an attempt's births are in the order
+        of its sends, so of its deadlines), which their retries and latencies keep."""
+        c = copy.copy(t.template)
+        c.count = k
+        m = max(t.n0 - t.rejected, t.ranked + t.expired + t.pending, 1)
+        r0 = min(t.ranked + t.expired, m - k)
+        c.born_s, c.born_spread, c.born_min = t.births
+        c.narrow_births(r0 / m, (r0 + k) / m)
+        c.spread_s = t.width * k / m
+        return c
+
+    def _claim(self, c: Cohort, oldest: bool) -> None:
+        """Take out of the part ``c`` the requests that already timed out in flight
+        (``_judge``): its first ones where it is the next answered in FIFO order
+        (``oldest``), else a random share (a rejection thins every rank alike)."""
+        t: Ticket = c.ticket
+        e = t.expired
+        if e <= 0 or c.count <= 0:
+            return
+        if oldest:
+            q = min(c.count, e)
+        else:
+            q = int(self.gen.hypergeometric(e, max(0, t.pending), min(c.count, e + t.pending)))
+        t.expired -= q
+        c.count -= q
 
     def _answer(self, c: Cohort) -> bool:
         """Count a part as answered; False if its attempt had already timed out."""
@@ -420,12 +504,25 @@ class CohortClients(Clients):
                 self._fail_n(st, k, now, tag, timed_out=timed_out)
 
     def on_failed(self, c: Cohort, st: Station, reason: str) -> None:
+        t: Ticket = c.ticket
+        if t.expired:
+            n = c.count
+            self._claim(c, oldest=False)
+            t.ranked += n - c.count  # timed out already: their ranks are settled
+            if not c.count:
+                return
         if self._answer(c):
-            c.ticket.rejected += c.count
+            t.rejected += c.count
             self.attempts_rejected += c.count
             self._fail_part(c)
 
     def on_expired(self, c: Cohort, st: Station) -> None:
+        t: Ticket = c.ticket
+        if t.end:
+            t.ranked += c.count  # the oldest of the attempt: their ranks are settled
+            self._claim(c, oldest=True)
+            if not c.count:
+                return
         if self._answer(c):
             self.attempts_timed_out += c.count
             self._fail_part(c, timed_out=True)
@@ -488,8 +585,12 @@ class CohortClients(Clients):
             kept, placements = _take_slots(placements, n - late)
         self._wasted(late, placements)
         part = c if late >= n else c.split(late)
-        if self._answer(part):
-            self.attempts_timed_out += late
+        q = min(late, t.expired)  # late ones that timed out in flight (``_judge``)
+        if q:
+            t.expired -= q  # wasted work, failed when it timed out
+            part.count -= q
+        if part.count and self._answer(part):
+            self.attempts_timed_out += part.count
             self._fail_part(part, timed_out=True)
         if late >= n:
             c.count = 0

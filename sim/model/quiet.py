@@ -21,6 +21,12 @@ arrivals, the offered load behind its stationary wait, counts such a cohort as t
 stream it is (``FluidStation._count_stream``): a second's births counted at once would
 read, over a time constant of a few ticks, as a tick's.
 
+Windows open only where every station is served as a fluid (``sim.engine.fluid``), in
+the order of the sends. A small station serves its requests one by one
+(``sim.engine.granular``), each with its own service time, and answers them out of that
+order; a window's deadlines are judged by rank (below), which such answers do not
+follow, and a small station's cost is its requests', which a window does not lower.
+
 A window is quiet when nothing could happen in it that a tick would see differently:
 no retries are due in it (it holds first attempts only), no waiting room or client
 policy (which judge attempts by when they come), and at every station the work in the
@@ -29,28 +35,34 @@ coming window exceed the last window's, are at most ``QUIET_RHO`` of its capacit
 of its rate limit and connections, where it has them), and what the window brings it is
 at most ``QUIET_RHO`` of the room its queue limit leaves (a station takes a cohort in
 whole or shares the room out, as it does a tick's). Otherwise the births go out tick
-by tick as before. At the onset of a surge, an attack or an outage within a window the
-window's later births were committed a little early: at most one window of births, a
-second's worth, at the quiet rate.
+by tick as before. A window also ends before any change the
+scenario schedules (an outage, a server loss, an attack's start): a window's work is
+committed at the capacity of its start, so a drop within it would reach the window's
+later births up to a window late (an outage at a tenth of the capacity read the p99
+join latency 20% short). At the onset of a surge within a window, or of a change the
+run decides on its own (an autoscaler's, an overload crash, which a quiet station does
+not see), the window's later births were committed a little early: at most one
+window of births, a second's worth, at the quiet rate.
 
-Off by default (``CohortClients.quiet_window_s = 0``): an attempt's requests that are
-still unanswered when their own deadlines pass time out at the last deadline of their
-cohort (``sim.model.cohort_clients``), a tick late at most when the cohort is a tick's
-and up to a window late when it is a window's. In a quiet period that is rare, but not
-never (a service time's long tail against a short timeout): such a request's retry
-starts up to a second late, its join latency can exceed what the timeout and retry
-chain allow by as much, and at launch scale the committed windows moved an answer
-(``experiment=x_spaces_2024`` without the attack). Windows wait for the deadlines of a
-window's cohort to be judged tick by tick.
+On by default (``CohortClients.quiet_window_s``; 0 sends every tick's births alone).
+A window's requests keep their own deadlines, spread over the window as their sends
+were: the attempt's deadlines are judged tick by tick (``CohortClients._judge``), so a
+request still unanswered when its own deadline passes times out within a tick of it,
+as a tick's cohort does, not at the window's last deadline; what of it is answered
+later is wasted work that does not fail twice. A window's births go out one ticket
+per client state (impatient and patient), not as one bundle, whose states the tick by
+tick judging does not follow.
 """
 
 from __future__ import annotations
 
 import math
+from bisect import bisect_left
 from typing import Any
 
 from ..engine import Station
 from ..engine.admission import connections_free
+from ..engine.granular import Granular
 
 QUIET_WINDOW_S = 1.0
 QUIET_RHO = 0.5
@@ -73,7 +85,11 @@ class QuietWindows:
         self.clients = clients
         self.stations = stations
         self.dt = dt
-        self.ticks = max(1, round(window_s / dt))
+        # Windows only where every station is served as a fluid (FIFO in the order of
+        # the sends): one that serves singly answers out of that order, which the tick
+        # by tick judging of a window's deadlines, by rank, cannot follow.
+        fluid = not any(isinstance(st, Granular) for st in stations)
+        self.ticks = max(1, round(window_s / dt)) if fluid else 1
         self.row_ticks = 1 << 62  # until ``align``: no metrics rows to keep whole
         self.window_s = window_s
         self._snap_t = 0.0
@@ -82,6 +98,13 @@ class QuietWindows:
         self._rates: list[float] | None = None
         self._born_rate = 0.0
         self.windows = 0  # births sent as a quiet window (for the tests)
+        self._changes: list[int] = []  # ticks in which a scheduled change happens
+
+    def hold(self, times: list[float]) -> None:
+        """No window across these instants (an outage's or a server loss's start, an
+        attack's): a window's work is committed at the capacity of its start, and a
+        change within it would reach the window's later births a window late."""
+        self._changes = sorted({math.floor(t / self.dt) for t in times if t >= 0})
 
     def align(self, row_s: float) -> None:
         """Windows within the metrics rows of ``row_s`` (a whole number of ticks; none if
@@ -102,6 +125,11 @@ class QuietWindows:
         if self.ticks < 2 or k % rows == 0:
             return k + 1
         end = min(k + self.ticks, (k // rows + 1) * rows)
+        ch = self._changes
+        if ch:
+            i = bisect_left(ch, k)
+            if i < len(ch):
+                end = min(end, max(k + 1, ch[i]))
         c = self.clients
         if end - k < 2 or c.room is not None or c.policies is not None:
             return k + 1
