@@ -37,9 +37,13 @@ The scale-down mapping (``scaled``), applied to each command before it runs:
   An audience search gets the bracket ``hydra.sweeper.low=2e5 hydra.sweeper.high=4e5``
   after the page's (``FP_BRACKETS``: the failure point of ``spaces`` and ``spaces_hls``
   at 600 s is about 3e5, so the search still brackets it and bisects once); a search
-  over another parameter (instances of a tier) keeps its bracket and the scenario's
-  audience (at 20000 every instance count holds and the search widens ``join.instances``
-  below 1, which the sweeper then probes and the config refuses).
+  over another parameter (instances of a tier) keeps the page's bracket and audience
+  (``fanout.instances`` at 150,000 or 200,000 listeners: the bracket's low end fails and
+  its high end holds, so the search brackets the failure point and bisects once). Were
+  every count to hold (at 20,000 listeners it does), the search would widen down to 1,
+  the smallest count the config allows, and end there with "the SLO holds at the
+  smallest allowed value 1: no failure point in range"; it never probes a count the
+  config refuses.
 - ``sim-attribute`` gets the same scale-down, put after the page's own overrides (so it
   wins, as for ``sim``) and before its flags (``--factor``, ``--out``); its
   ``run.replications=N`` becomes 2. Its variants keep their reports where the page does.

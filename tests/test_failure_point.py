@@ -10,8 +10,17 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from sim.analysis.failure_point import FailurePointSearch, Judgement, judge
+from sim.analysis.failure_point import (
+    Allowed,
+    FailurePointSearch,
+    Judgement,
+    answer_text,
+    judge,
+    parse_allowed,
+)
 
 
 def drive(search: FailurePointSearch, fails) -> dict:  # type: ignore[no-untyped-def]
@@ -62,6 +71,8 @@ def test_integer_knob_that_holds_with_more_names_both_sides(
     assert a["larger_values"] == "hold" and a["integer"] is True
     assert (a["holds_at"], a["fails_at"], a["width"]) == (threshold, threshold - 1, 1)
     assert a["interval"] == [threshold - 1, threshold]
+    # The capacity answer is the smallest count that holds, not the step's middle.
+    assert (a["value"], a["midpoint"]) == (threshold, threshold - 0.5)
     for rep in a["per_replication"]:
         assert (rep["holds_at"], rep["fails_at"]) == (threshold, threshold - 1)
 
@@ -78,6 +89,7 @@ def test_integer_knob_that_fails_with_more_names_both_sides(
     assert a["status"] == "found" and a["direction"] == "up"
     assert a["larger_values"] == "fail"
     assert a["holds_at"] == min(thresholds) and a["fails_at"] == min(thresholds) + 1
+    assert a["value"] == min(thresholds)  # the largest value that holds in every one
     for rep in a["per_replication"]:
         t = thresholds[rep["seed"] - 1]
         assert (rep["holds_at"], rep["fails_at"], rep["width"]) == (t, t + 1, 1)
@@ -150,6 +162,246 @@ def test_bad_search_arguments() -> None:
         FailurePointSearch(5, 5, [1])
     with pytest.raises(ValueError, match="direction"):
         FailurePointSearch(1, 5, [1], direction="sideways")
+
+
+# -- whole numbers: the value that holds, and never a value the config refuses ----------
+
+def expected_replication(t: int, direction: str, lowest: int, highest: int | None
+                         ) -> tuple[str, float | None, float | None, str | None]:
+    """What a replication whose threshold is ``t`` must answer, over the allowed range
+    [lowest, highest]: (status, holds_at, fails_at, limit). ``down``: holds at ``t`` and
+    above (servers); ``up``: holds at ``t`` and below (a whole rate)."""
+    if direction == "down":
+        if t <= lowest:
+            return "holds_throughout", lowest, None, "minimum"
+        if highest is not None and t > highest:
+            return "fails_throughout", None, highest, "maximum"
+        return "found", t, t - 1, None
+    if t < lowest:
+        return "fails_throughout", None, lowest, "minimum"
+    if highest is not None and t >= highest:
+        return "holds_throughout", highest, None, "maximum"
+    return "found", t, t + 1, None
+
+
+Search = tuple[int, int | None, int, int, str, list[int]]
+
+
+@st.composite
+def integer_searches(draw: st.DrawFn) -> Search:
+    """A monotone whole-number knob: an allowed range (minimum 0 or 1, maybe a maximum),
+    a bracket inside it, a direction, and one threshold per replication, anywhere from
+    below the minimum to past the maximum."""
+    lowest = draw(st.sampled_from([0, 1]))
+    low = draw(st.integers(lowest, 300))
+    high = draw(st.integers(low + 1, low + 400))
+    highest = draw(st.one_of(st.none(), st.integers(high, high + 2000)))
+    direction = draw(st.sampled_from(["up", "down"]))
+    top = (highest if highest is not None else high + 3000) + 3
+    thresholds = draw(st.lists(st.integers(lowest - 3, top), min_size=1, max_size=4))
+    return lowest, highest, low, high, direction, thresholds
+
+
+@settings(max_examples=300, deadline=None, derandomize=True)
+@given(case=integer_searches())
+def test_whole_number_answer_is_the_boundary_that_holds(case: Search) -> None:
+    """Generated monotone thresholds and brackets: no probe leaves the allowed range;
+    each replication names its threshold (``down``: the smallest value that holds;
+    ``up``: the largest) as ``value`` and ``holds_at``, the adjacent failing value as
+    ``fails_at``, or, with no threshold in range, the allowed bound it held (or failed)
+    at; across replications ``value`` is the boundary that held in every one."""
+    lowest, highest, low, high, direction, thresholds = case
+    allowed = Allowed(float(lowest), None if highest is None else float(highest),
+                      text="generated")
+    s = FailurePointSearch(low, high, list(range(len(thresholds))), integer=True,
+                           direction=direction, max_expand=40, max_probes=60,
+                           allowed=allowed, rel_tol=0.0)  # to adjacent values everywhere
+    down = direction == "down"
+    a = drive(s, lambda seed, v: v < thresholds[seed] if down else v > thresholds[seed])
+    for p in a["probes"]:
+        assert p["value"] == round(p["value"]) and p["value"] >= lowest
+        assert highest is None or p["value"] <= highest
+    expected = [expected_replication(t, direction, lowest, highest) for t in thresholds]
+    for rep, (status, holds, fails, limit) in zip(a["per_replication"], expected,
+                                                  strict=True):
+        assert (rep["status"], rep["holds_at"], rep["fails_at"], rep["limit"]) == \
+            (status, holds, fails, limit), rep
+        assert rep["value"] == (holds if status == "found" else None)
+    statuses = {e[0] for e in expected}
+    if statuses == {"found"}:
+        boundary = max(thresholds) if down else min(thresholds)
+        assert (a["status"], a["value"], a["holds_at"]) == ("found", boundary, boundary)
+        assert a["fails_at"] == (boundary - 1 if down else boundary + 1)
+        lo, hi = a["interval"]
+        assert lo <= a["value"] <= hi and lo == round(lo) and hi == round(hi)
+        assert lowest <= lo and (highest is None or hi <= highest)
+        # The bound the report judges on is on the holding side of what held; with every
+        # replication alike it is that value, the interval the step from failing to it.
+        assert hi >= boundary if down else lo <= boundary
+        if len(set(thresholds)) == 1:
+            assert sorted([lo, hi]) == sorted([boundary, a["fails_at"]])
+    elif len({(e[0], e[3]) for e in expected}) == 1:
+        status, _, _, limit = expected[0]
+        assert a["status"] == status and a["value"] is None
+        bound = lowest if limit == "minimum" else highest
+        assert a["limit"]["side"] == limit and a["limit"]["value"] == bound
+        verb = "holds" if status == "holds_throughout" else "fails"
+        end = "smallest" if limit == "minimum" else "largest"
+        assert (f"the SLO {verb} at the {end} allowed value {bound:,}"
+                in answer_text({"param": "k", **a}))
+
+
+@settings(max_examples=150, deadline=None, derandomize=True)
+@given(low=st.floats(0.01, 100), span=st.floats(0.5, 200),
+       closed=st.booleans(), truth=st.floats(-5, 400), direction=st.sampled_from(["up",
+                                                                                   "down"]))
+def test_continuous_search_stays_in_range(low: float, span: float, closed: bool,
+                                          truth: float, direction: str) -> None:
+    """A rate or a share: an open minimum of 0 ("a positive finite number") is
+    approached by halving, never probed; a closed one (">= 0") is probed at most at
+    0. The continuous ``value`` stays the middle of the brackets."""
+    allowed = Allowed(0.0, min_open=not closed, text="generated")
+    s = FailurePointSearch(low, low + span, [1], direction=direction, allowed=allowed,
+                           rel_tol=0.01, max_expand=12)
+    a = drive(s, lambda seed, v: v > truth if direction == "up" else v < truth)
+    assert all(p["value"] > 0 if not closed else p["value"] >= 0 for p in a["probes"])
+    if a["status"] == "found":
+        assert a["value"] == pytest.approx(a["midpoint"])
+        assert a["value"] == pytest.approx((a["holds_at"] + a["fails_at"]) / 2)
+
+
+@pytest.mark.parametrize(("low", "high"), [(1, 16), (4, 32), (2, 3)])
+def test_instances_that_always_hold_stop_at_one(low: int, high: int) -> None:
+    """The bug: servers that hold at every count, searched downwards, were widened to 0
+    (and below), which the config refuses. Now the search probes 1 at the lowest and
+    says that it holds there: no failure point in range."""
+    s = FailurePointSearch(low, high, [1, 2], integer=True, direction="down",
+                           allowed=Allowed(1.0, text="an integer >= 1"))
+    a = drive(s, lambda seed, v: False)
+    assert min(p["value"] for p in a["probes"]) == 1
+    assert a["status"] == "holds_throughout" and a["value"] is None
+    assert a["limit"] == {"side": "minimum", "value": 1.0, "holds": True,
+                          "allowed": "an integer >= 1"}
+    assert answer_text({"param": "join.instances", **a}) == (
+        "join.instances: the SLO holds at the smallest allowed value 1 in all 2 "
+        "replications: no failure point in range (allowed: an integer >= 1)")
+
+
+def test_whole_number_without_a_stated_minimum_keeps_above_zero() -> None:
+    """With no range from the config, a search from a positive ``low`` never probes 0
+    (for a whole number: stops at 1), as before for a continuous one."""
+    a = drive(FailurePointSearch(3, 9, [1], integer=True, direction="down"),
+              lambda seed, v: False)
+    assert [p["value"] for p in a["probes"]] == [3, 9, 1]
+    assert a["limit"]["value"] == 1 and a["limit"]["allowed"] == "a whole number >= 1"
+    a = drive(FailurePointSearch(0.5, 2, [1], direction="down", max_expand=4),
+              lambda seed, v: False)
+    assert all(p["value"] > 0 for p in a["probes"]) and a["limit"] is None
+
+
+@pytest.mark.parametrize("threshold", [3, 9, 57, 99, 140, 2_345, 31_000])
+def test_default_tolerance_is_exact_for_counts_and_one_percent_above(threshold: int) -> None:
+    """By default a whole number is bisected to adjacent values while 1% of the bracket
+    is less than one (a count of servers, exact), and to 1% above (a write rate)."""
+    a = drive(FailurePointSearch(1, 4 * threshold, [1], integer=True, direction="down"),
+              lambda seed, v: v < threshold)
+    assert a["fails_at"] < threshold <= a["holds_at"] == a["value"]
+    width = a["holds_at"] - a["fails_at"]
+    assert width == 1 if threshold < 100 else width <= 0.01 * (a["holds_at"] + a["fails_at"]) / 2
+
+
+@pytest.mark.parametrize(("rel_tol", "max_probes"), [(0.05, 20), (None, 2)])
+def test_whole_number_search_stopped_early_says_where_the_answer_lies(
+        rel_tol: float | None, max_probes: int) -> None:
+    """Write rates in the thousands with a 5% tolerance, or a probe budget too small to
+    reach adjacent values: ``value`` is still a value that held, and the sentence gives
+    the range the smallest holding value lies in instead of calling it the answer."""
+    threshold = 3_111
+    s = FailurePointSearch(1_000, 8_000, [1], integer=True, direction="down",
+                           rel_tol=rel_tol, max_probes=max_probes)
+    a = drive(s, lambda seed, v: v < threshold)
+    assert a["fails_at"] < threshold <= a["holds_at"] == a["value"]
+    assert a["width"] > 1
+    text = answer_text({"param": "join.max_rate_rps", **a})
+    assert (f"the smallest value that holds lies from {a['fails_at'] + 1:,.0f} to "
+            f"{a['holds_at']:,.0f} (the search stopped before adjacent values") in text
+    assert "the answer is" not in text
+
+
+def test_bracket_outside_the_allowed_range_is_refused() -> None:
+    with pytest.raises(ValueError, match="outside the values the parameter allows"):
+        FailurePointSearch(0, 16, [1], integer=True, allowed=Allowed(1.0))
+    with pytest.raises(ValueError, match=r"an integer from 1 to 10,000"):
+        FailurePointSearch(5, 20_000, [1], integer=True,
+                           allowed=parse_allowed("an integer from 1 to 10,000"))
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("an integer >= 1", Allowed(1.0, text="an integer >= 1")),
+    ("null (unlimited) or >= 0", Allowed(0.0, text="null (unlimited) or >= 0")),
+    ("a positive finite number", Allowed(0.0, min_open=True, text="a positive finite number")),
+    ("a finite number >= 0", Allowed(0.0, text="a finite number >= 0")),
+    ("a number in [0, 1]", Allowed(0.0, 1.0, text="a number in [0, 1]")),
+    ("null or a number in (0, 1]", Allowed(0.0, 1.0, True, text="null or a number in (0, 1]")),
+    ("an integer from 1 to 10,000", Allowed(1.0, 10_000.0, text="an integer from 1 to 10,000")),
+    ("a number from 1 to 1e6", Allowed(1.0, 1e6, text="a number from 1 to 1e6")),
+    ("an integer >= max(1, min_instances=2)",
+     Allowed(text="an integer >= max(1, min_instances=2)")),
+    ("greater than run.warmup_s (0)", Allowed(text="greater than run.warmup_s (0)")),
+])
+def test_the_config_s_words_give_the_range(text: str, expected: Allowed) -> None:
+    assert parse_allowed(text) == expected
+
+
+def test_the_range_comes_from_the_config_validation() -> None:
+    """The sweeper reads each key's range from the validation of the default scenario,
+    and refuses a bracket outside it before anything runs."""
+    from hydra_plugins.sim_failure_point.failure_point_sweeper import (
+        allowed_for,
+        check_settings,
+    )
+    from sim.compose import compose
+    from sim.config import ConfigError
+
+    cfg = compose([])
+    for key, integer, expected in [
+            ("architecture.stations.join.instances", True, (1.0, None, False)),
+            ("arrivals.audience", False, (0.0, None, True)),
+            ("clients.impatient_share", False, (0.0, 1.0, False))]:
+        a = allowed_for(cfg, key, integer, 1.0)
+        assert (a.minimum, a.maximum, a.min_open) == expected, key
+    key = "architecture.stations.fanout.instances"
+    with pytest.raises(ConfigError, match=r"hydra\.sweeper\.low = 0; allowed: a value "
+                       r"architecture\.stations\.fanout\.instances allows \(an integer >= 1\)"):
+        check_settings(cfg, {"param": key, "low": 0, "high": 8, "direction": "down"})
+
+
+def test_report_says_the_search_held_down_to_the_smallest_allowed() -> None:
+    from sim.report import ReportSettings, headroom_verdict
+    from sim.report.verdict import from_sweeper
+
+    key = "architecture.stations.join.instances"
+    s = FailurePointSearch(1, 16, [1, 2], integer=True, direction="down",
+                           allowed=Allowed(1.0, text="an integer >= 1"))
+    fp = from_sweeper({"param": key, **drive(s, lambda seed, v: False)}, [], {})
+    assert fp.status == "holds_throughout" and fp.limit == "smallest"
+    assert fp.text == "none down to 1 (the smallest allowed)"
+    v = headroom_verdict(fp, 4, ReportSettings())
+    assert "the SLO holds down to " + key + " = 1, the smallest value the config allows" \
+        in v.reason
+
+
+def test_report_names_the_whole_number_value_that_holds() -> None:
+    """The figures label a whole-number ``value`` for what it is."""
+    from sim.report.verdict import from_sweeper
+
+    s = FailurePointSearch(2, 40, [1, 2], integer=True, direction="down")
+    fp = from_sweeper({"param": "k", **drive(s, lambda seed, v: v < 20)}, [], {})
+    assert (fp.value, fp.value_name, fp.low, fp.high) == (20, "smallest value that holds",
+                                                          19, 20)
+    s = FailurePointSearch(10, 400, [1], integer=True)
+    fp = from_sweeper({"param": "k", **drive(s, lambda seed, v: v > 150)}, [], {})
+    assert (fp.value, fp.value_name) == (150, "largest value that holds")
 
 
 # -- the search on real runs -------------------------------------------------------------
@@ -375,3 +627,27 @@ def test_sweeper_stops_at_probes_that_cannot_judge(tmp_path: Path) -> None:
     assert verdict.decision == "NO VERDICT"
     assert "probe at arrivals.audience = 1,000" in verdict.reason
     assert "ends before the peak of the arrival curve" in verdict.reason
+
+
+def test_sweeper_says_instances_hold_at_the_smallest_allowed(tmp_path: Path) -> None:
+    """Servers that hold at every count (5 requests per second for one-worker servers
+    that serve 10), searched downwards from 2..6: the sweeper probes 1, the smallest
+    count the config allows, never 0, and says it holds there with no failure point in
+    range, in its last line and in failure_point.json; the command succeeds."""
+    out = tmp_path / "fp"
+    key = "architecture.stations.server.instances"
+    proc = sweeper([
+         f"hydra.sweeper.param={key}", "hydra.sweeper.low=2", "hydra.sweeper.high=6",
+         "hydra.sweeper.direction=down", "hydra.sweeper.replications=1", *STATION,
+         "arrivals.rate=5", f"hydra.sweep.dir={out}"], tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    answer = json.loads((out / "failure_point.json").read_text())
+    assert sorted(p["value"] for p in answer["probes"]) == [1, 2, 6]
+    assert answer["status"] == "holds_throughout" and answer["value"] is None
+    assert answer["limit"]["side"] == "minimum" and answer["limit"]["value"] == 1
+    assert answer["allowed"]["text"] == "an integer >= 1"
+    said = (f"{key}: the SLO holds at the smallest allowed value 1: no failure point in "
+            f"range (allowed: an integer >= 1)")
+    assert answer["text"] == said and said in proc.stderr
+    table = json.loads((out / "sweep.json").read_text())
+    assert table["jobs"] == 3 and table["failed"] == 0

@@ -13,7 +13,13 @@ summary's ``metric`` says so: ``slo.met`` false (the default), or the metric bel
 could not judge, and the search stops there (``sim.analysis.failure_point.judge``). The
 answer (``holds_at`` and ``fails_at``, ``value``, ``interval``, every replication's
 bracket, every probe, and any probe that could not judge) goes to ``failure_point.json``
-in the sweep directory, rewritten after every round.
+in the sweep directory, rewritten after every round, with the answer in one sentence
+(``text``), the one the sweeper's last line prints.
+
+The search never probes a value the config refuses: the range ``param`` may take is read
+from the config's own validation (``allowed_for``: "an integer >= 1" for instances), a
+``low`` or ``high`` outside it is refused before anything runs, and the widening stops
+at its bound ("holds at the smallest allowed value 1: no failure point in range").
 """
 
 # No ``from __future__ import annotations`` here: Hydra imports plugin modules without
@@ -21,11 +27,12 @@ in the sweep directory, rewritten after every round.
 import json
 import logging
 import math
+import re
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from hydra.core.config_store import ConfigStore
 from hydra.core.override_parser.overrides_parser import OverridesParser
@@ -36,6 +43,9 @@ from omegaconf import DictConfig, OmegaConf
 
 from sim.atomic import atomic_write_text
 from sim.summary import SLO_MET
+
+if TYPE_CHECKING:
+    from sim.analysis.failure_point import Allowed
 
 log = logging.getLogger(__name__)
 
@@ -53,7 +63,8 @@ class FailurePointSweeperConf:
     confidence: float = 0.95
     direction: str = "auto"         # up: fails at larger values; down: at smaller ones
     integer: bool | None = None     # None: integer if the parameter's value is an int
-    rel_tol: float = 0.01           # stop bisecting below this fraction of the value
+    rel_tol: float | None = None    # stop bisecting below this fraction of the value
+    #                                 (None: 1%, at least adjacent for a whole number)
     abs_tol: float = 0.0
     max_probes: int = 20            # bisection probes per replication
     max_expand: int = 6             # times the bracket may be widened
@@ -101,12 +112,21 @@ def check_settings(config: Any, settings: Mapping[str, Any]) -> None:
             raise _bad(key, s[key], "a finite number")
     if not s["low"] < s["high"]:
         raise _bad("low", s["low"], f"a number below hydra.sweeper.high ({s['high']})")
+    integer = s["integer"] if isinstance(s["integer"], bool) else isinstance(value, int)
+    allowed = allowed_for(config, param, integer, s["low"])
+    for key in ("low", "high"):
+        if not allowed.admits(s[key]):
+            raise _bad(key, s[key], f"a value {param} allows ({allowed.text})")
     _integer_at_least("replications", s["replications"], 1)
     _integer_at_least("max_probes", s["max_probes"], 1)
     _integer_at_least("max_expand", s["max_expand"], 0)
     for key in ("rel_tol", "abs_tol"):
+        if key == "rel_tol" and s[key] is None:
+            continue
         if not _is_number(s[key]) or not s[key] >= 0 or not math.isfinite(s[key]):
-            raise _bad(key, s[key], "a finite number >= 0")
+            raise _bad(key, s[key], "a finite number >= 0" if key == "abs_tol" else
+                       "null (1%, and at least adjacent values for a whole number) or a "
+                       "finite number >= 0")
     if not _is_number(s["confidence"]) or not 0.5 <= s["confidence"] < 1:
         raise _bad("confidence", s["confidence"], "a number in [0.5, 1)")
     if s["direction"] not in DIRECTIONS:
@@ -119,6 +139,61 @@ def check_settings(config: Any, settings: Mapping[str, Any]) -> None:
     if s["metric"] != SLO_MET and s["fail_below"] is None and s["fail_above"] is None:
         raise _bad("metric", s["metric"], f"{SLO_MET}, or another summary figure with "
                    "hydra.sweeper.fail_below or hydra.sweeper.fail_above set")
+
+
+# Far beyond any sensible value of a parameter: the config's validation refuses it if it
+# bounds the parameter at all, and its refusal states the bound.
+FAR = 10**15
+
+
+def allowed_for(config: Any, key: str, integer: bool, low: float) -> "Allowed":
+    """The values the config allows ``key`` (``failure_point.Allowed``).
+
+    The run's config (``config``, with or without Hydra's own node) is validated as a run
+    would be (``sim.config.to_config``) with ``key`` set far below, then far above any
+    sensible value; a refusal that names ``key`` states what is allowed ("an integer
+    >= 1", "a number in [0, 1]"), which ``failure_point.parse_allowed`` reads. Where the
+    validation states no bound, an instance count is kept at 1 or more, and a search
+    from ``low = 0`` at 0 or more (a positive ``low`` keeps the search above 0 anyway).
+    """
+    from sim.analysis.failure_point import Allowed
+
+    below, above = (_refusal(config, key, sign * (FAR if integer else float(FAR)))
+                    for sign in (-1, 1))
+    text = "; ".join(dict.fromkeys(t for t in (below.text, above.text) if t))
+    found = Allowed(below.minimum, above.maximum, below.min_open, above.max_open, text)
+    if found.minimum is not None:
+        return found
+    name = key.rsplit(".", 1)[-1]
+    if integer and name in ("instances", "max_instances"):
+        return Allowed(1.0, found.maximum, False, found.max_open,
+                       text or "an integer >= 1 (an instance count)")
+    if low == 0:
+        return Allowed(0.0, found.maximum, False, found.max_open, text or "a number >= 0")
+    return found
+
+
+def _refusal(config: Any, key: str, value: float) -> "Allowed":
+    """What the config's validation allows ``key``, read from its refusal of ``value``
+    (an empty ``Allowed`` if it accepts it or refuses another key)."""
+    from sim.analysis.failure_point import Allowed, parse_allowed
+    from sim.config import ConfigError, to_config
+
+    try:
+        raw = OmegaConf.to_container(config, resolve=False) \
+            if isinstance(config, DictConfig) else dict(config)
+        assert isinstance(raw, dict)
+        raw.pop("hydra", None)
+        trial = OmegaConf.create(raw)
+        OmegaConf.update(trial, key, value, merge=False)
+        to_config(trial)
+    except ConfigError as exc:
+        m = re.match(rf"Invalid configuration: {re.escape(key)} = .*?; allowed: (.*?)\.?\s*$",
+                     str(exc), re.S)
+        return parse_allowed(m.group(1)) if m else Allowed()
+    except Exception:  # a config this check cannot rebuild: no bound read from it
+        return Allowed()
+    return Allowed()
 
 
 def _is_number(x: Any) -> bool:
@@ -141,7 +216,7 @@ class FailurePointSweeper(Sweeper):
     def __init__(self, param: str | None = None, low: float | None = None,
                  high: float | None = None, replications: int = 3, confidence: float = 0.95,
                  direction: str = "auto", integer: bool | None = None,
-                 rel_tol: float = 0.01, abs_tol: float = 0.0, max_probes: int = 20,
+                 rel_tol: float | None = None, abs_tol: float = 0.0, max_probes: int = 20,
                  max_expand: int = 6, metric: str = SLO_MET,
                  fail_below: float | None = None, fail_above: float | None = None) -> None:
         super().__init__()
@@ -248,7 +323,7 @@ class FailurePointSweeper(Sweeper):
             self.low, self.high, seeds, direction=self.direction, integer=integer,
             rel_tol=self.rel_tol, abs_tol=self.abs_tol, max_probes=self.max_probes,
             max_expand=self.max_expand, confidence=self.confidence,
-            positive=self.low > 0)
+            positive=self.low > 0, allowed=allowed_for(self.config, key, integer, self.low))
         sweep_dir = Path(self.config.hydra.sweep.dir)
         sweep_dir.mkdir(parents=True, exist_ok=True)
         OmegaConf.save(self.config, sweep_dir / "multirun.yaml")
@@ -286,6 +361,8 @@ class FailurePointSweeper(Sweeper):
         return str(round(value)) if integer else f"{value:.10g}"
 
     def _write(self, sweep_dir: Path, search: Any, key: str, integer: bool) -> dict[str, Any]:
+        from sim.analysis.failure_point import answer_text
+
         answer = search.answer()
         answer = {"param": key, "status": answer.pop("status"),
                   "holds_at": answer.pop("holds_at"), "fails_at": answer.pop("fails_at"),
@@ -294,5 +371,6 @@ class FailurePointSweeper(Sweeper):
                   "integer": integer, "low": self.low, "high": self.high,
                   "metric": self.metric, "fail_below": self.fail_below,
                   "fail_above": self.fail_above, "finished": search.finished, **answer}
+        answer = {"param": key, "text": answer_text(answer), **answer}
         atomic_write_text(sweep_dir / RESULT_FILE, json.dumps(answer, indent=2) + "\n")
         return answer

@@ -696,7 +696,8 @@ def _mark_failure_points(study: Study, ax: Axes, label: bool) -> None:
         ax.axvspan(fp.low, fp.high, color=color, alpha=0.15,
                    label=f"failure point {what}{name}" if label else None)
         ax.axvline(fp.value, color=color, linewidth=1.6,
-                   label=f"failure point {_value(fp.value)}{name}" if label else None)
+                   label=f"{fp.value_name}{'' if fp.value_name == 'failure point' else ':'} "
+                   f"{_value(fp.value)}{name}" if label else None)
     if study.expected is not None:
         ax.axvline(study.expected, color="#333333", linestyle="--", linewidth=1.1,
                    label=f"expected peak {_value(study.expected)}" if label else None)
@@ -795,8 +796,12 @@ def _sweep_curve_caption(study: Study) -> str:
         fp = v.failure_point
         assert fp is not None and fp.value is not None
         what = "interval" if fp.kind == "interval" else "bracket"
-        caption += (f" Failure point{f' of {_flat_label(v.label)}' if many else ''}: "
-                    f"{_value(fp.value)} (solid line; its {what} shaded).")
+        of = f" of {_flat_label(v.label)}" if many else ""
+        if fp.value_name == "failure point":
+            caption += f" Failure point{of}: {_value(fp.value)} (solid line; its {what} shaded)."
+        else:  # a whole number: the value that holds, beside the failure point's interval
+            caption += (f" {fp.value_name.capitalize()}{of}: {_value(fp.value)} (solid "
+                        f"line; the failure point's {what} shaded).")
     if not found:
         caption += " No failure point was found in the range swept, so none is marked."
     return caption + _lines_caption(study)
@@ -858,7 +863,7 @@ def fig_comparison(study: Study) -> Drawn | None:
                    for v in study.variants):
                 ax.axvline(study.settings.headroom * study.expected, color="#333333",
                            linestyle=":", linewidth=1.2)
-        ax.set_xlabel(f"Failure point\n({study.key})", fontsize=9)
+        ax.set_xlabel(f"{_fp_name(study).capitalize()}\n({study.key})", fontsize=9)
         ax.xaxis.set_major_formatter(FuncFormatter(_tick_label))
         ax.tick_params(axis="x", labelsize=7, labelrotation=30)
         k = 1
@@ -881,17 +886,27 @@ def fig_comparison(study: Study) -> Drawn | None:
     return fig, _comparison_caption(study, at_peak)
 
 
+def _fp_name(study: Study) -> str:
+    """What the variants' bars show: "failure point", or for whole-number searches "smallest
+    value that holds" (the sweeper's ``value``; ``FailurePoint.value_name``)."""
+    names = {v.failure_point.value_name for v in study.variants
+             if v.failure_point is not None and v.failure_point.status == "found"}
+    return names.pop() if len(names) == 1 else "failure point"
+
+
 def _comparison_caption(study: Study, at_peak: bool) -> str:
     """The panels, left to right, and which job the joined share and cost come from."""
     caption = f"One bar per variant ({_variant_names(study)}), left to right: "
-    panels = [f"the failure point of {study.key}"] if study.key else []
+    name = _fp_name(study)
+    panels = [f"the {name} of {study.key}"] if study.key else []
     panels += ["the share of clients that joined", "the instance cost"]
     caption += _names(panels) + (" at the expected peak." if at_peak
                                  else " in the job each variant's findings describe.")
     if not study.key:
         return caption
     statuses = {v.failure_point.status for v in study.variants if v.failure_point}
-    marks = {"found": "a bar with an error bar is a failure point and its interval",
+    point = "a failure point" if name == "failure point" else f"the {name}"
+    marks = {"found": f"a bar with an error bar is {point} and its interval",
              "holds_throughout": "a hatched bar held the SLO up to the largest value "
                                  "tried, with no failure point found",
              "fails_throughout": "\"fails at\" marks a variant that failed at every "

@@ -97,7 +97,11 @@ class FailurePoint:
     probe of the search could not judge; ``reason`` says which and why).
     ``holds_at`` and ``fails_at`` are the sweeper's bracket: the value nearest failure
     that held in every replication and the one nearest holding that failed; for a
-    whole-number parameter (``integer``) they are the answer, both named.
+    whole-number parameter (``integer``) they are the answer, both named, and ``value``
+    is ``holds_at`` (the sweeper's convention: the capacity that held, not the middle of
+    the step; ``value_name`` says which ``value`` is). ``limit`` is set when the search
+    held (or failed) throughout up to the smallest or largest value the config allows
+    (``tested``): no failure point in range.
     """
 
     key: str
@@ -116,6 +120,15 @@ class FailurePoint:
     integer: bool = False
     fails_in: int = 0
     reason: str = ""
+    limit: str | None = None
+
+    @property
+    def value_name(self) -> str:
+        """What ``value`` is: the failure point, or for a whole-number parameter found by
+        the sweeper the smallest (``down``) or largest (``up``) value that holds."""
+        if self.integer and self.kind == "interval":
+            return f"{'largest' if self.direction == 'up' else 'smallest'} value that holds"
+        return "failure point"
 
     @property
     def bracket_text(self) -> str:
@@ -148,11 +161,12 @@ class FailurePoint:
     @property
     def text(self) -> str:
         """The failure point in a few words, for tables."""
+        at_limit = f" (the {self.limit} allowed)" if self.limit else ""
         if self.status == "holds_throughout":
-            return f"none up to {fmt_num(self.tested)}" if self.direction == "up" \
-                else f"none down to {fmt_num(self.tested)}"
+            return (f"none up to {fmt_num(self.tested)}" if self.direction == "up"
+                    else f"none down to {fmt_num(self.tested)}") + at_limit
         if self.status == "fails_throughout":
-            return f"fails already at {fmt_num(self.tested)}"
+            return f"fails already at {fmt_num(self.tested)}{at_limit}"
         if self.status == "not_judged":
             return "not judged"
         if self.value is None:
@@ -213,13 +227,16 @@ def from_sweeper(answer: Mapping[str, Any], runs: list[RunData],
                             integer=bool(answer.get("integer")),
                             fails_in=int(answer.get("fails_in") or 0))
     statuses = {p.get("status") for p in per}
+    limit = answer.get("limit")
+    side = {"minimum": "smallest", "maximum": "largest"}.get(
+        str(limit.get("side")) if isinstance(limit, Mapping) else "")
     if statuses == {"fails_throughout"}:
         tested = (min(probes) if direction == "up" else max(probes)) if probes else None
         return FailurePoint(key, "fails_throughout", direction=direction, tested=tested,
-                            failing_run=failing)
+                            failing_run=failing, limit=side)
     tested = (max(probes) if direction == "up" else min(probes)) if probes else None
     return FailurePoint(key, "holds_throughout" if probes else "none", direction=direction,
-                        tested=tested)
+                        tested=tested, limit=side if probes else None)
 
 
 def not_judged_text(answer: Mapping[str, Any]) -> str:
@@ -397,9 +414,10 @@ def headroom_verdict(fp: FailurePoint, expected: float | None, settings: ReportS
                              advice="rerun the search with a longer horizon or more load")
     up = fp.direction == "up"
     required = h * expected if up else None
+    at_limit = f", the {fp.limit} value the config allows" if fp.limit else ""
     if fp.status == "fails_throughout":
         return LaunchVerdict(NO_GO, f"The SLO fails at every value of {key} tried, already "
-                             f"at {fmt_num(fp.tested)}"
+                             f"at {fmt_num(fp.tested)}{at_limit}"
                              + (f" (the expected peak is {fmt_num(expected)})." if up
                                 else f" (the scenario has {fmt_num(expected)})."))
     if fp.status == "holds_throughout":
@@ -407,12 +425,12 @@ def headroom_verdict(fp: FailurePoint, expected: float | None, settings: ReportS
         shown = tested >= h * expected if up else expected >= h * tested
         if up:
             text = (f"No failure point was found: the SLO holds up to {key} = "
-                    f"{fmt_num(tested)}, {fmt_ratio(tested / expected)}× the expected peak "
-                    f"of {fmt_num(expected)} (required: {fmt_ratio(h)}×, "
+                    f"{fmt_num(tested)}{at_limit}, {fmt_ratio(tested / expected)}× the "
+                    f"expected peak of {fmt_num(expected)} (required: {fmt_ratio(h)}×, "
                     f"{fmt_num(h * expected)}).")
         else:
             text = (f"No failure point was found: the SLO holds down to {key} = "
-                    f"{fmt_num(tested)} (the scenario has {fmt_num(expected)}, "
+                    f"{fmt_num(tested)}{at_limit} (the scenario has {fmt_num(expected)}, "
                     f"required: at least {fmt_ratio(h)}× the failure point).")
         return LaunchVerdict(GO if shown else NO_GO, text)
     bound = fp.conservative
