@@ -104,7 +104,15 @@ queueing is left out. Deadlines are checked against the fluid schedule, not agai
 stationary wait added to it; requests served at their deadlines by a paced server start
 exactly there, where exact mode's start up to the gap to the next deadline (``1 / λ``)
 earlier, and a part whose head was on time and whose tail was thinned is taken to have
-its deadlines uniform over its range.
+its deadlines uniform over its range. The clients race a part's answers against their
+deadlines (``sim.model.cohort_clients``) at the fluid schedule plus the mean service
+time: a single service time's tail past a client's timeout is not raced. With a timeout
+of about twice the mean of a lognormal service (cv 2.3) at 60 workers, exact mode timed
+out 11% of the attempts and cohort mode at 0.1 s ticks none. ``auto`` takes a tick of
+at most a tenth of the timeout, at which a station of that size serves requests one by
+one (``sim.engine.granular``) and each is raced; the gap remains where a station
+completes more than ``SMALL_PER_TICK`` requests in a tenth of a timeout that its
+service times' tail reaches.
 """
 
 from __future__ import annotations
