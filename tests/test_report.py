@@ -25,7 +25,7 @@ import yaml
 import sim
 from sim.report import FIGURE_NAMES, ReportError, build_report, find_runs
 from sim.report.__main__ import main as report_main
-from sim.report.describe import fmt_num, fmt_pct, fmt_s, verdict
+from sim.report.describe import describe_mode, fmt_num, fmt_pct, fmt_s, recovery_text, verdict
 from sim.report.figures import SWEEP_FIGURE_NAMES
 from sim.report.load import RunData
 from sim.report.render import md_escape
@@ -674,6 +674,32 @@ def test_metastability_finding_and_fallback(copy_dir: Path) -> None:
     assert ("Metastable: the join path stays down after the trigger ended at t = 360 s, "
             "held there by retries (amplification 3.90 attempts per client at the end, "
             "peak 4.20).") in md
+
+
+@pytest.mark.parametrize(("slo_rec", "meta_rec", "expected"), [
+    (438.0, 880.0, "The SLO recovered at t = 438 s, with the trigger still on (it ends at "
+                   "t = 880 s); not metastable (retry amplification peaked at 1.40)."),
+    (None, 880.0, "The SLO holds from the end of the trigger (t = 880 s) to the horizon; "
+                  "not metastable (retry amplification peaked at 1.40)."),
+    (930.0, 930.0, "Recovered after the trigger ended at t = 880 s at t = 930 s (retry "
+                   "amplification peaked at 1.40)."),
+])
+def test_recovery_finding_says_when_the_slo_came_back(
+        slo_rec: float | None, meta_rec: float, expected: str) -> None:
+    """A recovery before the trigger's end is not one "after the trigger", and a path good
+    at the trigger's end is not said to recover at that instant twice over."""
+    s = {"slo": {"met": False, "first_breach_s": 300.0, "recovered_s": slo_rec},
+         "metastability": {"trigger_end_s": 880.0, "recovered": True,
+                           "recovered_s": meta_rec, "stays_down": False,
+                           "amplification_peak": 1.4, "amplification_end": 1.0}}
+    assert recovery_text(s) == expected
+
+
+def test_mode_of_a_sweep_left_to_auto() -> None:
+    assert describe_mode({}, {"resolution_s": "auto"}) == \
+        "the mode auto picks for each run (run.resolution_s = auto)"
+    assert describe_mode({}, {"resolution_s": 0.5}) == "cohort mode (0.5 s resolution)"
+    assert describe_mode({}, {"resolution_s": 0}) == "exact mode"
 
 
 def test_config_diff_seeds_version_and_commands(copy_dir: Path) -> None:

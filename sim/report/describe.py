@@ -217,8 +217,11 @@ def describe_mode(s: Mapping[str, Any], r: Mapping[str, Any]) -> str:
         return text
     resolution = r.get("resolution_s")  # a run written before the mode was recorded
     mode = s.get("mode") or ("exact" if not resolution else "cohort")
-    return (f"{mode} mode" if mode == "exact"
-            else f"{mode} mode ({fmt_num(resolution)} s resolution)")
+    if mode == "exact":
+        return "exact mode"
+    if not isinstance(resolution, int | float):  # "auto", decided run by run
+        return f"the mode auto picks for each run (run.resolution_s = {resolution})"
+    return f"{mode} mode ({fmt_num(resolution)} s resolution)"
 
 
 def describe_scenario(run: RunData) -> str:
@@ -357,6 +360,12 @@ def index_row(run: RunData, rel: str) -> dict[str, Any]:
 
 # -- findings -------------------------------------------------------------------------------
 
+def _before(t: Any, trigger: Any) -> bool:
+    """True if both are times and ``t`` is at or before ``trigger``."""
+    return (isinstance(t, int | float) and isinstance(trigger, int | float)
+            and not _missing(t) and not _missing(trigger) and t <= trigger)
+
+
 def recovery_text(s: Mapping[str, Any], series: Mapping[str, Any] | None = None) -> str:
     """Recovery or metastability: the ``metastability`` block when the run has one, else
     what the SLO evaluation says about recovery."""
@@ -371,9 +380,18 @@ def recovery_text(s: Mapping[str, Any], series: Mapping[str, Any] | None = None)
                     f"(amplification {fmt_ratio(meta.get('amplification_end'))} attempts per "
                     f"client at the end, peak {fmt_ratio(meta.get('amplification_peak'))}).")
         elif meta.get("recovered"):
-            text = (f"Recovered{after} at t = {fmt_num(meta.get('recovered_s'))} s "
-                    f"(retry amplification peaked at "
-                    f"{fmt_ratio(meta.get('amplification_peak'))}).")
+            peak = f"retry amplification peaked at {fmt_ratio(meta.get('amplification_peak'))}"
+            slo_rec, rec = slo.get("recovered_s"), meta.get("recovered_s")
+            if _before(slo_rec, trigger):
+                # Good again before the trigger ended: no recovery after it to speak of.
+                text = (f"The SLO recovered at t = {fmt_num(slo_rec)} s, with the trigger "
+                        f"still on (it ends at t = {fmt_num(trigger)} s); not metastable "
+                        f"({peak}).")
+            elif not _missing(rec) and not _missing(trigger) and rec == trigger:
+                text = (f"The SLO holds from the end of the trigger (t = "
+                        f"{fmt_num(trigger)} s) to the horizon; not metastable ({peak}).")
+            else:
+                text = f"Recovered{after} at t = {fmt_num(rec)} s ({peak})."
         elif not _missing(slo.get("recovered_s")):
             text = (f"The SLO recovered at t = {fmt_num(slo.get('recovered_s'))} s, with the "
                     f"trigger still on (it ends at t = {fmt_num(trigger)} s); not "
