@@ -186,8 +186,8 @@ class _Failed(_Acc):
 class CohortClients(Clients):
     """The legit population in cohort mode."""
 
-    # Births of quiet periods gathered over windows this long (``sim.model.quiet``); 0,
-    # the default, sends them tick by tick: see that module for what holds windows back.
+    # Births of quiet periods gathered over windows this long (``sim.model.quiet``); 0
+    # sends them tick by tick. That module says where windows open and what holds them.
     quiet_window_s = QUIET_WINDOW_S
 
     def __init__(self, env: simpy.Environment, cfg: ClientsConfig, network: Network,
