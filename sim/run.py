@@ -461,7 +461,11 @@ class Scenario:
         env = self.env
         gen = self.streams.generator("arrivals")
         if isinstance(self.clients, CohortClients):
-            self.clients.hold_windows(self._scheduled_changes())
+            # Capacity the run changes on its own (an autoscaler, overload crashes): no
+            # quiet windows at all (``sim.model.quiet``).
+            decided = bool(self.autoscalers) or any(
+                sc.crash.enabled for sc in self.cfg.architecture.stations.values())
+            self.clients.hold_windows(None if decided else self._scheduled_changes())
             self.clients.start_counts(self.curve.sample_counts(gen, r.resolution_s))
             for a in self.attacks:
                 a.start_counts(r.resolution_s)

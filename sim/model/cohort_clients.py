@@ -241,9 +241,12 @@ class CohortClients(Clients):
         self.mix_gen = np.random.Generator(np.random.PCG64(np.random.SeedSequence(
             entropy=ss.entropy, spawn_key=(*ss.spawn_key, 0x6D6978))))
 
-    def hold_windows(self, times: list[float]) -> None:
-        """No quiet window across these instants (``QuietWindows.hold``)."""
-        if self.quiet is not None:
+    def hold_windows(self, times: list[float] | None) -> None:
+        """No quiet window across these instants (``QuietWindows.hold``); none at all
+        if ``times`` is None."""
+        if times is None:
+            self.quiet = None
+        elif self.quiet is not None:
             self.quiet.hold(times)
 
     def track_unique(self, row_s: float, window_s: float) -> None:
