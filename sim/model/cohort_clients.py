@@ -135,6 +135,11 @@ class Ticket:
         self.expired = 0
         self.births = (c.born_s, c.born_spread, c.born_min)  # the attempt's, before cuts
 
+    def in_rank(self) -> int:
+        """The requests that hold a rank among the attempt's deadlines: all but those
+        rejected (which thin every rank alike), and at least those settled or pending."""
+        return max(self.n0 - self.rejected, self.ranked + self.expired + self.pending)
+
     def late_share(self, n: int, now: float, w: float) -> float:
         """The share of a part of ``n`` requests, answered over ``[now, now + w)`` in
         FIFO order, whose answers come after their own deadlines (a tail, or a head
@@ -434,7 +439,7 @@ class CohortClients(Clients):
         timed out stay in flight as ``expired``: the next late answers of the attempt
         are theirs (``_race``), and its next rejections or drops may be (``_claim``),
         wasted work that does not fail twice."""
-        m = max(t.n0 - t.rejected, t.ranked + t.expired + t.pending)
+        m = t.in_rank()
         x = m * min(1.0, (now - t.lo) / t.width) - t.ranked - t.expired
         if x <= 0.0:
             return
@@ -459,7 +464,7 @@ class CohortClients(Clients):
         of its sends, so of its deadlines), which their retries and latencies keep."""
         c = copy.copy(t.template)
         c.count = k
-        m = max(t.n0 - t.rejected, t.ranked + t.expired + t.pending, 1)
+        m = max(t.in_rank(), 1)
         r0 = min(t.ranked + t.expired, m - k)
         c.born_s, c.born_spread, c.born_min = t.births
         c.narrow_births(r0 / m, (r0 + k) / m)
