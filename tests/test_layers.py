@@ -71,7 +71,8 @@ ENGINE_THIRD_PARTY = {"numpy", "scipy", "simpy"}
 ALLOWED_LAYER: dict[tuple[str, str], str] = {
     # The SLO judgement uses the recorder's shifted-gamma tail (pure functions that
     # belong in analysis or a shared numeric module).
-    ("sim.analysis.slo", "sim.engine.recorder"): "shifted_gamma_cdf, skewness, tail_span",
+    ("sim.analysis.slo", "sim.engine.recorder"): "shifted_gamma_cdf, skewness, tail_span, "
+                                                "GAMMA_MIN_SKEW, WILSON_HILFERTY_MAX_SKEW",
     # Coverage re-reads the arrival curve and trace of a run's config to find the load
     # peak (inside functions).
     ("sim.analysis.coverage", "sim.config"): "component_config, read_trace",

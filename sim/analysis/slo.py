@@ -29,7 +29,13 @@ from typing import Any
 
 import numpy as np
 
-from ..engine.recorder import shifted_gamma_cdf, skewness, tail_span
+from ..engine.recorder import (
+    GAMMA_MIN_SKEW,
+    WILSON_HILFERTY_MAX_SKEW,
+    shifted_gamma_cdf,
+    skewness,
+    tail_span,
+)
 from ..summary import Slo
 
 # Latency histogram: 100 log bins per decade from 0.1 ms to 1e5 s (bin width ~2.3%).
@@ -101,8 +107,9 @@ def _add_normals(hist: np.ndarray, tick: np.ndarray, lat_v: np.ndarray, lat_sd: 
 
     A component's mass lies on the edges within ``NORMAL_SPAN_SD`` deviations of its
     mean, more on a skewed one's long side (``tail_span``; beyond, it has no mass a float
-    can hold). Components are grouped by how many edges that is (within a factor of two)
-    and, within a group, taken in order of their first edge, in chunks; a chunk evaluates
+    can hold). Components are grouped by the kind of distribution function they take and
+    by how many edges that is (within a factor of two) and, within a group, taken in
+    order of their first edge, in chunks; a chunk evaluates
     the distribution function on the edges its components span, and its rows are added
     to their ticks' rows with one sparse product. Grouping by width keeps a narrow
     component from being evaluated across a wide neighbour's span. Chunks are evaluated
@@ -119,7 +126,7 @@ def _add_normals(hist: np.ndarray, tick: np.ndarray, lat_v: np.ndarray, lat_sd: 
     lo = np.maximum(np.searchsorted(_EDGES, v - below) - 1, 0)
     hi = np.minimum(np.searchsorted(_EDGES, v + above) + 1, len(_EDGES))
     width = np.floor(np.log2(np.maximum(hi - lo, 1))).astype(np.int64)
-    order = np.lexsort((lo, width))
+    order = np.lexsort((lo, width, _cdf_kind(g)))
     chunks = [order[i:i + CHUNK] for i in range(0, len(order), CHUNK)]
 
     def masses(c: np.ndarray) -> tuple[np.ndarray, int, int, np.ndarray]:
@@ -155,6 +162,14 @@ def _add_normals(hist: np.ndarray, tick: np.ndarray, lat_v: np.ndarray, lat_sd: 
             pending.append(pool.submit(masses, c))
         while pending:
             add(*pending.popleft().result())
+
+
+def _cdf_kind(g: np.ndarray) -> np.ndarray:
+    """Which distribution function a component's skewness ``g`` takes (normal, the
+    near-normal gamma, the incomplete gamma, a reflected gamma), so that a chunk holds
+    one kind and evaluates it without masks."""
+    return np.select([np.abs(g) < GAMMA_MIN_SKEW, g <= WILSON_HILFERTY_MAX_SKEW, g > 0],
+                     [0, 1, 2], 3)
 
 
 def window_success_ratio(ok: np.ndarray, bad: np.ndarray, span: int

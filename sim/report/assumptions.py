@@ -124,11 +124,14 @@ def config_diff(config: Mapping[str, Any], defaults: Mapping[str, Any] | None,
         b = base[key]
         if not _same(a, b):
             rows.append((key, _show(a), _show(b)))
-    schema = schema_keys(config)
+    schema: set[str] | None = None
+    read = False  # the schema read is slow (a config validated): only when a key needs it
     newer = 0
     for key in base:
         if key in mine or key.startswith(skip) or _covered(key, mine):
             continue
+        if not read:
+            schema, read = schema_keys(config), True
         if schema is not None and key in schema:
             newer += 1
             continue
