@@ -541,3 +541,19 @@ def test_uniforms_are_in_the_unit_interval() -> None:
     x = np.array([u() for _ in range(50_000)])
     assert ((x >= 0) & (x < 1)).all()
     assert x.mean() == pytest.approx(0.5, abs=0.01)
+
+
+def test_random_rounding_is_exact_on_average_and_draws_only_for_fractions() -> None:
+    from sim.engine import round_random, round_share
+
+    gen = np.random.default_rng(3)
+    for x in (0.25, 3.5, 7.9):
+        draws = np.array([round_random(x, gen) for _ in range(20_000)])
+        assert set(draws) == {math.floor(x), math.floor(x) + 1}
+        # The mean of 20,000 Bernoulli(frac) roundings is within 5 standard errors of x.
+        frac = x - math.floor(x)
+        assert abs(draws.mean() - x) < 5 * math.sqrt(frac * (1 - frac) / len(draws))
+    state = gen.bit_generator.state
+    assert [round_random(4.0, gen), round_share(6, 0.5, gen), round_share(3, 2.0, gen)] \
+        == [4, 3, 3]
+    assert gen.bit_generator.state == state  # whole shares cost no draw

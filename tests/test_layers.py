@@ -84,9 +84,6 @@ ALLOWED_LAYER: dict[tuple[str, str], str] = {
 }
 # Private names imported from another module: (importing module, imported module, name).
 ALLOWED_PRIVATE: dict[tuple[str, str, str], str] = {
-    # The cohort disciplines share the exact station's random rounding of a share.
-    ("sim.engine.fluid", "sim.engine.station", "_round_share"): "make it public",
-    ("sim.engine.occ", "sim.engine.station", "_round_share"): "make it public",
 }
 
 
@@ -207,7 +204,7 @@ def test_no_private_names_cross_modules() -> None:
 
 def test_relative_imports_resolve_to_modules(tmp_path: Path) -> None:
     fluid = imports_of(ROOT / "sim" / "engine" / "fluid.py")
-    assert any(i.target == "sim.engine.station" and "_round_share" in i.names for i in fluid)
+    assert any(i.target == "sim.engine.streams" and "round_share" in i.names for i in fluid)
     cli = imports_of(ROOT / "sim" / "cli.py")
     assert any(i.target == "sim.sweep" for i in cli)  # from . import sweep, in a function
     assert any(i.target == "sim.compose" for i in cli)

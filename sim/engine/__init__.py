@@ -12,7 +12,7 @@ from .pool import ConnectionLimit, Pool
 from .recorder import TickRecorder, mixture_quantiles, weighted_quantiles
 from .routing import Network
 from .station import Station
-from .streams import DISTRIBUTIONS, Sampler, Streams, Uniforms
+from .streams import DISTRIBUTIONS, Sampler, Streams, Uniforms, round_random, round_share
 
 __all__ = [
     "CONFLICT",
@@ -36,5 +36,7 @@ __all__ = [
     "erlang_c_wait",
     "keep",
     "mixture_quantiles",
+    "round_random",
+    "round_share",
     "weighted_quantiles",
 ]

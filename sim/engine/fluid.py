@@ -128,8 +128,8 @@ from scipy.special import gammaincc
 from .admission import connections_free, hold_connections
 from .clock import NORMAL, Due
 from .cohort import Cohort
-from .station import Station, _round_share
-from .streams import Sampler
+from .station import Station
+from .streams import Sampler, round_share
 
 INF = math.inf
 # Offered-load estimate behind the stationary wait: an exponentially weighted count whose
@@ -344,7 +344,7 @@ class FluidStation(Station):
             for key in list(parts):
                 entry = parts[key]
                 part, level, end, start = entry
-                k = _round_share(part.count, frac, gen)
+                k = round_share(part.count, frac, gen)
                 if k <= 0:
                     continue
                 # The killed share stops adding to the busy level from now (or its start).
@@ -365,7 +365,7 @@ class FluidStation(Station):
                 self._fail(lost, reason)
         kept = []
         for c in self.queue:
-            k = _round_share(c.count, frac, gen)
+            k = round_share(c.count, frac, gen)
             if k <= 0:
                 kept.append(c)
                 continue

@@ -48,7 +48,8 @@ from scipy.special import gammainc, gammaln
 
 from .cohort import Cohort
 from .fluid import FluidStation
-from .station import Station, _round_share
+from .station import Station
+from .streams import round_share
 
 CONFLICT = "conflict"
 # Cohort mode: the start rate behind the conflict share is measured over this many ticks.
@@ -186,7 +187,7 @@ class OptimisticFluidStation(FluidStation):
         cv = math.sqrt(self.var_service) / self.mean_s if self.mean_s > 0 else 0.0
         share = commit_share(self._start_rate(lo, b, s) * s, cv) if s > 0 else 1.0
         n = c.count
-        k = _round_share(n, share, self.service.gen)
+        k = round_share(n, share, self.service.gen)
         if k < n:
             lost = c if k == 0 else c.split(n - k)
             self.conflicts += lost.count

@@ -58,7 +58,7 @@ from .admission import TokenBucket, hold_connections
 from .clock import NORMAL, Due, scheduler
 from .cohort import Cohort
 from .pool import ConnectionLimit
-from .streams import Sampler
+from .streams import Sampler, round_share
 
 INF = math.inf
 
@@ -292,7 +292,7 @@ class Station:
     def _kill_work(self, frac: float, gen: np.random.Generator, reason: str) -> None:
         live = self._live
         if live:
-            m = _round_share(len(live), frac, gen)
+            m = round_share(len(live), frac, gen)
             if m:
                 keys = list(live)
                 for i in sorted(gen.choice(len(keys), size=m, replace=False).tolist()):
@@ -300,7 +300,7 @@ class Station:
                     self.busy -= 1
                     self._fail(c, reason)
         queue = self.queue
-        m = _round_share(len(queue), frac, gen)
+        m = round_share(len(queue), frac, gen)
         if m:
             gone = set(gen.choice(len(queue), size=m, replace=False).tolist())
             kept: deque[Cohort] = deque()
@@ -450,15 +450,6 @@ class Station:
         now = self.env.now
         self._touch(now)
         self._pull(now)
-
-
-def _round_share(n: int, frac: float, gen: np.random.Generator) -> int:
-    """``n × frac`` rounded at random to a whole number, exact on average."""
-    x = n * frac
-    m = math.floor(x)
-    if x - m > 0 and gen.random() < x - m:
-        m += 1
-    return min(n, m)
 
 
 def _unwired(c: Cohort) -> None:

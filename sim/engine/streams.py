@@ -27,6 +27,21 @@ def _name_key(name: str) -> tuple[int, ...]:
     return (zlib.crc32(name.encode("utf-8")),)
 
 
+def round_random(x: float, gen: np.random.Generator) -> int:
+    """``x ≥ 0`` rounded down or up at random, up with probability its fraction: a whole
+    number of requests that is ``x`` on average. The generator is drawn from only when
+    ``x`` has a fraction, so whole shares cost no draw."""
+    k = math.floor(x)
+    if x > k and gen.random() < x - k:
+        k += 1
+    return k
+
+
+def round_share(n: int, frac: float, gen: np.random.Generator) -> int:
+    """The share ``frac`` of ``n`` requests, ``round_random(n × frac)``, at most ``n``."""
+    return min(n, round_random(n * frac, gen))
+
+
 class Streams:
     """One seed per run, one independent generator per named component."""
 

@@ -63,7 +63,7 @@ import simpy
 from simpy.events import NORMAL, Timeout
 
 from ..config import ClientsConfig
-from ..engine import Cohort, Network, Pool, Sampler, Station
+from ..engine import Cohort, Network, Pool, Sampler, Station, round_random
 from ..engine.clock import Due, scheduler
 from .backoff import Backoff
 from .client_policies import Tag
@@ -443,10 +443,7 @@ class CohortClients(Clients):
         x = m * min(1.0, (now - t.lo) / t.width) - t.ranked - t.expired
         if x <= 0.0:
             return
-        k = int(x)
-        if x > k and self.gen.random() < x - k:
-            k += 1
-        k = min(k, t.pending)
+        k = min(round_random(x, self.gen), t.pending)
         if k <= 0:
             return
         ranks = self._ranks(t, k)
@@ -582,10 +579,7 @@ class CohortClients(Clients):
         f = self._late_share(c, t, now)
         if f <= 0.0:
             return placements
-        x = n * f
-        late = int(x)
-        if x > late and self.gen.random() < x - late:
-            late += 1
+        late = round_random(n * f, self.gen)
         if late <= 0:
             return placements
         kept = placements
