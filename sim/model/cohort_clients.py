@@ -292,6 +292,11 @@ class CohortClients(Clients):
 
         next_tick()
 
+    def _wide(self, spread_s: float) -> bool:
+        """Whether requests sent over ``spread_s`` were sent over a quiet window (wider
+        than a tick): their deadlines are judged tick by tick (``_judge``)."""
+        return spread_s > WIDE_TICKS * self.dt
+
     def born(self, count: int, width: float | None = None) -> None:
         now = self.env.now
         w = self.dt if width is None else width
@@ -304,7 +309,7 @@ class CohortClients(Clients):
                 c = self._fresh(n, now, w)
                 c.impatient = impatient
                 cs.append(c)
-        if not self.bundle_births or w > WIDE_TICKS * self.dt:
+        if not self.bundle_births or self._wide(w):
             # A window's births go out one ticket per state: their deadlines are judged
             # tick by tick (``_judge``), which a bundle's states do not follow.
             for c in cs:
@@ -403,7 +408,7 @@ class CohortClients(Clients):
             # attempt is still in flight at the end, as one whose deadline is later.
             t: Ticket = c.ticket
             at = last
-            if c.spread_s > WIDE_TICKS * self.dt and c.mix is None:
+            if self._wide(c.spread_s) and c.mix is None:
                 t.end = last  # sent over a quiet window: judged tick by tick
                 at = min(last, t.lo + self.dt)
             self._schedule(Due(self._deadline_cbs, t), NORMAL, max(0.0, at - self.env.now))
