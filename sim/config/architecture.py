@@ -51,6 +51,14 @@ class Concurrency(StrEnum):
 CONCURRENCY = tuple(c.value for c in Concurrency)
 
 
+class SlowdownCounts(StrEnum):
+    """What the slowdown's rate counts: every request ``offered`` to the tier, or only
+    those ``started`` (admitted and begun, not rejected, shed or dropped as expired)."""
+
+    offered = "offered"
+    started = "started"
+
+
 @dataclass
 class ServiceConfig:
     dist: Distribution = Distribution.exponential
@@ -69,11 +77,13 @@ class OutageConfig:
 
 @dataclass
 class SlowdownConfig:
-    """Service ``factor``× slower while the rate offered over ``window_s`` > ``above_rps``."""
+    """Service ``factor``× slower while the rate over ``window_s`` > ``above_rps``; the
+    rate ``counts`` the requests offered to the tier, or only those it started."""
 
     above_rps: float | None = None  # None: off
     factor: float = 1.0
     window_s: float = 1.0
+    counts: SlowdownCounts = SlowdownCounts.offered
 
 
 @dataclass

@@ -102,7 +102,9 @@ DESCRIPTIONS = {
     "outages[].end_s": "End of the outage.",
     "outages[].capacity_share": "Share of the workers left during the outage (0: down).",
     "slowdown.factor": "How many times slower service is above the rate.",
-    "slowdown.window_s": "Window over which the offered rate is measured.",
+    "slowdown.window_s": "Window over which the rate is measured.",
+    "slowdown.counts": "What the rate counts: requests offered to the tier, or only those "
+                       "it started (not those rejected, shed or dropped as expired).",
     "crash.enabled": "Overload crashes on or off.",
     "failures": "Servers lost at given times.",
     "failures[].at_s": "When the servers are lost.",

@@ -382,7 +382,7 @@ class FluidStation(Station):
         now = self.env.now
         self.offered += c.count
         c.station = self
-        if self._slow_window is not None:
+        if self._slow_window is not None and not self._slow_started:
             self._slow_offer(now, c.count)
         if self._retry_window is not None and self._retry_rejects(c, now):
             self.rejected += c.count
@@ -813,6 +813,8 @@ class FluidStation(Station):
         m = part.count
         dur = end - start
         self.in_service += m
+        if self._slow_started:
+            self._slow_offer(now, m)
         mean_s = self.mean_s * self.slow_factor
         level = 0.0
         if dur > 0:

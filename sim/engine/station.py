@@ -28,7 +28,9 @@ Failure dynamics (each off unless configured, at the cost of one ``None`` check)
   provisioned; ``serving`` is what is up.
 - ``slowdown`` ``(above_rps, factor, window_s)``: service takes ``factor``× longer while
   the offered rate over the last ``window_s`` is above ``above_rps`` (a database that is
-  fast below some load and much slower above it).
+  fast below some load and much slower above it); with ``slowdown_counts_started`` the
+  rate counts only the requests the tier started (those rejected, shed or dropped as
+  expired do no work, so they do not slow it).
 - ``shed_queue_age_s``: a request that waited longer than this when a worker would start
   it is dropped unserved (``shed``; the owner hears ``on_failed``, reason ``shed``), so
   work nobody waits for does not take capacity. ``drop_expired`` uses the client's own
@@ -111,6 +113,7 @@ class Station:
         connections_per_instance: int | None = None,
         warmup_s: float = 0.0,
         slowdown: tuple[float, float, float] | None = None,
+        slowdown_counts_started: bool = False,
         shed_queue_age_s: float | None = None,
         retry_ratio: tuple[float, float] | None = None,
         track_in_service: bool = False,
@@ -161,6 +164,8 @@ class Station:
         self.shed_queue_age_s = shed_queue_age_s
         self.slowdown = slowdown
         self._slow_window = RateWindow(slowdown[2]) if slowdown is not None else None
+        # What the slowdown's rate counts: requests offered, or only those started.
+        self._slow_started = slowdown_counts_started
         self.slow_factor = 1.0  # current service-time factor
         self.retry_ratio = retry_ratio
         self._retry_window = RateWindow(retry_ratio[1]) if retry_ratio is not None else None
@@ -313,12 +318,13 @@ class Station:
 
     # -- admission ------------------------------------------------------------------------
     def _slow_offer(self, now: float, n: int) -> None:
+        """Count ``n`` requests towards the slowdown's rate (offered or started)."""
         window = self._slow_window
         assert window is not None and self.slowdown is not None
         window.add(now, n)
 
     def _factor(self, now: float) -> float:
-        """The service-time factor now: ``factor`` while the offered rate is above."""
+        """The service-time factor now: ``factor`` while the counted rate is above."""
         window, slow = self._slow_window, self.slowdown
         assert window is not None and slow is not None
         self.slow_factor = slow[1] if window.rate(now) > slow[0] else 1.0
@@ -339,7 +345,7 @@ class Station:
         n = c.count
         self.offered += n
         c.station = self
-        if self._slow_window is not None:
+        if self._slow_window is not None and not self._slow_started:
             self._slow_offer(now, n)
         if self._retry_window is not None and self._retry_rejects(c, now):
             self.rejected += n
@@ -393,6 +399,8 @@ class Station:
         if self._live is not None:
             self._live[id(c)] = c
         if self.slowdown is not None:
+            if self._slow_started:
+                self._slow_offer(now, 1)
             self._schedule(Due(self._on_done, c), NORMAL, self.service() * self._factor(now))
             return
         self._schedule(Due(self._on_done, c), NORMAL, self.service())

@@ -180,6 +180,7 @@ def build_topology(env: simpy.Environment, arch: ArchitectureConfig, streams: St
             warmup_s=warmup_s,
             slowdown=(None if sc.slowdown.above_rps is None else
                       (sc.slowdown.above_rps, sc.slowdown.factor, sc.slowdown.window_s)),
+            slowdown_counts_started=sc.slowdown.counts == "started",
             shed_queue_age_s=sc.shed_queue_age_s,
             retry_ratio=(None if sc.retry_ratio_max is None
                          else (sc.retry_ratio_max, sc.retry_ratio_window_s)),
