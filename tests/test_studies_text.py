@@ -1,27 +1,53 @@
-"""Each study's README keeps facts, hypotheses and assumptions apart and says how its
-numbers converged (text only, no run).
+"""Each study's README keeps facts, hypotheses and assumptions apart, names its sources,
+says how its numbers converged, and agrees with its preset and its results files (text,
+configs and CSVs only; no simulation is run).
 
 Every ``experiments/<name>/README.md`` has:
 
 - an ``## Inputs`` section whose table has a ``status`` column, every row marked
-  **sourced**, **hypothesis** or **assumption** (and a sourced row names its source in
-  the last column), with at least one of each;
+  **sourced**, **hypothesis** or **assumption**, with at least one of each;
 - a ``**Convergence.**`` paragraph that names the mode its numbers came from (exact or
   cohort) and says they are to be rerun;
 - for the incident studies, a ``## Held to the reported counts`` section.
+
+The five studies of ``STUDIES`` also:
+
+- cite, in the last column of each sourced row, a ``[key]`` listed under
+  ``## Sources``, and every listed source gives a URL or a publication date;
+- write, in the ``in the study`` column of the Inputs table, config values as
+  ``key: value`` in backticks (``arrivals.audience: 8000000``) that equal what the
+  study's preset composes to (a backticked ``experiment=...``, ``architecture=...`` or
+  ``key=value`` in the same cell is applied first), at least eight of them.
+
+The tables the READMEs write by hand (architectures' findings table, desantis_2023's
+baseline, capacity and failure-point tables) agree with the CSVs next to them.
 """
 
 from __future__ import annotations
 
+import csv
+import math
 import re
 from pathlib import Path
+from typing import Any
 
 import pytest
+import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 STUDIES = ("x_spaces_2024", "desantis_2023", "metastability", "architectures",
            "backoff_jitter")
 INCIDENTS = ("x_spaces_2024", "desantis_2023")
+# The preset each study runs (its ``experiment=``), against which its Inputs table is read.
+PRESETS = {"x_spaces_2024": "x_spaces_2024", "desantis_2023": "desantis_2023",
+           "metastability": "metastable_retry", "architectures": "architectures",
+           "backoff_jitter": "backoff_jitter"}
+GROUPS = ("run", "arrivals", "clients", "architecture", "attack", "mitigation", "slo",
+          "autoscaler")
+# ``key: value`` (a value the preset sets, checked) or ``key=value`` (an override the cell
+# applies first); the key starts with a config group.
+SPAN = re.compile(rf"^((?:{'|'.join(GROUPS)})(?:\.[A-Za-z0-9_]+)+)\s*(:|=)\s*(.+)$")
+SOURCE = re.compile(r"^- \*\*\[([^\]]+)\]\*\* (.+)$", re.S)
 STATUSES = {"**sourced**", "**hypothesis**", "**assumption**"}
 CELL = re.compile(r"(?<!\\)\|")  # a table cell boundary (``\|`` is a pipe inside a cell)
 
@@ -94,3 +120,211 @@ def test_incident_studies_are_held_to_the_reported_counts(name: str) -> None:
     text = (ROOT / "experiments" / name / "README.md").read_text()
     assert section(text, "Held to the reported counts"), \
         f"{name}: no '## Held to the reported counts' section"
+
+
+def inputs_rows(readme: Path) -> tuple[list[str], list[list[str]]]:
+    """The Inputs table's header (lower case) and its rows."""
+    rows = first_table(section(readme.read_text(), "Inputs"))
+    return [h.lower() for h in rows[0]], rows[1:]
+
+
+def sources(text: str) -> dict[str, str]:
+    """The ``## Sources`` list: key -> the entry's text (an entry runs on over its
+    indented lines)."""
+    items = re.split(r"\n(?=- )", section(text, "Sources").strip())
+    found = [SOURCE.match(" ".join(item.split())) for item in items]
+    return {m[1]: m[2] for m in found if m}
+
+
+@pytest.mark.parametrize("name", STUDIES)
+def test_sourced_rows_cite_a_listed_source(name: str) -> None:
+    """A sourced row names its source by a key of the Sources list, and every source in
+    that list can be found: a URL, or at least a publication date."""
+    readme = ROOT / "experiments" / name / "README.md"
+    text = readme.read_text()
+    listed = sources(text)
+    assert listed, f"{name}: no '## Sources' list (- **[key]** title, publisher, URL)"
+    for key, entry in listed.items():
+        assert re.search(r"https?://\S+", entry) or re.search(r"\b\d{4}-\d{2}-\d{2}\b", entry), \
+            f"{name}: source [{key}] gives neither a URL nor a publication date"
+    header, rows = inputs_rows(readme)
+    status = header.index("status")
+    for row in rows:
+        if row[status] != "**sourced**":
+            continue
+        cited = re.findall(r"\[([^\]]+)\]", row[-1])
+        assert cited, f"{name}: sourced row {row[0]!r} cites no [key] of the Sources list"
+        missing = [c for c in cited if c not in listed]
+        assert not missing, f"{name}: row {row[0]!r} cites {missing}, not in '## Sources'"
+
+
+def _composed(overrides: tuple[str, ...]) -> dict[str, Any]:
+    from omegaconf import OmegaConf
+
+    from sim.compose import compose
+
+    cfg = compose(list(overrides))
+    return OmegaConf.to_container(cfg, resolve=True, enum_to_str=True)  # type: ignore[return-value]
+
+
+_COMPOSED: dict[tuple[str, ...], dict[str, Any]] = {}
+
+
+def composed(overrides: tuple[str, ...]) -> dict[str, Any]:
+    if overrides not in _COMPOSED:
+        _COMPOSED[overrides] = _composed(overrides)
+    return _COMPOSED[overrides]
+
+
+def lookup(cfg: Any, key: str) -> Any:
+    for part in key.split("."):
+        assert isinstance(cfg, dict) and part in cfg, f"no config key {key}"
+        cfg = cfg[part]
+    return cfg
+
+
+def same(expected: Any, actual: Any) -> bool:
+    """Whether the table's value matches the config's: numbers as numbers, a mapping as
+    a subset of the config's, a list element by element."""
+    if isinstance(expected, bool) or expected is None or isinstance(expected, str):
+        return expected == actual or (isinstance(expected, str) and str(actual) == expected)
+    if isinstance(expected, int | float):
+        return isinstance(actual, int | float) and not isinstance(actual, bool) \
+            and math.isclose(float(expected), float(actual), rel_tol=1e-9, abs_tol=1e-12)
+    if isinstance(expected, dict):
+        return isinstance(actual, dict) and all(k in actual and same(v, actual[k])
+                                                for k, v in expected.items())
+    if isinstance(expected, list):
+        return isinstance(actual, list) and len(expected) == len(actual) \
+            and all(same(e, a) for e, a in zip(expected, actual, strict=True))
+    return False
+
+
+def value_spans(cell: str) -> tuple[tuple[str, ...], list[tuple[str, str]]]:
+    """A cell's overrides (``experiment=...``, ``architecture=...``, ``key=value``) and its
+    checked values (``key: value``), from its backticked spans."""
+    overrides, checks = [], []
+    for raw in re.findall(r"`([^`]+)`", cell.replace("\\|", "|")):
+        span = raw.strip()
+        m = re.fullmatch(r"(experiment|architecture)=([A-Za-z0-9_]+)", span)
+        if m:
+            overrides.append(span)
+            continue
+        m = SPAN.match(span)
+        if not m:
+            continue
+        if m[2] == "=":
+            overrides.append(f"{m[1]}={m[3]}")
+        else:
+            checks.append((m[1], m[3]))
+    return tuple(overrides), checks
+
+
+@pytest.mark.parametrize("name", STUDIES)
+def test_inputs_table_values_match_the_preset(name: str) -> None:
+    """Every ``key: value`` of the Inputs table is what the study's preset composes to,
+    and each table states enough of them to be held to its preset."""
+    readme = ROOT / "experiments" / name / "README.md"
+    header, rows = inputs_rows(readme)
+    col = header.index("in the study")
+    checked = 0
+    for row in rows:
+        overrides, checks = value_spans(row[col])
+        experiment = [o for o in overrides if o.startswith("experiment=")]
+        base = () if experiment else (f"experiment={PRESETS[name]}",)
+        cfg = composed(base + overrides) if checks else {}
+        for key, text in checks:
+            expected = yaml.safe_load(text)
+            actual = lookup(cfg, key)
+            assert same(expected, actual), (f"{name}: row {row[0]!r} says {key}: {text}, the "
+                                            f"preset ({' '.join(base + overrides)}) has {actual!r}")
+            checked += 1
+    assert checked >= 8, f"{name}: only {checked} config values in the Inputs table to check"
+
+
+def read_csv(name: str, file: str) -> list[dict[str, str]]:
+    with open(ROOT / "experiments" / name / file, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def table_after(text: str, header_start: str) -> list[list[str]]:
+    """The rows (header first) of the first table whose header starts with
+    ``header_start``."""
+    for m in re.finditer(rf"^\| ?{re.escape(header_start)}", text, re.M):
+        rows = first_table(text[m.start():])
+        if rows:
+            return rows
+    raise AssertionError(f"no table whose header starts with {header_start!r}")
+
+
+def thousands(cell: str) -> float | None:
+    """"400k" -> 400000, "1M" -> 1e6, "≥ 1M" -> 1e6, "—" or text -> None."""
+    m = re.search(r"(\d+(?:\.\d+)?)\s*([kM])\b", cell)
+    if not m:
+        return None
+    return float(m[1]) * (1e3 if m[2] == "k" else 1e6)
+
+
+def test_architectures_findings_table_matches_results() -> None:
+    """The findings table's failure-point bracket, joined share, p99 and bottleneck per
+    variant are those of results.csv (the bottleneck at 0.5M: an empty one is "—")."""
+    text = (ROOT / "experiments" / "architectures" / "README.md").read_text()
+    rows = table_after(section(text, "Findings"), "variant")
+    results = {r["variant"]: r for r in read_csv("architectures", "results.csv")}
+    seen = set()
+    for row in rows[1:]:
+        variant = re.match(r"`([^`]+)`", row[0])
+        assert variant, f"no variant in {row[0]!r}"
+        r = results[variant[1]]
+        seen.add(variant[1])
+        assert thousands(row[1]) == float(r["fp_low"]), f"{variant[1]}: holds up to {row[1]}"
+        if r["fp_high"]:
+            assert thousands(row[2]) == float(r["fp_high"]), f"{variant[1]}: breaks by {row[2]}"
+        else:
+            assert thousands(row[2]) is None, f"{variant[1]}: breaks by {row[2]}, none in grid"
+        assert row[3] == f"{100 * float(r['join_ratio']):.1f}%".replace(".0%", "%"), \
+            f"{variant[1]}: joined {row[3]} against {r['join_ratio']}"
+        p99 = float(r["p99_join_s"])
+        assert row[4] == (f"{p99:.2f} s" if p99 < 1 else f"{p99:.1f} s" if p99 < 20
+                          else f"{p99:.0f} s"), f"{variant[1]}: p99 {row[4]} against {p99}"
+        bottleneck = row[5].split(" ")[0]
+        assert bottleneck == (r["bottleneck"] or "—"), \
+            f"{variant[1]}: bottleneck {row[5]!r} against {r['bottleneck']!r}"
+    assert seen == set(results), f"variants missing from the table: {set(results) - seen}"
+
+
+def test_desantis_tables_match_results() -> None:
+    """The baseline table is results.csv, the capacity table capacity.csv, and the
+    failure-point table's ``min_holding`` column failure_points.csv."""
+    text = (ROOT / "experiments" / "desantis_2023" / "README.md").read_text()
+    base = {int(r["audience"]): r for r in read_csv("desantis_2023", "results.csv")}
+    rows = table_after(text, "audience | arrived")
+    assert len(rows) - 1 == len(base)
+    for row in rows[1:]:
+        r = base[int(thousands(row[0]) or 0)]
+        assert row[1] == f"{int(r['arrived']):,}"
+        assert row[2] == f"{100 * float(r['join_ratio']):.1f}%".replace(".0%", "%")
+        assert row[3] == ("met" if r["slo_met"] == "True" else "breached")
+        assert row[4] == (f"{float(r['first_breach_s']):.0f} s" if r["first_breach_s"] else "—")
+        assert row[5] == (r["bottleneck"] or "—")
+        assert row[6] == f"{float(r['p99_join_s']):.1f} s"
+    cap = {int(r["audience"]): r for r in read_csv("desantis_2023", "capacity.csv")}
+    rows = table_after(text, "audience | join hot key")
+    covered = set()
+    for row in rows[1:]:
+        for audience in re.findall(r"(\d+)k", row[0]):
+            r = cap[int(audience) * 1000]
+            covered.add(int(audience) * 1000)
+            assert float(row[1].split(" ")[0].replace(",", "")) == \
+                float(r["join.max_rate_rps"]), f"{audience}k: hot key {row[1]}"
+            assert int(row[2].split(" ")[0]) == int(r["fanout.instances"]), \
+                f"{audience}k: fanout {row[2]}"
+            assert row[3] == ("yes" if r["held"] == "True" else "no")
+    assert covered == set(cap)
+    fp = {r["tier"]: r for r in read_csv("desantis_2023", "failure_points.csv")}
+    rows = table_after(text, "tier | knob")
+    col = [h.lower() for h in rows[0]].index("`min_holding` in `failure_points.csv`")
+    for row in rows[1:]:
+        stated = float(re.match(r"[\d,.]+", row[col])[0].replace(",", ""))  # type: ignore[index]
+        assert stated == round(float(fp[row[0]]["min_holding"])), \
+            f"{row[0]}: min_holding {row[col]} against {fp[row[0]]['min_holding']}"
