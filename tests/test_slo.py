@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from sim.analysis.slo import bottleneck, window_latency_quantiles
+from sim.analysis.slo import bottleneck, evaluate, least_attempts, window_latency_quantiles
+from sim.config import SloConfig
 
 
 def test_window_quantiles_follow_the_samples() -> None:
@@ -75,3 +76,35 @@ def test_latency_histogram_matches_every_component_on_every_edge(
         want[tick[i]] += w[i] * np.diff(np.concatenate([[0.0], cdf, [1.0]]))
     assert np.allclose(hist, want, rtol=1e-9, atol=1e-12 * w.sum())
     assert hist.sum() == pytest.approx(w.sum(), rel=1e-12)
+
+
+@pytest.mark.parametrize(("target", "least"), [(0.99, 100), (0.999, 1000), (0.95, 20),
+                                              (0.5, 20), (1.0, 20)])
+def test_a_window_needs_enough_attempts_that_one_failure_cannot_breach(
+        target: float, least: int) -> None:
+    assert least_attempts(SloConfig(join_success_min=target)) == least
+    assert least_attempts(SloConfig(join_success_min=target, min_attempts=5000)) == 5000
+
+
+@pytest.mark.parametrize(("per_tick", "failed_at", "breach_s"), [
+    (1.0, [5], None),  # one failure among 60 attempts a window: too few to judge at 99%
+    (4.0, [5], None),  # one among 240: 99.6%, judged and met
+    (4.0, [5, 7, 9], 25.0),  # three among 240: judged from the 100th attempt, breached
+])
+def test_the_success_ratio_is_judged_only_where_one_failure_cannot_decide(
+        per_tick: float, failed_at: list[int], breach_s: float | None) -> None:
+    n = 120
+    t = np.arange(1.0, n + 1.0)
+    ok = np.full(n, per_tick)
+    bad = np.zeros(n)
+    for i in failed_at:
+        ok[i - 1] -= 1.0
+        bad[i - 1] += 1.0
+    ts = {"t_s": t, "legit.attempts_succeeded": ok, "legit.attempts_failed": bad}
+    for k in ("capacity", "busy", "served", "rejected", "timed_out", "queue"):
+        ts[f"server.{k}"] = np.zeros(n)
+    empty = np.zeros(0)
+    out, extra = evaluate(ts, (empty, empty, empty), SloConfig(), ["server"])
+    assert extra["slo.judged"].any() == (per_tick * 60 >= 100)
+    assert not extra["slo.judged"][: int(100 / per_tick) - 1].any()
+    assert out["first_breach_s"] == breach_s

@@ -7,12 +7,15 @@ The SLO is judged over a sliding window of ``window_s`` ending at each tick:
 - p99 join latency (first attempt to joined) of clients who joined in the window, at
   most ``join_p99_max_s``.
 
-Windows with fewer than ``min_attempts`` finished attempts are not judged (a quiet
-minute before the start says nothing). The first breach is the end of the first window
-that fails. The bottleneck is the station that saturated first in the run-up to the
-breach: utilization of at least 95% (of its workers, or of its throughput ceiling
-``max_rate_rps`` with a second of work queued) or requests lost (rejected, timed out,
-or refused a listener slot); ties go to the station that lost the most.
+Windows with fewer than ``least_attempts`` finished attempts are not judged: fewer than
+``min_attempts`` (a quiet minute before the start says nothing), or so few that a single
+failed attempt would put the ratio under ``join_success_min`` (at 99%, fewer than 100:
+one timeout among 83 attempts is 98.8%, and says nothing about the tier). The first
+breach is the end of the first window that fails. The bottleneck is the station that
+saturated first in the run-up to the breach: utilization of at least 95% (of its
+workers, or of its throughput ceiling ``max_rate_rps`` with a second of work queued) or
+requests lost (rejected, timed out, or refused a listener slot); ties go to the station
+that lost the most.
 
 Attempts the clients refused locally (adaptive throttling, an open circuit breaker;
 ``legit.refused_locally``) count as failed attempts: the user was not let in.
@@ -208,7 +211,7 @@ def evaluate(ts: dict[str, np.ndarray], lat: tuple[np.ndarray, np.ndarray, np.nd
     p50, p90, p99 = window_latency_quantiles(t, *lat, window_s=slo.window_s,
                                              qs=(0.5, 0.9, 0.99), lat_sd=lat_sd,
                                              lat_k3=lat_k3)
-    judged = finished >= max(1, slo.min_attempts)
+    judged = finished >= least_attempts(slo)
     breach = judged & ((ratio < slo.join_success_min)
                        | (np.nan_to_num(p99, nan=0.0) > slo.join_p99_max_s))
     first = int(np.argmax(breach)) if breach.any() else None
@@ -232,6 +235,15 @@ def evaluate(ts: dict[str, np.ndarray], lat: tuple[np.ndarray, np.ndarray, np.nd
              "slo.join_p99_s": p99,
              "slo.breach": breach.astype(float), "slo.judged": judged.astype(float)}
     return out, extra
+
+
+def least_attempts(slo: Any) -> int:
+    """The finished attempts a window needs to be judged: ``min_attempts``, and enough
+    that one failure alone cannot breach ``join_success_min`` (``1 / (1 − target)``; a
+    target of 100% is breached by any failure, so it needs none beyond ``min_attempts``)."""
+    target = float(slo.join_success_min)
+    one_failure = math.ceil(1.0 / (1.0 - target) - 1e-9) if target < 1.0 else 1
+    return max(1, int(slo.min_attempts), one_failure)
 
 
 def recovery(t: np.ndarray, judged: np.ndarray, breach: np.ndarray, after_s: float

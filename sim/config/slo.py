@@ -3,7 +3,9 @@
 Judged over a sliding ``window_s`` at every metrics tick (sim/analysis/slo.py): the share
 of finished join attempts that succeeded must be at least ``join_success_min``, and the
 p99 join latency of the clients who joined in the window at most ``join_p99_max_s``;
-windows with fewer than ``min_attempts`` finished attempts are not judged.
+windows with fewer than ``min_attempts`` finished attempts are not judged, nor windows
+so small that one failed attempt alone would breach the ratio (fewer than
+1 / (1 − ``join_success_min``): 100 at 99%).
 ``trigger_end_s`` is when the trigger of a failure ends (null: the last end of the
 attacks and outages), from which recovery is measured.
 """
@@ -20,7 +22,9 @@ class SloConfig:
     window_s: float = 60.0
     join_success_min: float = 0.99  # share of finished join attempts that succeed
     join_p99_max_s: float = 10.0  # p99 of first attempt -> joined, clients joined in window
-    min_attempts: int = 20  # windows with fewer finished attempts are not judged
+    # windows with fewer finished attempts (or fewer than 1 / (1 - join_success_min))
+    # are not judged
+    min_attempts: int = 20
     trigger_end_s: float | None = None  # None: the last end of attacks and outages
 
 
