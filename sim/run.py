@@ -36,6 +36,7 @@ import numpy as np
 import simpy
 from omegaconf import OmegaConf
 
+from . import series as cols
 from .analysis.metastability import amplification, metastability, trigger_end, unique_clients
 from .analysis.replications import batch_means_block, replication_block, replication_seed
 from .analysis.slo import evaluate
@@ -441,10 +442,10 @@ class Scenario:
         """What each mitigation removed, and the legit requests each link lost."""
         rec = self.recorder
         for m_name, f in self.mitigations.filters.items():
-            for attr in ("attack_removed", "legit_removed"):
-                rec.add(f"mitigation.{m_name}.{attr}", "count", _getter(f, attr))
+            for attr in cols.MITIGATION_COUNTS:  # each the filter's attribute of that name
+                rec.add(cols.mitigation(m_name, attr), "count", _getter(f, attr))
         for st_name, bw in self.mitigations.bandwidth.items():
-            rec.add(f"link.{st_name}.legit_lost", "count", _getter(bw, "legit_lost"))
+            rec.add(cols.link_legit_lost(st_name), "count", _getter(bw, "legit_lost"))
 
     def _scheduled_changes(self) -> list[float]:
         """When the scenario changes a station's capacity or load on a schedule: the
@@ -546,11 +547,11 @@ class Scenario:
     def _judge(self, ts: dict[str, np.ndarray]) -> tuple[Slo, Metastability | None]:
         """The SLO judgement and, with a trigger, metastability; adds their columns."""
         cfg, cl = self.cfg, self.clients
-        if not len(ts["t_s"]):
+        if not len(ts[cols.TIME]):
             return {"met": None, "first_breach_s": None, "bottleneck": None}, None
-        ts["legit.amplification"] = amplification(
-            ts["legit.attempts"],
-            unique_clients(len(ts["t_s"]), cl.unique_delta, ts["legit.first_attempts"],
+        ts[cols.AMPLIFICATION] = amplification(
+            ts[cols.ATTEMPTS],
+            unique_clients(len(ts[cols.TIME]), cl.unique_delta, ts[cols.FIRST_ATTEMPTS],
                            cl._window_rows), cl._window_rows)
         caps = {n: sc.max_rate_rps for n, sc in cfg.architecture.stations.items()
                 if sc.max_rate_rps}
@@ -564,7 +565,7 @@ class Scenario:
         return slo, meta
 
     def _stations(self, ts: dict[str, np.ndarray]) -> dict[str, StationSummary]:
-        t = ts["t_s"]
+        t = ts[cols.TIME]
         dt = np.diff(np.concatenate([[0.0], t]))
         after = t > self.cfg.run.warmup_s
         out: dict[str, StationSummary] = {}

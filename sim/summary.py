@@ -13,11 +13,15 @@ does not have; ``recovered_s`` only after a breach); every other key is always t
 Readers (the report, the sweep table, the analyses) reach a key through these types
 (``summary["slo"]["met"]``, checked by the type checker) or, for the figures named by a
 dotted path (sweep columns, replicated metrics, the failure-point metric), through the
-path constants below, which a test resolves against the schema. A summary read from
-disk goes through ``conform`` first: a key an older run did not write reads as ``None``,
-so a report of an old run says "n/a" instead of failing. ``validate`` lists where a
+path constants below, which a test resolves against the schema. A key that is
+``NotRequired`` is read with ``get`` into a variable of its type (``get`` alone accepts
+any key), or through the functions below for the SLO's optional figures. A summary read
+from disk goes through ``conform`` first: a key an older run did not write reads as
+``None``, so a report of an old run says "n/a" instead of failing. ``validate`` lists where a
 summary departs from the schema (a key missing, of the wrong type, or unknown); the
 tests run it on real runs.
+
+The other file a run writes, timeseries.csv, has its column names in ``sim.series``.
 
 This module imports nothing of ``sim``: every layer above the engine may use it. Its
 annotations are evaluated (no ``from __future__ import annotations``), so that
@@ -162,6 +166,12 @@ class Mitigation(TypedDict):
     rate_limit_per_source: NotRequired[MitigationFilter]
     waf: NotRequired[MitigationFilter]
     challenge: NotRequired[MitigationFilter]
+
+
+MitigationName = Literal["scrubbing", "rate_limit_per_source", "waf", "challenge"]
+# The mitigations a ``Mitigation`` block can hold, in the order a run writes them.
+MITIGATIONS: tuple[MitigationName, ...] = ("scrubbing", "rate_limit_per_source", "waf",
+                                          "challenge")
 
 
 class Wait(TypedDict):
@@ -435,6 +445,32 @@ def in_schema_order(summary: Summary) -> Summary:
     order = list(_hints(Summary))
     return typing.cast(Summary, dict(sorted(summary.items(), key=lambda kv: (
         order.index(kv[0]) if kv[0] in order else len(order)))))
+
+
+# -- the SLO's figures written only where they apply -----------------------------------------
+# ``block.get(key)`` of a TypedDict takes any key (an unknown one reads as ``object``), so
+# the optional figures readers need are read here, each with its type: a key misspelt
+# here fails the type checker.
+
+def recovered_s(slo: Slo) -> float | None:
+    """When the SLO windows were good again after a breach, for good (None: not
+    recovered by the horizon, or never breached)."""
+    return slo.get("recovered_s")
+
+
+def breached_s(slo: Slo) -> float | None:
+    """Seconds in breach over the run (None: no metrics ticks were recorded)."""
+    return slo.get("breached_s")
+
+
+def worst_success_ratio(slo: Slo) -> float | None:
+    """The lowest join success ratio of a judged window (None: no window judged)."""
+    return slo.get("worst_success_ratio")
+
+
+def worst_p99_s(slo: Slo) -> float | None:
+    """The highest p99 join latency of a judged window (None: no window judged)."""
+    return slo.get("worst_p99_s")
 
 
 # -- checking a summary against the schema --------------------------------------------------

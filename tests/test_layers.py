@@ -5,10 +5,11 @@ modules):
 
 - ``engine`` (``sim.engine``): the discrete-event machinery. Imports nothing else of
   ``sim``, and of the outside only SimPy, numpy and scipy.
-- ``compat`` (``sim.compat``), ``atomic`` (``sim.atomic``) and ``summary``
-  (``sim.summary``, the schema of summary.json): leaves that import nothing of ``sim``;
-  every layer but the engine may use them (the model's components type the blocks they
-  write, analysis and report the ones they read).
+- ``compat`` (``sim.compat``), ``atomic`` (``sim.atomic``), ``summary``
+  (``sim.summary``, the schema of summary.json) and ``series`` (``sim.series``, the
+  columns of timeseries.csv): leaves that import nothing of ``sim``; every layer but the
+  engine may use them (the model's components type the blocks they write and name the
+  columns they record, analysis and report read both through them).
 - ``config`` (``sim.config``): the schema and its checks. Imports ``engine`` (the names of
   its distributions).
 - ``model`` (``sim.model``): the launch domain built on the engine. Imports ``engine``
@@ -49,12 +50,13 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-LEAVES = {"compat", "atomic", "summary"}
+LEAVES = {"compat", "atomic", "summary", "series"}
 MAY_IMPORT: dict[str, set[str]] = {
     "engine": set(),
     "compat": set(),
     "atomic": set(),
     "summary": set(),
+    "series": set(),
     "config": {"engine"} | LEAVES,
     "model": {"engine", "config"} | LEAVES,
     "analysis": set(LEAVES),
@@ -216,7 +218,7 @@ def test_relative_imports_resolve_to_modules(tmp_path: Path) -> None:
     ("sim.engine.clock", "engine"), ("sim.config", "config"), ("sim.config.schema", "config"),
     ("sim.model.clients", "model"), ("sim.report.render", "report"), ("sim.cli", "face"),
     ("sim", "face"), ("hydra_plugins.sim_failure_point.failure_point_sweeper", "face"),
-    ("sim.compat.simpy", "compat"), ("sim.summary", "summary"),
+    ("sim.compat.simpy", "compat"), ("sim.summary", "summary"), ("sim.series", "series"),
 ])
 def test_layers_of_modules(module: str, expected: str) -> None:
     assert layer(module) == expected

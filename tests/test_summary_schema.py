@@ -10,6 +10,8 @@ that is not optional, each of its type, and no key the schema does not know.
 from __future__ import annotations
 
 import json
+import typing
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -141,3 +143,20 @@ def test_the_order_of_the_blocks_is_the_schemas() -> None:
     s = _valid()
     shuffled = dict(reversed(list(s.items())))
     assert list(schema.in_schema_order(shuffled)) == list(s)  # type: ignore[arg-type]
+
+
+def test_the_mitigations_are_the_optional_blocks_of_mitigation() -> None:
+    hints = typing.get_type_hints(schema.Mitigation)
+    assert [k for k in hints if k in schema.Mitigation.__optional_keys__] \
+        == list(schema.MITIGATIONS)
+
+
+def test_a_run_directory_reads_an_older_summary_through_its_type(tmp_path: Path) -> None:
+    """The report indexes every always-written key; what the file lacks is still seen."""
+    from sim.report.load import RunData, input_problems
+
+    old = {"status": "ok", "legit": {"joined": 3}}
+    run = RunData(path=tmp_path, summary=old)  # type: ignore[arg-type]
+    assert run.summary["slo"]["met"] is None and run.summary["legit"]["arrived"] is None
+    assert run.written == old and run.stations == []
+    assert input_problems(run)[0].startswith("summary.json lacks horizon_s, legit.arrived")

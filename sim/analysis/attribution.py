@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from ..atomic import atomic_write_text
+from ..summary import Summary, conform, recovered_s
 
 SCHEMA = 1
 MAX_FACTORS = 6  # 2^6 = 64 runs for the full factorial; beyond, one at a time
@@ -112,25 +113,27 @@ def outcome(summaries: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     several: ``failed`` when more than half breached; ``first_breach_s`` and
     ``recovered_s`` are means over the breached (recovered) replications, ``join_ratio``
     and ``attempts_per_client`` means over all; ``recovered`` when most breached
-    replications recovered.
+    replications recovered. The summaries are read through their type
+    (``sim.summary.conform``), as written or as a job returned them.
     """
     if not summaries:
         raise ValueError("a variant needs at least one summary")
     n = len(summaries)
-    slos = [s.get("slo") or {} for s in summaries]
-    breached = [slo for slo in slos if slo.get("met") is False]
-    recovered = [slo for slo in breached if slo.get("recovered_s") is not None]
+    typed = [conform(s) for s in summaries]
+    slos = [s["slo"] for s in typed]
+    breached = [slo for slo in slos if slo["met"] is False]
+    recovered = [slo for slo in breached if recovered_s(slo) is not None]
     failed = 2 * len(breached) > n
-    bottlenecks = Counter(slo.get("bottleneck") for slo in breached if slo.get("bottleneck"))
-    legit = [s.get("legit") or {} for s in summaries]
+    bottlenecks = Counter(slo["bottleneck"] for slo in breached if slo["bottleneck"])
+    legit = [s["legit"] for s in typed]
     return {
         "failed": failed,
         "slo_met": not failed,
-        "first_breach_s": _mean(slo.get("first_breach_s") for slo in breached),
+        "first_breach_s": _mean(slo["first_breach_s"] for slo in breached),
         "recovered": (2 * len(recovered) > len(breached)) if breached else None,
-        "recovered_s": _mean(slo.get("recovered_s") for slo in recovered),
-        "join_ratio": _mean(lg.get("join_ratio") for lg in legit),
-        "attempts_per_client": _mean(lg.get("attempts_per_client") for lg in legit),
+        "recovered_s": _mean(recovered_s(slo) for slo in recovered),
+        "join_ratio": _mean(lg["join_ratio"] for lg in legit),
+        "attempts_per_client": _mean(lg["attempts_per_client"] for lg in legit),
         "bottleneck": bottlenecks.most_common(1)[0][0] if bottlenecks else None,
         "replications": n,
         "breached_replications": len(breached),
@@ -140,13 +143,13 @@ def outcome(summaries: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
 
 def read_outcome(run_dirs: Sequence[str | Path]) -> dict[str, Any]:
     """``outcome`` of the run directories of one variant (their ``summary.json``)."""
-    summaries = []
+    summaries: list[Summary] = []
     for d in run_dirs:
         path = Path(d) / "summary.json"
-        summary = json.loads(path.read_text())
-        if summary.get("status") != "ok":
+        summary = conform(json.loads(path.read_text()))
+        if summary["status"] != "ok":
             raise ValueError(f"{path}: the run did not finish (status "
-                             f"{summary.get('status')!r})")
+                             f"{summary['status']!r})")
         summaries.append(summary)
     return outcome(summaries)
 

@@ -16,6 +16,9 @@ every one of them and the end of every attack vector that sends anything.
 
 Everything here reads plain mappings (a summary, a config, time-series columns), so the
 search can judge a probe from what its job returned and the report from a run directory.
+A summary is read through its type (``sim.summary.Summary``): ``load_gaps``, which the
+search calls with whatever its job returned, passes it through ``conform`` first; a
+config is read as YAML gives it, with ``get_path``.
 """
 
 from __future__ import annotations
@@ -25,6 +28,9 @@ from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
+
+from .. import series as cols
+from ..summary import Summary, conform, worst_success_ratio
 
 GRID_POINTS = 200_001  # rate evaluations when looking for the peak
 GRID_STEP_S = 0.05  # finer than any metrics tick
@@ -63,9 +69,9 @@ def _secs(x: Any) -> str:
     return "<0.0001 s" if 0 < abs(x) < 1e-4 else f"{_num(x)} s"
 
 
-def horizon_s(summary: Mapping[str, Any], config: Mapping[str, Any]) -> float | None:
+def horizon_s(summary: Summary, config: Mapping[str, Any]) -> float | None:
     """The run's horizon: the summary's, else the config's."""
-    for value in (summary.get("horizon_s"), get_path(config, "run", "horizon_s")):
+    for value in (summary["horizon_s"], get_path(config, "run", "horizon_s")):
         if isinstance(value, int | float) and not isinstance(value, bool):
             return float(value)
     return None
@@ -162,20 +168,22 @@ def load_gaps(summary: Mapping[str, Any], config: Mapping[str, Any],
     """What of its load the run did not cover, one clause each; empty when it covered it.
 
     Reads the config (the arrival curve, the attacks), the summary (the horizon, the
-    arrivals, the judged windows) and, when given, the ``slo.judged`` time-series column.
+    arrivals, the judged windows; as read from disk or as a job returned it) and, when
+    given, the ``slo.judged`` time-series column.
     """
+    s = conform(summary)
     gaps: list[str] = []
-    horizon = horizon_s(summary, config)
+    horizon = horizon_s(s, config)
     if not config:
         gaps.append("there is no config.yaml, so the arrival curve and the attacks the "
                     "run had to cover are unknown")
     elif horizon is not None:
         gaps += _horizon_gaps(config, horizon)
-    arrived = get_path(summary, "legit", "arrived")
+    arrived = s["legit"]["arrived"]
     if _is_number(arrived) and arrived <= 0:
         gaps.append("no legit client arrived during the run")
-    elif not judged_any(summary, series):
-        gaps.append(_unjudged_text(summary, config))
+    elif not judged_any(s, series):
+        gaps.append(_unjudged_text(s, config))
     return gaps
 
 
@@ -203,23 +211,22 @@ def _horizon_gaps(cfg: Mapping[str, Any], horizon: float) -> list[str]:
     return gaps
 
 
-def judged_any(summary: Mapping[str, Any], series: Mapping[str, Any] | None = None) -> bool:
+def judged_any(summary: Summary, series: Mapping[str, Any] | None = None) -> bool:
     """Whether any SLO window was judged (had ``slo.min_attempts`` finished attempts).
 
     The SLO evaluation writes a worst success ratio only when some window was judged,
     and a 0/1 ``slo.judged`` column per tick; either showing none judged is enough.
     """
-    slo = summary.get("slo")
-    if not isinstance(slo, Mapping):
+    slo = summary["slo"]
+    if slo["met"] is not False and worst_success_ratio(slo) is None:
         return False
-    if slo.get("met") is not False and slo.get("worst_success_ratio") is None:
-        return False
-    col = (series or {}).get("slo.judged")
+    col = (series or {}).get(cols.SLO_JUDGED)
     return col is None or not len(col) or bool(np.nansum(col) > 0)
 
 
-def _unjudged_text(summary: Mapping[str, Any], config: Mapping[str, Any]) -> str:
-    window = get_path(summary, "slo", "window_s") or get_path(config, "slo", "window_s")
+def _unjudged_text(summary: Summary, config: Mapping[str, Any]) -> str:
+    judged: float | None = summary["slo"].get("window_s")
+    window = judged or get_path(config, "slo", "window_s")
     least = get_path(config, "slo", "min_attempts")
     need = f"slo.min_attempts = {_num(least)}" if least is not None \
         else "slo.min_attempts"

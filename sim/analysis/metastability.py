@@ -24,6 +24,7 @@ from typing import Any
 
 import numpy as np
 
+from .. import series as cols
 from ..summary import Metastability
 from .slo import recovery
 
@@ -69,10 +70,10 @@ def amplification(attempts: np.ndarray, unique: np.ndarray, window_rows: int) ->
 def metastability(ts: dict[str, np.ndarray], trigger_end_s: float, warmup_s: float
                   ) -> Metastability:
     """The ``metastability`` block of summary.json."""
-    t = ts["t_s"]
-    recovered, recovered_s = recovery(t, ts["slo.judged"] > 0, ts["slo.breach"] > 0,
+    t = ts[cols.TIME]
+    recovered, recovered_s = recovery(t, ts[cols.SLO_JUDGED] > 0, ts[cols.SLO_BREACH] > 0,
                                       trigger_end_s)
-    amp = ts.get("legit.amplification")
+    amp = ts.get(cols.AMPLIFICATION)
     peak = end = None
     if amp is not None and len(amp):
         after = np.where(t > warmup_s, amp, np.nan)

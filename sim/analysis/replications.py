@@ -32,6 +32,7 @@ from typing import Any
 
 import numpy as np
 
+from .. import series as cols
 from ..summary import REPLICATED_METRICS, BatchMeans, Replications, station_metric
 from ..summary import Interval as IntervalSummary
 
@@ -165,13 +166,13 @@ def batch_means_block(timeseries: Mapping[str, np.ndarray], stations: Iterable[s
     For one long run (``run.replications=1``); None when the run has fewer than
     ``2 × n_batches`` ticks after warm-up.
     """
-    t = np.asarray(timeseries["t_s"], dtype=float)
+    t = np.asarray(timeseries[cols.TIME], dtype=float)
     if int((t > warmup_s).sum()) < 2 * n_batches:
         return None
     out: dict[str, Any] = {}
     for name in stations:
-        busy = np.asarray(timeseries[f"{name}.busy"], dtype=float)
-        cap = np.asarray(timeseries[f"{name}.capacity"], dtype=float)
+        busy = np.asarray(timeseries[cols.station(name, cols.BUSY)], dtype=float)
+        cap = np.asarray(timeseries[cols.station(name, cols.CAPACITY)], dtype=float)
         with np.errstate(divide="ignore", invalid="ignore"):
             util = np.where(cap > 0, busy / cap, np.nan)
         # A station without capacity (down for the whole run) has no utilization to judge.
@@ -179,6 +180,7 @@ def batch_means_block(timeseries: Mapping[str, np.ndarray], stations: Iterable[s
         out[station_metric(name, "utilization")] = batch_means(
             t, util, warmup_s, n_batches, confidence).as_dict() if usable else None
         out[station_metric(name, "queue")] = batch_means(
-            t, timeseries[f"{name}.queue"], warmup_s, n_batches, confidence).as_dict()
+            t, timeseries[cols.station(name, cols.QUEUE)], warmup_s, n_batches,
+            confidence).as_dict()
     return {"n_batches": n_batches, "confidence": confidence, "warmup_s": warmup_s,
             "metrics": out}

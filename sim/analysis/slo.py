@@ -32,6 +32,7 @@ from typing import Any
 
 import numpy as np
 
+from .. import series as cols
 from ..engine.recorder import (
     GAMMA_MIN_SKEW,
     WILSON_HILFERTY_MAX_SKEW,
@@ -199,13 +200,13 @@ def evaluate(ts: dict[str, np.ndarray], lat: tuple[np.ndarray, np.ndarray, np.nd
     """Judge the SLO; returns the summary part and extra time-series columns
     (``lat_sd`` and ``lat_k3``: cohort mode's latency components, see
     ``window_latency_quantiles``)."""
-    t = ts["t_s"]
+    t = ts[cols.TIME]
     dt = np.median(np.diff(t)) if len(t) > 1 else (t[0] if len(t) else 1.0)
     span = max(1, round(slo.window_s / dt))
-    ok = ts["legit.attempts_succeeded"]
-    bad = ts["legit.attempts_failed"]
-    if "legit.refused_locally" in ts:
-        bad = bad + ts["legit.refused_locally"]
+    ok = ts[cols.ATTEMPTS_SUCCEEDED]
+    bad = ts[cols.ATTEMPTS_FAILED]
+    if cols.REFUSED_LOCALLY in ts:
+        bad = bad + ts[cols.REFUSED_LOCALLY]
 
     ratio, finished = window_success_ratio(ok, bad, span)
     p50, p90, p99 = window_latency_quantiles(t, *lat, window_s=slo.window_s,
@@ -231,9 +232,9 @@ def evaluate(ts: dict[str, np.ndarray], lat: tuple[np.ndarray, np.ndarray, np.nd
     if first is not None:
         out["bottleneck"] = bottleneck(ts, stations, first, span, rate_caps)
         out["recovered_s"] = recovery(t, judged, breach, 0.0)[1]
-    extra = {"slo.success_ratio": ratio, "slo.join_p50_s": p50, "slo.join_p90_s": p90,
-             "slo.join_p99_s": p99,
-             "slo.breach": breach.astype(float), "slo.judged": judged.astype(float)}
+    extra = {cols.SLO_SUCCESS_RATIO: ratio, cols.join_percentile(50): p50,
+             cols.join_percentile(90): p90, cols.join_percentile(99): p99,
+             cols.SLO_BREACH: breach.astype(float), cols.SLO_JUDGED: judged.astype(float)}
     return out, extra
 
 
@@ -281,23 +282,25 @@ def bottleneck(ts: dict[str, np.ndarray], stations: list[str], first: int, span:
     the ceiling would name it although another tier refused the requests.
     """
     lo = max(0, first - 2 * span)
-    t = ts["t_s"]
+    t = ts[cols.TIME]
     dt = np.diff(np.concatenate([[0.0], t]))[lo:first + 1]
     best: tuple[float, float, str] | None = None
+    def col(name: str, what: str) -> np.ndarray:
+        return ts[cols.station(name, what)][lo:first + 1]
+
     for name in stations:
-        cap = ts[f"{name}.capacity"][lo:first + 1]
-        busy = ts[f"{name}.busy"][lo:first + 1]
+        cap, busy = col(name, cols.CAPACITY), col(name, cols.BUSY)
         with np.errstate(invalid="ignore", divide="ignore"):
             util = np.where(cap > 0, busy / cap, 0.0)
             ceiling = (rate_caps or {}).get(name)
             if ceiling:
                 # At its ceiling with at least a second of requests waiting for it.
-                rate = np.where(dt > 0, ts[f"{name}.served"][lo:first + 1] / dt, 0.0)
-                queued = ts[f"{name}.queue"][lo:first + 1] >= ceiling * CEILING_QUEUE_S
+                rate = np.where(dt > 0, col(name, cols.SERVED) / dt, 0.0)
+                queued = col(name, cols.QUEUE) >= ceiling * CEILING_QUEUE_S
                 util = np.where(queued, np.maximum(util, rate / ceiling), util)
-        lost = (ts[f"{name}.rejected"][lo:first + 1] + ts[f"{name}.timed_out"][lo:first + 1])
-        if f"{name}.slots_refused" in ts:
-            lost = lost + ts[f"{name}.slots_refused"][lo:first + 1]
+        lost = col(name, cols.REJECTED) + col(name, cols.TIMED_OUT)
+        if cols.station(name, cols.SLOTS_REFUSED) in ts:
+            lost = lost + col(name, cols.SLOTS_REFUSED)
         sat = (util >= SATURATED_UTILIZATION) | (lost > 0)
         if not sat.any():
             continue
@@ -310,6 +313,6 @@ def bottleneck(ts: dict[str, np.ndarray], stations: list[str], first: int, span:
     # Nothing saturated: the busiest station at the breach.
     utils = {}
     for name in stations:
-        cap = ts[f"{name}.capacity"][lo:first + 1].sum()
-        utils[name] = ts[f"{name}.busy"][lo:first + 1].sum() / cap if cap > 0 else 0.0
+        cap = col(name, cols.CAPACITY).sum()
+        utils[name] = col(name, cols.BUSY).sum() / cap if cap > 0 else 0.0
     return max(utils, key=utils.__getitem__)

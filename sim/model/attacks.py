@@ -42,6 +42,7 @@ from typing import Any
 import numpy as np
 import simpy
 
+from .. import series as cols
 from ..config import AttackVectorConfig
 from ..engine import Cohort, Network, Pool, Station, TickRecorder
 from ..engine.clock import NORMAL, Due, FifoTimers, scheduler
@@ -345,12 +346,12 @@ def _never(_item: Any) -> bool:
 
 def register_attack_series(rec: TickRecorder, attacks: list[AttackVector]) -> None:
     """The attack's columns: offered, served and mitigated over all vectors, then each's."""
-    rec.add("attack.offered", "count", lambda: sum(a.offered for a in attacks))
-    rec.add("attack.served", "count", lambda: sum(a.served for a in attacks))
-    rec.add("attack.mitigated", "count", lambda: sum(a.mitigated for a in attacks))
+    rec.add(cols.ATTACK_OFFERED, "count", lambda: sum(a.offered for a in attacks))
+    rec.add(cols.ATTACK_SERVED, "count", lambda: sum(a.served for a in attacks))
+    rec.add(cols.ATTACK_MITIGATED, "count", lambda: sum(a.mitigated for a in attacks))
     for a in attacks:
-        for attr in ("offered", "mitigated", "served"):
-            rec.add(f"attack.{a.name}.{attr}", "count", _getter(a, attr))
+        for attr in cols.VECTOR_COUNTS:  # each the vector's attribute of that name
+            rec.add(cols.attack_vector(a.name, attr), "count", _getter(a, attr))
 
 
 def attack_block(attacks: list[AttackVector], links: dict[str, Link]) -> Attack:

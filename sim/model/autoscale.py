@@ -75,6 +75,7 @@ from typing import Any
 import numpy as np
 import simpy
 
+from .. import series as cols
 from ..config import AutoscalerConfig, ScalingRulesConfig, StationConfig
 from ..engine import Pool, Sampler, Station, TickRecorder
 from ..summary import AutoscalerSummary, CostStation
@@ -261,13 +262,13 @@ class Autoscaler:
     def register_series(self, rec: TickRecorder) -> None:
         """The fleet's columns of the time series, under the station's name."""
         fleet, name, values = self.fleet, self.name, self.values
-        rec.add(f"{name}.desired", "level", lambda: fleet.desired)
-        rec.add(f"{name}.ready", "level", lambda: fleet.ready)
-        rec.add(f"{name}.warming", "level", lambda: fleet.n_warming)
-        rec.add(f"{name}.pending", "level", lambda: fleet.n_pending)
-        rec.add(f"{name}.metric", "level", lambda: self.metric)
+        rec.add(cols.station(name, cols.DESIRED), "level", lambda: fleet.desired)
+        rec.add(cols.station(name, cols.READY), "level", lambda: fleet.ready)
+        rec.add(cols.station(name, cols.WARMING), "level", lambda: fleet.n_warming)
+        rec.add(cols.station(name, cols.PENDING), "level", lambda: fleet.n_pending)
+        rec.add(cols.station(name, cols.METRIC), "level", lambda: self.metric)
         for m in self.metrics:
-            rec.add(f"{name}.metric.{m}", "level", _value(values, m))
+            rec.add(cols.autoscaler_metric(name, m), "level", _value(values, m))
 
     def cost(self, now: float, price_per_instance_hour: float) -> CostStation:
         """Instance-seconds of the fleet up to ``now``, and of its warm pool at its share of

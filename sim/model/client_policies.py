@@ -56,6 +56,7 @@ from collections import deque
 
 import numpy as np
 
+from .. import series as cols
 from ..config import ClientsConfig
 from ..engine import TickRecorder
 from ..summary import Policies
@@ -382,7 +383,7 @@ class ClientPolicies:
 
     def register_series(self, rec: TickRecorder) -> None:
         """Their columns of the time series: what each refused, and all refused locally."""
-        rec.add("legit.retry_budget_denied", "count", lambda: self.retry_budget_denied)
-        rec.add("legit.throttled", "count", lambda: self.throttled)
-        rec.add("legit.breaker_rejected", "count", lambda: self.breaker_rejected)
-        rec.add("legit.refused_locally", "count", lambda: self.throttled + self.breaker_rejected)
+        rec.add(cols.RETRY_BUDGET_DENIED, "count", lambda: self.retry_budget_denied)
+        rec.add(cols.THROTTLED, "count", lambda: self.throttled)
+        rec.add(cols.BREAKER_REJECTED, "count", lambda: self.breaker_rejected)
+        rec.add(cols.REFUSED_LOCALLY, "count", lambda: self.throttled + self.breaker_rejected)

@@ -40,6 +40,7 @@ from typing import Any
 import numpy as np
 import simpy
 
+from .. import series as cols
 from ..config import ClientsConfig
 from ..engine import Cohort, Network, Pool, Sampler, Station, TickRecorder, Uniforms
 from ..engine.clock import NORMAL, Due, FifoTimers, TimerHeap, scheduler
@@ -397,21 +398,21 @@ class Clients:
     # -- outputs --------------------------------------------------------------------------
     def register_series(self, rec: TickRecorder) -> None:
         """The clients' columns of the time series: the funnel and the listeners."""
-        rec.add("legit.arrivals", "count", lambda: self.arrived)
-        rec.add("legit.attempts", "count", lambda: self.attempts)
-        rec.add("legit.joined", "count", lambda: self.joined)
-        rec.add("legit.abandoned", "count", lambda: self.abandoned)
-        rec.add("legit.attempts_succeeded", "count", lambda: self.joined + self.reconnected)
-        rec.add("legit.attempts_failed", "count", lambda: self.attempts_failed)
-        rec.add("legit.attempts_rejected", "count", lambda: self.attempts_rejected)
-        rec.add("legit.attempts_timed_out", "count", lambda: self.attempts_timed_out)
-        rec.add("legit.in_flight", "level", lambda: self.in_flight)
-        rec.add("legit.reconnects", "count", lambda: self.reconnects)
-        rec.add("legit.first_attempts", "count", lambda: self.first_attempts)
+        rec.add(cols.ARRIVALS, "count", lambda: self.arrived)
+        rec.add(cols.ATTEMPTS, "count", lambda: self.attempts)
+        rec.add(cols.JOINED, "count", lambda: self.joined)
+        rec.add(cols.ABANDONED, "count", lambda: self.abandoned)
+        rec.add(cols.ATTEMPTS_SUCCEEDED, "count", lambda: self.joined + self.reconnected)
+        rec.add(cols.ATTEMPTS_FAILED, "count", lambda: self.attempts_failed)
+        rec.add(cols.ATTEMPTS_REJECTED, "count", lambda: self.attempts_rejected)
+        rec.add(cols.ATTEMPTS_TIMED_OUT, "count", lambda: self.attempts_timed_out)
+        rec.add(cols.IN_FLIGHT, "level", lambda: self.in_flight)
+        rec.add(cols.RECONNECTS, "count", lambda: self.reconnects)
+        rec.add(cols.FIRST_ATTEMPTS, "count", lambda: self.first_attempts)
         if self.policies is not None:
             self.policies.register_series(rec)
-        rec.add("listeners", "area", lambda: self.listener_area)
-        rec.add("listeners.end", "level", lambda: self.listeners)
+        rec.add(cols.LISTENERS, "area", lambda: self.listener_area)
+        rec.add(cols.LISTENERS_END, "level", lambda: self.listeners)
 
     def ledger(self, expected_arrivals: float) -> Legit:
         """The ``legit`` block: every client arrived, joined, abandoned or in flight."""

@@ -26,6 +26,7 @@ import numpy as np
 import simpy
 from simpy.events import Timeout
 
+from .. import series as cols
 from ..config import PollingConfig
 from ..engine import Cohort, Network, Station, TickRecorder
 from ..summary import Polling
@@ -111,10 +112,10 @@ class ListenerPolling:
 
     def register_series(self, rec: TickRecorder) -> None:
         """The polling's columns of the time series, under ``polling.``."""
-        rec.add("polling.offered", "count", lambda: self.offered)
-        rec.add("polling.served", "count", lambda: self.served)
-        rec.add("polling.rejected", "count", lambda: self.rejected)
-        rec.add("polling.timed_out", "count", lambda: self.timed_out)
+        rec.add(cols.POLLING_OFFERED, "count", lambda: self.offered)
+        rec.add(cols.POLLING_SERVED, "count", lambda: self.served)
+        rec.add(cols.POLLING_REJECTED, "count", lambda: self.rejected)
+        rec.add(cols.POLLING_TIMED_OUT, "count", lambda: self.timed_out)
 
     def summary(self) -> Polling:
         done = self.served + self.rejected + self.timed_out

@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 import simpy
 
+from .. import series as cols
 from ..config import ArchitectureConfig
 from ..engine import (
     FluidStation,
@@ -57,22 +58,23 @@ class Topology:
         """Station ``name``'s columns of the time series (``crashes``: it can lose
         instances, so its crashed count is recorded)."""
         st = self.stations[name]
-        for attr in ("offered", "served", "rejected", "timed_out"):
-            rec.add(f"{name}.{attr}", "count", _getter(st, attr))
-        rec.add(f"{name}.queue", "area", _getter(st, "queue_area"))
-        rec.add(f"{name}.busy", "area", _getter(st, "busy_area"))
-        rec.add(f"{name}.capacity", "area", _getter(st, "capacity_area"))
-        rec.add(f"{name}.instances", "level", _getter(st, "instances"))
+        for attr in cols.STATION_COUNTS:  # each the station's attribute of that name
+            rec.add(cols.station(name, attr), "count", _getter(st, attr))
+        rec.add(cols.station(name, cols.QUEUE), "area", _getter(st, "queue_area"))
+        rec.add(cols.station(name, cols.BUSY), "area", _getter(st, "busy_area"))
+        rec.add(cols.station(name, cols.CAPACITY), "area", _getter(st, "capacity_area"))
+        rec.add(cols.station(name, cols.INSTANCES), "level", _getter(st, "instances"))
         if crashes:
-            rec.add(f"{name}.crashed", "level", _getter(st, "down"))
+            rec.add(cols.station(name, cols.CRASHED), "level", _getter(st, "down"))
         if st.shed_queue_age_s is not None:
-            rec.add(f"{name}.shed", "count", _getter(st, "shed"))
+            rec.add(cols.station(name, cols.SHED), "count", _getter(st, "shed"))
         pool = self.pools.get(name)
         if pool is not None:
             refused = self.network.slots_full
-            rec.add(f"{name}.slots_used", "level", _getter(pool, "in_use"))
-            rec.add(f"{name}.slots", "level", _getter(pool, "capacity"))
-            rec.add(f"{name}.slots_refused", "count", lambda: refused.get(name, 0))
+            rec.add(cols.station(name, cols.SLOTS_USED), "level", _getter(pool, "in_use"))
+            rec.add(cols.station(name, cols.SLOTS), "level", _getter(pool, "capacity"))
+            rec.add(cols.station(name, cols.SLOTS_REFUSED), "count",
+                    lambda: refused.get(name, 0))
 
     def station_block(self, name: str, ts: dict[str, np.ndarray], after: np.ndarray,
                       dt: np.ndarray, instances: int) -> StationSummary:
@@ -80,8 +82,8 @@ class Topology:
         the start), utilization after warm-up (ticks ``after``, of lengths ``dt``),
         waits, and its listener slots if it has them."""
         st = self.stations[name]
-        busy = float((ts[f"{name}.busy"] * dt)[after].sum())
-        cap = float((ts[f"{name}.capacity"] * dt)[after].sum())
+        busy = float((ts[cols.station(name, cols.BUSY)] * dt)[after].sum())
+        cap = float((ts[cols.station(name, cols.CAPACITY)] * dt)[after].sum())
         p50, p99 = mixture_quantiles(np.asarray(st.waits), np.zeros(len(st.waits)),
                                      np.asarray(st.wait_counts), [0.5, 0.99])
         part: StationSummary = {
@@ -90,7 +92,8 @@ class Topology:
             "in_system": st.in_system, "shed": st.shed, "crashes": st.crashes,
             "killed": st.killed, "retry_rejected": st.retry_rejected,
             "outage_s": st.outage_s(),
-            "instances_max": int(max([instances, *ts[f"{name}.instances"].tolist()])),
+            "instances_max": int(max([instances,
+                                      *ts[cols.station(name, cols.INSTANCES)].tolist()])),
             "utilization_mean": busy / cap if cap > 0 else 0.0,
             "wait_s": {"mean": st.wait_sum / st.wait_n if st.wait_n else None,
                        "p50": _num(p50), "p99": _num(p99), "n": st.wait_n},

@@ -55,6 +55,7 @@ from typing import Any
 import numpy as np
 import simpy
 
+from .. import series as cols
 from ..config import WaitingRoomConfig
 from ..engine import Cohort, Station, TickRecorder
 from ..engine.clock import NORMAL, Due
@@ -281,9 +282,9 @@ class WaitingRoom:
 
     def register_series(self, rec: TickRecorder) -> None:
         """The room's columns of the time series: its size, who was let in, who left."""
-        rec.add("waiting_room.size", "level", lambda: self.size)
-        rec.add("waiting_room.admitted", "count", lambda: self.admitted)
-        rec.add("waiting_room.abandoned", "count", lambda: self.abandoned)
+        rec.add(cols.WAITING_ROOM_SIZE, "level", lambda: self.size)
+        rec.add(cols.WAITING_ROOM_ADMITTED, "count", lambda: self.admitted)
+        rec.add(cols.WAITING_ROOM_ABANDONED, "count", lambda: self.abandoned)
 
     def summary(self) -> WaitingRoomSummary:
         return {"admit_rps": self.rate, "entered": self.entered, "admitted": self.admitted,

@@ -6,6 +6,11 @@ or null values (no joins, so no latency percentiles; an older summary without a 
 become "n/a" instead of failing. Nothing here judges the run: the verdict restates what
 the analysis layer wrote in ``summary.json`` (``slo.met``, ``first_breach_s``,
 ``bottleneck``, ``recovered_s``).
+
+The summary is read through its type (``sim.summary.Summary``, kept whole by
+``conform`` when the run directory is read), so the type checker knows every key read
+here; the config is the run's config.yaml as YAML reads it (an older run's may lack keys
+the schema has now), read with ``get``.
 """
 
 from __future__ import annotations
@@ -17,8 +22,19 @@ from dataclasses import dataclass
 from fnmatch import fnmatch
 from typing import Any
 
+from .. import series as cols
 from .. import summary as schema
 from ..analysis.coverage import get_path
+from ..summary import (
+    Metastability,
+    Replications,
+    Resolution,
+    Summary,
+    breached_s,
+    recovered_s,
+    worst_p99_s,
+    worst_success_ratio,
+)
 from .load import RunData
 
 NA = "n/a"
@@ -72,7 +88,7 @@ def fmt_ratio(x: Any) -> str:
     return f"{x:.2f}"
 
 
-get = get_path  # ``d[k1][k2]...`` or None where any level is missing
+get = get_path  # ``d[k1][k2]...`` or None where any level is missing (a config's keys)
 
 
 # -- verdict --------------------------------------------------------------------------------
@@ -85,20 +101,20 @@ class Verdict:
     text: str
 
 
-def verdict(summary: Mapping[str, Any], gaps: list[str] | None = None) -> Verdict:
+def verdict(summary: Summary, gaps: list[str] | None = None) -> Verdict:
     """The SLO line; ``gaps`` (what of its load the run did not cover, see ``coverage``)
     turn "met" into "not judged": holding without the load is no answer."""
-    slo = summary.get("slo") or {}
-    met = slo.get("met")
+    slo = summary["slo"]
+    met = slo["met"]
     if met is True and gaps:
         return Verdict("not_judged", "SLO not judged over the load: " + "; ".join(gaps))
     if met is True:
         return Verdict("met", "SLO met")
     if met is None:
         return Verdict("not_judged", "SLO not judged (no metrics ticks were recorded)")
-    first = fmt_num(slo.get("first_breach_s"))
-    text = f"SLO breached at t = {first} s; bottleneck: {slo.get('bottleneck') or NA}; "
-    recovered = slo.get("recovered_s")
+    first = fmt_num(slo["first_breach_s"])
+    text = f"SLO breached at t = {first} s; bottleneck: {slo['bottleneck'] or NA}; "
+    recovered = recovered_s(slo)
     text += "not recovered" if _missing(recovered) else f"recovered at {fmt_num(recovered)} s"
     return Verdict("breached", text)
 
@@ -204,19 +220,23 @@ def _mitigation(cfg: Mapping[str, Any]) -> str:
     return f", mitigated by {name}"
 
 
-def describe_mode(s: Mapping[str, Any], r: Mapping[str, Any]) -> str:
-    """How the run was computed: the mode, the tick and why (summary ``resolution``)."""
-    res = s.get("resolution")
-    if isinstance(res, Mapping):
-        tick = res.get("tick_s")
-        head = ("exact mode" if res.get("mode") == "exact"
-                else f"cohort mode at {fmt_num(tick)} s ticks")
-        text = f"{head} ({res.get('reason') or NA})"
-        if res.get("warning"):
+def describe_mode(s: Summary, r: Mapping[str, Any]) -> str:
+    """How the run was computed: the mode, the tick and why (summary ``resolution``).
+
+    A run written before the mode was recorded has no ``resolution`` (None throughout
+    once conformed; absent from a summary built by hand), and the config's
+    ``run.resolution_s`` (``r``) says what was asked for."""
+    res: Resolution | None = s.get("resolution")
+    if res is not None and res["mode"] is not None:
+        head = ("exact mode" if res["mode"] == "exact"
+                else f"cohort mode at {fmt_num(res['tick_s'])} s ticks")
+        text = f"{head} ({res['reason'] or NA})"
+        if res["warning"]:
             text += f". Warning: {res['warning']}"
         return text
-    resolution = r.get("resolution_s")  # a run written before the mode was recorded
-    mode = s.get("mode") or ("exact" if not resolution else "cohort")
+    resolution = r.get("resolution_s")
+    recorded: str | None = s.get("mode")
+    mode = recorded or ("exact" if not resolution else "cohort")
     if mode == "exact":
         return "exact mode"
     if not isinstance(resolution, int | float):  # "auto", decided run by run
@@ -229,8 +249,8 @@ def describe_scenario(run: RunData) -> str:
     cfg, s = run.config, run.summary
     if not cfg:
         return ("No config.yaml in the run directory, so the scenario cannot be described; "
-                f"seed {fmt_num(s.get('seed'))}, horizon {fmt_s(s.get('horizon_s'))}, "
-                f"{s.get('mode') or NA} mode.")
+                f"seed {fmt_num(s['seed'])}, horizon {fmt_s(s['horizon_s'])}, "
+                f"{s['mode'] or NA} mode.")
     arch = cfg.get("architecture") or {}
     stations = list(arch.get("stations") or run.stations)
     r = cfg.get("run") or {}
@@ -242,8 +262,8 @@ def describe_scenario(run: RunData) -> str:
             f"Clients have {describe_clients(cfg.get('clients') or {})}. "
             f"The run has {describe_autoscaler(cfg.get('autoscaler') or {})} and "
             f"{describe_attack(cfg.get('attack') or {})}{_mitigation(cfg)}. "
-            f"Seed {fmt_num(r.get('seed', s.get('seed')))}, horizon "
-            f"{fmt_s(r.get('horizon_s', s.get('horizon_s')))}, warm-up "
+            f"Seed {fmt_num(r.get('seed', s['seed']))}, horizon "
+            f"{fmt_s(r.get('horizon_s', s['horizon_s']))}, warm-up "
             f"{fmt_s(r.get('warmup_s'))}, metrics every {fmt_s(r.get('metrics_tick_s'))}, "
             f"{mode_text}.")
 
@@ -264,9 +284,9 @@ class Table:
     nowrap: tuple[int, ...] = ()
 
 
-def funnel_table(s: Mapping[str, Any]) -> Table:
-    legit = s.get("legit") or {}
-    arrived = legit.get("arrived")
+def funnel_table(s: Summary) -> Table:
+    legit = s["legit"]
+    arrived = legit["arrived"]
 
     def share(x: Any) -> str:
         if _missing(x) or not arrived:
@@ -275,61 +295,59 @@ def funnel_table(s: Mapping[str, Any]) -> Table:
 
     rows = [
         ["Arrived", fmt_num(arrived), share(arrived)],
-        ["Joined", fmt_num(legit.get("joined")), share(legit.get("joined"))],
-        ["Abandoned", fmt_num(legit.get("abandoned")), share(legit.get("abandoned"))],
-        ["In flight at the horizon", fmt_num(legit.get("in_flight")),
-         share(legit.get("in_flight"))],
-        ["Join attempts", fmt_num(legit.get("attempts")), ""],
-        ["Attempts per client", fmt_ratio(legit.get("attempts_per_client")), ""],
+        ["Joined", fmt_num(legit["joined"]), share(legit["joined"])],
+        ["Abandoned", fmt_num(legit["abandoned"]), share(legit["abandoned"])],
+        ["In flight at the horizon", fmt_num(legit["in_flight"]), share(legit["in_flight"])],
+        ["Join attempts", fmt_num(legit["attempts"]), ""],
+        ["Attempts per client", fmt_ratio(legit["attempts_per_client"]), ""],
     ]
     return Table(["Legit clients", "Count", "Share of arrived"], rows, [False, True, True])
 
 
-def latency_table(s: Mapping[str, Any]) -> Table:
-    lat = s.get("join_latency_s") or {}
-    keys = ["mean", "p50", "p90", "p99", "max"]
-    return Table([*keys, "clients"], [[*(fmt_s(lat.get(k)) for k in keys),
-                                       fmt_num(lat.get("n"))]], [True] * 6)
+def latency_table(s: Summary) -> Table:
+    lat = s["join_latency_s"]
+    shown = (lat["mean"], lat["p50"], lat["p90"], lat["p99"], lat["max"])
+    return Table(["mean", "p50", "p90", "p99", "max", "clients"],
+                 [[*map(fmt_s, shown), fmt_num(lat["n"])]], [True] * 6)
 
 
-def station_table(s: Mapping[str, Any]) -> Table:
+def station_table(s: Summary) -> Table:
     header = ["Station", "Offered", "Served", "Rejected", "Timed out", "Peak queue",
               "Instances max", "Utilization mean", "Wait mean", "Wait p99"]
     rows = []
-    for name, part in (s.get("stations") or {}).items():
-        st = part if isinstance(part, Mapping) else {}
-        rows.append([str(name), *(fmt_num(st.get(k)) for k in
-                                   ("offered", "served", "rejected", "timed_out",
-                                    "peak_queue", "instances_max")),
-                     fmt_pct(st.get("utilization_mean")),
-                     fmt_s(get(st, "wait_s", "mean")), fmt_s(get(st, "wait_s", "p99"))])
+    for name, st in s["stations"].items():
+        counts = (st["offered"], st["served"], st["rejected"], st["timed_out"],
+                  st["peak_queue"], st["instances_max"])
+        rows.append([str(name), *map(fmt_num, counts), fmt_pct(st["utilization_mean"]),
+                     fmt_s(st["wait_s"]["mean"]), fmt_s(st["wait_s"]["p99"])])
     return Table(header, rows, [False] + [True] * 9)
 
 
-def attack_table(s: Mapping[str, Any]) -> Table | None:
-    attack = s.get("attack") or {}
-    if not attack.get("offered"):
+def attack_table(s: Summary) -> Table | None:
+    attack = s["attack"]
+    if not attack["offered"]:
         return None
-    rows = [["All vectors", *(fmt_num(attack.get(k)) for k in
-                              ("offered", "mitigated", "served"))]]
-    for name, v in (attack.get("vectors") or {}).items():
-        if isinstance(v, Mapping):
-            rows.append([str(name), *(fmt_num(v.get(k)) for k in
-                                      ("offered", "mitigated", "served"))])
+    rows = [["All vectors", *map(fmt_num, (attack["offered"], attack["mitigated"],
+                                           attack["served"]))]]
+    for name, v in attack["vectors"].items():
+        rows.append([str(name), *map(fmt_num, (v["offered"], v["mitigated"], v["served"]))])
     return Table(["Attack requests", "Offered", "Mitigated", "Served"], rows,
                  [False, True, True, True])
 
 
-def slo_text(s: Mapping[str, Any], cfg: Mapping[str, Any]) -> str:
-    """What the SLO is, in one sentence, from the summary (or the config)."""
-    slo = {**(cfg.get("slo") or {}), **(s.get("slo") or {})}
-    return (f"Judged over sliding {fmt_s(slo.get('window_s'))} windows: at least "
-            f"{fmt_pct(slo.get('join_success_min'))} of finished join attempts succeed and "
-            f"the p99 join latency (first attempt to joined) is at most "
-            f"{fmt_s(slo.get('join_p99_max_s'))}. Time in breach: "
-            f"{fmt_s(slo.get('breached_s'))}; worst success ratio "
-            f"{fmt_pct(slo.get('worst_success_ratio'))}; worst p99 "
-            f"{fmt_s(slo.get('worst_p99_s'))}.")
+def slo_text(s: Summary, cfg: Mapping[str, Any]) -> str:
+    """What the SLO is, in one sentence, from the summary (or, where a summary written
+    before them lacks its thresholds, the config)."""
+    slo, conf = s["slo"], cfg.get("slo") or {}
+    window: float | None = slo.get("window_s", conf.get("window_s"))
+    least: float | None = slo.get("join_success_min", conf.get("join_success_min"))
+    most: float | None = slo.get("join_p99_max_s", conf.get("join_p99_max_s"))
+    return (f"Judged over sliding {fmt_s(window)} windows: at least {fmt_pct(least)} of "
+            f"finished join attempts succeed and the p99 join latency (first attempt to "
+            f"joined) is at most {fmt_s(most)}. Time in breach: "
+            f"{fmt_s(breached_s(slo))}; worst success ratio "
+            f"{fmt_pct(worst_success_ratio(slo))}; worst p99 "
+            f"{fmt_s(worst_p99_s(slo))}.")
 
 
 def reproduce_command(overrides: list[str] | None) -> str | None:
@@ -341,20 +359,19 @@ def reproduce_command(overrides: list[str] | None) -> str | None:
 def index_row(run: RunData, rel: str) -> dict[str, Any]:
     """One line of the multirun index."""
     s = run.summary
-    legit = s.get("legit") or {}
-    slo = s.get("slo") or {}
+    legit, slo = s["legit"], s["slo"]
     return {
         "dir": rel,
         "name": run.name,
         "overrides": " ".join(run.overrides or []),
-        "joined": f"{fmt_num(legit.get('joined'))} / {fmt_num(legit.get('arrived'))}",
-        "abandoned": fmt_num(legit.get("abandoned")),
-        "attempts_per_client": fmt_ratio(legit.get("attempts_per_client")),
-        "p99": fmt_s(get(s, "join_latency_s", "p99")),
-        "met": fmt_num(slo.get("met")) if slo.get("met") is not None else NA,
-        "first_breach": "none" if slo.get("met") is True else fmt_s(slo.get("first_breach_s")),
-        "bottleneck": "none" if slo.get("met") is True else (slo.get("bottleneck") or NA),
-        "status": s.get("status") or "",
+        "joined": f"{fmt_num(legit['joined'])} / {fmt_num(legit['arrived'])}",
+        "abandoned": fmt_num(legit["abandoned"]),
+        "attempts_per_client": fmt_ratio(legit["attempts_per_client"]),
+        "p99": fmt_s(s["join_latency_s"]["p99"]),
+        "met": fmt_num(slo["met"]) if slo["met"] is not None else NA,
+        "first_breach": "none" if slo["met"] is True else fmt_s(slo["first_breach_s"]),
+        "bottleneck": "none" if slo["met"] is True else (slo["bottleneck"] or NA),
+        "status": s["status"] or "",
     }
 
 
@@ -366,22 +383,22 @@ def _before(t: Any, trigger: Any) -> bool:
             and not _missing(t) and not _missing(trigger) and t <= trigger)
 
 
-def recovery_text(s: Mapping[str, Any], series: Mapping[str, Any] | None = None) -> str:
+def recovery_text(s: Summary, series: Mapping[str, Any] | None = None) -> str:
     """Recovery or metastability: the ``metastability`` block when the run has one, else
     what the SLO evaluation says about recovery."""
-    slo = s.get("slo") or {}
-    meta = s.get("metastability")
-    if isinstance(meta, Mapping) and meta:
-        trigger = meta.get("trigger_end_s")
+    slo = s["slo"]
+    meta: Metastability | None = s.get("metastability")
+    if meta:
+        trigger = meta["trigger_end_s"]
         after = f" after the trigger ended at t = {fmt_num(trigger)} s" \
             if not _missing(trigger) else ""
-        if meta.get("stays_down"):
+        if meta["stays_down"]:
             text = (f"Metastable: the join path stays down{after}, held there by retries "
-                    f"(amplification {fmt_ratio(meta.get('amplification_end'))} attempts per "
-                    f"client at the end, peak {fmt_ratio(meta.get('amplification_peak'))}).")
-        elif meta.get("recovered"):
-            peak = f"retry amplification peaked at {fmt_ratio(meta.get('amplification_peak'))}"
-            slo_rec, rec = slo.get("recovered_s"), meta.get("recovered_s")
+                    f"(amplification {fmt_ratio(meta['amplification_end'])} attempts per "
+                    f"client at the end, peak {fmt_ratio(meta['amplification_peak'])}).")
+        elif meta["recovered"]:
+            peak = f"retry amplification peaked at {fmt_ratio(meta['amplification_peak'])}"
+            slo_rec, rec = recovered_s(slo), meta["recovered_s"]
             if _before(slo_rec, trigger):
                 # Good again before the trigger ended: no recovery after it to speak of.
                 text = (f"The SLO recovered at t = {fmt_num(slo_rec)} s, with the trigger "
@@ -392,8 +409,8 @@ def recovery_text(s: Mapping[str, Any], series: Mapping[str, Any] | None = None)
                         f"{fmt_num(trigger)} s) to the horizon; not metastable ({peak}).")
             else:
                 text = f"Recovered{after} at t = {fmt_num(rec)} s ({peak})."
-        elif not _missing(slo.get("recovered_s")):
-            text = (f"The SLO recovered at t = {fmt_num(slo.get('recovered_s'))} s, with the "
+        elif not _missing(recovered_s(slo)):
+            text = (f"The SLO recovered at t = {fmt_num(recovered_s(slo))} s, with the "
                     f"trigger still on (it ends at t = {fmt_num(trigger)} s); not "
                     f"metastable.")
         else:
@@ -401,56 +418,53 @@ def recovery_text(s: Mapping[str, Any], series: Mapping[str, Any] | None = None)
                 if not _missing(trigger) else ""
             text = (f"Not recovered by the horizon{ends}; not judged metastable "
                     f"(amplification at the end "
-                    f"{fmt_ratio(meta.get('amplification_end'))}).")
+                    f"{fmt_ratio(meta['amplification_end'])}).")
         return text
-    if slo.get("met") is True:
+    if slo["met"] is True:
         return "No breach, so nothing to recover from."
-    if slo.get("met") is None:
+    if slo["met"] is None:
         return NA
-    rec = slo.get("recovered_s")
+    rec = recovered_s(slo)
     if _missing(rec) or not isinstance(rec, int | float):
         return "Not recovered by the horizon (metastability not analysed in this run)."
-    first = float(slo.get("first_breach_s") or 0.0)
+    first = float(slo["first_breach_s"] or 0.0)
     text = (f"Recovered at t = {fmt_num(rec)} s, {fmt_s(float(rec) - first)} after the "
             f"first breach")
-    breached = slo.get("breached_s")
+    breached = breached_s(slo)
     if isinstance(breached, int | float) and not math.isclose(breached, float(rec) - first):
         text += f" ({fmt_s(breached)} in breach in all)"
     return text + "."
 
 
-def amplification_text(s: Mapping[str, Any], series: Mapping[str, Any]) -> str:
+def amplification_text(s: Summary, series: Mapping[str, Any]) -> str:
     """Retry amplification: attempts per client over the run, and its peak over time."""
-    legit = s.get("legit") or {}
-    text = (f"{fmt_ratio(legit.get('attempts_per_client'))} join attempts per client over the "
-            f"run ({fmt_num(legit.get('retries'))} retries)")
-    col = series.get("legit.amplification")
+    legit = s["legit"]
+    text = (f"{fmt_ratio(legit['attempts_per_client'])} join attempts per client over the "
+            f"run ({fmt_num(legit['retries'])} retries)")
+    col = series.get(cols.AMPLIFICATION)
     if col is not None and len(col):
         import numpy as np
 
         finite = col[np.isfinite(col)]
         if len(finite):
-            t = series["t_s"][np.isfinite(col)]
+            t = series[cols.TIME][np.isfinite(col)]
             i = int(np.argmax(finite))
             text += (f"; over time (attempts ÷ clients attempting, per window) it peaks at "
                      f"{fmt_ratio(float(finite[i]))} at t = {fmt_num(float(t[i]))} s")
-    meta = s.get("metastability")
-    if isinstance(meta, Mapping) and not _missing(meta.get("amplification_peak")) \
-            and col is None:
-        text += f"; peak {fmt_ratio(meta.get('amplification_peak'))}"
+    meta: Metastability | None = s.get("metastability")
+    if meta is not None and not _missing(meta["amplification_peak"]) and col is None:
+        text += f"; peak {fmt_ratio(meta['amplification_peak'])}"
     return text + "."
 
 
-def cost_text(s: Mapping[str, Any]) -> str:
-    cost = s.get("cost") or {}
-    if _missing(cost.get("usd")):
+def cost_text(s: Summary) -> str:
+    cost = s["cost"]
+    if _missing(cost["usd"]):
         return NA
-    parts = []
-    for name, st in (cost.get("stations") or {}).items():
-        if isinstance(st, Mapping) and not _missing(st.get("usd")):
-            parts.append(f"{name} {fmt_usd(st.get('usd'))}")
+    parts = [f"{name} {fmt_usd(st['usd'])}" for name, st in cost["stations"].items()
+             if not _missing(st["usd"])]
     detail = f" ({', '.join(parts)})" if parts else ""
-    return f"{fmt_usd(cost.get('usd'))} of instance time over the run{detail}."
+    return f"{fmt_usd(cost['usd'])} of instance time over the run{detail}."
 
 
 def fmt_usd(x: Any) -> str:
@@ -459,68 +473,64 @@ def fmt_usd(x: Any) -> str:
     return f"${x:,.2f}"
 
 
-def attack_text(s: Mapping[str, Any]) -> str:
-    attack = s.get("attack") or {}
-    if not attack.get("offered"):
+def attack_text(s: Summary) -> str:
+    attack = s["attack"]
+    offered = attack["offered"]
+    if not offered:
         return "No attack traffic."
-    offered = attack.get("offered") or 0
-    text = (f"{fmt_num(offered)} attack requests offered, {fmt_num(attack.get('mitigated'))} "
-            f"({fmt_pct((attack.get('mitigated') or 0) / offered)}) removed by mitigation, "
-            f"{fmt_num(attack.get('served'))} served")
-    mitig = s.get("mitigation")
-    if isinstance(mitig, Mapping) and mitig:
-        parts = []
-        for name, m in mitig.items():
-            if isinstance(m, Mapping) and (m.get("attack_removed") or m.get("legit_removed")):
-                parts.append(f"{name} removed {fmt_num(m.get('attack_removed'))} attack and "
-                             f"{fmt_num(m.get('legit_removed'))} legit requests")
-        if parts:
-            text += "; " + "; ".join(parts)
+    text = (f"{fmt_num(offered)} attack requests offered, {fmt_num(attack['mitigated'])} "
+            f"({fmt_pct((attack['mitigated'] or 0) / offered)}) removed by mitigation, "
+            f"{fmt_num(attack['served'])} served")
+    parts = []
+    for name in schema.MITIGATIONS:
+        m = s["mitigation"].get(name)
+        if m is not None and (m["attack_removed"] or m["legit_removed"]):
+            parts.append(f"{name} removed {fmt_num(m['attack_removed'])} attack and "
+                         f"{fmt_num(m['legit_removed'])} legit requests")
+    if parts:
+        text += "; " + "; ".join(parts)
     return text + "."
 
 
 def findings_rows(run: RunData) -> list[tuple[str, str]]:
     """The findings of one run as (what, finding) rows."""
     s = run.summary
-    slo = s.get("slo") or {}
-    legit = s.get("legit") or {}
-    met = slo.get("met")
+    slo, legit = s["slo"], s["legit"]
+    met = slo["met"]
     rows = [
         ("SLO", "met throughout" if met is True else NA if met is None else
-         f"breached, first at t = {fmt_num(slo.get('first_breach_s'))} s; "
-         f"{fmt_s(slo.get('breached_s'))} in breach; worst window "
-         f"{fmt_pct(slo.get('worst_success_ratio'))} success, p99 "
-         f"{fmt_s(slo.get('worst_p99_s'))}"),
+         f"breached, first at t = {fmt_num(slo['first_breach_s'])} s; "
+         f"{fmt_s(breached_s(slo))} in breach; worst window "
+         f"{fmt_pct(worst_success_ratio(slo))} success, p99 "
+         f"{fmt_s(worst_p99_s(slo))}"),
         ("Bottleneck tier", "none (no breach)" if met is True
-         else str(slo.get("bottleneck") or NA)),
+         else str(slo["bottleneck"] or NA)),
         ("Recovery", recovery_text(s, run.series)),
         ("Retry amplification", amplification_text(s, run.series)),
-        ("Clients", f"{fmt_num(legit.get('joined'))} of {fmt_num(legit.get('arrived'))} "
-                    f"joined ({fmt_pct(legit.get('join_ratio'))}), "
-                    f"{fmt_num(legit.get('abandoned'))} abandoned; p99 join latency "
-                    f"{fmt_s(get(s, 'join_latency_s', 'p99'))}"),
+        ("Clients", f"{fmt_num(legit['joined'])} of {fmt_num(legit['arrived'])} "
+                    f"joined ({fmt_pct(legit['join_ratio'])}), "
+                    f"{fmt_num(legit['abandoned'])} abandoned; p99 join latency "
+                    f"{fmt_s(s['join_latency_s']['p99'])}"),
         ("Attack", attack_text(s)),
         ("Cost", cost_text(s)),
     ]
     return rows
 
 
-def replication_table(s: Mapping[str, Any]) -> Table | None:
+def replication_table(s: Summary) -> Table | None:
     """Means and confidence intervals over replications, when the run has them."""
-    reps = s.get("replications")
-    if not isinstance(reps, Mapping) or not isinstance(reps.get("metrics"), Mapping):
+    reps: Replications | None = s.get("replications")
+    if not isinstance(reps, Mapping) or not isinstance(reps["metrics"], Mapping):
         return None
-    conf = reps.get("confidence")
+    conf = reps["confidence"]
     head = f"{100 * conf:.0f}% interval" if isinstance(conf, int | float) else "interval"
     rows = []
     for name, m in reps["metrics"].items():
-        if not isinstance(m, Mapping):
-            continue
         pct = name in (schema.JOIN_RATIO, schema.SLO_MET) or fnmatch(
             name, schema.STATION_UTILIZATION_MEAN)
         f = fmt_pct if pct else fmt_num
-        rows.append([str(name), f(m.get("mean")),
-                     f"{f(m.get('low'))} to {f(m.get('high'))}", fmt_num(m.get("n"))])
+        rows.append([str(name), f(m["mean"]), f"{f(m['low'])} to {f(m['high'])}",
+                     fmt_num(m["n"])])
     return Table(["Metric", "Mean", head, "Runs"], rows, [False, True, True, True])
 
 

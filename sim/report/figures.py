@@ -9,16 +9,16 @@ no global state or GUI backend is touched and reports can be built from worker
 processes. They are meant to be read on paper: titles, axis labels with units, legends,
 one colour per station shared by every figure, 150 dpi.
 
-Counts (``legit.arrivals``...) are per tick and are shown per second; long runs are
-summed into at most ``MAX_BINS`` bins so the lines stay readable. Levels and
-time-weighted means (queues, utilization, instances) are shown as recorded. Nothing here
-recomputes the SLO: breach, first breach and recovery come from the run.
+Columns are named through ``sim.series``. Counts (``legit.arrivals``...) are per tick and
+are shown per second; long runs are summed into at most ``MAX_BINS`` bins so the lines
+stay readable. Levels and time-weighted means (queues, utilization, instances) are shown
+as recorded. Nothing here recomputes the SLO: breach, first breach and recovery come
+from the run.
 """
 
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,8 +31,10 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, MaxNLocator
 
+from .. import series as cols
 from .. import summary as schema
 from ..atomic import replacing
+from ..summary import Metastability, recovered_s
 from .load import RunData
 from .study import Study
 from .verdict import run_failed
@@ -81,7 +83,7 @@ def _tick_lengths(t: np.ndarray) -> np.ndarray:
 
 def _rates(run: RunData, names: list[str]) -> tuple[np.ndarray, dict[str, np.ndarray], float]:
     """Per-second rates of count columns, summed into at most MAX_BINS bins."""
-    t = run.series["t_s"]
+    t = run.series[cols.TIME]
     dt = _tick_lengths(t)
     k = max(1, math.ceil(len(t) / MAX_BINS))
     n = len(t) // k * k
@@ -117,12 +119,12 @@ def _positive_range(values: list[np.ndarray]) -> tuple[float, float] | None:
 
 def _mark_breach(run: RunData, ax: Axes, label: bool = True) -> None:
     """Vertical lines at the first SLO breach and at recovery, if the run had them."""
-    slo = run.summary.get("slo") or {}
-    first = slo.get("first_breach_s")
+    slo = run.summary["slo"]
+    first = slo["first_breach_s"]
     if isinstance(first, int | float):
         ax.axvline(first, color=BREACH_COLOR, linestyle=":", linewidth=1.4,
                    label=f"first SLO breach (t = {first:g} s)" if label else None)
-    rec = slo.get("recovered_s")
+    rec = recovered_s(slo)
     if isinstance(rec, int | float):
         ax.axvline(rec, color=RECOVERED_COLOR, linestyle=":", linewidth=1.4,
                    label=f"SLO recovered (t = {rec:g} s)" if label else None)
@@ -151,7 +153,7 @@ def _rate_label(bin_s: float, tick_s: float) -> str:
 
 
 def _tick_s(run: RunData) -> float:
-    t = run.series["t_s"]
+    t = run.series[cols.TIME]
     return float(np.median(_tick_lengths(t))) if len(t) else 1.0
 
 
@@ -199,16 +201,16 @@ def _bins_caption(bin_s: float, tick_s: float) -> str:
 
 # A figure and its caption: what this run's figure shows.
 Drawn = tuple[Figure, str]
-CLIENT_WORDS = {"legit.arrivals": "arrivals of new clients", "legit.joined": "joins",
-                "legit.abandoned": "abandons",
-                "legit.attempts": "every join attempt (first tries and retries, dashed)"}
+CLIENT_WORDS = {cols.ARRIVALS: "arrivals of new clients", cols.JOINED: "joins",
+                cols.ABANDONED: "abandons",
+                cols.ATTEMPTS: "every join attempt (first tries and retries, dashed)"}
 
 def fig_clients(run: RunData) -> Drawn | None:
-    cols = [("legit.arrivals", "arrivals", "#1f77b4", "-"),
-            ("legit.joined", "joins", "#2ca02c", "-"),
-            ("legit.abandoned", "abandons", "#d62728", "-"),
-            ("legit.attempts", "join attempts (incl. retries)", "#7f7f7f", "--")]
-    present = [c for c in cols if c[0] in run.series]
+    lines = [(cols.ARRIVALS, "arrivals", "#1f77b4", "-"),
+             (cols.JOINED, "joins", "#2ca02c", "-"),
+             (cols.ABANDONED, "abandons", "#d62728", "-"),
+             (cols.ATTEMPTS, "join attempts (incl. retries)", "#7f7f7f", "--")]
+    present = [c for c in lines if c[0] in run.series]
     if not present:
         return None
     t, rates, bin_s = _rates(run, [c[0] for c in present])
@@ -223,31 +225,32 @@ def fig_clients(run: RunData) -> Drawn | None:
     shown = [CLIENT_WORDS[c[0]] for c in present]
     caption = (f"{_names(shown)[:1].upper()}{_names(shown)[1:]}, per second"
                f"{_bins_caption(bin_s, _tick_s(run))}.")
-    if "legit.arrivals" in rates:
-        peak = _peak(t, rates["legit.arrivals"])
+    if cols.ARRIVALS in rates:
+        peak = _peak(t, rates[cols.ARRIVALS])
         if peak is not None:
             caption += f" Arrivals peak at {_num(peak[0])} per second at t = {peak[1]:g} s."
     return fig, caption + _marks_caption(run)
 
 
 def fig_listeners(run: RunData) -> Drawn | None:
-    if "listeners" not in run.series:
+    if cols.LISTENERS not in run.series:
         return None
-    t = run.series["t_s"]
+    t = run.series[cols.TIME]
     fig, (ax,) = _new("Concurrent listeners")
-    ax.plot(t, run.series["listeners"], color="#1f77b4", linewidth=1.4,
+    ax.plot(t, run.series[cols.LISTENERS], color="#1f77b4", linewidth=1.4,
             label="listeners (mean over each tick)")
-    slots = [c for c in run.series if c.endswith(".slots") and not c.startswith("legit.")]
+    slots = cols.slot_stations(run.series)
     caption = "Listeners holding a slot (mean over each tick)"
-    peak = _peak(t, run.series["listeners"])
+    peak = _peak(t, run.series[cols.LISTENERS])
     if peak is not None:
         caption += f", peaking at {_num(peak[0])} at t = {peak[1]:g} s"
     if slots:
-        total = np.sum([np.nan_to_num(run.series[c]) for c in slots], axis=0)
+        total = np.sum([np.nan_to_num(run.series[cols.station(n, cols.SLOTS)])
+                        for n in slots], axis=0)
         ax.plot(t, total, color="#7f7f7f", linestyle="--", linewidth=1.2,
                 label="listener slots available")
         most = float(np.max(total)) if len(total) else 0.0
-        caption += (f", against the listener slots of {_names([c[:-6] for c in slots])} "
+        caption += (f", against the listener slots of {_names(slots)} "
                     f"(dashed; up to {_num(most)})")
     ax.set_ylabel("Listeners")
     ax.set_ylim(bottom=0)
@@ -258,12 +261,12 @@ def fig_listeners(run: RunData) -> Drawn | None:
 
 
 def fig_queues(run: RunData) -> Drawn | None:
-    names = [n for n in run.stations if f"{n}.queue" in run.series]
+    names = [n for n in run.stations if cols.station(n, cols.QUEUE) in run.series]
     if not names:
         return None
-    t = run.series["t_s"]
+    t = run.series[cols.TIME]
     fig, (ax,) = _new("Queue length per station")
-    series = [run.series[f"{n}.queue"] for n in names]
+    series = [run.series[cols.station(n, cols.QUEUE)] for n in names]
     for i, (n, q) in enumerate(zip(names, series, strict=True)):
         ax.plot(t, q, color=_color(i), linewidth=1.2, label=n)
     rng = _positive_range(series)
@@ -295,14 +298,16 @@ def fig_queues(run: RunData) -> Drawn | None:
 
 
 def fig_utilization(run: RunData) -> Drawn | None:
-    names = [n for n in run.stations if _has(run, f"{n}.busy", f"{n}.capacity")]
+    names = [n for n in run.stations
+             if _has(run, cols.station(n, cols.BUSY), cols.station(n, cols.CAPACITY))]
     if not names:
         return None
-    t = run.series["t_s"]
+    t = run.series[cols.TIME]
     fig, (ax,) = _new("Utilization per station (busy workers / workers)")
     utils = {}
     for i, n in enumerate(names):
-        busy, cap = run.series[f"{n}.busy"], run.series[f"{n}.capacity"]
+        busy = run.series[cols.station(n, cols.BUSY)]
+        cap = run.series[cols.station(n, cols.CAPACITY)]
         with np.errstate(invalid="ignore", divide="ignore"):
             utils[n] = 100 * np.where(cap > 0, busy / cap, np.nan)
         ax.plot(t, utils[n], color=_color(i), linewidth=1.2, label=n)
@@ -344,9 +349,9 @@ def moving_fleets(run: RunData) -> tuple[list[str], list[str]]:
     ``.desired`` column) and those whose count changed (failures, restarts), in station
     order; and the autoscaled ones alone. A fleet that stayed at its configured count
     would only draw flat lines, so it is left out of the instances figure."""
-    scaled = [n for n in run.stations if f"{n}.desired" in run.series]
-    moving = [n for n in run.stations if f"{n}.instances" in run.series
-              and (n in scaled or _varies(run.series[f"{n}.instances"]))]
+    scaled = [n for n in run.stations if cols.station(n, cols.DESIRED) in run.series]
+    moving = [n for n in run.stations if cols.station(n, cols.INSTANCES) in run.series
+              and (n in scaled or _varies(run.series[cols.station(n, cols.INSTANCES)]))]
     return moving, scaled
 
 
@@ -354,34 +359,34 @@ def fig_instances(run: RunData) -> Drawn | None:
     names, scaled = moving_fleets(run)
     if not names:
         return None
-    t = run.series["t_s"]
+    t = run.series[cols.TIME]
     # One panel per station: instance counts of different tiers overlap on one axis
     # (several tiers at 1 or 4 instances) and would hide each other.
     fig, axes = _new("Instances per station", nrows=len(names),
                      height_in=max(SIZE_IN[1], 1.0 + 1.15 * len(names)))
     metric_axes: list[Axes] = []
     for ax, n in zip(axes, names, strict=True):
-        inst = run.series[f"{n}.instances"]
+        inst = run.series[cols.station(n, cols.INSTANCES)]
         ax.plot(t, inst, color="#1f77b4", linewidth=1.5, drawstyle="steps-post",
                 label="serving instances (ready + warming)")
         top = np.nanmax(inst) if np.isfinite(inst).any() else 1.0
-        if f"{n}.ready" in run.series:
-            ax.plot(t, run.series[f"{n}.ready"], color="#2ca02c", linewidth=1.0,
-                    drawstyle="steps-post", label="ready instances (warmed up)")
+        if cols.station(n, cols.READY) in run.series:
+            ax.plot(t, run.series[cols.station(n, cols.READY)], color="#2ca02c",
+                    linewidth=1.0, drawstyle="steps-post", label="ready instances (warmed up)")
         if n in scaled:
-            desired = run.series[f"{n}.desired"]
+            desired = run.series[cols.station(n, cols.DESIRED)]
             ax.plot(t, desired, color="#333333", linewidth=1.0, linestyle="--",
                     drawstyle="steps-post", label="desired (autoscaler)")
             if np.isfinite(desired).any():
                 top = max(top, np.nanmax(desired))
-        if f"{n}.metric" in run.series:
+        if cols.station(n, cols.METRIC) in run.series:
             # The metric that drove the autoscaler (the highest of its metrics), as a
             # ratio to its target: above 1 it scales out, below it may scale in.
+            m = run.series[cols.station(n, cols.METRIC)]
             mx = ax.twinx()
-            mx.plot(t, run.series[f"{n}.metric"], color="#ff7f0e", linewidth=0.9,
-                    alpha=0.8, drawstyle="steps-post", label="metric ÷ target (right axis)")
+            mx.plot(t, m, color="#ff7f0e", linewidth=0.9, alpha=0.8, drawstyle="steps-post",
+                    label="metric ÷ target (right axis)")
             mx.axhline(1.0, color="#ff7f0e", linewidth=0.6, linestyle=":")
-            m = run.series[f"{n}.metric"]
             mtop = float(np.nanmax(m)) if np.isfinite(m).any() else 1.0
             mx.set_ylim(0, max(1.5, mtop) * 1.1)
             mx.tick_params(axis="y", labelsize=7, colors="#ff7f0e")
@@ -408,7 +413,7 @@ def _instances_caption(run: RunData, names: list[str], scaled: list[str]) -> str
                f"station")
     ranges = []
     for n in names:
-        inst = run.series[f"{n}.instances"]
+        inst = run.series[cols.station(n, cols.INSTANCES)]
         finite = inst[np.isfinite(inst)]
         if len(finite):
             low, high = float(finite.min()), float(finite.max())
@@ -419,33 +424,34 @@ def _instances_caption(run: RunData, names: list[str], scaled: list[str]) -> str
         caption += (f" The autoscaler of {_names(scaled)}: its desired count (dashed), the "
                     f"instances warmed up (green) and the metric that drove it as a ratio "
                     f"to its target (right axis; above 1 it scales out).")
-    fixed = [f"{n} ({_num(float(np.nanmax(run.series[f'{n}.instances'])))})"
-             for n in run.stations if f"{n}.instances" in run.series and n not in names
-             and np.isfinite(run.series[f"{n}.instances"]).any()]
+    counts = {n: run.series[c] for n in run.stations
+              if (c := cols.station(n, cols.INSTANCES)) in run.series}
+    fixed = [f"{n} ({_num(float(np.nanmax(inst)))})" for n, inst in counts.items()
+             if n not in names and np.isfinite(inst).any()]
     if fixed:
         caption += f" Left out, at a fixed count throughout: {_names(fixed)}."
     return caption + _marks_caption(run)
 
 
 def fig_slo(run: RunData) -> Drawn | None:
-    if not _has(run, "slo.success_ratio", "slo.join_p99_s"):
+    if not _has(run, cols.SLO_SUCCESS_RATIO, cols.SLO_JOIN_P99):
         return None
-    slo = run.summary.get("slo") or {}
-    window = slo.get("window_s")
-    t = run.series["t_s"]
+    slo = run.summary["slo"]
+    window: float | None = slo.get("window_s")
+    t = run.series[cols.TIME]
     title = "Join SLO over sliding windows" + (f" of {window:g} s" if window else "")
     fig, (ax1, ax2) = _new(title, nrows=2, height_in=6.0)
-    ax1.plot(t, 100 * run.series["slo.success_ratio"], color="#1f77b4", linewidth=1.3,
+    ax1.plot(t, 100 * run.series[cols.SLO_SUCCESS_RATIO], color="#1f77b4", linewidth=1.3,
              label="join attempts that succeeded")
     # Other percentiles over the same windows, where the run records them (p50, p90).
-    pcols = sorted((c for c in run.series if re.fullmatch(r"slo\.join_p\d+_s", c)),
-                   key=lambda c: int(c[10:-2]))
-    for i, col in enumerate(pcols):
-        style = "-" if col == "slo.join_p99_s" else "--"
+    ps = cols.join_percentiles(run.series)
+    pcols = [cols.join_percentile(p) for p in ps]
+    for i, (p, col) in enumerate(zip(ps, pcols, strict=True)):
         ax2.plot(t, run.series[col], color=LATENCY_COLORS[i % len(LATENCY_COLORS)]
-                 if col != "slo.join_p99_s" else "#9467bd", linewidth=1.3,
-                 linestyle=style, label=f"{col[9:-2]} join latency")
-    smin, pmax = slo.get("join_success_min"), slo.get("join_p99_max_s")
+                 if p != 99 else "#9467bd", linewidth=1.3,
+                 linestyle="-" if p == 99 else "--", label=f"p{p} join latency")
+    smin: float | None = slo.get("join_success_min")
+    pmax: float | None = slo.get("join_p99_max_s")
     if isinstance(smin, int | float):
         ax1.axhline(100 * smin, color="#555555", linestyle="--", linewidth=1.0,
                     label=f"SLO: at least {100 * smin:g}%")
@@ -462,7 +468,7 @@ def fig_slo(run: RunData) -> Drawn | None:
         _plain_ticks(ax2)
     elif rng is not None:
         ax2.set_ylim(bottom=0)
-    breach = np.nan_to_num(run.series.get("slo.breach", np.zeros(len(t)))) > 0
+    breach = np.nan_to_num(run.series.get(cols.SLO_BREACH, np.zeros(len(t)))) > 0
     if breach.any():
         for i, ax in enumerate((ax1, ax2)):
             ax.fill_between(t, 0, 1, where=breach, step="pre", color=BREACH_COLOR,
@@ -472,7 +478,7 @@ def fig_slo(run: RunData) -> Drawn | None:
     _mark_breach(run, ax2, label=False)
     _legend(ax1)
     _legend(ax2)
-    return fig, _slo_caption(run, [c[9:-2] for c in pcols], log, bool(breach.any()))
+    return fig, _slo_caption(run, [f"p{p}" for p in ps], log, bool(breach.any()))
 
 
 def _slo_caption(run: RunData, percentiles: list[str], log: bool, breached: bool) -> str:
@@ -494,57 +500,42 @@ def _slo_caption(run: RunData, percentiles: list[str], log: bool, breached: bool
     return caption + _marks_caption(run)
 
 
-def _attack_vectors(run: RunData) -> list[str]:
-    """Vectors with per-vector columns (``attack.<v>.offered``)."""
-    out = []
-    for col in run.series:
-        parts = col.split(".")
-        if len(parts) == 3 and parts[0] == "attack" and parts[2] == "offered":
-            out.append(parts[1])
-    return out
-
-
-def _mitigations(run: RunData) -> list[str]:
-    return [c.split(".")[1] for c in run.series
-            if c.startswith("mitigation.") and c.endswith(".attack_removed")
-            and len(c.split(".")) == 3]
-
-
 def fig_attack(run: RunData) -> Drawn | None:
-    if "attack.offered" not in run.series \
-            or not np.nan_to_num(run.series["attack.offered"]).any():
+    if cols.ATTACK_OFFERED not in run.series \
+            or not np.nan_to_num(run.series[cols.ATTACK_OFFERED]).any():
         return None
-    vectors = _attack_vectors(run)
-    mitigations = [m for m in _mitigations(run)
-                   if np.nan_to_num(run.series[f"mitigation.{m}.attack_removed"]).any()
-                   or np.nan_to_num(run.series.get(f"mitigation.{m}.legit_removed",
-                                                   np.zeros(1))).any()]
+    vectors = cols.attack_vectors(run.series)
+    mitigations = [
+        m for m in cols.mitigations(run.series)
+        if np.nan_to_num(run.series[cols.mitigation(m, cols.ATTACK_REMOVED)]).any()
+        or np.nan_to_num(run.series.get(cols.mitigation(m, cols.LEGIT_REMOVED),
+                                        np.zeros(1))).any()]
     # Per vector when the run has per-vector columns, else the totals.
     lines: list[tuple[str, str, str, str]] = []
     if vectors:
         for i, v in enumerate(vectors):
             # Not red: red marks the SLO breach on every figure.
             color = VECTOR_COLORS[i % len(VECTOR_COLORS)]
-            if f"attack.{v}.mitigated" in run.series \
-                    and np.nan_to_num(run.series[f"attack.{v}.mitigated"]).any():
-                lines.append((f"attack.{v}.mitigated", f"{v}: removed by mitigation",
-                              color, "wide"))
-            lines.append((f"attack.{v}.offered", f"{v}: offered", color, "-"))
-            if f"attack.{v}.served" in run.series:
-                lines.append((f"attack.{v}.served", f"{v}: served", color, "--"))
+            mitigated = cols.attack_vector(v, cols.MITIGATED)
+            if mitigated in run.series and np.nan_to_num(run.series[mitigated]).any():
+                lines.append((mitigated, f"{v}: removed by mitigation", color, "wide"))
+            lines.append((cols.attack_vector(v, cols.OFFERED), f"{v}: offered", color, "-"))
+            if cols.attack_vector(v, cols.SERVED) in run.series:
+                lines.append((cols.attack_vector(v, cols.SERVED), f"{v}: served", color,
+                              "--"))
     else:
-        lines = [("attack.mitigated", "removed by mitigation", "#7f7f7f", "wide"),
-                 ("attack.offered", "offered", "#8c564b", "-"),
-                 ("attack.served", "served (processed up to their last station)",
+        lines = [(cols.ATTACK_MITIGATED, "removed by mitigation", "#7f7f7f", "wide"),
+                 (cols.ATTACK_OFFERED, "offered", "#8c564b", "-"),
+                 (cols.ATTACK_SERVED, "served (processed up to their last station)",
                   "#ff7f0e", "--")]
         # Mitigation is drawn only when something was mitigated, to keep the legend honest.
         lines = [c for c in lines if c[0] in run.series and
-                 (c[0] != "attack.mitigated" or np.nan_to_num(run.series[c[0]]).any())]
-    mcols = [(f"mitigation.{m}.{what}", f"{m}: {label}", _color(i), style)
+                 (c[0] != cols.ATTACK_MITIGATED or np.nan_to_num(run.series[c[0]]).any())]
+    mcols = [(cols.mitigation(m, what), f"{m}: {label}", _color(i), style)
              for i, m in enumerate(mitigations)
-             for what, label, style in (("attack_removed", "attack removed", "-"),
-                                        ("legit_removed", "legit removed", "--"))
-             if f"mitigation.{m}.{what}" in run.series]
+             for what, label, style in ((cols.ATTACK_REMOVED, "attack removed", "-"),
+                                        (cols.LEGIT_REMOVED, "legit removed", "--"))
+             if cols.mitigation(m, what) in run.series]
     t, rates, bin_s = _rates(run, [c[0] for c in lines + mcols])
     nrows = 2 if mcols else 1
     fig, axes = _new("Attack traffic and what mitigation removed" if mcols
@@ -576,16 +567,16 @@ def _attack_caption(run: RunData, vectors: list[str], drawn: list[str],
                     mitigations: list[str], bins: str) -> str:
     """The vectors drawn, what of them is shown, and the mitigation panel if any."""
     what = ["offered"]
-    if any(c.endswith(".mitigated") for c in drawn):
+    if any(c.endswith(f".{cols.MITIGATED}") for c in drawn):
         what.append("removed by mitigation (wide pale band)")
-    if any(c.endswith(".served") for c in drawn):
+    if any(c.endswith(f".{cols.SERVED}") for c in drawn):
         what.append("served (dashed)")
     whose = ("of all vectors together" if not vectors else f"of {vectors[0]}"
              if len(vectors) == 1 else f"of {_names(vectors)}, one colour per vector")
     caption = f"Attack requests per second{bins} {whose}: {_names(what)}."
-    t = run.series["t_s"]
+    t = run.series[cols.TIME]
     with np.errstate(invalid="ignore", divide="ignore"):
-        per_s = np.nan_to_num(run.series["attack.offered"]) / _tick_lengths(t)
+        per_s = np.nan_to_num(run.series[cols.ATTACK_OFFERED]) / _tick_lengths(t)
     peak = _peak(t, per_s)
     if peak is not None:
         caption += (f" The attack offered peaks at {_num(peak[0])} requests per second at "
@@ -597,18 +588,18 @@ def _attack_caption(run: RunData, vectors: list[str], drawn: list[str],
 
 
 def fig_amplification(run: RunData) -> Drawn | None:
-    if "legit.amplification" not in run.series:
+    if cols.AMPLIFICATION not in run.series:
         return None
-    amp = run.series["legit.amplification"]
+    amp = run.series[cols.AMPLIFICATION]
     if not np.isfinite(amp).any():
         return None
-    t = run.series["t_s"]
+    t = run.series[cols.TIME]
     fig, (ax,) = _new("Retry amplification")
     ax.plot(t, amp, color="#9467bd", linewidth=1.3,
             label="join attempts ÷ clients attempting")
     ax.axhline(1.0, color="#555555", linestyle="--", linewidth=0.9, label="no retries (1)")
-    meta = run.summary.get("metastability")
-    trigger = meta.get("trigger_end_s") if isinstance(meta, dict) else None
+    meta: Metastability | None = run.summary.get("metastability")
+    trigger = meta["trigger_end_s"] if meta else None
     # Marked only inside the run: a trigger ending after the horizon would stretch the
     # time axis past the data.
     if not isinstance(trigger, int | float) or not len(t) or trigger > float(t[-1]):
@@ -656,7 +647,7 @@ def write_figures(run: RunData, outdir: Path) -> list[FigureFile]:
     outdir.mkdir(parents=True, exist_ok=True)
     for name in FIGURE_NAMES:
         (outdir / f"{name}.png").unlink(missing_ok=True)
-    if len(run.series.get("t_s", ())) == 0:
+    if len(run.series.get(cols.TIME, ())) == 0:
         return []
     written = []
     for name, title, build in FIGURES:
@@ -715,7 +706,8 @@ def fig_sweep_curve(study: Study) -> Drawn | None:
     if study.key is None or not study.values:
         return None
     fig, (ax1, ax2) = _new(f"SLO against {study.key}", nrows=2, height_in=6.4)
-    smin = pmax = None
+    smin: float | None = None
+    pmax: float | None = None
     for i, v in enumerate(study.variants):
         pts = sorted(((study.values[id(r)], _sweep_metric(r, schema.WORST_SUCCESS_RATIO),
                        _sweep_metric(r, schema.WORST_P99_S), r) for r in v.runs
@@ -723,7 +715,7 @@ def fig_sweep_curve(study: Study) -> Drawn | None:
         if not pts:
             continue
         for r in v.runs:
-            slo = r.summary.get("slo") or {}
+            slo = r.summary["slo"]
             smin = slo.get("join_success_min", smin)
             pmax = slo.get("join_p99_max_s", pmax)
         x = np.array([p[0] for p in pts])

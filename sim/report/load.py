@@ -14,14 +14,17 @@ import csv
 import json
 import math
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import yaml
 
+from .. import series as cols
 from .. import summary as schema
+from ..summary import Summary
 
 SUMMARY = "summary.json"
 TIMESERIES = "timeseries.csv"
@@ -45,10 +48,16 @@ class ReportError(ValueError):
 
 @dataclass
 class RunData:
-    """One run directory, as read from disk."""
+    """One run directory, as read from disk.
+
+    ``summary`` is given as read and kept through ``sim.summary.conform``: every key the
+    schema always writes is there, None where the run wrote nothing (an older run, a
+    hand-made directory), so readers index it through its type. ``written`` is the
+    summary as given, for what the file itself lacks (``input_problems``).
+    """
 
     path: Path
-    summary: dict[str, Any]
+    summary: Summary
     config: dict[str, Any] = field(default_factory=dict)
     config_text: str = ""
     series: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
@@ -57,15 +66,20 @@ class RunData:
     hydra: dict[str, Any] = field(default_factory=dict, repr=False)
     # What is wrong with timeseries.csv as a file (rows cut short), found while reading.
     series_issues: list[str] = field(default_factory=list)
+    written: Mapping[str, Any] = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self.written = self.summary
+        self.summary = schema.conform(self.summary)
 
     @property
     def stations(self) -> list[str]:
         """Station names in the order the summary lists them."""
-        return list(self.summary.get("stations") or {})
+        return list(self.summary["stations"])
 
     @property
     def name(self) -> str:
-        return str(self.summary.get("name") or self.config.get("name") or self.path.name)
+        return str(self.summary["name"] or self.config.get("name") or self.path.name)
 
 
 def _expected(path: Path) -> str:
@@ -124,7 +138,7 @@ def load_run(path: str | Path) -> RunData:
         raise ReportError(f"{summary_path} holds a JSON "
                           f"{type(summary).__name__}; expected an object with the keys "
                           f"of a run summary (legit, stations, slo, ...).")
-    run = RunData(path=path, summary=summary)
+    run = RunData(path=path, summary=cast(Summary, summary))  # RunData conforms it
     config_path = path / CONFIG
     if config_path.is_file():
         run.config_text = config_path.read_text()
@@ -330,8 +344,8 @@ def read_series(path: Path) -> tuple[dict[str, np.ndarray], list[str]]:
 
 # Keys of summary.json the verdict reads; a finished run always writes them.
 REQUIRED_SUMMARY = schema.REQUIRED
-REQUIRED_COLUMNS = ("t_s", "legit.attempts_succeeded", "legit.attempts_failed")
-STATION_COLUMNS = ("busy", "capacity", "queue", "served", "rejected")
+REQUIRED_COLUMNS = (cols.TIME, cols.ATTEMPTS_SUCCEEDED, cols.ATTEMPTS_FAILED)
+STATION_COLUMNS = (cols.BUSY, cols.CAPACITY, cols.QUEUE, cols.SERVED, cols.REJECTED)
 
 
 def input_problems(run: RunData) -> list[str]:
@@ -344,16 +358,15 @@ def input_problems(run: RunData) -> list[str]:
     long as its header, the columns the verdict reads, ticks increasing up to the
     horizon.
     """
-    s = run.summary
-    if s.get("status") == "failed" or run.error:
+    if run.summary["status"] == "failed" or run.error:
         return []
-    if not s:
+    if not run.written:
         return [f"{SUMMARY} is an empty object"]
     problems = []
-    lacking = [k for k in REQUIRED_SUMMARY if _dotted(s, k) is _ABSENT]
+    lacking = [k for k in REQUIRED_SUMMARY if _dotted(run.written, k) is _ABSENT]
     if lacking:
         problems.append(f"{SUMMARY} lacks {', '.join(lacking)}")
-    elif not isinstance(s.get("stations"), dict) or not s["stations"]:
+    elif not run.summary["stations"]:  # not an object, or an empty one
         problems.append(f"{SUMMARY} lists no stations")
     if not run.config:
         problems.append(f"there is no readable {CONFIG}")
@@ -380,21 +393,23 @@ def _series_problems(run: RunData) -> list[str]:
     series = run.series
     if not series:
         return []
-    want = [*REQUIRED_COLUMNS, *(f"{n}.{c}" for n in run.stations for c in STATION_COLUMNS)]
+    want = [*REQUIRED_COLUMNS,
+            *(cols.station(n, c) for n in run.stations for c in STATION_COLUMNS)]
     lacking = [c for c in want if c not in series]
     problems = []
     if lacking:
         more = f" and {len(lacking) - 5} more" if len(lacking) > 5 else ""
         problems.append(f"{TIMESERIES} lacks the columns {', '.join(lacking[:5])}{more}")
-    t = series.get("t_s")
+    t = series.get(cols.TIME)
     if t is None:
         return problems
     if not len(t):
         return [*problems, f"{TIMESERIES} has a header but no rows"]
     if not np.isfinite(t).all() or (len(t) > 1 and not (np.diff(t) > 0).all()):
-        problems.append(f"{TIMESERIES} has a t_s column that is not increasing numbers")
+        problems.append(f"{TIMESERIES} has a {cols.TIME} column that is not increasing "
+                        f"numbers")
         return problems
-    horizon = run.summary.get("horizon_s")
+    horizon = run.summary["horizon_s"]
     tick = (run.config.get("run") or {}).get("metrics_tick_s") if run.config else None
     if not isinstance(tick, int | float) or tick <= 0:
         tick = float(np.median(np.diff(t))) if len(t) > 1 else float(t[0])

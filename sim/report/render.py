@@ -22,7 +22,9 @@ from urllib.parse import quote
 
 import jinja2
 
+from .. import series as cols
 from .. import summary as schema
+from ..summary import Replications, Summary
 from .assumptions import (
     config_diff,
     config_dir,
@@ -106,11 +108,11 @@ def _figures(figures: list[FigureFile]) -> list[dict[str, str]]:
             for f in figures]
 
 
-def _seeds(cfg: dict[str, Any], s: dict[str, Any]) -> str:
-    seed = (cfg.get("run") or {}).get("seed", s.get("seed"))
+def _seeds(cfg: dict[str, Any], s: Summary) -> str:
+    seed = (cfg.get("run") or {}).get("seed", s["seed"])
     text = f"run.seed = {fmt_num(seed)}"
-    reps = s.get("replications")
-    if isinstance(reps, dict) and reps.get("seeds"):
+    reps: Replications | None = s.get("replications")
+    if isinstance(reps, dict) and reps["seeds"]:
         text += (f"; {len(reps['seeds'])} replications with seeds "
                  f"{', '.join(fmt_plain(x) for x in reps['seeds'])} (derived from run.seed "
                  f"by SeedSequence; replication 0 is run.seed)")
@@ -149,7 +151,7 @@ def _left_out_note(run: RunData, figures: list[FigureFile]) -> str:
     if "attack" not in drawn:
         notes.append("No attack traffic in this scenario, so there is no attack or "
                      "mitigation figure.")
-    fleets = [n for n in run.stations if f"{n}.instances" in run.series]
+    fleets = [n for n in run.stations if cols.station(n, cols.INSTANCES) in run.series]
     if "instances" not in drawn and fleets:
         notes.append("No station has an autoscaler and none changed its instance count, "
                      "so there is no instances figure; the stations table gives each "
@@ -161,7 +163,7 @@ def _findings(run: RunData, gaps: list[str]) -> list[tuple[str, str]]:
     """The findings rows, with the SLO row honest about a run that missed its load and a
     row for every tier that saturated."""
     rows = findings_rows(run)
-    if gaps and get(run.summary, "slo", "met") is True:
+    if gaps and run.summary["slo"]["met"] is True:
         text = "held, but not judged over the load: " + "; ".join(gaps)
         rows = [(what, text if what == "SLO" else found) for what, found in rows]
     at = next((i for i, (what, _) in enumerate(rows) if what == "Bottleneck tier"), 0)
@@ -172,9 +174,8 @@ def _findings(run: RunData, gaps: list[str]) -> list[tuple[str, str]]:
 def run_context(run: RunData, figures: list[FigureFile],
                 settings: ReportSettings | None = None) -> dict[str, Any]:
     s = run.summary
-    listeners = s.get("listeners") or {}
-    perf = s.get("perf") or {}
-    status = s.get("status")
+    listeners, perf = s["listeners"], s["perf"]
+    status = s["status"]
     failed = status == "failed" or run.error is not None
     launch = run_verdict(run)
     gaps = load_gaps(run)
@@ -191,23 +192,23 @@ def run_context(run: RunData, figures: list[FigureFile],
         "findings": _findings(run, gaps),
         "replications": replication_table(s),
         "funnel": funnel_table(s),
-        "listeners": (f"Listeners: peak {fmt_num(listeners.get('peak'))}, "
-                      f"{fmt_num(listeners.get('end'))} at the horizon, "
-                      f"{fmt_num(listeners.get('evicted'))} evicted, "
-                      f"{fmt_num(listeners.get('lost'))} lost."),
+        "listeners": (f"Listeners: peak {fmt_num(listeners['peak'])}, "
+                      f"{fmt_num(listeners['end'])} at the horizon, "
+                      f"{fmt_num(listeners['evicted'])} evicted, "
+                      f"{fmt_num(listeners['lost'])} lost."),
         "latency": latency_table(s),
         "stations": station_table(s),
         "attack": attack_table(s),
         "figures": _figures(figures),
         "figure_note": _left_out_note(run, figures),
-        "has_series": bool(len(run.series.get("t_s", ()))),
+        "has_series": bool(len(run.series.get(cols.TIME, ()))),
         "config_text": run.config_text.rstrip("\n"),
         "assumptions": _assumptions(run.config, run.hydra),
         "seeds": _seeds(run.config, s),
         "commands": run_commands(run.path, run.overrides, run.hydra),
         "has_overrides": run.overrides is not None,
-        "perf": (f"Simulated in {fmt_s(perf.get('wall_s'))} of wall time, "
-                 f"{fmt_num(perf.get('events'))} events."),
+        "perf": (f"Simulated in {fmt_s(perf['wall_s'])} of wall time, "
+                 f"{fmt_num(perf['events'])} events."),
         "dir_name": run.path.name,
     }
 
@@ -243,7 +244,7 @@ def _variant_table(study: Study) -> Table:
     rows = []
     for v in study.variants:
         r = v.representative
-        s = r.summary if r is not None else {}
+        s = r.summary if r is not None else None
         breached = schema.value(s, schema.SLO_MET) is False
         rows.append([
             v.label + ((" (baseline)" if study.sweep.parts else " (configured)")
@@ -253,7 +254,7 @@ def _variant_table(study: Study) -> Table:
             fmt_pct(schema.value(s, schema.JOIN_RATIO)),
             str(schema.value(s, schema.BOTTLENECK) or NA) if breached else "none",
             fmt_s(schema.value(s, schema.FIRST_BREACH_S)) if breached else "none",
-            recovery_text(s) if r is not None else NA,
+            recovery_text(r.summary) if r is not None else NA,
             fmt_ratio(schema.value(s, schema.ATTEMPTS_PER_CLIENT)),
             fmt_usd(schema.value(s, schema.COST_USD)),
         ])
@@ -278,7 +279,7 @@ def _where(study: Study) -> str:
 def _sweep_scenario(study: Study) -> str:
     sweep = study.sweep
     config = sweep.config or (sweep.runs[0].config if sweep.runs else {})
-    base = RunData(path=sweep.path, summary={}, config=config)
+    base = RunData(path=sweep.path, summary=schema.conform({}), config=config)
     text = describe_scenario(base) if config else (
         "No multirun.yaml or config.yaml in the sweep, so the scenario cannot be described.")
     if config and not sweep.config:
@@ -312,8 +313,7 @@ def _sweep_seeds(study: Study) -> str:
         seeds = [str(p.get("seed")) for p in fp["per_replication"] if isinstance(p, dict)]
         text += (f"; the failure-point replications use seeds {', '.join(seeds)} (derived "
                  f"from run.seed; the same for every probe: common random numbers)")
-    per = {str(r.summary.get("seed")) for r in study.sweep.runs if r.summary.get("seed")
-           is not None}
+    per = {str(r.summary["seed"]) for r in study.sweep.runs if r.summary["seed"] is not None}
     if per and not fp:
         text += f"; jobs ran with seeds {', '.join(sorted(per, key=_seed_key))}"
     return text + "."

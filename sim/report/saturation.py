@@ -28,6 +28,8 @@ from typing import Any
 
 import numpy as np
 
+from .. import series as cols
+from ..summary import Slots, Station, Summary
 from .describe import fmt_num, fmt_s, get
 from .load import RunData
 
@@ -68,10 +70,10 @@ def saturations(run: RunData) -> list[Saturation]:
     """Every station that saturated, in the order they first did (ties: summary order)."""
     stations = run.stations or list(get(run.config, "architecture", "stations") or {})
     found = []
-    t = run.series.get("t_s")
+    t = run.series.get(cols.TIME)
     for i, name in enumerate(stations):
         cfg = get(run.config, "architecture", "stations", name) or {}
-        if t is not None and len(t) and f"{name}.busy" in run.series:
+        if t is not None and len(t) and cols.station(name, cols.BUSY) in run.series:
             sat = _from_series(run.series, name, cfg)
         else:
             sat = _from_summary(run.summary, name, cfg)
@@ -81,12 +83,20 @@ def saturations(run: RunData) -> list[Saturation]:
     return [s for _, _, s in sorted(found, key=lambda x: (x[0], x[1]))]
 
 
-def _turned_away(summary: Mapping[str, Any], name: str) -> float | None:
+def _turned_away(summary: Summary, name: str) -> float | None:
     """Requests the station rejected or refused a listener slot, from the summary."""
-    st = get(summary, "stations", name) or {}
-    counts = [x for x in (st.get("rejected"), get(st, "slots", "refused"))
+    st = summary["stations"].get(name)
+    if st is None:
+        return None
+    counts = [x for x in (st["rejected"], _refused(st))
               if isinstance(x, int | float) and not isinstance(x, bool)]
     return float(sum(counts)) if counts else None
+
+
+def _refused(st: Station) -> int | None:
+    """Joins the station refused a listener slot; None if it holds none."""
+    slots: Slots | None = st.get("slots")
+    return slots["refused"] if slots is not None else None
 
 
 def _col(series: Mapping[str, np.ndarray], key: str, n: int) -> np.ndarray:
@@ -99,34 +109,34 @@ def _col(series: Mapping[str, np.ndarray], key: str, n: int) -> np.ndarray:
 def _ways(series: Mapping[str, np.ndarray], name: str, cfg: Mapping[str, Any]
           ) -> list[tuple[str, np.ndarray]]:
     """(how, per-tick flag) for each way the station can saturate."""
-    t = np.asarray(series["t_s"], dtype=float)
+    t = np.asarray(series[cols.TIME], dtype=float)
     n = len(t)
     dt = np.diff(np.concatenate([[0.0], t]))
-    c = {k: _col(series, f"{name}.{k}", n) for k in
-         ("busy", "capacity", "queue", "served", "offered", "rejected", "slots_used",
-          "slots", "slots_refused")}
+    c = {k: _col(series, cols.station(name, k), n) for k in
+         (cols.BUSY, cols.CAPACITY, cols.QUEUE, cols.SERVED, cols.OFFERED, cols.REJECTED,
+          *cols.SLOT_LEVELS)}
     with np.errstate(invalid="ignore", divide="ignore"):
-        util = np.where(c["capacity"] > 0, c["busy"] / c["capacity"], 0.0)
-        served_rate = np.where(dt > 0, c["served"] / dt, 0.0)
+        util = np.where(c[cols.CAPACITY] > 0, c[cols.BUSY] / c[cols.CAPACITY], 0.0)
+        served_rate = np.where(dt > 0, c[cols.SERVED] / dt, 0.0)
     out = [("worker-bound", util >= SATURATED_UTILIZATION)]
     limit = cfg.get("queue_limit")
     at_limit = np.zeros(n, dtype=bool)
     if isinstance(limit, int | float) and limit > 0:
-        at_limit = c["queue"] >= QUEUE_LIMIT_SHARE * limit
+        at_limit = c[cols.QUEUE] >= QUEUE_LIMIT_SHARE * limit
         if not _admission_limits(cfg):
             # Nothing else rejects here: a rejection is a full queue between two samples.
-            at_limit |= c["rejected"] > 0
+            at_limit |= c[cols.REJECTED] > 0
         out.append((f"at its queue limit of {fmt_num(limit)}", at_limit))
     ceiling = cfg.get("max_rate_rps")
     at_ceiling = np.zeros(n, dtype=bool)
     if isinstance(ceiling, int | float) and ceiling > 0:
         at_ceiling = ((served_rate >= CEILING_SHARE * ceiling)
-                      & (c["queue"] >= ceiling * CEILING_QUEUE_S))
+                      & (c[cols.QUEUE] >= ceiling * CEILING_QUEUE_S))
         out.append((f"at its throughput ceiling of {fmt_num(ceiling)} req/s", at_ceiling))
-    slots_out = (c["slots_refused"] > 0) | ((c["slots"] > 0)
-                                            & (c["slots_used"] >= c["slots"]))
+    slots_out = (c[cols.SLOTS_REFUSED] > 0) | ((c[cols.SLOTS] > 0)
+                                               & (c[cols.SLOTS_USED] >= c[cols.SLOTS]))
     out.append(("out of listener slots", slots_out))
-    admission = (c["rejected"] > 0) & ~at_limit & ~slots_out
+    admission = (c[cols.REJECTED] > 0) & ~at_limit & ~slots_out
     out.append((_admission_words(cfg), admission))
     return out
 
@@ -150,7 +160,7 @@ def _admission_words(cfg: Mapping[str, Any]) -> str:
 
 def _from_series(series: Mapping[str, np.ndarray], name: str, cfg: Mapping[str, Any]
                  ) -> Saturation | None:
-    t = np.asarray(series["t_s"], dtype=float)
+    t = np.asarray(series[cols.TIME], dtype=float)
     dt = np.diff(np.concatenate([[0.0], t]))
     ways = [(how, flag) for how, flag in _ways(series, name, cfg) if flag.any()]
     if not ways:
@@ -163,21 +173,23 @@ def _from_series(series: Mapping[str, np.ndarray], name: str, cfg: Mapping[str, 
                       tuple((how, float(dt[flag].sum())) for how, flag in ways))
 
 
-def _from_summary(summary: Mapping[str, Any], name: str, cfg: Mapping[str, Any]
+def _from_summary(summary: Summary, name: str, cfg: Mapping[str, Any]
                   ) -> Saturation | None:
-    st = get(summary, "stations", name) or {}
+    st = summary["stations"].get(name)
+    if st is None:
+        return None
     ways: list[tuple[str, float | None]] = []
-    util = st.get("utilization_mean")
+    util = st["utilization_mean"]
     if isinstance(util, int | float) and util >= SATURATED_UTILIZATION:
         ways.append(("worker-bound on average", None))
-    limit, peak = cfg.get("queue_limit"), st.get("peak_queue")
+    limit, peak = cfg.get("queue_limit"), st["peak_queue"]
     if isinstance(limit, int | float) and isinstance(peak, int | float) and limit > 0 \
             and peak >= QUEUE_LIMIT_SHARE * limit:
         ways.append((f"reached its queue limit of {fmt_num(limit)}", None))
-    if (get(st, "slots", "refused") or 0) > 0:
+    if (_refused(st) or 0) > 0:
         ways.append(("out of listener slots", None))
-    if (st.get("rejected") or 0) > 0 and not ways:
-        ways.append((f"rejected {fmt_num(st.get('rejected'))} requests", None))
+    if (st["rejected"] or 0) > 0 and not ways:
+        ways.append((f"rejected {fmt_num(st['rejected'])} requests", None))
     return Saturation(name, None, None, None, tuple(ways)) if ways else None
 
 

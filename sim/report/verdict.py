@@ -36,6 +36,14 @@ from typing import Any
 
 from .. import summary as schema
 from ..analysis.failure_point import replications_text
+from ..summary import (
+    ReplicatedInterval,
+    Replications,
+    Summary,
+    recovered_s,
+    worst_p99_s,
+    worst_success_ratio,
+)
 from .coverage import horizon_s, load_gaps, required_horizon
 from .describe import NA, fmt_num, fmt_pct, fmt_s, get
 from .load import RunData, input_problems
@@ -190,17 +198,23 @@ def run_failed(run: RunData) -> bool | None:
     without covering its load (a horizon short of the peak or of an attack, no
     arrivals, no judged window).
     """
-    if run.summary.get("status") == "failed" or run.error or input_problems(run):
+    if run.summary["status"] == "failed" or run.error or input_problems(run):
         return None
-    reps = get(run.summary, schema.REPLICATIONS, "metrics", schema.SLO_MET)
-    if isinstance(reps, Mapping) and isinstance(reps.get("mean"), int | float):
+    reps = replicated_met(run.summary)
+    if reps is not None and isinstance(reps["mean"], int | float):
         breached: bool | None = bool(reps["mean"] < 1.0)
     else:
-        met = get(run.summary, "slo", "met")
+        met = run.summary["slo"]["met"]
         breached = None if met is None else met is False
     if breached is False and load_gaps(run):
         return None
     return breached
+
+
+def replicated_met(summary: Summary) -> ReplicatedInterval | None:
+    """``slo.met`` over the replications (its mean: the share that met it), if any."""
+    reps: Replications | None = summary.get("replications")
+    return reps["metrics"].get(schema.SLO_MET) if isinstance(reps, Mapping) else None
 
 
 def from_sweeper(answer: Mapping[str, Any], runs: list[RunData],
@@ -304,16 +318,16 @@ def from_grid(key: str, runs: list[RunData], values: Mapping[int, float]) -> Fai
 # -- verdicts -------------------------------------------------------------------------------
 
 def _breach_reason(run: RunData, where: str = "") -> str:
-    slo = run.summary.get("slo") or {}
-    first = slo.get("first_breach_s")
-    tier = slo.get("bottleneck") or NA
-    rec = slo.get("recovered_s")
+    slo = run.summary["slo"]
+    first = slo["first_breach_s"]
+    tier = slo["bottleneck"] or NA
+    rec = recovered_s(slo)
     after = ("and did not recover by the horizon" if rec is None
              else f"and recovered at t = {fmt_num(rec)} s")
-    reps = get(run.summary, schema.REPLICATIONS, "metrics", schema.SLO_MET)
-    if slo.get("met") is not False and isinstance(reps, Mapping):
-        n = reps.get("n") or 0
-        met = round((reps.get("mean") or 0.0) * n)
+    reps = replicated_met(run.summary)
+    if slo["met"] is not False and reps is not None:
+        n = reps["n"] or 0
+        met = round((reps["mean"] or 0.0) * n)
         return (f"The SLO is breached{where} in {n - met} of {n} replications "
                 f"(replication 0 held; see the replication table).")
     return (f"The SLO is breached{where} at t = {fmt_num(first)} s with {tier} the "
@@ -322,20 +336,20 @@ def _breach_reason(run: RunData, where: str = "") -> str:
 
 def size_text(run: RunData) -> str:
     """How many of the clients who came got in, and how many gave up, in one sentence."""
-    legit = run.summary.get("legit") or {}
-    arrived, joined = legit.get("arrived"), legit.get("joined")
+    legit = run.summary["legit"]
+    arrived, joined = legit["arrived"], legit["joined"]
     if not isinstance(arrived, int | float) or not isinstance(joined, int | float) \
             or arrived <= 0:
         return ""
-    which = "In replication 0, " if isinstance(run.summary.get("replications"),
-                                                 Mapping) else ""
+    reps: Replications | None = run.summary.get("replications")
+    which = "In replication 0, " if isinstance(reps, Mapping) else ""
     if joined >= arrived:
         text = f"all {fmt_num(arrived)} clients who arrived joined."
     else:
         text = (f"{fmt_pct(joined / arrived)} of the {fmt_num(arrived)} clients who arrived "
-                f"joined ({fmt_num(joined)}); {fmt_num(legit.get('abandoned'))} gave up and "
-                f"{fmt_num(legit.get('in_flight'))} "
-                f"{'was' if legit.get('in_flight') == 1 else 'were'} still trying at the "
+                f"joined ({fmt_num(joined)}); {fmt_num(legit['abandoned'])} gave up and "
+                f"{fmt_num(legit['in_flight'])} "
+                f"{'was' if legit['in_flight'] == 1 else 'were'} still trying at the "
                 f"horizon.")
     return which + text if which else text[0].upper() + text[1:]
 
@@ -348,7 +362,7 @@ def _with_size(run: RunData, text: str) -> str:
 def run_verdict(run: RunData) -> LaunchVerdict:
     """GO/NO-GO for one run: only the SLO can be judged, not the headroom."""
     s = run.summary
-    if s.get("status") == "failed" or run.error:
+    if s["status"] == "failed" or run.error:
         return LaunchVerdict(NOT_JUDGED, "The simulation failed before the horizon, so "
                              "the launch cannot be judged from it (see error.txt).")
     problems = input_problems(run)
@@ -372,13 +386,13 @@ def run_verdict(run: RunData) -> LaunchVerdict:
     if failed is None:
         return LaunchVerdict(NOT_JUDGED, "The SLO was not judged: no metrics ticks "
                              "had enough finished join attempts.")
-    slo = s.get("slo") or {}
-    horizon = s.get("horizon_s")
+    slo = s["slo"]
+    horizon = s["horizon_s"]
     return LaunchVerdict(
         GO_UNMEASURED, _with_size(
             run, f"The SLO holds throughout the {fmt_s(horizon)} run (worst window: "
-            f"{fmt_pct(slo.get('worst_success_ratio'))} of join attempts succeeded, p99 "
-            f"join latency {fmt_s(slo.get('worst_p99_s'))}), but one run cannot show how "
+            f"{fmt_pct(worst_success_ratio(slo))} of join attempts succeeded, p99 "
+            f"join latency {fmt_s(worst_p99_s(slo))}), but one run cannot show how "
             f"far the failure point is above the expected peak."),
         advice="run a failure-point sweep")
 
