@@ -165,8 +165,8 @@ def distributions(module: str, allowed: set[str]) -> set[str]:
 
 
 @pytest.mark.parametrize(("top", "allowed"), [
-    ("sim", RUNTIME),
-    ("hydra_plugins", RUNTIME | EXTRAS["cluster"]),
+    ("sim", RUNTIME | EXTRAS["risk"]),  # SALib: the risk study's Sobol' indices
+    ("hydra_plugins", RUNTIME | EXTRAS["cluster"] | EXTRAS["risk"]),
     ("tests", RUNTIME | EXTRAS["test"] | EXTRAS["cluster"]),
     ("benchmarks", RUNTIME | EXTRAS["test"]),
     ("experiments", RUNTIME | EXTRAS["test"]),

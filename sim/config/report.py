@@ -20,6 +20,7 @@ class ReportConfig:
     headroom: float = 1.5  # required failure point / expected peak
     expected_peak: float | None = None  # None: the scenario's own value of the swept key
     sweep_key: str | None = None  # None: the swept key of the multirun
+    max_p_fail: float = 0.05  # a risk sweep: GO needs the upper bound of P(fail) below it
 
 
 def validate_report(rep: ReportConfig) -> None:
@@ -28,6 +29,8 @@ def validate_report(rep: ReportConfig) -> None:
                     "÷ expected peak)")
     if rep.expected_peak is not None:
         positive("report.expected_peak", rep.expected_peak)
+    if not isinstance(rep.max_p_fail, int | float) or not 0 < rep.max_p_fail < 1:
+        raise fail("report.max_p_fail", rep.max_p_fail, "a probability in (0, 1)")
     if rep.sweep_key is not None and (not rep.sweep_key.strip() or " " in rep.sweep_key):
         raise fail("report.sweep_key", rep.sweep_key,
                     "null or a dotted config key such as arrivals.audience")

@@ -46,6 +46,9 @@ def build_report(path: str | Path, *, rebuild_jobs: bool = False,
     cannot be read.
     """
     path = Path(path)
+    if (path / "risk.json").is_file():  # a risk study (hydra/sweeper=risk): sim/report/risk.py
+        from .risk import build_risk_report
+        return build_risk_report(path, **settings)
     check_path(path)
     if (path / SUMMARY).is_file():
         return build_run_report(load_run(path))
@@ -68,6 +71,9 @@ def incomplete_runs(path: str | Path) -> list[tuple[Path, list[str]]]:
     """The run directories under ``path`` (itself, or a sweep's jobs) that lack what the
     verdict reads, each with what it lacks; their reports say NO VERDICT."""
     path = Path(path)
+    if (path / "risk.json").is_file():  # a risk study: its samples, not its jobs' files
+        from .risk import incomplete_samples
+        return incomplete_samples(path)
     check_path(path)
     dirs = [path] if (path / SUMMARY).is_file() else find_runs(path)
     out = []

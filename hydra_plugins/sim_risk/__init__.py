@@ -1,0 +1,1 @@
+"""Hydra plugins of sim: the risk sweeper (hydra/sweeper=risk)."""
