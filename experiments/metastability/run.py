@@ -17,6 +17,14 @@ random numbers). Groups of runs:
   propagation, jittered backoff (and backoff without jitter), client adaptive
   throttling (K = 2 over 120 s and over 10 s), a circuit breaker, a server-side retry
   ratio, jitter with a budget;
+- the same levers with the database's slowdown counting only the requests it starts
+  (``slowdown.counts=started``: work shed, dropped or refused does not slow it), where
+  the preset counts every request offered to it;
+- the levers under the trigger of Bronson et al.'s example, a 10 s network outage
+  followed by the burst of held requests (``experiment=metastable_retry_network``),
+  with the slowdown counted either way;
+- the levers at a 10 s trigger over a 900 s horizon, so that "stays down" means 860 s
+  after the trigger, not the 140 s the other groups leave;
 - the uncertain inputs swept as ranges, without a lever: the normal load against the
   trigger length, the depth of the capacity drop (Huang et al.) against its length, and
   the window over which the database measures its load against the slowdown factor.
@@ -59,6 +67,10 @@ from experiments.study import execute, update_readme, write_results  # noqa: E40
 from sim.cli import compose  # noqa: E402
 
 PRESET = "experiment=metastable_retry"
+NETWORK = "experiment=metastable_retry_network"  # Bronson et al.'s network trigger
+COUNTS = {"offered": [], "started": ["architecture.stations.server.slowdown.counts=started"]}
+LONG_HORIZON_S = 900.0  # "stays down" judged 860 s after a 10 s trigger
+SMOKE_LONG_HORIZON_S = 300.0
 QUIET = ["run.report=false", "run.progress=false"]
 TRIGGER_START_S = 30.0  # the preset's outage starts here
 LOAD_QPS = 280.0
@@ -171,6 +183,16 @@ def plan(smoke: bool, seeds: int) -> list[dict[str, Any]]:
     for name, ov in levers:
         for d in triggers:
             add("lever", name, [*ov, trigger(d)], series=(d == 10.0), trigger_s=d)
+            add("lever_started", name, [*ov, *COUNTS["started"], trigger(d)], trigger_s=d)
+    long_s = SMOKE_LONG_HORIZON_S if smoke else LONG_HORIZON_S
+    for counts, extra in COUNTS.items():
+        for name, ov in levers:
+            add(f"long_{counts}", name, [*ov, *extra, trigger(10.0),
+                                         f"run.horizon_s={long_s:g}"], trigger_s=10.0,
+                horizon_s=long_s)
+            if any(o.startswith("experiment=") for o in ov):
+                continue  # a preset of its own: not on the network trigger's preset
+            add(f"network_{counts}", name, [NETWORK, *ov, *extra], trigger_s=10.0)
     for q in loads:
         for d in load_trig:
             add("load", f"{q:g} QPS", [f"arrivals.rate={q:g}", trigger(d)], load_qps=q,
@@ -284,17 +306,28 @@ def _cell(res: list[dict[str, Any]]) -> str:
 
 
 def plot_levers(runs: list[dict[str, Any]], out: Path) -> None:
-    pts = points(runs, "lever")
-    labels = list(dict.fromkeys(k[0] for k in pts))
-    trig = sorted({k[1] for k in pts})
-    grid = np.array([[down_share(pts[(lab, d, None, None, None, None)]) for d in trig]
-                     for lab in labels])
-    text = [[_cell(pts[(lab, d, None, None, None, None)]) for d in trig] for lab in labels]
-    fig, ax = plt.subplots(figsize=(9, 0.45 * len(labels) + 1.5))
-    _heat(ax, grid[::-1], [f"{d:g} s" for d in trig], labels[::-1],
-          "Stays down (share of seeds; cell: time to recover after the trigger)",
-          text[::-1])
-    ax.set_xlabel("trigger: database outage length")
+    """Stays down per lever × trigger: the slowdown counting offered requests (the
+    preset) beside counting the requests started."""
+    groups = [(g, t) for g, t in (("lever", "slowdown counts offered (the preset)"),
+                                  ("lever_started", "slowdown counts started"))
+              if points(runs, g)]
+    labels = list(dict.fromkeys(k[0] for k in points(runs, "lever")))
+    fig, axes = plt.subplots(1, len(groups), figsize=(8 * len(groups),
+                                                       0.45 * len(labels) + 1.8),
+                             squeeze=False)
+    for ax, (group, title) in zip(axes[0], groups, strict=True):
+        pts = points(runs, group)
+        trig = sorted({k[1] for k in pts})
+        keys = [[(lab, d, None, None, None, None) for d in trig] for lab in labels]
+        grid = np.array([[down_share(pts[k]) if k in pts else np.nan for k in row]
+                         for row in keys])
+        text = [[_cell(pts[k]) if k in pts else "—" for k in row] for row in keys]
+        _heat(ax, grid[::-1], [f"{d:g} s" for d in trig],
+              labels[::-1] if ax is axes[0][0] else [""] * len(labels),
+              f"Stays down, {title}", text[::-1])
+        ax.set_xlabel("trigger: database outage length")
+    fig.suptitle("Share of seeds that stay down; cell: time to recover after the trigger",
+                 fontsize=10)
     fig.tight_layout()
     fig.savefig(out / "levers.png", dpi=100)
     plt.close(fig)
@@ -332,6 +365,42 @@ def plot_sensitivity(runs: list[dict[str, Any]], out: Path) -> None:
     plt.close(fig)
 
 
+def _lever_table(lp: dict[tuple[Any, ...], list[dict[str, Any]]], title: str) -> list[str]:
+    """Levers × trigger length: the cell of each, and the goodput at a 10 s trigger."""
+    if not lp:
+        return []
+    trig = sorted({k[1] for k in lp})
+    lines = ["", title, "",
+             "| lever | " + " | ".join(f"{d:g} s" for d in trig) + " | goodput at the end, "
+             "10 s trigger (QPS) |", "|---|" + "---|" * (len(trig) + 1)]
+    for label in dict.fromkeys(k[0] for k in lp):
+        cells = [_cell(lp[(label, d, None, None, None, None)])
+                 if (label, d, None, None, None, None) in lp else "—" for d in trig]
+        g10 = mean_of(lp.get((label, 10.0, None, None, None, None)) or [], "goodput_end_qps")
+        lines.append(f"| {label} | " + " | ".join(cells) + " | "
+                     f"{'' if g10 is None else f'{g10:.0f}'} |")
+    return lines
+
+
+def _counts_table(runs: list[dict[str, Any]], group: str, title: str) -> list[str]:
+    """Levers at one trigger, the slowdown counting offered or started requests."""
+    by = {c: points(runs, f"{group}_{c}") for c in COUNTS}
+    labels = list(dict.fromkeys(k[0] for pts in by.values() for k in pts))
+    if not labels:
+        return []
+    lines = ["", title, "", "| lever | slowdown counts offered | goodput at the end (QPS) "
+             "| slowdown counts started | goodput at the end (QPS) |",
+             "|---|---|---|---|---|"]
+    for label in labels:
+        cells = []
+        for c in COUNTS:
+            res = by[c].get((label, 10.0, None, None, None, None)) or []
+            g = mean_of(res, "goodput_end_qps")
+            cells += [_cell(res) if res else "—", "—" if g is None else f"{g:.0f}"]
+        lines.append(f"| {label} | " + " | ".join(cells) + " |")
+    return lines
+
+
 def findings(runs: list[dict[str, Any]], meta: dict[str, Any]) -> str:
     n = meta["seeds"]
     lines = [f"Generated by `{meta['command']}` on {meta['date']} ({meta['runs']} runs, "
@@ -357,17 +426,20 @@ def findings(runs: list[dict[str, Any]], meta: dict[str, Any]) -> str:
                      f"{num(res, 'offered_end_qps', '.0f')} | "
                      f"{num(res, 'goodput_end_qps', '.0f')} | "
                      f"{num(res, 'join_ratio', '.1%')} |")
-    lp = points(runs, "lever")
-    trig = sorted({k[1] for k in lp})
-    lines += ["", "**Levers × trigger length** (each lever alone; cell: time to recover "
-              "after the trigger, or `down` when every seed stays down):", "",
-              "| lever | " + " | ".join(f"{d:g} s" for d in trig) + " | goodput at the end, "
-              "10 s trigger (QPS) |", "|---|" + "---|" * (len(trig) + 1)]
-    for label in dict.fromkeys(k[0] for k in lp):
-        cells = [_cell(lp[(label, d, None, None, None, None)]) for d in trig]
-        g10 = mean_of(lp.get((label, 10.0, None, None, None, None)) or [], "goodput_end_qps")
-        lines.append(f"| {label} | " + " | ".join(cells) + " | "
-                     f"{'' if g10 is None else f'{g10:.0f}'} |")
+    lines += _lever_table(points(runs, "lever"), "**Levers × trigger length** (each lever "
+                          "alone; cell: time to recover after the trigger, or `down` when "
+                          "every seed stays down):")
+    lines += _lever_table(points(runs, "lever_started"), "**The same, the database's "
+                          "slowdown counting only the requests it starts** "
+                          "(`slowdown.counts=started`: what it sheds, drops or refuses "
+                          "does not slow it):")
+    lines += _counts_table(runs, "network", "**Bronson et al.'s trigger**: the network to "
+                           "the database down for 10 s, then every held request at once "
+                           "(`experiment=metastable_retry_network`); cell as above:")
+    long_s = max((r.get("horizon_s") or 0.0 for r in runs), default=0.0)
+    lines += _counts_table(runs, "long", f"**Stays down, judged over a {long_s:g} s "
+                           f"horizon** ({long_s - TRIGGER_START_S - 10:g} s after a 10 s "
+                           f"outage of the database; cell as above):")
     lo = points(runs, "load")
     if lo:
         trig = sorted({k[1] for k in lo})
@@ -431,7 +503,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             "runs": len({canonical(r["overrides"]) for r in runs}), "seeds": seeds,
             "jobs": a.jobs,
             "wall_min": (time.perf_counter() - t0) / 60}
-    write_results(runs, out, meta, ["group", "label", "seed", *PARAMS],
+    write_results(runs, out, meta, ["group", "label", "seed", *PARAMS, "horizon_s"],
                   lambda r: r["overrides"])
     plot_timeline(runs, out)
     plot_levers(runs, out)
