@@ -9,6 +9,7 @@ null percentiles, a multirun).
 from __future__ import annotations
 
 import base64
+import csv
 import json
 import os
 import re
@@ -40,8 +41,9 @@ from sim.report.verdict import (
 
 OVERRIDES = ["arrivals.audience=3000", "run.horizon_s=400", "run.progress=false"]
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
-# The figures of a run without an attack or an autoscaler (no attack or instances figure).
-BASE_FIGURES = {"clients", "listeners", "queues", "utilization", "slo", "amplification"}
+# The figures of a small run without an attack or an autoscaler, whose queues never held a
+# request (no attack, instances or queues figure).
+BASE_FIGURES = {"clients", "listeners", "utilization", "slo", "amplification"}
 
 
 @pytest.fixture(scope="module")
@@ -259,7 +261,6 @@ def test_captions_describe_what_each_figure_shows(run_dir: Path) -> None:
     summary = json.loads((run_dir / "summary.json").read_text())
     stations = list(summary["stations"])
     names = ", ".join(stations[:-1]) + " and " + stations[-1]
-    assert f"at {names} (time-weighted mean per tick" in captions["queues"]
     assert f"Busy workers as a share of workers at {names}" in captions["utilization"]
     slo = summary["slo"]
     assert (f"over sliding {slo['window_s']:g} s windows, against the SLO's "
@@ -272,6 +273,18 @@ def test_captions_describe_what_each_figure_shows(run_dir: Path) -> None:
     i = int(np.argmax(per_s))
     assert (f"Arrivals peak at {per_s[i]:,.0f} per second at t = {series['t_s'][i]:g} s."
             in captions["clients"])
+    # Every client joined at its first attempt: the lines the legend lists but the eye
+    # cannot tell apart are named.
+    joined = series["legit.joined"] / np.diff(np.concatenate([[0.0], series["t_s"]]))
+    assert summary["legit"]["retries"] == 0
+    assert "Join attempts lie on the arrivals' curve." in captions["clients"]
+    assert "No abandons: that line lies on zero." in captions["clients"]
+    if np.abs(joined - per_s).max() > 0:  # joins a tick after their arrival
+        assert re.search(r"Joins within [\d.]+ per second of the arrivals throughout\.",
+                         captions["clients"])
+    assert "The lowest success share of a judged window: 100%; the highest p99: " \
+        in captions["slo"]
+    assert "no queue figure" in md
     # The HTML page has the same captions, one per figure, numbered in order.
     html = (run_dir / "report.html").read_text()
     figcaptions = re.findall(r"<figcaption>(.*?)</figcaption>", html)
@@ -437,7 +450,7 @@ def test_markdown_escape() -> None:
 
 
 def test_figure_names_are_stable() -> None:
-    assert set(FIGURE_NAMES) == {*BASE_FIGURES, "instances", "attack"}
+    assert set(FIGURE_NAMES) == {*BASE_FIGURES, "queues", "instances", "attack"}
     assert set(SWEEP_FIGURE_NAMES) == {"sweep_curve", "comparison"}
 
 
@@ -831,3 +844,26 @@ def test_real_sweep_end_to_end(tmp_path: Path) -> None:
             "arrivals=constant clients=patient") in md
     for job in ("0", "1"):
         assert (out / job / "report.html").is_file()
+
+
+def test_queue_figure_only_where_a_queue_held_requests(copy_dir: Path) -> None:
+    """A queue that held requests gets the figure, its stations and the longest queue in
+    the caption; the run's own flat queues got none (the note says why)."""
+    from sim.report import build_report
+
+    path = copy_dir / "timeseries.csv"
+    rows = list(csv.reader(path.open()))
+    col = rows[0].index("join.queue")
+    rows[100][col] = "42.5"
+    with path.open("w", newline="") as fh:
+        csv.writer(fh).writerows(rows)
+    build_report(copy_dir)
+    captions = _captions((copy_dir / "report.md").read_text())
+    assert set(captions) == {*BASE_FIGURES, "queues"}
+    summary = json.loads((copy_dir / "summary.json").read_text())
+    stations = list(summary["stations"])
+    names = ", ".join(stations[:-1]) + " and " + stations[-1]
+    assert f"at {names} (time-weighted mean per tick" in captions["queues"]
+    assert f"The longest queue: join, 42.5 requests at t = {rows[100][0]}" \
+        in captions["queues"]
+    assert "no queue figure" not in (copy_dir / "report.md").read_text()

@@ -229,7 +229,44 @@ def fig_clients(run: RunData) -> Drawn | None:
         peak = _peak(t, rates[cols.ARRIVALS])
         if peak is not None:
             caption += f" Arrivals peak at {_num(peak[0])} per second at t = {peak[1]:g} s."
-    return fig, caption + _marks_caption(run)
+    return fig, caption + _hidden_lines(rates) + _marks_caption(run)
+
+
+# A line within SAME_LINE of the arrivals' peak of them everywhere is drawn on their curve,
+# one within CLOSE_LINE next to it: the caption says so (and by how much), since the
+# legend lists lines one cannot tell apart.
+SAME_LINE, CLOSE_LINE = 0.01, 0.1
+
+
+def _hidden_lines(rates: dict[str, np.ndarray]) -> str:
+    """What the clients figure draws where it cannot be told apart: lines on or next to
+    the arrivals' curve (every client joined at its first attempt), lines at zero."""
+    arrivals = rates.get(cols.ARRIVALS)
+    top = float(np.nanmax(arrivals)) if arrivals is not None and len(arrivals) else 0.0
+    words = {cols.JOINED: "joins", cols.ATTEMPTS: "join attempts", cols.ABANDONED: "abandons"}
+    on, near, zero = [], [], []
+    for col, word in words.items():
+        r = rates.get(col)
+        if r is None or not len(r):
+            continue
+        if not np.nanmax(np.abs(r)) > 0:
+            zero.append(word)
+            continue
+        if arrivals is None or not top > 0:
+            continue
+        gap = float(np.nanmax(np.abs(r - arrivals)))
+        if gap <= SAME_LINE * top:
+            on.append(word)
+        elif gap <= CLOSE_LINE * top:
+            near.append(f"{word} within {_num(gap)} per second")
+    text = ""
+    if on:
+        text += f" {_names(on)[:1].upper()}{_names(on)[1:]} lie on the arrivals' curve."
+    if near:
+        text += f" {_names(near)[:1].upper()}{_names(near)[1:]} of the arrivals throughout."
+    if zero:
+        text += f" No {_names(zero)}: that line lies on zero."
+    return text
 
 
 def fig_listeners(run: RunData) -> Drawn | None:
@@ -260,11 +297,19 @@ def fig_listeners(run: RunData) -> Drawn | None:
     return fig, caption + "." + _marks_caption(run)
 
 
+# A queue figure whose every station stayed below this many requests on average over each
+# tick draws flat lines at zero: it is left out (the stations table has each peak).
+FLAT_QUEUE = 1.0
+
+
 def fig_queues(run: RunData) -> Drawn | None:
     names = [n for n in run.stations if cols.station(n, cols.QUEUE) in run.series]
     if not names:
         return None
     t = run.series[cols.TIME]
+    longest = _top(t, {n: run.series[cols.station(n, cols.QUEUE)] for n in names})
+    if longest is None or longest[1] < FLAT_QUEUE:
+        return None
     fig, (ax,) = _new("Queue length per station")
     series = [run.series[cols.station(n, cols.QUEUE)] for n in names]
     for i, (n, q) in enumerate(zip(names, series, strict=True)):
@@ -288,12 +333,8 @@ def fig_queues(run: RunData) -> Drawn | None:
     _legend(ax, title="station", title_fontsize=8, alignment="left")
     caption = (f"Requests waiting for a worker at {_names(names)} (time-weighted mean per "
                f"tick{scale}).")
-    longest = _top(t, dict(zip(names, series, strict=True)))
-    if longest is None or longest[1] < 1.0:
-        caption += " Every queue stayed below one request on average over each tick."
-    else:
-        caption += (f" The longest queue: {longest[0]}, {_num(longest[1])} requests at "
-                    f"t = {longest[2]:g} s.")
+    caption += (f" The longest queue: {longest[0]}, {_num(longest[1])} requests at "
+                f"t = {longest[2]:g} s.")
     return fig, caption + _marks_caption(run)
 
 
@@ -497,7 +538,16 @@ def _slo_caption(run: RunData, percentiles: list[str], log: bool, breached: bool
     caption += ", log axis." if log else "."
     caption += (" Shaded: the windows in breach." if breached
                 else " No window breached the SLO.")
+    slo = run.summary["slo"]
+    worst, p99 = schema.worst_success_ratio(slo), schema.worst_p99_s(slo)
+    if worst is not None:
+        caption += f" The lowest success share of a judged window: {100 * worst:.4g}%"
+        caption += (f"; the highest p99: {_seconds(p99)}." if p99 is not None else ".")
     return caption + _marks_caption(run)
+
+
+def _seconds(x: float) -> str:
+    return f"{x:.3g} s" if x < 10 else f"{x:,.0f} s"
 
 
 def fig_attack(run: RunData) -> Drawn | None:

@@ -142,8 +142,9 @@ def _assumptions(config: dict[str, Any], hydra: dict[str, Any],
 
 
 def _left_out_note(run: RunData, figures: list[FigureFile]) -> str:
-    """Why a figure the report can draw is not there: no attack, or fleets that never
-    changed size (no autoscaler, no failure) and would only draw flat lines."""
+    """Why a figure the report can draw is not there: no attack, queues that never held a
+    request, or fleets that never changed size (no autoscaler, no failure): each would
+    only draw flat lines."""
     if not run.series:
         return ""
     drawn = {f.name for f in figures}
@@ -151,6 +152,11 @@ def _left_out_note(run: RunData, figures: list[FigureFile]) -> str:
     if "attack" not in drawn:
         notes.append("No attack traffic in this scenario, so there is no attack or "
                      "mitigation figure.")
+    queues = [n for n in run.stations if cols.station(n, cols.QUEUE) in run.series]
+    if "queues" not in drawn and queues:
+        notes.append("Every station's queue stayed below one request on average over each "
+                     "tick, so there is no queue figure; the stations table gives each "
+                     "station's peak queue.")
     fleets = [n for n in run.stations if cols.station(n, cols.INSTANCES) in run.series]
     if "instances" not in drawn and fleets:
         notes.append("No station has an autoscaler and none changed its instance count, "
