@@ -867,3 +867,21 @@ def test_queue_figure_only_where_a_queue_held_requests(copy_dir: Path) -> None:
     assert f"The longest queue: join, 42.5 requests at t = {rows[100][0]}" \
         in captions["queues"]
     assert "no queue figure" not in (copy_dir / "report.md").read_text()
+
+
+def test_aside_runs_in_a_child_and_falls_back_to_the_parent() -> None:
+    """The figures' helper: where it can fork, the work runs in a child; a child that
+    fails leaves the work to the parent, so the answer never depends on the child."""
+    from sim.report import aside
+
+    parent = os.getpid()
+    if aside._can_fork():
+        assert aside.Aside(os.getpid).result() != parent  # computed in the child
+    assert aside.Aside(lambda x: x * 2, 21).result() == 42
+
+    def only_here() -> int:
+        if os.getpid() != parent:
+            raise RuntimeError("not in the child")
+        return 7
+
+    assert aside.Aside(only_here).result() == 7

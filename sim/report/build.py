@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from ..atomic import atomic_write_text
+from .aside import Aside
 from .figures import write_figures, write_sweep_figures
 from .load import (
     SUMMARY,
@@ -25,7 +26,7 @@ from .load import (
     load_run,
     load_sweep,
 )
-from .render import render, run_context, sweep_context
+from .render import figure_context, render, run_context, sweep_context
 from .study import build_study
 from .verdict import ReportSettings
 
@@ -85,9 +86,12 @@ def incomplete_runs(path: str | Path) -> list[tuple[Path, list[str]]]:
 
 
 def build_run_report(run: RunData) -> Path:
-    """figures/*.png, report.md and report.html for one run; returns report.html."""
-    figures = write_figures(run, run.path / FIGURES_DIR)
-    context = run_context(run, figures)
+    """figures/*.png, report.md and report.html for one run; returns report.html. The
+    figures are drawn beside the description of the run where a second core can
+    (``sim.report.aside``)."""
+    drawing = Aside(write_figures, run, run.path / FIGURES_DIR)
+    context = run_context(run, None)
+    context.update(figure_context(run, drawing.result()))
     atomic_write_text(run.path / REPORT_MD, render("run.md", **context))
     html = run.path / REPORT_HTML
     atomic_write_text(html, render("run.html", **context))

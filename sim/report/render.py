@@ -177,15 +177,22 @@ def _findings(run: RunData, gaps: list[str]) -> list[tuple[str, str]]:
     return rows
 
 
-def run_context(run: RunData, figures: list[FigureFile],
+def figure_context(run: RunData, figures: list[FigureFile]) -> dict[str, Any]:
+    """The figures of a run's report and the note on those left out."""
+    return {"figures": _figures(figures), "figure_note": _left_out_note(run, figures)}
+
+
+def run_context(run: RunData, figures: list[FigureFile] | None,
                 settings: ReportSettings | None = None) -> dict[str, Any]:
+    """What the run's report says; its figures (``figure_context``) unless ``figures``
+    is None, for a caller that adds them when they are drawn."""
     s = run.summary
     listeners, perf = s["listeners"], s["perf"]
     status = s["status"]
     failed = status == "failed" or run.error is not None
     launch = run_verdict(run)
     gaps = load_gaps(run)
-    return {
+    context = {
         "name": run.name,
         "launch": launch,
         "verdict": verdict(s, gaps),
@@ -205,8 +212,6 @@ def run_context(run: RunData, figures: list[FigureFile],
         "latency": latency_table(s),
         "stations": station_table(s),
         "attack": attack_table(s),
-        "figures": _figures(figures),
-        "figure_note": _left_out_note(run, figures),
         "has_series": bool(len(run.series.get(cols.TIME, ()))),
         "config_text": run.config_text.rstrip("\n"),
         "assumptions": _assumptions(run.config, run.hydra),
@@ -217,6 +222,9 @@ def run_context(run: RunData, figures: list[FigureFile],
                  f"{fmt_num(perf['events'])} events."),
         "dir_name": run.path.name,
     }
+    if figures is not None:
+        context.update(figure_context(run, figures))
+    return context
 
 
 def _job_rows(top: Path, runs: list[RunData],
