@@ -3,7 +3,7 @@
 ``compare(scenario)`` runs a scenario in exact mode (``run.resolution_s=0``) and in
 cohort mode the way ``auto`` picks it at launch scale (``cohort_overrides()``) over a few
 run seeds, takes the means over seeds of each summary field, and judges each criterion
-of the issue:
+of the agreement:
 
 - ``joined``, ``abandoned`` (``legit.*``): as shares of each run's arrivals (means over
   the run seeds), |cohort - exact| <= 0.02 (2% of arrivals). Below a million expected
