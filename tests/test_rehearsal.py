@@ -10,6 +10,7 @@ of wall time, little CPU).
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import random
 import signal
@@ -23,9 +24,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+# Found, not imported: importing Locust patches threading with gevent for the whole test
+# process (and the tests run Locust as a program).
 for _module in ("locust", "starlette", "uvicorn"):
-    pytest.importorskip(_module, reason="needs the rehearsal extra: "
-                                        "pip install -e '.[test,rehearsal]'")
+    if importlib.util.find_spec(_module) is None:
+        pytest.skip("needs the rehearsal extra: pip install -e '.[test,rehearsal]'",
+                    allow_module_level=True)
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # testbed/ is a folder of the repository, not installed
