@@ -58,6 +58,7 @@ from .model.attacks import attack_block, evict_bots, register_attack_series
 from .model.failures import StationFailures
 from .model.hls import ListenerPolling
 from .model.mitigation import Mitigations, overhead_s
+from .model.peak import arrival_peak
 from .model.waiting_room import WaitingRoom
 from .resolution import choose, guard, resolved
 from .summary import (
@@ -524,6 +525,7 @@ class Scenario:
             "seed": cfg.run.seed,
             "horizon_s": cfg.run.horizon_s,
             "sim_time_s": float(self.env.now),
+            "arrival_peak": arrival_peak(cfg.arrivals),
             "legit": self.clients.ledger(self.curve.expected_total),
             "listeners": self.clients.listeners_block(),
             "join_latency_s": self.clients.join_latency(),

@@ -310,6 +310,17 @@ class BatchMeans(TypedDict):
     metrics: dict[str, Interval | None]
 
 
+class ArrivalPeak(TypedDict):
+    """When the arrival curve the run drew from peaks (``sim.model.peak``): the first
+    time its rate is at its maximum, or the time of its latest batch when that comes at or
+    after it (``batch``: that batch's clients; None for the peak of the rate). The
+    coverage check compares it with the horizon; a summary written before runs recorded
+    it reads Nones here, and the report rebuilds it from config.yaml."""
+
+    t_s: float
+    batch: int | None
+
+
 class Perf(TypedDict):
     wall_s: float
     events: int
@@ -327,6 +338,7 @@ class Summary(TypedDict):
     seed: int
     horizon_s: float
     sim_time_s: float
+    arrival_peak: ArrivalPeak
     legit: Legit
     listeners: Listeners
     join_latency_s: JoinLatency

@@ -54,7 +54,7 @@ The scale-down mapping (``scaled``), applied to each command before it runs:
   with ``--quick``, ``bench_cohort.py`` with ``--quick --repeats 1``; the profiling recipe
   (a heredoc calling ``compose([...])``) gets ``arrivals.audience=20000 run.horizon_s=600``
   first in its ``compose`` list.
-- ``python -m sim.config.reference`` runs with ``--check`` (it must not rewrite the
+- ``python -m sim.reference`` runs with ``--check`` (it must not rewrite the
   committed file), ``mkdocs build`` into the temporary directory.
 - ``python`` blocks run with ``sim.run`` and ``sim.compose.compose`` given
   ``arrivals.audience=20000 run.horizon_s=600`` after the block's own overrides (so the
@@ -318,7 +318,7 @@ def scaled(cmd: str, tmp: Path) -> str:
     if "cProfile" in c and "compose([" in c:  # the profiling recipe: the default run, small
         small = ", ".join(f'"{o}"' for o in SMALL.split())
         return c.replace("compose([", f"compose([{small}, ", 1)
-    if "sim.config.reference" in c and "--check" not in c:
+    if "sim.reference" in c and "--check" not in c:
         return f"{c} --check"
     if "mkdocs build" in c:
         return f"{c} --site-dir {tmp / 'site'}"

@@ -1,5 +1,5 @@
 """The configuration reference (docs/reference/configuration.md) is generated from the
-schema by ``python -m sim.config.reference``; it must be exactly what the schema gives
+schema by ``python -m sim.reference``; it must be exactly what the schema gives
 now, so a key added, renamed or given another default shows up here until the reference
 is regenerated. Also: every key of the schema is in it, with its unit where its suffix
 gives one.
@@ -12,18 +12,18 @@ from dataclasses import fields, is_dataclass
 from pathlib import Path
 
 from sim.config import SimConfig
-from sim.config.reference import generate, main, unit
+from sim.reference import generate, main, unit
 
 ROOT = Path(__file__).resolve().parents[1]
 REFERENCE = ROOT / "docs" / "reference" / "configuration.md"
 
 
 def test_committed_reference_is_what_the_schema_gives() -> None:
-    assert REFERENCE.is_file(), "run `.venv/bin/python -m sim.config.reference`"
+    assert REFERENCE.is_file(), "run `.venv/bin/python -m sim.reference`"
     committed = REFERENCE.read_text(encoding="utf-8")
     assert committed == generate(), (
         "docs/reference/configuration.md differs from the schema in sim/config/; "
-        "regenerate it with `.venv/bin/python -m sim.config.reference` from the "
+        "regenerate it with `.venv/bin/python -m sim.reference` from the "
         "repository's root")
 
 

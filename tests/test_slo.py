@@ -56,7 +56,7 @@ def test_latency_histogram_matches_every_component_on_every_edge(
     """The chunked, width-grouped, threaded histogram of latency components equals each
     component's distribution function evaluated on all edges and added row by row."""
     from sim.analysis import slo
-    from sim.engine.recorder import shifted_gamma_cdf
+    from sim.tails import shifted_gamma_cdf
 
     rng = np.random.default_rng(11)
     n, ticks = 5000, 40

@@ -81,6 +81,7 @@ def _valid() -> dict[str, Any]:
                        "scenario_tick_s": 0.1, "binding": None, "estimated_visits": 1,
                        "estimated_exact_s": 0.0, "reason": "r", "warning": None},
         "seed": 1, "horizon_s": 10.0, "sim_time_s": 10.0,
+        "arrival_peak": {"t_s": 0.0, "batch": None},
         "legit": {**legit, "attempts_per_client": None, "join_ratio": None,
                   "expected_arrivals": 0.0},
         "listeners": dict.fromkeys(("peak", "end", "sessions_ended", "evicted", "reconnects",

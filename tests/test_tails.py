@@ -20,13 +20,13 @@ from scipy import stats
 from sim.analysis.slo import _EDGES, _add_normals
 from sim.engine import Cohort
 from sim.engine.fluid import erlang_c_wait, md1_wait, service_k3
-from sim.engine.recorder import (
+from sim.engine.streams import Sampler
+from sim.tails import (
     mixture_max,
     mixture_quantiles,
     part_quantile,
     shifted_gamma_cdf,
 )
-from sim.engine.streams import Sampler
 
 
 @pytest.mark.parametrize("shape", [0.3, 2.0, 40.0])
@@ -46,7 +46,7 @@ def test_shifted_gamma_matches_scipy(shape: float) -> None:
 def test_near_normal_gamma_within_its_bound(skew: float) -> None:
     """Up to ``WILSON_HILFERTY_MAX_SKEW`` the cube-root normal stands in for the gamma:
     within 1.4e-5 of scipy's gamma everywhere a part's mass lies."""
-    from sim.engine.recorder import WILSON_HILFERTY_MAX_SKEW
+    from sim.tails import WILSON_HILFERTY_MAX_SKEW
 
     assert skew <= WILSON_HILFERTY_MAX_SKEW * (1 + 1e-12)
     shape = 4.0 / skew**2

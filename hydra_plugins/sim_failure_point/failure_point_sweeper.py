@@ -16,10 +16,11 @@ bracket, every probe, and any probe that could not judge) goes to ``failure_poin
 in the sweep directory, rewritten after every round, with the answer in one sentence
 (``text``), the one the sweeper's last line prints.
 
-The search never probes a value the config refuses: the range ``param`` may take is read
-from the config's own validation (``allowed_for``: "an integer >= 1" for instances), a
-``low`` or ``high`` outside it is refused before anything runs, and the widening stops
-at its bound ("holds at the smallest allowed value 1: no failure point in range").
+The search never probes a value the config refuses: the range ``param`` may take is the
+one the config's own checks declare for it (``allowed_for``, ``sim.config.bounds``: "an
+integer >= 1" for instances), a ``low`` or ``high`` outside it is refused before anything
+runs, and the widening stops at its bound ("holds at the smallest allowed value 1: no
+failure point in range").
 """
 
 # No ``from __future__ import annotations`` here: Hydra imports plugin modules without
@@ -141,27 +142,35 @@ def check_settings(config: Any, settings: Mapping[str, Any]) -> None:
                    "hydra.sweeper.fail_below or hydra.sweeper.fail_above set")
 
 
-# Far beyond any sensible value of a parameter: the config's validation refuses it if it
-# bounds the parameter at all, and its refusal states the bound.
+# Far beyond any sensible value of a parameter: where no check declares a key's bound,
+# the config's validation refuses such a value if it bounds the key at all, and its
+# refusal states the bound.
 FAR = 10**15
 
 
 def allowed_for(config: Any, key: str, integer: bool, low: float) -> "Allowed":
     """The values the config allows ``key`` (``failure_point.Allowed``).
 
-    The run's config (``config``, with or without Hydra's own node) is validated as a run
-    would be (``sim.config.to_config``) with ``key`` set far below, then far above any
-    sensible value; a refusal that names ``key`` states what is allowed ("an integer
-    >= 1", "a number in [0, 1]"), which ``failure_point.parse_allowed`` reads. Where the
-    validation states no bound, an instance count is kept at 1 or more, and a search
-    from ``low = 0`` at 0 or more (a positive ``low`` keeps the search above 0 anyway).
+    The range is the one the config's own checks declare for ``key`` in this config
+    (``sim.config.bound``: "an integer >= 1" for instances, "a number in [0, 1]" for a
+    share). Where no check declares one, the run's config (``config``, with or without
+    Hydra's own node) is validated as a run would be with ``key`` set far below, then far
+    above any sensible value, and a refusal that names ``key`` states what is allowed,
+    which ``failure_point.parse_allowed`` reads. Where neither gives a bound, an instance
+    count is kept at 1 or more, and a search from ``low = 0`` at 0 or more (a positive
+    ``low`` keeps the search above 0 anyway).
     """
     from sim.analysis.failure_point import Allowed
 
-    below, above = (_refusal(config, key, sign * (FAR if integer else float(FAR)))
-                    for sign in (-1, 1))
-    text = "; ".join(dict.fromkeys(t for t in (below.text, above.text) if t))
-    found = Allowed(below.minimum, above.maximum, below.min_open, above.max_open, text)
+    declared = _declared(config, key)
+    if declared is not None:
+        found = declared
+        text = declared.text
+    else:
+        below, above = (_refusal(config, key, sign * (FAR if integer else float(FAR)))
+                        for sign in (-1, 1))
+        text = "; ".join(dict.fromkeys(t for t in (below.text, above.text) if t))
+        found = Allowed(below.minimum, above.maximum, below.min_open, above.max_open, text)
     if found.minimum is not None:
         return found
     name = key.rsplit(".", 1)[-1]
@@ -171,6 +180,21 @@ def allowed_for(config: Any, key: str, integer: bool, low: float) -> "Allowed":
     if low == 0:
         return Allowed(0.0, found.maximum, False, found.max_open, text or "a number >= 0")
     return found
+
+
+def _declared(config: Any, key: str) -> "Allowed | None":
+    """The bound the config's checks declare for ``key`` (None: none declared, or a
+    config this check cannot rebuild)."""
+    from sim.analysis.failure_point import Allowed
+    from sim.config import bound
+
+    try:
+        b = bound(config, key)
+    except Exception:  # a config this check cannot rebuild: no bound read from it
+        return None
+    if b is None:
+        return None
+    return Allowed(b.minimum, b.maximum, b.min_open, b.max_open, b.text)
 
 
 def _refusal(config: Any, key: str, value: float) -> "Allowed":

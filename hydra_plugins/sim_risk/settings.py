@@ -186,10 +186,16 @@ def _distributions(config: Any, inputs: Mapping[str, Any]) -> list[Any]:
 
 def _whole(config: Any, key: str, node: Any) -> bool:
     """Whether ``key`` takes whole numbers: its value is one, or, where it is null (a
-    queue without a limit), the config's validation asks for one."""
+    queue without a limit), the bound its check declares is one of whole numbers
+    (``sim.config.bound``; where no check declares one, the config's refusal asks for an
+    integer)."""
     from hydra_plugins.sim_failure_point.failure_point_sweeper import allowed_for
+    from sim.config import bound
 
     if node is None:
+        declared = bound(config, key)
+        if declared is not None:
+            return declared.integer
         return "integer" in allowed_for(config, key, False, 1.0).text
     return isinstance(node, int) and not isinstance(node, bool)
 

@@ -5,20 +5,21 @@ ends before the arrival curve peaks (a flash crowd cut off before the push notif
 or before an attack stops, a run in which no legit client arrived, or one in which no
 SLO window ever had ``slo.min_attempts`` finished attempts, holds the SLO trivially.
 ``load_gaps`` lists what such a run did not cover, in words: the report's verdict gives
-it no GO, and the failure-point search counts it as a probe that could not judge. The
-arrival curve comes from the run's own config, through the same rate functions the model
-samples from, so the peak here is the peak the run drew from.
+it no GO, and the failure-point search counts it as a probe that could not judge.
 
-The peak of a rate is the first time it reaches its maximum (a constant rate peaks at
-the start, a ramp at its top end, a diurnal curve at its first crest); a batch arrives
-all at once at its ``t0_s`` and counts as a peak of its own. The horizon must reach
-every one of them and the end of every attack vector that sends anything.
+When the arrival curve peaks is what the run recorded in its summary (``arrival_peak``,
+found by ``sim.model.peak`` on the very rate function the run drew from): the first
+time the rate reaches its maximum, or its latest batch (a batch arrives all at once at
+its ``t0_s`` and counts as a peak of its own). The horizon must reach it and the end of
+every attack vector that sends anything, which the config gives. A summary written
+before runs recorded the peak reads it as unknown here; the report rebuilds it from the
+run's config.yaml first (``sim.report.coverage``).
 
 Everything here reads plain mappings (a summary, a config, time-series columns), so the
 search can judge a probe from what its job returned and the report from a run directory.
-A summary is read through its type (``sim.summary.Summary``): ``load_gaps``, which the
-search calls with whatever its job returned, passes it through ``conform`` first; a
-config is read as YAML gives it, with ``get_path``.
+A summary is read through its type (``sim.summary.Summary``): ``load_gaps`` and
+``required_horizon``, which callers give whatever they have, pass it through
+``conform`` first; a config is read as YAML gives it, with ``get_path``.
 """
 
 from __future__ import annotations
@@ -31,11 +32,6 @@ import numpy as np
 
 from .. import series as cols
 from ..summary import Summary, conform, worst_success_ratio
-
-GRID_POINTS = 200_001  # rate evaluations when looking for the peak
-GRID_STEP_S = 0.05  # finer than any metrics tick
-PEAK_TOLERANCE = 1e-6  # a rate within this share of its maximum is at the peak
-REACTION_SPAN_SD = 4.0  # a flash crowd's reactions beyond this many log-sd are negligible
 
 
 def get_path(d: Any, *keys: str) -> Any:
@@ -77,61 +73,16 @@ def horizon_s(summary: Summary, config: Mapping[str, Any]) -> float | None:
     return None
 
 
-def arrival_peak(arrivals: Mapping[str, Any]) -> tuple[float, str]:
-    """When the arrival curve peaks, and what the peak is, for the reason text.
-
-    Raises ``ValueError`` (a ``ConfigError`` from the schema, or a trace that cannot be
-    read) when the curve cannot be rebuilt from the config.
-    """
-    from ..config import component_config
-    from ..model.arrivals import rate_function
-
-    curve = component_config("arrivals", dict(arrivals))
-    rate = rate_function(curve)
-    span = _search_span(curve)
-    t_rate = _first_maximum(rate, span)
-    batches = list(getattr(rate, "batches", []))
-    if batches:
-        t_batch, count = max(batches)
-        if t_batch >= t_rate:
-            return float(t_batch), f"the batch of {_num(count)} clients"
-    return t_rate, "the peak of the arrival curve"
-
-
-def _search_span(a: Any) -> float:
-    """Up to when the curve ``a`` (a validated arrivals config) can still reach its peak."""
-    kind = a.kind
-    if kind == "ramp":
-        return float(max(a.start_s, a.end_s))
-    if kind == "diurnal":
-        return float(a.period_s)
-    if kind == "trace":
-        from ..config import read_trace
-
-        times, _ = read_trace("arrivals.path", a.path)
-        return float(max(times, default=0.0))
-    if kind == "flash_crowd":
-        reaction = a.reaction_median_s * math.exp(REACTION_SPAN_SD * a.reaction_sigma)
-        return float(a.t0_s + a.push_window_s + reaction)
-    if kind == "sum":
-        from ..config import component_config
-
-        return max((_search_span(component_config(f"arrivals.components[{i}]", c))
-                    for i, c in enumerate(a.components)), default=0.0)
-    return 0.0  # constant and batch: nothing to search
-
-
-def _first_maximum(rate: Any, span: float) -> float:
-    """The first time on [0, span] at which ``rate`` is within tolerance of its maximum."""
-    if span <= 0:
-        return 0.0
-    n = int(min(GRID_POINTS, span / GRID_STEP_S + 1))
-    t = np.linspace(0.0, span, max(n, 2))
-    r = np.asarray(rate(t), dtype=float)
-    top = float(np.nanmax(r)) if len(r) else 0.0
-    if not top > 0:
-        return 0.0
-    return float(t[int(np.argmax(r >= top * (1.0 - PEAK_TOLERANCE)))])
+def arrival_peak(summary: Summary) -> tuple[float, str] | None:
+    """When the run's arrival curve peaks, and what the peak is, for the reason text;
+    None when the summary does not record it."""
+    peak = summary["arrival_peak"]
+    t, batch = peak["t_s"], peak["batch"]
+    if not _is_number(t):
+        return None
+    if _is_number(batch):
+        return float(t), f"the batch of {_num(batch)} clients"
+    return float(t), "the peak of the arrival curve"
 
 
 def attack_windows(cfg: Mapping[str, Any]) -> list[tuple[str, float, float]]:
@@ -148,28 +99,25 @@ def attack_windows(cfg: Mapping[str, Any]) -> list[tuple[str, float, float]]:
     return out
 
 
-def required_horizon(cfg: Mapping[str, Any]) -> float | None:
-    """The last moment of load in the config: the arrival peak or an attack's end.
+def required_horizon(summary: Mapping[str, Any], cfg: Mapping[str, Any]) -> float | None:
+    """The last moment of load of the run: its arrival peak or an attack's end.
 
-    None when the arrival curve cannot be rebuilt (or there is no config).
+    None when the summary does not record the peak (or there is no config).
     """
     arrivals = cfg.get("arrivals") if cfg else None
-    if not isinstance(arrivals, Mapping):
+    peak = arrival_peak(conform(summary))
+    if not isinstance(arrivals, Mapping) or peak is None:
         return None
-    try:
-        peak, _ = arrival_peak(arrivals)
-    except (ValueError, TypeError):
-        return None
-    return max([peak, *(end for _, _, end in attack_windows(cfg))])
+    return max([peak[0], *(end for _, _, end in attack_windows(cfg))])
 
 
 def load_gaps(summary: Mapping[str, Any], config: Mapping[str, Any],
               series: Mapping[str, Any] | None = None) -> list[str]:
     """What of its load the run did not cover, one clause each; empty when it covered it.
 
-    Reads the config (the arrival curve, the attacks), the summary (the horizon, the
-    arrivals, the judged windows; as read from disk or as a job returned it) and, when
-    given, the ``slo.judged`` time-series column.
+    Reads the summary (the horizon, the arrival peak, the arrivals, the judged windows;
+    as read from disk or as a job returned it), the config (the attacks, the SLO) and,
+    when given, the ``slo.judged`` time-series column.
     """
     s = conform(summary)
     gaps: list[str] = []
@@ -178,7 +126,7 @@ def load_gaps(summary: Mapping[str, Any], config: Mapping[str, Any],
         gaps.append("there is no config.yaml, so the arrival curve and the attacks the "
                     "run had to cover are unknown")
     elif horizon is not None:
-        gaps += _horizon_gaps(config, horizon)
+        gaps += _horizon_gaps(s, config, horizon)
     arrived = s["legit"]["arrived"]
     if _is_number(arrived) and arrived <= 0:
         gaps.append("no legit client arrived during the run")
@@ -187,17 +135,15 @@ def load_gaps(summary: Mapping[str, Any], config: Mapping[str, Any],
     return gaps
 
 
-def _horizon_gaps(cfg: Mapping[str, Any], horizon: float) -> list[str]:
+def _horizon_gaps(summary: Summary, cfg: Mapping[str, Any], horizon: float) -> list[str]:
     """The peak and the attacks that lie beyond ``horizon``."""
     gaps = []
-    arrivals = cfg.get("arrivals")
-    if isinstance(arrivals, Mapping):
-        try:
-            peak, what = arrival_peak(arrivals)
-        except (ValueError, TypeError) as exc:
-            gaps.append(f"the peak of the arrival curve cannot be computed from "
-                        f"config.yaml ({exc})")
+    if isinstance(cfg.get("arrivals"), Mapping):
+        known = arrival_peak(summary)
+        if known is None:
+            gaps.append("summary.json does not record when the arrival curve peaks")
         else:
+            peak, what = known
             if horizon < peak:
                 gaps.append(f"the horizon of {_secs(horizon)} ends before {what} at "
                             f"t = {_num(round(peak, 1))} s")

@@ -33,14 +33,14 @@ from typing import Any
 import numpy as np
 
 from .. import series as cols
-from ..engine.recorder import (
+from ..summary import Slo
+from ..tails import (
     GAMMA_MIN_SKEW,
     WILSON_HILFERTY_MAX_SKEW,
     shifted_gamma_cdf,
     skewness,
     tail_span,
 )
-from ..summary import Slo
 
 # Latency histogram: 100 log bins per decade from 0.1 ms to 1e5 s (bin width ~2.3%).
 _LO, _HI, _PER_DECADE = -4.0, 5.0, 100
@@ -68,7 +68,7 @@ def window_latency_quantiles(t_s: np.ndarray, lat_t: np.ndarray, lat_v: np.ndarr
 
     Latencies are samples (exact mode) or, with ``lat_sd``, components (cohort mode):
     normals, or with third cumulants ``lat_k3`` shifted gammas
-    (``sim.engine.recorder.shifted_gamma_cdf``), each spread over the histogram bins by
+    (``sim.tails.shifted_gamma_cdf``), each spread over the histogram bins by
     its distribution function.
     """
     n_ticks = len(t_s)

@@ -25,7 +25,8 @@ one paragraph naming the key. All of it runs before any simulation starts.
 Data files named in a config (an arrival trace) are found by the rule of ``paths``
 (absolute as is; relative in the current directory, then among the shipped configs) and
 read by ``trace``. ``overrides`` checks a command line before Hydra composes it: a
-config group chosen twice, an empty output directory.
+config group chosen twice, an empty output directory. ``bounds`` answers what numbers a
+key accepts, from the bounds the range checks declare (``errors``) as they run.
 
 Everything is importable from ``sim.config`` itself.
 """
@@ -82,6 +83,7 @@ from .autoscaler import (
     autoscaled_stations,
     station_autoscaler,
 )
+from .bounds import bound, bounds
 from .clients import (
     CLIENT_POLICY_SCOPES,
     RETRY_POLICIES,
@@ -94,7 +96,7 @@ from .clients import (
     Scope,
     SessionConfig,
 )
-from .errors import ConfigError
+from .errors import Bound, ConfigError
 from .explain import (
     allowed_keys,
     check_keys,
@@ -148,6 +150,7 @@ __all__ = [
     "AutoscalerKind",
     "AutoscalerMetric",
     "BehaviorConfig",
+    "Bound",
     "ChallengeConfig",
     "ChallengeEngage",
     "CircuitBreakerConfig",
@@ -186,6 +189,8 @@ __all__ = [
     "WarmPoolConfig",
     "allowed_keys",
     "autoscaled_stations",
+    "bound",
+    "bounds",
     "check_keys",
     "check_overrides",
     "check_unused_keys",

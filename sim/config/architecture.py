@@ -26,7 +26,16 @@ from enum import StrEnum
 from omegaconf import MISSING
 
 from ..engine.streams import DISTRIBUTIONS
-from .errors import choice, fail, non_negative, positive, share
+from .errors import (
+    at_least,
+    between,
+    choice,
+    declare,
+    fail,
+    non_negative,
+    positive,
+    share,
+)
 
 
 class Distribution(StrEnum):
@@ -200,32 +209,36 @@ def validate_architecture(a: ArchitectureConfig) -> None:
 
 
 def _validate_station(key: str, st: StationConfig) -> None:
+    allowed = declare(f"{key}.instances", at_least(1, "an integer >= 1"))
     if not isinstance(st.instances, int) or st.instances < 1:
-        raise fail(f"{key}.instances", st.instances, "an integer >= 1")
+        raise fail(f"{key}.instances", st.instances, allowed)
+    allowed = declare(f"{key}.workers_per_instance", at_least(1, "an integer >= 1"))
     if st.workers_per_instance < 1:
-        raise fail(f"{key}.workers_per_instance", st.workers_per_instance,
-                    "an integer >= 1")
+        raise fail(f"{key}.workers_per_instance", st.workers_per_instance, allowed)
     validate_service(f"{key}.service", st.service.dist, st.service.mean_s, st.service.cv)
     choice(f"{key}.concurrency", st.concurrency, CONCURRENCY)
+    allowed = declare(f"{key}.queue_limit", at_least(0, "null (unlimited) or >= 0"))
     if st.queue_limit is not None and st.queue_limit < 0:
-        raise fail(f"{key}.queue_limit", st.queue_limit, "null (unlimited) or >= 0")
+        raise fail(f"{key}.queue_limit", st.queue_limit, allowed)
     for opt in ("rate_limit_rps", "rate_limit_burst", "max_rate_rps",
                 "egress_gbps_per_instance"):
-        value = getattr(st, opt)
-        if value is not None:
-            positive(f"{key}.{opt}", value)
+        positive(f"{key}.{opt}", getattr(st, opt), optional=True)
     for opt in ("connections_per_instance", "listener_slots_per_instance"):
         value = getattr(st, opt)
+        allowed = declare(f"{key}.{opt}", at_least(1, "null or an integer >= 1"))
         if value is not None and value < 1:
-            raise fail(f"{key}.{opt}", value, "null or an integer >= 1")
+            raise fail(f"{key}.{opt}", value, allowed)
     if st.egress_gbps_per_instance is not None and st.listener_slots_per_instance is None:
         raise fail(f"{key}.egress_gbps_per_instance", st.egress_gbps_per_instance,
                     "null unless listener_slots_per_instance is set")
+    allowed = declare(f"{key}.min_instances", at_least(0, "an integer >= 0"))
     if st.min_instances < 0:
-        raise fail(f"{key}.min_instances", st.min_instances, "an integer >= 0")
-    if st.max_instances is not None and st.max_instances < max(1, st.min_instances):
-        raise fail(f"{key}.max_instances", st.max_instances,
-                    f"null or an integer >= max(1, min_instances={st.min_instances})")
+        raise fail(f"{key}.min_instances", st.min_instances, allowed)
+    least = max(1, st.min_instances)
+    allowed = declare(f"{key}.max_instances", at_least(
+        least, f"null or an integer >= max(1, min_instances={st.min_instances})"))
+    if st.max_instances is not None and st.max_instances < least:
+        raise fail(f"{key}.max_instances", st.max_instances, allowed)
     non_negative(f"{key}.provisioning_delay_s", st.provisioning_delay_s)
     non_negative(f"{key}.price_per_instance_hour", st.price_per_instance_hour)
     _validate_failure_dynamics(key, st)
@@ -239,24 +252,24 @@ def _validate_failure_dynamics(key: str, st: StationConfig) -> None:
             raise fail(f"{k}.end_s", o.end_s, f"greater than {k}.start_s ({o.start_s})")
         share(f"{k}.capacity_share", o.capacity_share)
     sd = st.slowdown
+    non_negative(f"{key}.slowdown.above_rps", sd.above_rps, optional=True)
     if sd.above_rps is not None:
-        non_negative(f"{key}.slowdown.above_rps", sd.above_rps)
+        allowed = declare(f"{key}.slowdown.factor", between(1, 1e6, "a number from 1 to 1e6"))
         if not isinstance(sd.factor, int | float) or not 1.0 <= sd.factor <= 1e6:
-            raise fail(f"{key}.slowdown.factor", sd.factor, "a number from 1 to 1e6")
+            raise fail(f"{key}.slowdown.factor", sd.factor, allowed)
         positive(f"{key}.slowdown.window_s", sd.window_s)
     if st.crash.enabled:
         _validate_crash(f"{key}.crash", st.crash)
     for i, f in enumerate(st.failures):
         k = f"{key}.failures[{i}]"
         non_negative(f"{k}.at_s", f.at_s)
+        allowed = declare(f"{k}.instances", at_least(1, "an integer >= 1"))
         if not isinstance(f.instances, int) or isinstance(f.instances, bool) or f.instances < 1:
-            raise fail(f"{k}.instances", f.instances, "an integer >= 1")
-        if f.restart_s is not None:
-            positive(f"{k}.restart_s", f.restart_s)
-    if st.shed_queue_age_s is not None:
-        positive(f"{key}.shed_queue_age_s", st.shed_queue_age_s)
+            raise fail(f"{k}.instances", f.instances, allowed)
+        positive(f"{k}.restart_s", f.restart_s, optional=True)
+    positive(f"{key}.shed_queue_age_s", st.shed_queue_age_s, optional=True)
+    share(f"{key}.retry_ratio_max", st.retry_ratio_max, optional=True)
     if st.retry_ratio_max is not None:
-        share(f"{key}.retry_ratio_max", st.retry_ratio_max)
         positive(f"{key}.retry_ratio_window_s", st.retry_ratio_window_s)
 
 
@@ -265,13 +278,13 @@ def _validate_crash(key: str, cr: CrashConfig) -> None:
         raise fail(f"{key}.above_utilization", None,
                     "a number in (0, 1], or set crash.queue_per_instance, when "
                     "crash.enabled is true")
+    allowed = declare(f"{key}.above_utilization",
+                      between(0, 1, "null or a number in (0, 1]", lo_open=True))
     if cr.above_utilization is not None and (
             not isinstance(cr.above_utilization, int | float)
             or not 0.0 < cr.above_utilization <= 1.0):
-        raise fail(f"{key}.above_utilization", cr.above_utilization,
-                    "null or a number in (0, 1]")
-    if cr.queue_per_instance is not None:
-        positive(f"{key}.queue_per_instance", cr.queue_per_instance)
+        raise fail(f"{key}.above_utilization", cr.above_utilization, allowed)
+    positive(f"{key}.queue_per_instance", cr.queue_per_instance, optional=True)
     non_negative(f"{key}.after_s", cr.after_s)
     positive(f"{key}.restart_s", cr.restart_s)
 
@@ -330,18 +343,19 @@ def _validate_routes(a: ArchitectureConfig) -> None:
 def validate_waiting_room(w: WaitingRoomConfig, stations: dict[str, StationConfig]) -> None:
     key = "architecture.waiting_room"
     positive(f"{key}.admit_rps", w.admit_rps)
+    allowed = declare(f"{key}.burst", at_least(1, "a number >= 1 (users)", integer=False))
     if not isinstance(w.burst, int | float) or w.burst < 1:
-        raise fail(f"{key}.burst", w.burst, "a number >= 1 (users)")
-    if w.patience_s is not None:
-        positive(f"{key}.patience_s", w.patience_s)
+        raise fail(f"{key}.burst", w.burst, allowed)
+    positive(f"{key}.patience_s", w.patience_s, optional=True)
     if (w.watch is None) != (w.max_in_system is None):
         raise fail(f"{key}.watch", w.watch,
                     f"a station together with {key}.max_in_system, or both null")
     if w.watch is not None and w.watch not in stations:
         raise fail(f"{key}.watch", w.watch, "null or a station: " + ", ".join(sorted(stations)))
+    allowed = declare(f"{key}.max_in_system", at_least(0, "null or an integer >= 0"))
     if w.max_in_system is not None and (not isinstance(w.max_in_system, int)
                                         or w.max_in_system < 0):
-        raise fail(f"{key}.max_in_system", w.max_in_system, "null or an integer >= 0")
+        raise fail(f"{key}.max_in_system", w.max_in_system, allowed)
 
 
 def validate_polling(a: ArchitectureConfig) -> None:
@@ -370,6 +384,5 @@ def validate_polling(a: ArchitectureConfig) -> None:
 def validate_links(a: ArchitectureConfig) -> None:
     """The stations' ingress links (what a volumetric attack floods)."""
     for name, st in a.stations.items():
-        if st.link_gbps is not None:
-            positive(f"architecture.stations.{name}.link_gbps", st.link_gbps)
+        positive(f"architecture.stations.{name}.link_gbps", st.link_gbps, optional=True)
         non_negative(f"architecture.stations.{name}.request_kb", st.request_kb)

@@ -25,7 +25,7 @@ from typing import Any
 
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
-from .errors import ConfigError, choice, fail, non_negative, positive, share
+from .errors import ConfigError, at_least, choice, declare, fail, non_negative, positive, share
 from .kinds import check_kind_keys
 from .trace import read_trace
 
@@ -112,8 +112,9 @@ def validate_arrivals(key: str, a: ArrivalsConfig) -> None:
 
 
 def _validate_ranges(key: str, a: ArrivalsConfig) -> None:
+    allowed = declare(f"{key}.count", at_least(1, "an integer >= 1 (clients in the batch)"))
     if not isinstance(a.count, int) or isinstance(a.count, bool) or a.count < 1:
-        raise fail(f"{key}.count", a.count, "an integer >= 1 (clients in the batch)")
+        raise fail(f"{key}.count", a.count, allowed)
     for name in ("rate", "audience", "push_window_s", "reaction_median_s", "reaction_sigma",
                  "tail_tau_s", "base_rate", "period_s", "scale"):
         positive(f"{key}.{name}", getattr(a, name))

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field, fields
 from enum import StrEnum
 
 from .architecture import ArchitectureConfig
-from .errors import choice, fail, non_negative, positive
+from .errors import at_least, choice, declare, fail, non_negative, positive
 from .kinds import check_kind_keys
 
 
@@ -115,8 +115,9 @@ def _validate_vector(key: str, v: AttackVectorConfig, arch: ArchitectureConfig) 
     if not v.end_s > v.start_s:
         raise fail(f"{key}.end_s", v.end_s, f"greater than {key}.start_s ({v.start_s})")
     non_negative(f"{key}.ramp_s", v.ramp_s)
+    allowed = declare(f"{key}.sources", at_least(1, "an integer >= 1"))
     if v.sources < 1:
-        raise fail(f"{key}.sources", v.sources, "an integer >= 1")
+        raise fail(f"{key}.sources", v.sources, allowed)
     non_negative(f"{key}.gbps", v.gbps)
     positive(f"{key}.packet_bytes", v.packet_bytes)
     non_negative(f"{key}.hold_s", v.hold_s)

@@ -34,7 +34,18 @@ from omegaconf.errors import OmegaConfBaseException, ValidationError
 
 from ..engine.streams import DISTRIBUTIONS
 from .architecture import ArchitectureConfig, Distribution
-from .errors import ConfigError, choice, fail, non_negative, positive, share
+from .errors import (
+    Bound,
+    ConfigError,
+    at_least,
+    between,
+    choice,
+    declare,
+    fail,
+    non_negative,
+    positive,
+    share,
+)
 from .kinds import check_kind_keys
 
 
@@ -325,8 +336,9 @@ def validate_autoscaler_settings(key: str, a: AutoscalerConfig) -> None:
     _validate_targets(key, a)
     _validate_behavior(key, a)
     for opt in ("datapoints_out", "datapoints_in", "min_adjustment_magnitude"):
+        allowed = declare(f"{key}.{opt}", at_least(1, "an integer >= 1"))
         if not isinstance(getattr(a, opt), int) or getattr(a, opt) < 1:
-            raise fail(f"{key}.{opt}", getattr(a, opt), "an integer >= 1")
+            raise fail(f"{key}.{opt}", getattr(a, opt), allowed)
     choice(f"{key}.adjustment_type", a.adjustment_type, ADJUSTMENT_TYPES)
     _validate_steps(key, a)
     _validate_simple(key, a)
@@ -337,8 +349,10 @@ def validate_autoscaler_settings(key: str, a: AutoscalerConfig) -> None:
 
 def _validate_targets(key: str, a: AutoscalerConfig) -> None:
     positive(f"{key}.target_utilization", a.target_utilization)
+    allowed = declare(f"{key}.target_utilization",
+                      between(0, 1, "a number in (0, 1]", lo_open=True))
     if a.target_utilization > 1:
-        raise fail(f"{key}.target_utilization", a.target_utilization, "a number in (0, 1]")
+        raise fail(f"{key}.target_utilization", a.target_utilization, allowed)
     non_negative(f"{key}.tolerance", a.tolerance)
     positive(f"{key}.sync_period_s", a.sync_period_s)
     for m in a.metrics or []:
@@ -347,8 +361,8 @@ def _validate_targets(key: str, a: AutoscalerConfig) -> None:
         raise fail(f"{key}.metrics", [], "null or a non-empty list of "
                     + ", ".join(AUTOSCALER_METRICS))
     positive(f"{key}.target_queue_per_instance", a.target_queue_per_instance)
-    if a.target_listeners_per_instance is not None:
-        positive(f"{key}.target_listeners_per_instance", a.target_listeners_per_instance)
+    positive(f"{key}.target_listeners_per_instance", a.target_listeners_per_instance,
+             optional=True)
 
 
 def _validate_behavior(key: str, a: AutoscalerConfig) -> None:
@@ -394,10 +408,13 @@ def _validate_simple(key: str, a: AutoscalerConfig) -> None:
     if a.kind == "simple" and a.scale_in_threshold >= a.target_utilization:
         raise fail(f"{key}.scale_in_threshold", a.scale_in_threshold,
                     f"below target_utilization ({a.target_utilization})")
+    allowed = declare(f"{key}.scale_out_adjustment", Bound(0.0, min_open=True, text="a number > 0"))
     if not a.scale_out_adjustment > 0:
-        raise fail(f"{key}.scale_out_adjustment", a.scale_out_adjustment, "a number > 0")
+        raise fail(f"{key}.scale_out_adjustment", a.scale_out_adjustment, allowed)
+    allowed = declare(f"{key}.scale_in_adjustment",
+                      Bound(maximum=0.0, max_open=True, text="a number < 0"))
     if not a.scale_in_adjustment < 0:
-        raise fail(f"{key}.scale_in_adjustment", a.scale_in_adjustment, "a number < 0")
+        raise fail(f"{key}.scale_in_adjustment", a.scale_in_adjustment, allowed)
     non_negative(f"{key}.cooldown_s", a.cooldown_s)
 
 
@@ -411,42 +428,47 @@ def _validate_schedule(key: str, a: AutoscalerConfig) -> None:
             raise fail(k, "{}", "at least one of min_instances, max_instances, desired")
         for opt in ("min_instances", "max_instances", "desired"):
             v = getattr(act, opt)
-            if v is not None and v < (1 if opt == "max_instances" else 0):
-                raise fail(f"{k}.{opt}", v, "null or an integer >= "
-                            + ("1" if opt == "max_instances" else "0"))
+            least = 1 if opt == "max_instances" else 0
+            allowed = declare(f"{k}.{opt}", at_least(least, f"null or an integer >= {least}"))
+            if v is not None and v < least:
+                raise fail(f"{k}.{opt}", v, allowed)
 
 
 def _validate_predictive_and_pool(key: str, a: AutoscalerConfig) -> None:
     p = a.predictive
     non_negative(f"{key}.predictive.lead_s", p.lead_s)
     positive(f"{key}.predictive.period_s", p.period_s)
+    allowed = declare(f"{key}.predictive.forecast_error", Bound(
+        -1.0, min_open=True, text="a number > -1 (relative error of the forecast)"))
     if not isinstance(p.forecast_error, int | float) or not p.forecast_error > -1 \
             or not math.isfinite(p.forecast_error):
-        raise fail(f"{key}.predictive.forecast_error", p.forecast_error,
-                    "a number > -1 (relative error of the forecast)")
+        raise fail(f"{key}.predictive.forecast_error", p.forecast_error, allowed)
     w = a.warm_pool
+    allowed = declare(f"{key}.warm_pool.size", at_least(0, "an integer >= 0"))
     if not isinstance(w.size, int) or w.size < 0:
-        raise fail(f"{key}.warm_pool.size", w.size, "an integer >= 0")
+        raise fail(f"{key}.warm_pool.size", w.size, allowed)
     non_negative(f"{key}.warm_pool.delay_s", w.delay_s)
     share(f"{key}.warm_pool.price_share", w.price_share)
 
 
 def _validate_lifecycle(key: str, a: AutoscalerConfig) -> None:
-    if a.provisioning_delay_s is not None:
-        non_negative(f"{key}.provisioning_delay_s", a.provisioning_delay_s)
+    non_negative(f"{key}.provisioning_delay_s", a.provisioning_delay_s, optional=True)
     choice(f"{key}.provisioning_dist", a.provisioning_dist, DISTRIBUTIONS)
     if a.provisioning_dist in ("lognormal", "gamma"):
         positive(f"{key}.provisioning_cv", a.provisioning_cv)
     non_negative(f"{key}.warmup_s", a.warmup_s)
+    allowed = declare(f"{key}.warmup_speed", between(0, 1, "a number in (0, 1]", lo_open=True))
     if not isinstance(a.warmup_speed, int | float) or not 0 < a.warmup_speed <= 1:
-        raise fail(f"{key}.warmup_speed", a.warmup_speed, "a number in (0, 1]")
+        raise fail(f"{key}.warmup_speed", a.warmup_speed, allowed)
+    allowed = declare(f"{key}.min_instances", at_least(0, "null or an integer >= 0"))
     if a.min_instances is not None and a.min_instances < 0:
-        raise fail(f"{key}.min_instances", a.min_instances, "null or an integer >= 0")
+        raise fail(f"{key}.min_instances", a.min_instances, allowed)
+    allowed = declare(f"{key}.max_instances", at_least(1, "null or an integer >= 1"))
     if a.max_instances is not None and a.max_instances < 1:
-        raise fail(f"{key}.max_instances", a.max_instances, "null or an integer >= 1")
+        raise fail(f"{key}.max_instances", a.max_instances, allowed)
+    allowed = declare(f"{key}.max_launches_per_min", at_least(1, "null or an integer >= 1"))
     if a.max_launches_per_min is not None and a.max_launches_per_min < 1:
-        raise fail(f"{key}.max_launches_per_min", a.max_launches_per_min,
-                    "null or an integer >= 1")
+        raise fail(f"{key}.max_launches_per_min", a.max_launches_per_min, allowed)
 
 
 def check_autoscaler_keys(a: AutoscalerConfig) -> None:

@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 
 from .architecture import Distribution, validate_service
-from .errors import choice, fail, non_negative, positive, share
+from .errors import at_least, between, choice, declare, fail, non_negative, positive, share
 
 
 class RetryPolicy(StrEnum):
@@ -123,21 +123,20 @@ class ClientsConfig:
 
 
 def validate_clients(c: ClientsConfig) -> None:
-    if c.timeout_s is not None:
-        positive("clients.timeout_s", c.timeout_s)
+    positive("clients.timeout_s", c.timeout_s, optional=True)
     _validate_retry(c.retry)
     share("clients.impatient_share", c.impatient_share)
     non_negative("clients.impatient_retry_s", c.impatient_retry_s)
-    if c.patience_s is not None:
-        positive("clients.patience_s", c.patience_s)
+    positive("clients.patience_s", c.patience_s, optional=True)
     validate_service("clients.session", c.session.dist, c.session.mean_s, c.session.cv)
     _validate_client_policies(c)
 
 
 def _validate_retry(r: RetryConfig) -> None:
     choice("clients.retry.policy", r.policy, RETRY_POLICIES)
+    allowed = declare("clients.retry.max_attempts", at_least(1, "an integer >= 1"))
     if r.max_attempts < 1:
-        raise fail("clients.retry.max_attempts", r.max_attempts, "an integer >= 1")
+        raise fail("clients.retry.max_attempts", r.max_attempts, allowed)
     if r.policy != "none":
         positive("clients.retry.base_s", r.base_s)
         positive("clients.retry.cap_s", r.cap_s)
@@ -167,14 +166,19 @@ def _validate_circuit_breaker(k: CircuitBreakerConfig) -> None:
     if k.failure_ratio is None and k.failure_count is None:
         raise fail(f"{key}.failure_ratio", None,
                     "a number in (0, 1], or set failure_count (at least one of them)")
+    allowed = declare(f"{key}.failure_ratio",
+                      between(0, 1, "null or a number in (0, 1]", lo_open=True))
     if k.failure_ratio is not None and not (
             isinstance(k.failure_ratio, int | float) and 0 < k.failure_ratio <= 1):
-        raise fail(f"{key}.failure_ratio", k.failure_ratio, "null or a number in (0, 1]")
+        raise fail(f"{key}.failure_ratio", k.failure_ratio, allowed)
+    allowed = declare(f"{key}.failure_count", at_least(1, "null or an integer >= 1"))
     if k.failure_count is not None and k.failure_count < 1:
-        raise fail(f"{key}.failure_count", k.failure_count, "null or an integer >= 1")
+        raise fail(f"{key}.failure_count", k.failure_count, allowed)
+    allowed = declare(f"{key}.min_requests", at_least(1, "an integer >= 1"))
     if k.min_requests < 1:
-        raise fail(f"{key}.min_requests", k.min_requests, "an integer >= 1")
+        raise fail(f"{key}.min_requests", k.min_requests, allowed)
     positive(f"{key}.window_s", k.window_s)
     non_negative(f"{key}.cooldown_s", k.cooldown_s)
+    allowed = declare(f"{key}.half_open_probes", at_least(1, "an integer >= 1"))
     if k.half_open_probes < 1:
-        raise fail(f"{key}.half_open_probes", k.half_open_probes, "an integer >= 1")
+        raise fail(f"{key}.half_open_probes", k.half_open_probes, allowed)

@@ -24,7 +24,7 @@ from enum import StrEnum
 
 from .architecture import ArchitectureConfig
 from .attack import ATTACK_KINDS, AttackConfig
-from .errors import fail, non_negative, positive, share
+from .errors import at_least, declare, fail, non_negative, positive, share
 
 
 class ChallengeEngage(StrEnum):
@@ -114,9 +114,11 @@ def validate_mitigation(m: MitigationConfig, attack: AttackConfig,
     positive("mitigation.rate_limit_per_source.rps_per_source", r.rps_per_source)
     non_negative("mitigation.rate_limit_per_source.burst_per_source", r.burst_per_source)
     share("mitigation.rate_limit_per_source.legit_nat_share", r.legit_nat_share)
+    allowed = declare("mitigation.rate_limit_per_source.legit_nat_addresses",
+            at_least(1, "an integer >= 1"))
     if r.legit_nat_addresses < 1:
         raise fail("mitigation.rate_limit_per_source.legit_nat_addresses",
-                    r.legit_nat_addresses, "an integer >= 1")
+                    r.legit_nat_addresses, allowed)
     share("mitigation.challenge.legit_pass", m.challenge.legit_pass)
     non_negative("mitigation.challenge.latency_s", m.challenge.latency_s)
     share("mitigation.challenge.engage_flagged_share", m.challenge.engage_flagged_share)

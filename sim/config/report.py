@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .errors import fail, positive
+from .errors import between, declare, fail, positive
 
 
 @dataclass
@@ -24,13 +24,15 @@ class ReportConfig:
 
 
 def validate_report(rep: ReportConfig) -> None:
+    allowed = declare("report.headroom", between(1, 100, "a number from 1 to 100 (failure point "
+                                           "÷ expected peak)"))
     if not isinstance(rep.headroom, int | float) or not 1.0 <= rep.headroom <= 100.0:
-        raise fail("report.headroom", rep.headroom, "a number from 1 to 100 (failure point "
-                    "÷ expected peak)")
-    if rep.expected_peak is not None:
-        positive("report.expected_peak", rep.expected_peak)
+        raise fail("report.headroom", rep.headroom, allowed)
+    positive("report.expected_peak", rep.expected_peak, optional=True)
+    allowed = declare("report.max_p_fail", between(0, 1, "a probability in (0, 1)", lo_open=True,
+                                         hi_open=True))
     if not isinstance(rep.max_p_fail, int | float) or not 0 < rep.max_p_fail < 1:
-        raise fail("report.max_p_fail", rep.max_p_fail, "a probability in (0, 1)")
+        raise fail("report.max_p_fail", rep.max_p_fail, allowed)
     if rep.sweep_key is not None and (not rep.sweep_key.strip() or " " in rep.sweep_key):
         raise fail("report.sweep_key", rep.sweep_key,
                     "null or a dotted config key such as arrivals.audience")

@@ -16,7 +16,7 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from .errors import fail, non_negative, positive
+from .errors import at_least, between, declare, fail, non_negative, positive
 
 
 @dataclass
@@ -45,8 +45,9 @@ class RunConfig:
 def validate_run(r: RunConfig) -> None:
     """Seed, horizon, ticks and replications; ``resolution_s`` is normalised (``auto``
     in lower case, or a float)."""
+    allowed = declare("run.seed", at_least(0, "an integer >= 0"))
     if not isinstance(r.seed, int) or isinstance(r.seed, bool) or r.seed < 0:
-        raise fail("run.seed", r.seed, "an integer >= 0")
+        raise fail("run.seed", r.seed, allowed)
     positive("run.horizon_s", r.horizon_s)
     non_negative("run.warmup_s", r.warmup_s)
     if r.warmup_s >= r.horizon_s:
@@ -58,11 +59,14 @@ def validate_run(r: RunConfig) -> None:
         raise fail("run.metrics_tick_s", r.metrics_tick_s,
                     f"a tick shorter than run.horizon_s ({r.horizon_s}), so the run has more "
                     f"than one sample")
+    allowed = declare("run.replications",
+                      between(1, 10_000, "an integer from 1 to 10,000", integer=True))
     if not isinstance(r.replications, int) or isinstance(r.replications, bool) \
             or not 1 <= r.replications <= 10_000:
-        raise fail("run.replications", r.replications, "an integer from 1 to 10,000")
+        raise fail("run.replications", r.replications, allowed)
+    allowed = declare("run.confidence", between(0.5, 1, "a number in [0.5, 1)", hi_open=True))
     if not isinstance(r.confidence, int | float) or not 0.5 <= r.confidence < 1.0:
-        raise fail("run.confidence", r.confidence, "a number in [0.5, 1)")
+        raise fail("run.confidence", r.confidence, allowed)
     if r.horizon_s / r.metrics_tick_s > 2_000_000:
         raise fail("run.metrics_tick_s", r.metrics_tick_s,
                     "at most 2,000,000 ticks per horizon (raise the tick)")

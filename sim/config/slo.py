@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .errors import fail, non_negative, positive, share
+from .errors import at_least, declare, fail, non_negative, positive, share
 
 
 @dataclass
@@ -32,7 +32,7 @@ def validate_slo(s: SloConfig) -> None:
     positive("slo.window_s", s.window_s)
     share("slo.join_success_min", s.join_success_min)
     positive("slo.join_p99_max_s", s.join_p99_max_s)
+    allowed = declare("slo.min_attempts", at_least(0, "an integer >= 0"))
     if s.min_attempts < 0:
-        raise fail("slo.min_attempts", s.min_attempts, "an integer >= 0")
-    if s.trigger_end_s is not None:
-        non_negative("slo.trigger_end_s", s.trigger_end_s)
+        raise fail("slo.min_attempts", s.min_attempts, allowed)
+    non_negative("slo.trigger_end_s", s.trigger_end_s, optional=True)

@@ -9,7 +9,7 @@ from .fluid import FluidStation, erlang_c_wait
 from .gate import Filter, Gate, Overhead, keep
 from .occ import CONFLICT, OptimisticFluidStation, OptimisticStation, commit_share
 from .pool import ConnectionLimit, Pool
-from .recorder import TickRecorder, mixture_quantiles, weighted_quantiles
+from .recorder import TickRecorder
 from .routing import Network
 from .station import Station
 from .streams import DISTRIBUTIONS, Sampler, Streams, Uniforms, round_random, round_share
@@ -35,8 +35,6 @@ __all__ = [
     "commit_share",
     "erlang_c_wait",
     "keep",
-    "mixture_quantiles",
     "round_random",
     "round_share",
-    "weighted_quantiles",
 ]

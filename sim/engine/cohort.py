@@ -102,7 +102,7 @@ class Cohort:
         self.born_u0 = 0.0
         self.born_u1 = 1.0
         # The third cumulant of the service times and waits added so far, beside var_s
-        # (their skew; ``sim.engine.recorder.shifted_gamma_cdf``). Exact mode: 0.
+        # (their skew; ``sim.tails.shifted_gamma_cdf``). Exact mode: 0.
         self.k3_s = 0.0
         self.ticket: Any = None  # shared by the parts of one attempt (cohort mode)
         # A bundle (cohort mode): requests in several states the owner tells apart (for the

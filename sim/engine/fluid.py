@@ -84,7 +84,7 @@ time, and shedding by queue age drops the part of the head cohort that arrived m
 Service-time variability is carried the same way: each station adds the variance and
 the third cumulant of its service time (and of the stationary wait) to the cohort
 (``var_s``, ``k3_s``), and join latencies are recorded as distributions matched to the
-accumulated cumulants (a shifted gamma, ``sim.engine.recorder.shifted_gamma_cdf``)
+accumulated cumulants (a shifted gamma, ``sim.tails.shifted_gamma_cdf``)
 rather than as points: a normal would miss the long right tail of exponential service
 times and Erlang C waits that a p99 reads.
 

@@ -44,8 +44,8 @@ from .. import series as cols
 from ..config import ClientsConfig
 from ..engine import Cohort, Network, Pool, Sampler, Station, TickRecorder, Uniforms
 from ..engine.clock import NORMAL, Due, FifoTimers, TimerHeap, scheduler
-from ..engine.recorder import mixture_max, mixture_quantiles
 from ..summary import JoinLatency, Legit, Listeners
+from ..tails import mixture_max, mixture_quantiles
 from .backoff import Backoff
 from .client_policies import ClientPolicies, Tag
 

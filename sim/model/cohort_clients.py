@@ -233,7 +233,7 @@ class CohortClients(Clients):
         self.lat_sd: list[float] = []
         self.lat_k3: list[float] = []  # third cumulants of the parts (their skew)
         # The longest latency each part can hold: its last answer less its earliest birth
-        # (``sim.engine.recorder.mixture_max``).
+        # (``sim.tails.mixture_max``).
         self.lat_hi: list[float] = []
         # Equal-probability slices of the session length: each slice's conditional mean.
         draws = np.sort(np.array([session() for _ in range(40_000)]))

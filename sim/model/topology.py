@@ -36,11 +36,11 @@ from ..engine import (
     Station,
     Streams,
     TickRecorder,
-    mixture_quantiles,
 )
 from ..engine.granular import GranularOptimisticStation, GranularStation, serves_singly
 from ..summary import CostStation, Slots
 from ..summary import Station as StationSummary
+from ..tails import mixture_quantiles
 
 
 @dataclass

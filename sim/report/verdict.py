@@ -399,7 +399,7 @@ def run_verdict(run: RunData) -> LaunchVerdict:
 
 def _rerun_advice(run: RunData) -> str:
     """What to change to get a verdict: the horizon that covers the load, when known."""
-    needed = required_horizon(run.config)
+    needed = required_horizon(run)
     horizon = horizon_s(run)
     if needed is not None and horizon is not None and horizon < needed:
         window = get(run.config, "slo", "window_s")
