@@ -93,7 +93,7 @@ def check_settings(config: Any, settings: Mapping[str, Any]) -> None:
     known = {f.name for f in fields(FailurePointSweeperConf)} - {"_target_"}
     for key in settings:
         if key not in known:
-            raise _bad(key, settings[key], "one of the sweeper's settings: "
+            raise bad_setting(key, settings[key], "one of the sweeper's settings: "
                        + ", ".join(sorted(known)))
     s: dict[str, Any] = {f.name: f.default for f in fields(FailurePointSweeperConf)}
     s.update(settings)
@@ -105,40 +105,41 @@ def check_settings(config: Any, settings: Mapping[str, Any]) -> None:
     param = s["param"]
     value = OmegaConf.select(config, str(param), default=None) \
         if isinstance(param, str) and param.strip() else None
-    if not _is_number(value):
-        raise _bad("param", param, "a config key whose value is a number, such as "
+    if not is_number(value):
+        raise bad_setting("param", param, "a config key whose value is a number, such as "
                    "arrivals.audience, arrivals.rate or architecture.stations.join.instances")
     for key in ("low", "high"):
-        if not _is_number(s[key]) or not math.isfinite(s[key]):
-            raise _bad(key, s[key], "a finite number")
+        if not is_number(s[key]) or not math.isfinite(s[key]):
+            raise bad_setting(key, s[key], "a finite number")
     if not s["low"] < s["high"]:
-        raise _bad("low", s["low"], f"a number below hydra.sweeper.high ({s['high']})")
+        raise bad_setting("low", s["low"], f"a number below hydra.sweeper.high ({s['high']})")
     integer = s["integer"] if isinstance(s["integer"], bool) else isinstance(value, int)
     allowed = allowed_for(config, param, integer, s["low"])
     for key in ("low", "high"):
         if not allowed.admits(s[key]):
-            raise _bad(key, s[key], f"a value {param} allows ({allowed.text})")
-    _integer_at_least("replications", s["replications"], 1)
-    _integer_at_least("max_probes", s["max_probes"], 1)
-    _integer_at_least("max_expand", s["max_expand"], 0)
+            raise bad_setting(key, s[key], f"a value {param} allows ({allowed.text})")
+    integer_at_least("replications", s["replications"], 1)
+    integer_at_least("max_probes", s["max_probes"], 1)
+    integer_at_least("max_expand", s["max_expand"], 0)
     for key in ("rel_tol", "abs_tol"):
         if key == "rel_tol" and s[key] is None:
             continue
-        if not _is_number(s[key]) or not s[key] >= 0 or not math.isfinite(s[key]):
-            raise _bad(key, s[key], "a finite number >= 0" if key == "abs_tol" else
+        if not is_number(s[key]) or not s[key] >= 0 or not math.isfinite(s[key]):
+            raise bad_setting(key, s[key], "a finite number >= 0" if key == "abs_tol" else
                        "null (1%, and at least adjacent values for a whole number) or a "
                        "finite number >= 0")
-    if not _is_number(s["confidence"]) or not 0.5 <= s["confidence"] < 1:
-        raise _bad("confidence", s["confidence"], "a number in [0.5, 1)")
+    if not is_number(s["confidence"]) or not 0.5 <= s["confidence"] < 1:
+        raise bad_setting("confidence", s["confidence"], "a number in [0.5, 1)")
     if s["direction"] not in DIRECTIONS:
-        raise _bad("direction", s["direction"], "one of " + ", ".join(DIRECTIONS))
+        raise bad_setting("direction", s["direction"], "one of " + ", ".join(DIRECTIONS))
     if s["integer"] is not None and not isinstance(s["integer"], bool):
-        raise _bad("integer", s["integer"], "null (from the parameter's value), true or false")
+        raise bad_setting("integer", s["integer"],
+                          "null (from the parameter's value), true or false")
     for key in ("fail_below", "fail_above"):
-        if s[key] is not None and (not _is_number(s[key]) or not math.isfinite(s[key])):
-            raise _bad(key, s[key], "null or a finite number")
+        if s[key] is not None and (not is_number(s[key]) or not math.isfinite(s[key])):
+            raise bad_setting(key, s[key], "null or a finite number")
     if s["metric"] != SLO_MET and s["fail_below"] is None and s["fail_above"] is None:
-        raise _bad("metric", s["metric"], f"{SLO_MET}, or another summary figure with "
+        raise bad_setting("metric", s["metric"], f"{SLO_MET}, or another summary figure with "
                    "hydra.sweeper.fail_below or hydra.sweeper.fail_above set")
 
 
@@ -220,16 +221,17 @@ def _refusal(config: Any, key: str, value: float) -> "Allowed":
     return Allowed()
 
 
-def _is_number(x: Any) -> bool:
+def is_number(x: Any) -> bool:
+    """A number, not a bool (the sweepers' settings checks; the risk sweeper's too)."""
     return isinstance(x, int | float) and not isinstance(x, bool)
 
 
-def _integer_at_least(key: str, value: Any, least: int) -> None:
+def integer_at_least(key: str, value: Any, least: int) -> None:
     if not isinstance(value, int) or isinstance(value, bool) or value < least:
-        raise _bad(key, value, f"an integer >= {least}")
+        raise bad_setting(key, value, f"an integer >= {least}")
 
 
-def _bad(key: str, value: Any, allowed: str) -> Exception:
+def bad_setting(key: str, value: Any, allowed: str) -> Exception:
     from sim.config import ConfigError
 
     return ConfigError(f"Invalid configuration: hydra.sweeper.{key} = {value!r}; "

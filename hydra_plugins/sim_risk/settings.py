@@ -29,6 +29,11 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
+from hydra_plugins.sim_failure_point.failure_point_sweeper import (
+    bad_setting,
+    integer_at_least,
+    is_number,
+)
 from sim.summary import SLO_MET
 
 _ABSENT = object()  # a key the config does not have (None is a key set to null)
@@ -114,7 +119,7 @@ def check_settings(config: Any, given: Mapping[str, Any]) -> dict[str, Any]:
                          "metric": SLO_MET, "fail_below": None, "fail_above": None}
     for key in given:
         if key not in s:
-            raise _bad(key, given[key], "one of the sweeper's settings: "
+            raise bad_setting(key, given[key], "one of the sweeper's settings: "
                        + ", ".join(SETTINGS))
     s.update(given)
     if not isinstance(s["inputs"], Mapping) or not s["inputs"]:
@@ -123,21 +128,21 @@ def check_settings(config: Any, given: Mapping[str, Any]) -> dict[str, Any]:
             "config keys it draws and the distribution of each, such as "
             "'hydra.sweeper.inputs.arrivals.rate=\"uniform(40,60)\"'.")
     s["inputs"] = flatten_inputs(s["inputs"])
-    _integer_at_least("samples", s["samples"], 2)
+    integer_at_least("samples", s["samples"], 2)
     if s["sampler"] not in SAMPLERS:
-        raise _bad("sampler", s["sampler"], "one of " + ", ".join(SAMPLERS))
+        raise bad_setting("sampler", s["sampler"], "one of " + ", ".join(SAMPLERS))
     if s["sampler"] == "saltelli":
         _need_salib(len(s["inputs"]), s["samples"])
     for key, least in (("seed", 0), ("batch", 1), ("jobs_per_round", 1)):
         if s[key] is not None:
-            _integer_at_least(key, s[key], least)
-    if not _is_number(s["confidence"]) or not 0.5 <= s["confidence"] < 1:
-        raise _bad("confidence", s["confidence"], "a number in [0.5, 1)")
+            integer_at_least(key, s[key], least)
+    if not is_number(s["confidence"]) or not 0.5 <= s["confidence"] < 1:
+        raise bad_setting("confidence", s["confidence"], "a number in [0.5, 1)")
     for key in ("fail_below", "fail_above"):
-        if s[key] is not None and (not _is_number(s[key]) or not math.isfinite(s[key])):
-            raise _bad(key, s[key], "null or a finite number")
+        if s[key] is not None and (not is_number(s[key]) or not math.isfinite(s[key])):
+            raise bad_setting(key, s[key], "null or a finite number")
     if s["metric"] != SLO_MET and s["fail_below"] is None and s["fail_above"] is None:
-        raise _bad("metric", s["metric"], f"{SLO_MET}, or another summary figure with "
+        raise bad_setting("metric", s["metric"], f"{SLO_MET}, or another summary figure with "
                    "hydra.sweeper.fail_below or hydra.sweeper.fail_above set")
     return s
 
@@ -175,7 +180,7 @@ def _distributions(config: Any, inputs: Mapping[str, Any]) -> list[Any]:
             d = parse(key, text, integer=_whole(config, key, node))
         except BadDistribution as exc:
             raise ConfigError(str(exc)) from None
-        if d.kind != "choice" and not (_is_number(node) or node is None):
+        if d.kind != "choice" and not (is_number(node) or node is None):
             raise ConfigError(
                 f"Invalid configuration: hydra.sweeper.inputs.{key} = {text!r} draws "
                 f"numbers, but {key} holds {node!r}; allowed: choice(a,b,...) for a key "
@@ -231,26 +236,10 @@ def _need_salib(d: int, samples: Any) -> None:
     try:
         import SALib  # noqa: F401
     except ImportError:
-        raise _bad("sampler", "saltelli", "lhs or sobol; saltelli needs SALib "
+        raise bad_setting("sampler", "saltelli", "lhs or sobol; saltelli needs SALib "
                    "(pip install 'sim[risk]')") from None
     if isinstance(samples, int) and samples < d + 2:
         raise ConfigError(
             f"Invalid configuration: hydra.sweeper.samples = {samples!r}; allowed: with "
             f"sampler saltelli and {d} inputs, at least {d + 2} (N·({d}+2) samples, N a "
             f"power of two).")
-
-
-def _is_number(x: Any) -> bool:
-    return isinstance(x, int | float) and not isinstance(x, bool)
-
-
-def _integer_at_least(key: str, value: Any, least: int) -> None:
-    if not isinstance(value, int) or isinstance(value, bool) or value < least:
-        raise _bad(key, value, f"an integer >= {least}")
-
-
-def _bad(key: str, value: Any, allowed: str) -> Exception:
-    from sim.config import ConfigError
-
-    return ConfigError(f"Invalid configuration: hydra.sweeper.{key} = {value!r}; "
-                       f"allowed: {allowed}.")
