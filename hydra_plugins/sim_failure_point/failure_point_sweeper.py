@@ -128,19 +128,12 @@ def check_settings(config: Any, settings: Mapping[str, Any]) -> None:
             raise bad_setting(key, s[key], "a finite number >= 0" if key == "abs_tol" else
                        "null (1%, and at least adjacent values for a whole number) or a "
                        "finite number >= 0")
-    if not is_number(s["confidence"]) or not 0.5 <= s["confidence"] < 1:
-        raise bad_setting("confidence", s["confidence"], "a number in [0.5, 1)")
     if s["direction"] not in DIRECTIONS:
         raise bad_setting("direction", s["direction"], "one of " + ", ".join(DIRECTIONS))
     if s["integer"] is not None and not isinstance(s["integer"], bool):
         raise bad_setting("integer", s["integer"],
                           "null (from the parameter's value), true or false")
-    for key in ("fail_below", "fail_above"):
-        if s[key] is not None and (not is_number(s[key]) or not math.isfinite(s[key])):
-            raise bad_setting(key, s[key], "null or a finite number")
-    if s["metric"] != SLO_MET and s["fail_below"] is None and s["fail_above"] is None:
-        raise bad_setting("metric", s["metric"], f"{SLO_MET}, or another summary figure with "
-                   "hydra.sweeper.fail_below or hydra.sweeper.fail_above set")
+    check_verdict(s)
 
 
 # Far beyond any sensible value of a parameter: where no check declares a key's bound,
@@ -219,6 +212,20 @@ def _refusal(config: Any, key: str, value: float) -> "Allowed":
     except Exception:  # a config this check cannot rebuild: no bound read from it
         return Allowed()
     return Allowed()
+
+
+def check_verdict(s: Mapping[str, Any]) -> None:
+    """Check the settings that decide a job's verdict and its confidence (``confidence``,
+    ``metric``, ``fail_below``, ``fail_above``), as the failure-point and risk sweepers
+    both read them."""
+    if not is_number(s["confidence"]) or not 0.5 <= s["confidence"] < 1:
+        raise bad_setting("confidence", s["confidence"], "a number in [0.5, 1)")
+    for key in ("fail_below", "fail_above"):
+        if s[key] is not None and (not is_number(s[key]) or not math.isfinite(s[key])):
+            raise bad_setting(key, s[key], "null or a finite number")
+    if s["metric"] != SLO_MET and s["fail_below"] is None and s["fail_above"] is None:
+        raise bad_setting("metric", s["metric"], f"{SLO_MET}, or another summary figure "
+                          "with hydra.sweeper.fail_below or hydra.sweeper.fail_above set")
 
 
 def is_number(x: Any) -> bool:

@@ -21,7 +21,6 @@ config key ``arrivals.audience``.
 """
 
 import json
-import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,6 +30,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from hydra_plugins.sim_failure_point.failure_point_sweeper import (
     bad_setting,
+    check_verdict,
     integer_at_least,
     is_number,
 )
@@ -136,14 +136,7 @@ def check_settings(config: Any, given: Mapping[str, Any]) -> dict[str, Any]:
     for key, least in (("seed", 0), ("batch", 1), ("jobs_per_round", 1)):
         if s[key] is not None:
             integer_at_least(key, s[key], least)
-    if not is_number(s["confidence"]) or not 0.5 <= s["confidence"] < 1:
-        raise bad_setting("confidence", s["confidence"], "a number in [0.5, 1)")
-    for key in ("fail_below", "fail_above"):
-        if s[key] is not None and (not is_number(s[key]) or not math.isfinite(s[key])):
-            raise bad_setting(key, s[key], "null or a finite number")
-    if s["metric"] != SLO_MET and s["fail_below"] is None and s["fail_above"] is None:
-        raise bad_setting("metric", s["metric"], f"{SLO_MET}, or another summary figure with "
-                   "hydra.sweeper.fail_below or hydra.sweeper.fail_above set")
+    check_verdict(s)
     return s
 
 
