@@ -25,13 +25,14 @@ def study_module() -> ModuleType:
 
 def test_smoke_run_writes_results_figures_and_findings(tmp_path: Path) -> None:
     mod = study_module()
-    mod.main(["--smoke", "--out", str(tmp_path), "--jobs", "2"])
+    mod.main(["--smoke", "--out", str(tmp_path), "--jobs", "1"])
     for name in ("results.csv", "results.json", "timeline.png", "sweep.png", "levers.png",
                  "hot_key.png", "findings.md"):
         assert (tmp_path / name).stat().st_size > 0, name
     with (tmp_path / "results.csv").open() as fh:
         rows = list(csv.DictReader(fh))
-    assert {r["group"] for r in rows} == {"counterfactual", "sweep", "lever", "hot_key"}
+    assert {r["group"] for r in rows} == {"counterfactual", "sweep", "lever", "hot_key",
+                                          "hypotheses"}
     runs = json.loads((tmp_path / "results.json").read_text())["runs"]
     for r in runs:  # every client is accounted for
         assert r["joined"] + r["abandoned"] <= r["arrived"]
@@ -52,3 +53,58 @@ def test_smoke_run_writes_results_figures_and_findings(tmp_path: Path) -> None:
     hls = next(r for r in runs if r["group"] == "lever" and r["label"].startswith("HLS")
                and r["attack_rps"] == 0)
     assert hls["slo_met"] and hls["join_ratio"] > 0.99
+
+
+def test_smoke_hypotheses_against_the_reported_facts(tmp_path: Path) -> None:
+    """The hypotheses group at a tenth of the fitted crowd: the base holds and puts the
+    (scaled) ~100,000 in the room at 17:00; undersizing the room key or the edge to half
+    the base's peak demand, or adding the flood, makes 17:00 "not available"; and a run
+    of that group alone keeps the other groups' rows."""
+    mod = study_module()
+    cache = tmp_path / "cache"
+    mod.main(["--smoke", "--out", str(tmp_path), "--jobs", "1", "--cache", str(cache),
+              "--groups", "counterfactual,hypotheses"])
+    runs = json.loads((tmp_path / "results.json").read_text())["runs"]
+    hyp = [r for r in runs if r["group"] == "hypotheses"]
+    by: dict[str, list[dict]] = {}
+    for r in hyp:
+        by.setdefault(r["hypothesis"], []).append(r)
+    assert set(by) == {"base", "base (SFU)", "hot room key", "join-path auth", "edge",
+                       "SFU slots (on x_spaces_2024)", "HLS origin", "the flood"}
+    for rs in by.values():  # every hypothesis on the same seeds, each seed its own crowd
+        assert sorted(r["seed"] for r in rs) == mod.SEEDS[:2]
+    assert len({r["arrived"] for r in by["base"]}) == 2
+
+    scale = mod.SMOKE_AUDIENCE
+    for r in by["base"] + by["base (SFU)"]:
+        assert r["slo_met"] and not r["unavailable_1700"] and r["join_ratio"] > 0.99
+        # the fitted crowd puts the (scaled) reported count in the room at 17:00
+        assert abs(r["listeners_start"] - scale * mod.REPORTED_START) \
+            <= mod.COUNT_TOL * scale * mod.REPORTED_START
+        assert r["listeners_later"] is None  # 18:40 is past the smoke horizon
+    peak_join = sum(r["peak_join_rps"] for r in by["base"]) / len(by["base"])
+    for r in by["hot room key"]:
+        assert r["capacity"] == round(mod.UNDERSIZE * peak_join)
+        assert f"join.max_rate_rps={r['capacity']}" in " ".join(r["overrides"])
+        assert r["unavailable_1700"] and r["bottleneck"] == "join"
+        assert r["join_ratio"] < 0.5
+    for name in ("edge", "the flood"):
+        for r in by[name]:
+            assert r["unavailable_1700"] and not r["slo_met"], name
+    for r in by["SFU slots (on x_spaces_2024)"]:  # the slots fill after 17:00, not at it
+        assert r["peak_listeners"] <= r["capacity"]
+    verdict = {v["hypothesis"]: v["verdict"] for v in mod.verdicts(
+        [{**r, "result": r} for r in runs], scale)}
+    assert verdict["base"].startswith("holds in 2/2 seeds")
+    assert verdict["hot room key"] != verdict["base"]
+
+    # A run of the hypotheses alone (from the cache) keeps the counterfactual rows.
+    before = [r for r in runs if r["group"] == "counterfactual"]
+    mod.main(["--smoke", "--out", str(tmp_path), "--jobs", "1", "--cache", str(cache),
+              "--cached-only", "--groups", "hypotheses"])
+    again = json.loads((tmp_path / "results.json").read_text())
+    assert [r for r in again["runs"] if r["group"] == "counterfactual"] == before
+    assert len([r for r in again["runs"] if r["group"] == "hypotheses"]) == len(hyp)
+    assert "**The board's question" in (tmp_path / "findings.md").read_text()
+    with (tmp_path / "results.csv").open() as fh:
+        assert {r["group"] for r in csv.DictReader(fh)} == {"counterfactual", "hypotheses"}

@@ -6,7 +6,7 @@
 Every figure comes from runs of ``experiment=x_spaces_2024`` (and its HLS variant
 ``experiment=x_spaces_2024_hls``) through the Python API ``sim.run``, in parallel
 processes, all on the preset's seed (common random numbers: every variant sees the same
-crowd). Four groups of runs:
+crowd). Six groups of runs:
 
 - counterfactuals at the published inputs (8M audience, the claimed 1M rps flood): the
   crowd alone, the crowd with the attack, each with retries without jitter and with no
@@ -17,13 +17,19 @@ crowd). Four groups of runs:
   the flood, and two combinations), each on the crowd alone and on the crowd with the
   attack;
 - the hot room key's write rate (an assumption of the preset) against the audience;
+- hypotheses: on HLS over a CDN with a crowd fitted to the two reported counts (~100,000
+  listeners at 17:00, ~1.3M at 18:40 PT), one variant per failure hypothesis (one tier at
+  half the crowd's peak demand on it, three quarters as a check, or the flood), on
+  several seeds, each judged against "not available" at 17:00 and the two counts;
+- capacity: the failure-point sweeper per tier with the crowd at the top of its range
+  (the smallest size that holds the SLO; the margin and lead time on top);
 
 plus ``sim-attribute`` on the published scenario (which of the attack, the retries and
 the room key's write limit are needed for the failure). Writes, in the output folder
 (this folder by default): ``results.csv`` and ``results.json`` (one row per run),
 ``timeline.png``, ``sweep.png``, ``levers.png``, ``hot_key.png``,
-``attribution/attribution.{json,md}``, and
-``findings.md``, which also replaces the block between the ``results`` markers in
+``attribution/attribution.{json,md}``, ``capacity/*.json`` (each search's command and
+answer), and ``findings.md``, which also replaces the block between the ``results`` markers in
 README.md when the output folder is this folder.
 
 "Outage" in the tool's terms: from the first breach of the SLO (60 s windows: 99% of
@@ -35,6 +41,7 @@ join attempts fail (success ratio below 50%).
 from __future__ import annotations
 
 import argparse
+import functools
 import hashlib
 import json
 import math
@@ -59,6 +66,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 
 import sim  # noqa: E402
 from experiments.study import execute, update_readme, write_results  # noqa: E402
+from sim import series  # noqa: E402
 
 PRESET = "experiment=x_spaces_2024"
 QUIET = ["run.report=false", "run.progress=false"]
@@ -180,8 +188,8 @@ def one_run(job: tuple[tuple[str, ...], tuple[str, ...], bool]) -> dict[str, Any
     slots = ts.get("fanout.slots")
     row: dict[str, Any] = {
         "arrived": lg["arrived"], "joined": lg["joined"], "abandoned": lg["abandoned"],
-        "join_ratio": round(lg["join_ratio"], 4),
-        "attempts_per_client": round(lg["attempts_per_client"], 3),
+        "join_ratio": round(lg["join_ratio"] or 0.0, 4),
+        "attempts_per_client": round(lg["attempts_per_client"] or 0.0, 3),
         "slo_met": slo["met"], "bottleneck": slo["bottleneck"],
         "first_breach_s": breach, "recovered_s": rec,
         "recovered": breach is None or rec is not None,
@@ -201,12 +209,30 @@ def one_run(job: tuple[tuple[str, ...], tuple[str, ...], bool]) -> dict[str, Any
         "mode": s["resolution"]["mode"], "tick_s": s["resolution"]["tick_s"],
         "wall_s": round(time.perf_counter() - t0, 1),
     }
+    # The room at the two reported counts (the listeners at the end of the metrics tick
+    # ending there; None past the horizon) and "not available" at 17:00.
+    listeners = np.asarray(ts[series.LISTENERS_END], dtype=float)
+    for name, at in (("listeners_start", START_S), ("listeners_later", LATER_S)):
+        i = int(np.searchsorted(t, at - 1e-9))
+        row[name] = int(listeners[i]) if i < len(t) and abs(t[i] - at) < dt else None
+    span = (t > WINDOW_1700[0]) & (t <= WINDOW_1700[1])
+    row["unavailable_1700_min"] = round(float((unavailable & span).sum()) * dt / 60, 2)
+    row["unavailable_1700"] = row["unavailable_1700_min"] >= UNAVAILABLE_1700_MIN
+    polling: dict[str, Any] = dict(s.get("polling") or {})
+    row["polls_failed_share"] = polling.get("failed_share")  # HLS: polls not served
+    for st in PEAK_STATIONS:  # the peak offered rate per metrics tick
+        col = series.station(st, series.OFFERED)
+        row[f"peak_{st}_rps"] = round(float(np.max(ts[col])) / dt) if col in ts else None
     if keep_series:
         row["series"] = {k: np.asarray(ts[k], dtype=float).tolist() for k in SERIES if k in ts}
     return row
 
 
-GROUPS = ("counterfactual", "sweep", "lever", "hot_key")
+GROUPS = ("counterfactual", "sweep", "lever", "hot_key", "hypotheses", "capacity")
+COLS = ["group", "label", "hypothesis", "seed", "size", "fraction", "capacity",
+        "peak_demand", "audience",
+        "attack_rps", "hot_key_rps"]
+SMOKE_AUDIENCE = 0.1  # the hypotheses at --smoke: a tenth of the fitted crowd
 
 
 def plan(smoke: bool, groups: tuple[str, ...] = GROUPS) -> list[dict[str, Any]]:
@@ -250,6 +276,368 @@ def canonical(ov: list[str]) -> tuple[str, ...]:
                 f"attack.vectors.l7_join_flood.rate_rps={CLAIMED_ATTACK:g}",
                 f"architecture.stations.join.max_rate_rps={HOT_KEY_RPS:g}"}
     return tuple(sorted(o for o in full if o not in defaults))
+
+
+# -- The board's question: which failure hypotheses reproduce the three reported facts? ----
+HLS = "experiment=x_spaces_2024_hls"
+START_S = T0_S  # "This Space is not available" and ~100,000 listeners at 17:00 PT
+LATER_S = 6600.0  # ~1.3M listening at about 18:40 PT
+REPORTED_START = 1e5  # [Daily Beast 2024]
+REPORTED_LATER = 1.3e6  # [AP 2024]
+REPORTED_TOP = 2e6  # "about 2 million at its top" [GZERO 2024]: the top of the crowd's range
+COUNT_TOL = 0.5  # a modelled count "matches" a reported one within ±50%
+WINDOW_1700 = (T0_S, T0_S + 300.0)  # "at 17:00": SLO windows ending 17:00-17:05
+UNAVAILABLE_1700_MIN = 1.0  # not available at 17:00: at least a minute of that span
+SEEDS = [1, 2, 3]
+UNDERSIZE = 0.5  # an undersized tier: capacity at half the crowd's peak demand on the base
+UNDERSIZE_ALSO = 0.75  # and, to see how much the verdicts rest on that half, three quarters
+MARGIN = 1.5  # headroom over the smallest holding capacity (the report's report.headroom)
+FLOOD_RPS = CLAIMED_ATTACK  # attack.vectors.l7_join_flood.rate_rps of both presets
+# Stations whose peak offered rate every run records (per metrics tick).
+PEAK_STATIONS = ("edge", "auth", "token_store", "join", "origin", "cdn", "fanout")
+
+
+@functools.cache
+def _preset_cfg(preset: str) -> Any:
+    from sim.compose import compose
+
+    return compose([preset])
+
+
+def expected_listeners(audience: float, session_mean_s: float, times: list[float],
+                       preset: str = HLS) -> list[float]:
+    """Listeners expected at ``times`` if nobody is turned away: the preset's arrival rate
+    (``sim.model.arrivals.rate_function``) times ``audience``, each arrival staying for a
+    session of the preset's distribution (lognormal, its cv) with mean ``session_mean_s``."""
+    from omegaconf import OmegaConf
+    from scipy.special import ndtr
+
+    from sim.config import ArrivalsConfig
+    from sim.model.arrivals import rate_function
+
+    cfg = _preset_cfg(preset)
+    arrivals = OmegaConf.to_object(cfg.arrivals)
+    assert isinstance(arrivals, ArrivalsConfig)
+    rate = rate_function(arrivals)
+    cv = float(cfg.clients.session.cv)
+    sigma = math.sqrt(math.log(1 + cv * cv))
+    mu = math.log(session_mean_s) - sigma * sigma / 2
+    dt = 1.0
+    t = np.arange(0.0, max(times) + dt, dt)
+    r = rate(t) * (audience / float(cfg.arrivals.audience))  # the preset's shape, scaled
+    out = []
+    for x in times:
+        m = t <= x
+        age = np.maximum(x - t[m], 1e-9)
+        out.append(float((r[m] * (1 - ndtr((np.log(age) - mu) / sigma))).sum() * dt))
+    return out
+
+
+def fit_crowd() -> dict[str, float]:
+    """The crowd held to the two reported counts (an assumption, made explicit): keep the
+    preset's arrival shape, pick the session mean whose ratio of listeners at 18:40 to
+    listeners at 17:00 is the reported 1.3M / 100,000, then the audience that puts 1.3M
+    in the room at 18:40; rounded (15 min, 0.1M). The top of the crowd's range is the
+    audience whose peak reaches the ~2M reported at the top (rounded up to 0.1M)."""
+    def ratio(m: float) -> float:
+        s, later = expected_listeners(1.0, m, [START_S, LATER_S])
+        return later / s
+    lo, hi = 600.0, 86400.0  # the ratio grows with the session mean
+    target = REPORTED_LATER / REPORTED_START
+    for _ in range(40):
+        mid = math.sqrt(lo * hi)
+        lo, hi = (mid, hi) if ratio(mid) < target else (lo, mid)
+    session = round(math.sqrt(lo * hi) / 900) * 900
+    per = expected_listeners(1.0, session, [START_S, LATER_S])
+    audience = round(REPORTED_LATER / per[1] / 1e5) * 1e5
+    grid = list(np.arange(START_S, LATER_S + 1, 60.0))
+    peak_per = max(expected_listeners(1.0, session, grid))
+    top = math.ceil(REPORTED_TOP / peak_per / 1e5) * 1e5
+    exp = expected_listeners(audience, session, [START_S, LATER_S])
+    return {"session_mean_s": float(session), "audience": float(audience),
+            "top_audience": float(top), "expected_start": exp[0], "expected_later": exp[1],
+            "expected_peak": peak_per * audience, "peak_per_audience": peak_per}
+
+
+def crowd_overrides(audience: float, session_s: float) -> list[str]:
+    return [f"arrivals.audience={audience:g}", f"clients.session.mean_s={session_s:g}"]
+
+
+def hypothesis_bases(fit: dict[str, float], seeds: list[int], audience: float) -> list[Any]:
+    """The two bases of the hypotheses group, on the fitted crowd with no flood: HLS (the
+    reported architecture; no room key) and, for the slot hypothesis only, SFU slots
+    (``x_spaces_2024`` with the room key's write limit lifted)."""
+    crowd = crowd_overrides(audience, fit["session_mean_s"])
+    runs = []
+    for s in seeds:
+        runs.append({"group": "hypotheses", "label": "base: HLS, no room key, no flood",
+                     "hypothesis": "base", "audience": audience, "attack_rps": 0.0, "seed": s,
+                     "overrides": [HLS, *crowd, *NO_ATTACK, f"run.seed={s}"]})
+        runs.append({"group": "hypotheses",
+                     "label": "base for the slot hypothesis: SFU slots, key lifted, no flood",
+                     "hypothesis": "base (SFU)", "audience": audience, "attack_rps": 0.0,
+                     "seed": s, "overrides": [*crowd, *NO_ATTACK,
+                                              "architecture.stations.join.max_rate_rps=null",
+                                              f"run.seed={s}"]})
+    return runs
+
+
+def _mean_of(runs: list[dict[str, Any]], hypothesis: str, key: str) -> float:
+    vals = [r["result"][key] for r in runs if r.get("hypothesis") == hypothesis
+            and r["result"].get(key) is not None]
+    return float(np.mean(vals)) if vals else float("nan")
+
+
+def unit_capacity(preset: str, station: str) -> float:
+    """Requests per second one instance of ``station`` serves: workers / mean service."""
+    st = _preset_cfg(preset).architecture.stations[station]
+    return float(st.workers_per_instance) / float(st.service.mean_s)
+
+
+def hypothesis_variants(bases: list[dict[str, Any]], fit: dict[str, float],
+                        seeds: list[int], audience: float,
+                        fraction: float = UNDERSIZE) -> list[dict[str, Any]]:
+    """One variant per hypothesis on its base, undersizing one tier to ``fraction`` of the
+    crowd's peak demand on it in the base (the mean over seeds of the peak offered rate per
+    metrics tick; for the slots, of the peak listeners), or adding the presets' flood.
+    Instance counts are rounded down (at least one); rates to the nearest unit. At another
+    ``fraction`` than ``UNDERSIZE`` the hypotheses carry it in their name, and those whose
+    rounded size does not change (and the flood) are left out."""
+    crowd = crowd_overrides(audience, fit["session_mean_s"])
+
+    def peak(st: str) -> float:
+        return _mean_of(bases, "base", f"peak_{st}_rps")
+
+    n_fanout = int(_preset_cfg(PRESET).architecture.stations.fanout.instances)
+    auth_u, origin_u = unit_capacity(HLS, "auth"), unit_capacity(HLS, "origin")
+    key = round(fraction * peak("join"))
+    auth = max(1, math.floor(fraction * peak("auth") / auth_u))
+    edge = round(fraction * peak("edge"))
+    listeners = _mean_of(bases, "base (SFU)", "peak_listeners")
+    slots = max(1, math.floor(fraction * listeners / n_fanout))
+    origin = max(1, math.floor(fraction * peak("origin") / origin_u))
+    # (hypothesis, the tier as run, overrides, base, capacity, peak demand)
+    specs: list[tuple[str, str, list[str], str, float | None, float | None]] = [
+        ("hot room key", f"join.max_rate_rps={key:,}",
+         [f"architecture.stations.join.max_rate_rps={key}"], "base", key, peak("join")),
+        ("join-path auth", f"auth.instances={auth} ({auth * auth_u:,.0f} req/s)",
+         [f"architecture.stations.auth.instances={auth}"], "base", auth * auth_u,
+         peak("auth")),
+        ("edge", f"edge.rate_limit_rps={edge:,}",
+         [f"architecture.stations.edge.rate_limit_rps={edge}"], "base", edge, peak("edge")),
+        ("SFU slots (on x_spaces_2024)",
+         f"fanout.listener_slots_per_instance={slots:,} ({slots * n_fanout:,} slots)",
+         [f"architecture.stations.fanout.listener_slots_per_instance={slots}"],
+         "base (SFU)", slots * n_fanout, listeners),
+        ("HLS origin", f"origin.instances={origin} ({origin * origin_u:,.0f} fetches/s)",
+         [f"architecture.stations.origin.instances={origin}"], "base", origin * origin_u,
+         peak("origin")),
+        ("the flood", f"l7_join_flood {FLOOD_RPS / 1e6:g}M rps, 16:59-17:09",
+         [f"attack.vectors.l7_join_flood.rate_rps={FLOOD_RPS:g}"], "base", None, None),
+    ]
+    if fraction != UNDERSIZE:
+        half = {r["hypothesis"]: r["capacity"] for r in hypothesis_variants(
+            bases, fit, seeds[:1], audience)}
+        specs = [(f"{sp[0]}, {fraction:g}×", *sp[1:]) for sp in specs
+                 if sp[4] is not None and sp[4] != half[sp[0]]]
+    runs = []
+    for name, size, ov, base, cap, demand in specs:
+        for s in seeds:
+            head = [HLS] if base == "base" else ["architecture.stations.join.max_rate_rps=null"]
+            runs.append({"group": "hypotheses", "label": name, "hypothesis": name,
+                         "size": size, "capacity": cap, "peak_demand": demand,
+                         "audience": audience,
+                         "attack_rps": FLOOD_RPS if name == "the flood" else 0.0, "seed": s,
+                         "fraction": None if name == "the flood" else fraction,
+                         "overrides": [*head, *crowd,
+                                       *([] if name == "the flood" else NO_ATTACK),
+                                       *ov, f"run.seed={s}"]})
+    return runs
+
+
+def _interval(vals: list[float]) -> tuple[float, float, float]:
+    return float(np.mean(vals)), float(np.min(vals)), float(np.max(vals))
+
+
+def _count_fits(value: float | None, reported: float) -> bool | None:
+    if value is None or math.isnan(value):
+        return None
+    return abs(value - reported) <= COUNT_TOL * reported
+
+
+def verdicts(runs: list[dict[str, Any]], scale: float = 1.0) -> list[dict[str, Any]]:
+    """Per hypothesis: the three facts over its seeds, and which fact (if any) rules it
+    out. A fact holds for a hypothesis when it holds in every seed; when the seeds
+    disagree the verdict says so. ``scale``: the reported counts are compared at this
+    fraction of the fitted audience (``--smoke`` runs a tenth of it)."""
+    hyp = [r for r in runs if r["group"] == "hypotheses"]
+    out = []
+    for name in dict.fromkeys(r["hypothesis"] for r in hyp):
+        rs = [r for r in hyp if r["hypothesis"] == name]
+        res = [r["result"] for r in rs]
+        na = [bool(x["unavailable_1700"]) for x in res]
+        starts = [x["listeners_start"] for x in res if x["listeners_start"] is not None]
+        laters = [x["listeners_later"] for x in res if x["listeners_later"] is not None]
+        facts: dict[str, bool | None] = {"not available at 17:00": None,
+                                         "~100,000 at 17:00": None, "~1.3M at 18:40": None}
+        facts["not available at 17:00"] = all(na) if all(na) or not any(na) else None
+        unjudged = []
+        for fact, vals, rep in (("~100,000 at 17:00", starts, REPORTED_START * scale),
+                                ("~1.3M at 18:40", laters, REPORTED_LATER * scale)):
+            fits = [_count_fits(v, rep) for v in vals]
+            if len(vals) < len(rs):  # past the horizon (--smoke)
+                unjudged.append(fact)
+            elif len(set(fits)) == 1:
+                facts[fact] = fits[0]
+        ruled = [f for f, ok in facts.items() if ok is False]
+        unclear = [f for f, ok in facts.items() if ok is None and f not in unjudged]
+        if ruled:
+            verdict = "ruled out by " + ", ".join(ruled)
+        elif unclear:
+            verdict = "ambiguous: " + ", ".join(unclear) + " differs between seeds"
+        else:
+            verdict = "consistent with all three"
+        if unjudged and not ruled:
+            verdict += " (not judged: " + ", ".join(unjudged) + ")"
+        if name.startswith("base"):  # the reference: it should hold, not fail at 17:00
+            held = sum(bool(x["slo_met"]) for x in res)
+            miss = [f for f in ruled + unclear if f != "not available at 17:00"]
+            verdict = (f"holds in {held}/{len(res)} seeds" if held else "fails") + (
+                "; the counts " + ("match" if not miss else "miss: " + ", ".join(miss))) + (
+                " (not judged: " + ", ".join(unjudged) + ")" if unjudged else "")
+        size = rs[0].get("size") or "the preset's sizes"
+        demand = rs[0].get("peak_demand")
+        cap = rs[0].get("capacity")
+        if demand and cap:
+            size += f"; {cap / demand:.2f}× the peak demand"
+        out.append({"hypothesis": name, "size": size,
+                    "peak_demand": rs[0].get("peak_demand"), "seeds": [r["seed"] for r in rs],
+                    "not_available": sum(na), "n": len(rs),
+                    "unavailable_1700_min": _interval([x["unavailable_1700_min"] for x in res]),
+                    "start": _interval(starts) if starts else None,
+                    "later": _interval(laters) if laters else None,
+                    "joined": _interval([x["join_ratio"] for x in res]),
+                    "first_breach_s": _interval([x["first_breach_s"] for x in res])
+                    if all(x["first_breach_s"] is not None for x in res) else None,
+                    "outage_min": _interval([x["outage_min"] for x in res]),
+                    "polls_failed": _interval([x["polls_failed_share"] for x in res])
+                    if all(x.get("polls_failed_share") is not None for x in res) else None,
+                    "slo_met": sum(bool(x["slo_met"]) for x in res),
+                    "bottleneck": sorted({x["bottleneck"] or "—" for x in res}),
+                    "facts": facts, "verdict": verdict})
+    return out
+
+
+# -- Capacity per tier for a launch of that size (failure-point sweeper) -------------------
+# (tier, preset, key searched, station whose peak offered rate is the demand, unit: the
+# demand one step of the key serves, or None for a rate key).
+CAPACITY_TIERS: list[tuple[str, str, str, str, str | None]] = [
+    ("join-path auth", HLS, "architecture.stations.auth.instances", "auth", "auth"),
+    ("HLS origin", HLS, "architecture.stations.origin.instances", "origin", "origin"),
+    ("edge (rate limit)", HLS, "architecture.stations.edge.rate_limit_rps", "edge", None),
+    ("room key (if every join writes it)", HLS, "architecture.stations.join.max_rate_rps",
+     "join", None),
+    ("CDN", HLS, "architecture.stations.cdn.instances", "cdn", "cdn"),
+    ("SFU listener slots (x_spaces_2024, key lifted)", PRESET,
+     "architecture.stations.fanout.instances", "listeners", None),
+    ("token store", HLS, "architecture.stations.token_store.instances", "token_store",
+     "token_store"),
+]
+CAPACITY_BRACKET = (0.5, 1.5)  # the first bracket, as multiples of the tier's peak demand
+
+
+def capacity_probe_run(fit: dict[str, float], preset: str) -> dict[str, Any]:
+    """The run at the top of the crowd's range whose peak demand brackets each search."""
+    crowd = crowd_overrides(fit["top_audience"], fit["session_mean_s"])
+    head = [HLS] if preset == HLS else ["architecture.stations.join.max_rate_rps=null"]
+    return {"group": "capacity", "label": f"top of the range ({'HLS' if preset == HLS else 'SFU'})",
+            "hypothesis": "capacity base " + ("HLS" if preset == HLS else "SFU"),
+            "audience": fit["top_audience"], "attack_rps": 0.0, "seed": 1,
+            "overrides": [*head, *crowd, *NO_ATTACK]}
+
+
+def capacity_search(out: Path, fit: dict[str, float], probes: list[dict[str, Any]],
+                    jobs: int, kept_only: bool = False) -> list[dict[str, Any]]:
+    """For each tier, the failure-point sweeper (3 replications) on the key that sizes it,
+    with the crowd at the top of its range, no flood, every other tier as in the preset
+    (the room key lifted on the SFU preset). The first bracket is ``CAPACITY_BRACKET``
+    times the tier's peak demand in the probe run (the sweeper widens it if both ends
+    hold or both fail). Each search's ``failure_point.json`` is kept under ``capacity/``;
+    a search already there with the same command is reused; with ``kept_only`` the tiers
+    without one are left out."""
+    dest = out / "capacity"
+    dest.mkdir(parents=True, exist_ok=True)
+    rows = []
+    for tier, preset, key, station, unit_st in CAPACITY_TIERS:
+        probe = next(p["result"] for p in probes
+                     if p["hypothesis"].endswith("HLS" if preset == HLS else "SFU"))
+        cfg = _preset_cfg(preset)
+        if station == "listeners":
+            demand = float(probe["peak_listeners"])
+            per = float(cfg.architecture.stations.fanout.listener_slots_per_instance)
+        else:
+            demand = float(probe[f"peak_{station}_rps"])
+            per = unit_capacity(preset, unit_st) if unit_st else 1.0
+        integer = unit_st is not None or station == "listeners"
+        low, high = (f * demand / per for f in CAPACITY_BRACKET)
+        if integer:
+            low, high = max(1, math.floor(low)), max(2, math.ceil(high))
+        else:
+            low, high = round(low), round(high)
+        head = [HLS] if preset == HLS else [PRESET, "architecture.stations.join.max_rate_rps=null"]
+        node = cfg.architecture.stations[key.split(".")[2]]
+        preset_value = node.get(key.split(".")[-1])
+        if preset_value is None:  # the sweeper searches a key that holds a number
+            head = [*head, f"{key}={high:g}"]
+        crowd = crowd_overrides(fit["top_audience"], fit["session_mean_s"])
+        slug = key.split(".")[-2] + "." + key.split(".")[-1]
+        cmd = ["-m", "hydra/sweeper=failure_point", f"hydra.sweeper.param={key}",
+               f"hydra.sweeper.low={low:g}", f"hydra.sweeper.high={high:g}",
+               "hydra.sweeper.direction=down", f"hydra.sweeper.integer={str(integer).lower()}",
+               "hydra.sweeper.rel_tol=0.03", f"hydra.launcher.n_jobs={jobs}",
+               *head, *QUIET, *crowd, *NO_ATTACK]
+        path = dest / f"{slug}.json"
+        kept = json.loads(path.read_text()) if path.exists() else None
+        if (kept is None or kept.get("command") != cmd) and kept_only:
+            continue
+        if kept is None or kept.get("command") != cmd:
+            sweep_dir = Path(os.environ.get("TMPDIR", "/tmp")) / f"x_spaces_capacity_{slug}"
+            if sweep_dir.exists():
+                shutil.rmtree(sweep_dir)
+            env = {**os.environ,
+                   "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")}
+            t0 = time.perf_counter()
+            subprocess.run([sys.executable, "-m", "sim", *cmd, f"hydra.sweep.dir={sweep_dir}"],
+                           check=True, cwd=ROOT, env=env, stdout=subprocess.DEVNULL)
+            fp = json.loads((sweep_dir / "failure_point.json").read_text())
+            kept = {"command": cmd, "wall_s": round(time.perf_counter() - t0, 1),
+                    "failure_point": fp}
+            path.write_text(json.dumps(kept, indent=1) + "\n")
+            shutil.rmtree(sweep_dir, ignore_errors=True)
+        fp = kept["failure_point"]
+        lead = node.get("provisioning_delay_s")
+        rows.append({"tier": tier, "key": key, "demand": demand, "per": per,
+                     "integer": integer, "preset": preset_value, "lead_s": lead,
+                     "fp": fp, "wall_s": kept["wall_s"], "command": "sim " + " ".join(cmd)})
+    return rows
+
+
+def capacity_answer(row: dict[str, Any]) -> dict[str, Any]:
+    """The smallest capacity that held (``holds_at`` of every replication; the interval's
+    upper bound to judge on), with ``MARGIN`` on top (rounded up)."""
+    fp = row["fp"]
+    hi = (fp.get("interval") or [None, None])[1]
+    limit = fp.get("limit") or {}
+    floor = limit.get("value") if fp.get("status") == "holds_throughout" else None
+    base = hi if hi is not None else fp.get("holds_at") if fp.get("holds_at") is not None \
+        else floor
+    need = None if base is None else math.ceil(MARGIN * base) if row["integer"] else \
+        math.ceil(MARGIN * base / 100) * 100
+    return {"holds_at": fp.get("holds_at"), "fails_at": fp.get("fails_at"),
+            "interval": fp.get("interval"), "status": fp.get("status"),
+            "value": fp.get("value"), "with_margin": need, "fails_in": fp.get("fails_in"),
+            "replications": len(fp.get("per_replication") or []), "floor": floor,
+            "probes": len(fp.get("probes") or [])}
 
 
 def attribution(out: Path, smoke_ov: list[str], jobs: int) -> dict[str, Any] | None:
@@ -414,10 +802,18 @@ def findings(runs: list[dict[str, Any]], attr: dict[str, Any] | None,
              f"Outage = first SLO breach to recovery; not available = minutes whose "
              f"60 s window saw under {UNAVAILABLE_BELOW:.0%} of join attempts succeed; "
              f"late start = scheduled start (17:00 PT) to recovery.", ""]
-    lines += ["**Counterfactuals** (audience 8M, the claimed flood 1M rps from 17:00 − 1 min "
-              "for 10 min):", "",
-              "| scenario | joined | attempts/user | first breach | recovered | outage | "
-              "not available | late start | bottleneck |", "|---|---|---|---|---|---|---|---|---|"]
+    other = {g: src for g, src in (meta.get("sources") or {}).items()
+             if g not in meta.get("groups", [])}
+    if other:
+        lines[-1:-1] = ["", "Rows of the other groups are kept from earlier runs: " + "; ".join(
+            f"{g}: `{src.get('command')}` on {src.get('date')}" for g, src in other.items())
+            + "."]
+    if any(r["group"] == "counterfactual" for r in runs):
+        lines += ["**Counterfactuals** (audience 8M, the claimed flood 1M rps from 17:00 − 1 min "
+                  "for 10 min):", "",
+                  "| scenario | joined | attempts/user | first breach | recovered | outage | "
+                  "not available | late start | bottleneck |",
+                  "|---|---|---|---|---|---|---|---|---|"]
     for name, _ in COUNTERFACTUALS:
         res = find(runs, "counterfactual", name)
         if res is None:
@@ -514,7 +910,138 @@ def findings(runs: list[dict[str, Any]], attr: dict[str, Any] | None,
                              f"{res['outage_min']:.0f}{'' if res['recovered'] else '+'} "
                              f"({res['join_ratio']:.0%})")
             lines.append(f"| {k:,.0f} | " + " | ".join(cells) + " |")
+    lines += hypotheses_text(runs, meta)
+    lines += capacity_text(meta)
     return "\n".join(lines) + "\n"
+
+
+def _cell(iv: tuple[float, float, float] | None, scale: float = 1e6, fmt: str = ".2f",
+          unit: str = "M") -> str:
+    if iv is None:
+        return "—"
+    m, lo, hi = iv
+    return f"{m / scale:{fmt}}{unit} [{lo / scale:{fmt}}–{hi / scale:{fmt}}]"
+
+
+def _yes(ok: bool | None) -> str:
+    return "—" if ok is None else ("yes" if ok else "**no**")
+
+
+def hypotheses_text(runs: list[dict[str, Any]], meta: dict[str, Any]) -> list[str]:
+    """The table of the hypotheses group: each hypothesis against the three facts."""
+    fit = meta.get("fit")
+    hyp = [r for r in runs if r["group"] == "hypotheses"]
+    if not hyp or fit is None:
+        return []
+    aud = hyp[0]["audience"]
+    vs = verdicts(runs, aud / fit["audience"])
+    lines = ["", f"**The board's question: which hypotheses fit the facts** (HLS base, "
+             f"no room key, no flood; the crowd held to the counts, an assumption: audience "
+             f"{aud / 1e6:g}M, sessions lognormal with mean {fit['session_mean_s'] / 60:.0f} "
+             f"min (cv 1), the preset's arrival shape; expected without a failure: "
+             f"{fit['expected_start'] * aud / fit['audience']:,.0f} listeners at 17:00, "
+             f"{fit['expected_later'] * aud / fit['audience'] / 1e6:.2f}M at 18:40, a peak of "
+             f"{fit['expected_peak'] * aud / fit['audience'] / 1e6:.2f}M). Each variant "
+             f"undersizes one tier to {UNDERSIZE:.0%} of the crowd's peak demand on it in "
+             f"the base (peak offered rate per metrics tick, mean over seeds) or adds the "
+             f"flood. Cells: mean [min–max] over seeds "
+             f"{', '.join(str(s) for s in vs[0]['seeds'])}. Not available at 17:00: at least "
+             f"{UNAVAILABLE_1700_MIN:.0f} min of the SLO windows ending 17:00–17:05 saw under "
+             f"{UNAVAILABLE_BELOW:.0%} of join attempts succeed; a count matches within "
+             f"±{COUNT_TOL:.0%} of the reported one (listeners at the end of the metrics "
+             f"tick ending at 17:00 and at 18:40, `{series.LISTENERS_END}` of "
+             f"timeseries.csv).", "",
+             "| hypothesis | tier in the variant | not available at 17:00 (seeds) | "
+             "not-available min, 17:00–17:05 | first breach; outage | listeners at 17:00 | "
+             "listeners at 18:40 | joined | polls failed | SLO met (seeds) | verdict |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
+    for v in vs:
+        f = v["facts"]
+        fb = v["first_breach_s"]
+        breach = "none" if fb is None else (
+            f"17:00 {fb[0] - T0_S:+.0f} s [{fb[1] - T0_S:+.0f}, {fb[2] - T0_S:+.0f}]; "
+            f"{_cell(v['outage_min'], 1, '.1f', ' min')}")
+        lines.append(
+            f"| {v['hypothesis']} | {v['size']} | {v['not_available']}/{v['n']} | "
+            f"{_cell(v['unavailable_1700_min'], 1, '.1f', '')} | {breach} | "
+            f"{_cell(v['start'], 1e3, '.1f', 'k')} ({_yes(f['~100,000 at 17:00'])}) | "
+            f"{_cell(v['later'], 1e6, '.3f')} ({_yes(f['~1.3M at 18:40'])}) | "
+            f"{_cell(v['joined'], 0.01, '.1f', '%')} | "
+            f"{_cell(v['polls_failed'], 0.01, '.1f', '%')} | {v['slo_met']}/{v['n']} | "
+            f"{v['verdict']} |")
+    return lines
+
+
+def capacity_text(meta: dict[str, Any]) -> list[str]:
+    """The capacity each tier needs at the top of the crowd's range."""
+    rows, fit = meta.get("capacity"), meta.get("fit")
+    if not rows or fit is None:
+        return []
+    lines = ["", f"**Capacity per tier** for a crowd at the top of its range (audience "
+             f"{fit['top_audience'] / 1e6:g}M: a peak of about "
+             f"{fit['peak_per_audience'] * fit['top_audience'] / 1e6:.1f}M listeners; sessions "
+             f"as above; no flood; every other tier as in the preset). The failure-point "
+             f"sweeper on the key that sizes the tier, 3 replications, the first bracket "
+             f"{CAPACITY_BRACKET[0]:g}–{CAPACITY_BRACKET[1]:g}× the tier's peak demand (per "
+             f"metrics tick) at that audience; the margin is ×{MARGIN:g} on the upper "
+             f"bound of the 95% interval (rounded up); the lead time is the tier's "
+             f"`provisioning_delay_s` in the preset (the autoscaler is off). The searches "
+             f"ran {sum(r.get('probes') or 0 for r in rows)} probes in "
+             f"{sum(r.get('wall_s') or 0 for r in rows) / 60:.0f} min of wall time "
+             f"(`capacity/*.json`: each search's command and answer):", "",
+             "| tier | key | peak demand | preset | smallest that holds (fails at; 95% interval) | "
+             f"with ×{MARGIN:g} | lead time |", "|---|---|---|---|---|---|---|"]
+    for r in rows:
+        per = r["per"]
+        unit = "listeners" if "fanout" in r["key"] else "req/s"
+        dem = f"{r['demand']:,.0f} {unit}" + (f" ({r['demand'] / per:.1f} instances)"
+                                              if per != 1.0 else "")
+        iv = r.get("interval") or [None, None]
+        ivs = "—" if iv[0] is None else f"{iv[0]:,.0f}–{iv[1]:,.0f}"
+        held = "—" if r.get("holds_at") is None else (
+            f"{r['holds_at']:,.0f} (×{r['holds_at'] * per / r['demand']:.2f} the demand)")
+        if r.get("floor") is not None:
+            held = (f"{r['floor']:,.0f}, the smallest allowed "
+                    f"(×{r['floor'] * per / r['demand']:.2f})")
+        failed = "—" if r.get("fails_at") is None else \
+            f"fails at {r['fails_at']:,.0f} in {r.get('fails_in')}/{r.get('replications')}"
+        preset = "null (none)" if r["preset"] is None else f"{r['preset']:,.0f}"
+        need = "—" if r.get("with_margin") is None else f"{r['with_margin']:,.0f}"
+        lead = "—" if r.get("lead_s") is None else f"{r['lead_s']:.0f} s"
+        found = held if r.get("floor") is not None else f"{held} ({failed}; {ivs})"
+        lines.append(f"| {r['tier']} | `{r['key'].removeprefix('architecture.stations.')}` | "
+                     f"{dem} | {preset} | {found}"
+                     f"{'' if r.get('status') == 'found' else '; ' + str(r.get('status'))} | "
+                     f"{need} | {lead} |")
+    return lines
+
+
+def carried_over(out: Path, groups: tuple[str, ...]) -> tuple[list[dict[str, Any]],
+                                                             dict[str, Any]]:
+    """The rows of the groups not run now, from ``results.json`` in ``out``, so that a run of
+    some groups keeps the others' rows (and where each group's rows came from)."""
+    path = out / "results.json"
+    if not path.exists():
+        return [], {}
+    old = json.loads(path.read_text())
+    meta = old.get("meta") or {}
+    sources = meta.get("sources") or {g: {"command": meta.get("command"), "date": meta.get(
+        "date")} for g in meta.get("groups") or []}
+    runs = []
+    for row in old.get("runs") or []:
+        if row.get("group") in groups:
+            continue
+        r = {c: row.get(c) for c in COLS}
+        r["full_overrides"] = row.get("overrides")
+        r["result"] = {k: v for k, v in row.items() if k not in COLS and k != "overrides"}
+        runs.append(r)
+    kept = {r["group"] for r in runs}
+    extra = {k: meta[k] for k in ("fit", "capacity") if k in meta}
+    if "hypotheses" in groups:
+        extra.pop("fit", None)
+    if "capacity" in groups:
+        extra.pop("capacity", None)
+    return runs, {"sources": {g: v for g, v in sources.items() if g in kept}, **extra}
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
@@ -533,7 +1060,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                     help="with --cache: leave out the runs not in the cache (a partial study)")
     ap.add_argument("--groups", default=",".join(GROUPS),
                     help="comma-separated groups of runs to run (default: all of "
-                         f"{', '.join(GROUPS)})")
+                         f"{', '.join(GROUPS)}); the rows of the other groups are kept from "
+                         "results.json in the output folder")
     a = ap.parse_args(argv)
     out = Path(a.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -544,26 +1072,50 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     unknown = set(groups) - set(GROUPS)
     if unknown:
         ap.error(f"unknown groups: {', '.join(sorted(unknown))}")
-    runs = plan(a.smoke, groups)
     timeline = set(TIMELINE_RUNS.values())
 
     def job_of(rs: list[dict[str, Any]]) -> tuple[Any, ...]:
         return (tuple(overrides_of(rs[0]["overrides"])), tuple(smoke_ov),
                 any((r["group"], r["label"]) in timeline for r in rs), a.cache)
 
-    if a.cached_only and a.cache:
-        same: dict[tuple[str, ...], list[dict[str, Any]]] = {}
-        for r in runs:
-            same.setdefault(canonical(r["overrides"]), []).append(r)
-        runs = [r for r in runs if cache_path(job_of(same[canonical(r["overrides"])])).exists()]
-    execute("x_spaces_2024", runs, lambda r: canonical(r["overrides"]), job_of, cached_run,
-            a.jobs)
-    attr = None if (a.smoke or a.no_attribution) else attribution(out, smoke_ov, a.jobs)
-    meta = {"command": "python experiments/x_spaces_2024/run.py" + (" --smoke" if a.smoke else "")
-            + ("" if groups == GROUPS else f" --groups {','.join(groups)}")
-            + (" --no-attribution" if a.no_attribution else "")
-            + (" --cache DIR" if a.cache else "") + (" --cached-only" if a.cached_only else ""),
-            "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+    def run_all(rs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        if a.cached_only and a.cache:
+            same: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+            for r in rs:
+                same.setdefault(canonical(r["overrides"]), []).append(r)
+            rs = [r for r in rs if cache_path(job_of(same[canonical(r["overrides"])])).exists()]
+        if rs:
+            execute("x_spaces_2024", rs, lambda r: canonical(r["overrides"]), job_of,
+                    cached_run, a.jobs)
+        return rs
+
+    runs = run_all(plan(a.smoke, groups))
+    fit: dict[str, float] | None = None
+    cap_rows: list[dict[str, Any]] = []
+    if {"hypotheses", "capacity"} & set(groups):
+        fit = fit_crowd()
+    if "hypotheses" in groups and fit is not None:
+        audience = fit["audience"] * (SMOKE_AUDIENCE if a.smoke else 1.0)
+        seeds = SEEDS[:2] if a.smoke else SEEDS
+        bases = run_all(hypothesis_bases(fit, seeds, audience))
+        runs += bases
+        if {r["hypothesis"] for r in bases} == {"base", "base (SFU)"}:
+            for frac in (UNDERSIZE,) if a.smoke else (UNDERSIZE, UNDERSIZE_ALSO):
+                runs += run_all(hypothesis_variants(bases, fit, seeds, audience, frac))
+    if "capacity" in groups and fit is not None and not a.smoke:
+        probes = run_all([capacity_probe_run(fit, HLS), capacity_probe_run(fit, PRESET)])
+        runs += probes
+        if len(probes) == 2:
+            cap_rows = capacity_search(out, fit, probes, a.jobs, kept_only=a.cached_only)
+    attr = None if (a.smoke or a.no_attribution or "counterfactual" not in groups) \
+        else attribution(out, smoke_ov, a.jobs)
+    command = ("python experiments/x_spaces_2024/run.py" + (" --smoke" if a.smoke else "")
+               + ("" if groups == GROUPS else f" --groups {','.join(groups)}")
+               + (" --no-attribution" if a.no_attribution else "")
+               + (" --cache DIR" if a.cache else "") + (" --cached-only" if a.cached_only else ""))
+    date = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+    prior, carried = carried_over(out, groups)
+    meta = {"command": command, "date": date,
             "runs": len({canonical(r["overrides"]) for r in runs}), "jobs": a.jobs,
             "wall_min": (time.perf_counter() - t0) / 60, "smoke_overrides": smoke_ov,
             "groups": list(groups),
@@ -571,21 +1123,43 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                             for r in runs}.values()) / 60,
             "modes": sorted({f"{r['result']['mode']} {r['result']['tick_s']:g} s"
                              for r in runs})}
-    write_results(runs, out, meta, ["group", "label", "audience", "attack_rps", "hot_key_rps"],
-                  lambda r: overrides_of(r["overrides"]))
-    plot_timeline(runs, out)
+    meta["sources"] = {**carried.get("sources", {}),
+                       **{g: {"command": command, "date": date} for g in groups}}
+    if fit is not None:
+        meta["fit"] = fit
+    elif "fit" in carried:
+        meta["fit"] = carried["fit"]
+    if cap_rows:
+        meta["capacity"] = [{**{k: v for k, v in r.items() if k != "fp"}, **capacity_answer(r)}
+                            for r in cap_rows]
+    elif "capacity" in carried:
+        meta["capacity"] = carried["capacity"]
+    everything = prior + runs
+    keys: list[str] = []
+    for r in everything:
+        keys += [k for k in r["result"] if k not in keys and k != "series"]
+    for r in everything:  # one set of columns for the rows of every group
+        r["result"] = {**{k: r["result"].get(k) for k in keys},
+                       **({"series": r["result"]["series"]} if "series" in r["result"] else {})}
+    if everything:
+        write_results(everything, out, meta, COLS,
+                      lambda r: r.get("full_overrides") or overrides_of(r["overrides"]))
+    if any("series" in r["result"] for r in runs):
+        plot_timeline(runs, out)
     if "sweep" in groups:
         plot_sweep(runs, out)
     if "lever" in groups:
         plot_levers(runs, out)
     if "hot_key" in groups:
         plot_hot_key(runs, out)
-    text = findings(runs, attr, meta)
+    text = findings(everything, attr, meta)
     (out / "findings.md").write_text(text)
     if out.resolve() == HERE:
         update_readme(HERE / "README.md", text)
     print(text)
-    return {"runs": runs, "attribution": attr, "meta": meta}
+    return {"runs": everything, "attribution": attr, "meta": meta,
+            "verdicts": verdicts(everything, SMOKE_AUDIENCE if a.smoke else 1.0),
+            "capacity": meta.get("capacity")}
 
 
 if __name__ == "__main__":
