@@ -11,8 +11,16 @@ of the agreement:
   mode's arrival times, ``sim.model.arrivals``), so the comparison is paired: what
   differs is the model, not the draw. Above it they draw apart, so shares, not counts.
 - ``breach`` (``slo.first_breach_s``): a run that never breaches counts as breaching at
-  the horizon (censored); the means must be within max(5 s, 5% of exact's). If no run
-  of either mode breaches the criterion is not applicable (``n/a``, a pass).
+  the horizon (censored); the medians must be within max(5 s, 5% of exact's). If no run
+  of either mode breaches the criterion is not applicable (``n/a``, a pass). The median,
+  not the mean: a first breach is the first window to cross a threshold, and where the
+  success ratio runs just above it a window of a few hundred attempts crosses it by
+  chance now and then, in either mode, long before the load does. One such run in
+  sixteen moves a mean by more than the tolerance. Generated seed 23: exact mode's first
+  breaches are 84-96 s but 11 s and 71 s on two run seeds, cohort mode's 86-95 s but 75
+  s on one; before 80 s the 20 s windows fail 0.141% of attempts (sd 0.257 points) in
+  exact mode and 0.145% (sd 0.267) in cohort mode, the same noise, so the mean judged
+  which mode's chance crossings came earlier.
 - ``recovery`` (``slo.recovered_s``, the first good window after the last breach;
   present only when the run breached): over the runs that breached, a run that has not
   recovered by the horizon counts as recovering at the horizon; means within max(10 s,
@@ -34,15 +42,15 @@ of the agreement:
   breach): the most common one over cohort's breaching runs must be among exact's
   bottlenecks; ``n/a`` unless both modes breach at least once.
 
-The criteria are on means over run seeds, and two seeds are few for some scenarios: a
-wait of a lognormal service with cv 1.7 or a p99 that is bimodal (whether a retry wave
-forms) varies by ±40% between two seeds in exact mode itself, and a station that sees
-a few hundred requests a run (a cache's misses) has a mean wait that moves ±30% between
-seeds. So a scenario that fails on the first two run seeds (``RUN_SEEDS``) is run on four
-more (``MORE_RUN_SEEDS``) in both modes and judged on all six, and one that still fails
-on ten more (``MOST_RUN_SEEDS``), judged on all sixteen, with the same criteria
-throughout; a real difference between the modes stays, noise shrinks by √8. The line
-says how many run seeds were used.
+The criteria are on means over run seeds (the breach on medians), and two seeds are few
+for some scenarios: a wait of a lognormal service with cv 1.7 or a p99 that is bimodal
+(whether a retry wave forms) varies by ±40% between two seeds in exact mode itself, and
+a station that sees a few hundred requests a run (a cache's misses) has a mean wait that
+moves ±30% between seeds. So a scenario that fails on the first two run seeds
+(``RUN_SEEDS``) is run on four more (``MORE_RUN_SEEDS``) in both modes and judged on all
+six, and one that still fails on ten more (``MOST_RUN_SEEDS``), judged on all sixteen,
+with the same criteria throughout; a real difference between the modes stays, noise
+shrinks by √8. The line says how many run seeds were used.
 
 Run ``python tests/differential.py --first 0 --count 40`` for a wide search: one line
 per scenario with its seed, description, each metric exact vs cohort and PASS/FAIL.
@@ -157,6 +165,10 @@ def _mean(xs: list[float]) -> float:
     return float(np.mean(xs))
 
 
+def _median(xs: list[float]) -> float:
+    return float(np.median(xs))
+
+
 def _below_saturation(res: Any, name: str) -> bool:
     s = res.summary["stations"][name]
     if s["utilization_mean"] >= SATURATED_MEAN or s["rejected"] > 0 or s["timed_out"] > 0:
@@ -200,8 +212,8 @@ def judge(sc: GeneratedScenario, ex: list[Any], co: list[Any]) -> list[Criterion
     if all(b is None for b in eb + cb):
         out.append(Criterion("breach", None, None, None))
     else:
-        e = _mean([horizon if b is None else b for b in eb])
-        c = _mean([horizon if b is None else b for b in cb])
+        e = _median([horizon if b is None else b for b in eb])
+        c = _median([horizon if b is None else b for b in cb])
         out.append(Criterion("breach", e, c, abs(c - e) <= max(5.0, 0.05 * e),
                              f"exact {eb} cohort {cb}"))
 
