@@ -30,7 +30,7 @@ import logging
 import math
 import re
 import sys
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -238,6 +238,20 @@ def integer_at_least(key: str, value: Any, least: int) -> None:
         raise bad_setting(key, value, f"an integer >= {least}")
 
 
+def plain_overrides(hydra_context: HydraContext, arguments: list[str], fixed: set[str],
+                    refusal: Callable[[str], str]) -> list[str]:
+    """The command line's overrides less those of the keys the sweeper sets itself
+    (``fixed``), for every job; an override that is a sweep of its own is refused with
+    the message ``refusal(its text)``."""
+    parser = OverridesParser.create(config_loader=hydra_context.config_loader)
+    parsed = parser.parse_overrides(arguments)
+    for o in parsed:
+        if o.is_sweep_override():
+            raise ValueError(refusal(str(o.input_line)))
+    return [a for a, o in zip(arguments, parsed, strict=True)
+            if o.get_key_element().lstrip("+~") not in fixed]
+
+
 def bad_setting(key: str, value: Any, allowed: str) -> Exception:
     from sim.config import ConfigError
 
@@ -337,16 +351,11 @@ class FailurePointSweeper(Sweeper):
 
         assert self.config is not None and self.launcher is not None
         assert self.hydra_context is not None
-        parser = OverridesParser.create(config_loader=self.hydra_context.config_loader)
-        parsed = parser.parse_overrides(arguments)
-        for o in parsed:
-            if o.is_sweep_override():
-                raise ValueError(f"hydra/sweeper=failure_point searches one parameter; "
-                                 f"{o.input_line} is a sweep (give one value)")
         key = self.param
-        base = [a for a, o in zip(arguments, parsed, strict=True)
-                if o.get_key_element().lstrip("+~") not in (key, "run.seed",
-                                                              "run.replications")]
+        base = plain_overrides(
+            self.hydra_context, arguments, {key, "run.seed", "run.replications"},
+            lambda line: f"hydra/sweeper=failure_point searches one parameter; {line} is a "
+                         "sweep (give one value)")
         seed = int(OmegaConf.select(self.config, "run.seed", default=1))
         current = OmegaConf.select(self.config, key, default=None)
         integer = self.integer if self.integer is not None else (

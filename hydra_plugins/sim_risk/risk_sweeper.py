@@ -32,12 +32,12 @@ from pathlib import Path
 from typing import Any
 
 from hydra.core.config_store import ConfigStore
-from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.plugins.launcher import Launcher
 from hydra.plugins.sweeper import Sweeper
 from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig, OmegaConf
 
+from hydra_plugins.sim_failure_point.failure_point_sweeper import plain_overrides
 from sim.atomic import atomic_write_text
 from sim.summary import SLO_MET
 
@@ -113,15 +113,10 @@ class RiskSweeper(Sweeper):
         assert self.config is not None and self.launcher is not None
         assert self.hydra_context is not None
         study = self.study
-        parser = OverridesParser.create(config_loader=self.hydra_context.config_loader)
-        parsed = parser.parse_overrides(arguments)
-        for o in parsed:
-            if o.is_sweep_override():
-                raise ValueError(f"hydra/sweeper=risk draws its samples from "
-                                 f"hydra.sweeper.inputs; {o.input_line} is a sweep")
-        fixed = {*study.keys, "run.seed"}
-        base = [a for a, o in zip(arguments, parsed, strict=True)
-                if o.get_key_element().lstrip("+~") not in fixed]
+        base = plain_overrides(
+            self.hydra_context, arguments, {*study.keys, "run.seed"},
+            lambda line: f"hydra/sweeper=risk draws its samples from hydra.sweeper.inputs; "
+                         f"{line} is a sweep")
         sweep_dir = Path(self.config.hydra.sweep.dir)
         sweep_dir.mkdir(parents=True, exist_ok=True)
         OmegaConf.save(self.config, sweep_dir / "multirun.yaml")
