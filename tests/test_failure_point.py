@@ -601,6 +601,22 @@ def test_sweeper_needs_its_settings(tmp_path: Path) -> None:
     assert "hydra.sweeper.param" in proc.stderr and "hydra.sweeper.high" in proc.stderr
 
 
+def test_sweeper_refuses_a_sweep_of_another_key(tmp_path: Path) -> None:
+    """The search varies one parameter: another key swept on the command line is bad
+    input, one paragraph naming it, exit status 2, no traceback, no probe run."""
+    out = tmp_path / "x"
+    proc = sweeper(["hydra.sweeper.param=arrivals.rate", "hydra.sweeper.low=40",
+                    "hydra.sweeper.high=160", "architecture=single_station",
+                    "arrivals=constant", "run.horizon_s=100,200", "run.progress=false",
+                    f"hydra.sweep.dir={out}"], tmp_path, timeout=120)
+    assert proc.returncode == 2
+    assert "Traceback" not in proc.stderr
+    msg = proc.stderr.strip().splitlines()[-1]
+    assert msg.startswith("sim: Invalid configuration") and "run.horizon_s=100,200" in msg
+    assert "searches one parameter" in msg and "allowed: one value for run.horizon_s" in msg
+    assert not (out / "failure_point.json").exists()
+
+
 def test_sweeper_stops_at_probes_that_cannot_judge(tmp_path: Path) -> None:
     """A flash crowd whose peak (about t = 330 s) lies past the 120 s horizon: every
     probe holds trivially. The sweeper stops after the first round, failure_point.json

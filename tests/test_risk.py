@@ -294,6 +294,21 @@ def test_command_refuses_a_malformed_distribution(tmp_path: Path) -> None:
     assert "hydra.sweeper.inputs.arrivals.rate" in msg and "lognormal(median,sigma)" in msg
 
 
+def test_command_refuses_a_sweep_beside_the_inputs(tmp_path: Path) -> None:
+    """A key swept on the command line beside the drawn inputs is bad input: one
+    paragraph naming it, exit status 2, no traceback, no job run."""
+    out = tmp_path / "x"
+    proc = risk_sweep(['hydra.sweeper.inputs.arrivals.rate="uniform(10,40)"',
+                       "hydra.sweeper.samples=2", *STATION, "run.horizon_s=100,200",
+                       f"hydra.sweep.dir={out}"], tmp_path, timeout=120)
+    assert proc.returncode == 2
+    assert "Traceback" not in proc.stderr
+    msg = proc.stderr.strip().splitlines()[-1]
+    assert msg.startswith("sim: Invalid configuration") and "run.horizon_s=100,200" in msg
+    assert "allowed: one value for run.horizon_s" in msg
+    assert not (out / "risk.json").exists()
+
+
 def test_a_saltelli_study_gives_sobol_indices() -> None:
     """Two inputs of one loss station, one of them inert for the blocking judged (the SLO
     window): the Saltelli design's Sobol' indices put the rate first."""

@@ -241,13 +241,15 @@ def integer_at_least(key: str, value: Any, least: int) -> None:
 def plain_overrides(hydra_context: HydraContext, arguments: list[str], fixed: set[str],
                     refusal: Callable[[str], str]) -> list[str]:
     """The command line's overrides less those of the keys the sweeper sets itself
-    (``fixed``), for every job; an override that is a sweep of its own is refused with
-    the message ``refusal(its text)``."""
+    (``fixed``), for every job. An override that is a sweep of its own is bad input: one
+    paragraph saying why (``refusal(its text)``) and exit status 2, as the command's."""
     parser = OverridesParser.create(config_loader=hydra_context.config_loader)
     parsed = parser.parse_overrides(arguments)
     for o in parsed:
         if o.is_sweep_override():
-            raise ValueError(refusal(str(o.input_line)))
+            print(f"sim: Invalid configuration: {refusal(str(o.input_line))}; allowed: one "
+                  f"value for {o.get_key_element()}.", file=sys.stderr, flush=True)
+            raise SystemExit(2)
     return [a for a, o in zip(arguments, parsed, strict=True)
             if o.get_key_element().lstrip("+~") not in fixed]
 
