@@ -86,8 +86,9 @@ def run_sample(cfg: Any, inputs: Mapping[str, Any], seed: int,
     from sim.analysis.failure_point import judge
     from sim.config import to_config
     from sim.run import simulate
-    from sim.summary import value
+    from sim.summary import SLO_MET, value
 
+    metric = judging.get("metric", SLO_MET)
     record: dict[str, Any] = {"seed": seed, "inputs": dict(inputs), "failed": None,
                               "unjudged": None, "error": None}
     start = time.perf_counter()
@@ -105,15 +106,13 @@ def run_sample(cfg: Any, inputs: Mapping[str, Any], seed: int,
         summary = simulate(sim_cfg, outdir=None, progress=False).summary
         config = OmegaConf.to_container(OmegaConf.structured(sim_cfg))
         assert isinstance(config, dict)
-        verdict = judge(summary, {str(k): v for k, v in config.items()},
-                        judging.get("metric", "slo.met"), judging.get("fail_below"),
-                        judging.get("fail_above"))
+        verdict = judge(summary, {str(k): v for k, v in config.items()}, metric,
+                        judging.get("fail_below"), judging.get("fail_above"))
     except Exception as exc:  # a sample that cannot run is recorded, the others go on
         text = f"{type(exc).__name__}: {exc}".strip().splitlines()
         record["error"] = text[0] if text else type(exc).__name__
         print(f"sim: risk sample (seed {seed}) failed: {record['error']}", file=sys.stderr)
         return record
-    metric = judging.get("metric", "slo.met")
     record.update(failed=verdict.failed, unjudged=verdict.unjudged or None,
                   metric_value=value(summary, metric),
                   figures={k: value(summary, k) for k in FIGURES},
