@@ -7,23 +7,80 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def test_desantis_smoke(tmp_path: Path) -> None:
+def read(path: Path) -> list[dict[str, str]]:
+    return list(csv.DictReader(path.open()))
+
+
+@pytest.fixture(scope="module")
+def smoke(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One --smoke run (about a minute), read by both tests."""
+    out = tmp_path_factory.mktemp("desantis_smoke")
     subprocess.run([sys.executable, str(ROOT / "experiments/desantis_2023/run.py"), "--smoke",
-                    "--out", str(tmp_path)], check=True, cwd=ROOT, timeout=300)
-    for name in ("results.csv", "capacity.csv", "baseline.png", "reference_timeseries.png",
-                 "capacity.png", "run_time.txt"):
+                    "--out", str(out)], check=True, cwd=ROOT, timeout=300)
+    return out
+
+
+def test_desantis_smoke(smoke: Path) -> None:
+    tmp_path = smoke
+    for name in ("results.csv", "summary.csv", "capacity.csv", "capacity_steps.csv",
+                 "sensitivity.csv", "sensitivity_summary.csv", "baseline.png",
+                 "reference_timeseries.png", "capacity.png", "sensitivity.png",
+                 "run_time.txt"):
         assert (tmp_path / name).stat().st_size > 0, name
-    rows = list(csv.DictReader((tmp_path / "results.csv").open()))
-    assert [int(r["audience"]) for r in rows] == [3000, 5000]
-    # The small crowd holds; the larger one breaks at a named tier after the start.
-    assert rows[0]["slo_met"] == "True"
-    assert rows[1]["slo_met"] == "False"
-    assert rows[1]["bottleneck"] in ("edge", "auth", "token_store", "join", "fanout")
-    assert float(rows[1]["first_breach_s"]) > 100
-    cap = list(csv.DictReader((tmp_path / "capacity.csv").open()))
-    # The capacity search ends with a config that holds, above the baseline's knob.
-    assert cap[1]["held"] == "True"
+    rows = read(tmp_path / "results.csv")
+    # One row per (audience, seed), every audience on the same seeds.
+    assert [(int(r["audience"]), int(r["seed"])) for r in rows] == \
+        [(3000, 1), (3000, 2), (5000, 1), (5000, 2)]
+    # The room never holds more listeners than the 16 servers' slots (200 each here).
+    assert all(int(r["listeners_peak"]) <= 16 * 200 for r in rows)
+    assert all(int(r["fanout.slots_refused"]) >= 0 for r in rows)
+    summary = {int(r["audience"]): r for r in read(tmp_path / "summary.csv")}
+    # The small crowd holds on every seed; the larger one breaks on every seed, at a named
+    # tier, after the start.
+    assert (summary[3000]["slo_met_seeds"], summary[3000]["seeds"]) == ("2", "2")
+    assert summary[5000]["slo_met_seeds"] == "0"
+    tiers = ("edge", "auth", "token_store", "join", "fanout")
+    assert all(r["bottleneck"] in tiers for r in rows if r["audience"] == "5000")
+    assert summary[5000]["bottlenecks"].split(" ")[0] in tiers
+    assert float(summary[5000]["first_breach_s_mean"]) > 100
+    # Each summary figure is the mean of its seeds' figures, inside its interval.
+    for a, s in summary.items():
+        ratios = [float(r["join_ratio"]) for r in rows if int(r["audience"]) == a]
+        mean = float(s["join_ratio_mean"])
+        assert abs(mean - sum(ratios) / len(ratios)) < 1e-12
+        assert float(s["join_ratio_low"]) <= mean <= float(s["join_ratio_high"])
+    cap = read(tmp_path / "capacity.csv")
+    # The capacity search ends with a config that holds on every seed, above the baseline.
+    assert cap[1]["held"] == "True" and cap[1]["seeds_met"] == cap[1]["seeds"] == "2"
     assert float(cap[1]["join.max_rate_rps"]) > 25
+    steps = read(tmp_path / "capacity_steps.csv")
+    assert [s["seeds_met"] for s in steps if s["audience"] == "5000"][-1] == "2"
+    assert all(s["seeds_met"] != s["seeds"] for s in steps[:-1] if s["audience"] == "5000")
+
+
+def test_desantis_smoke_sensitivity(smoke: Path) -> None:
+    tmp_path = smoke
+    base = [r for r in read(tmp_path / "results.csv") if r["audience"] == "5000"]
+    sens = read(tmp_path / "sensitivity.csv")
+    by: dict[str, list[dict[str, str]]] = {}
+    for r in sens:
+        by.setdefault(r["variant"], []).append(r)
+    # The reference rows are the baseline's; every variant runs on the same seeds.
+    assert [r["join_ratio"] for r in by["reference"]] == [r["join_ratio"] for r in base]
+    assert all([r["seed"] for r in v] == ["1", "2"] for v in by.values())
+    assert len(by) == 10 and "exact_mode" in by
+    assert {r["mode"] for r in by["exact_mode"]} == {"exact"}
+    # The SLO's bound only judges the same runs: the crowd and who joined do not move,
+    # and a looser bound never holds on fewer seeds than a tighter one.
+    for v in ("slo_p99_max_s=5", "slo_p99_max_s=20"):
+        assert [r["join_ratio"] for r in by[v]] == [r["join_ratio"] for r in base]
+    held = {v: sum(r["slo_met"] == "True" for r in rows) for v, rows in by.items()}
+    assert held["slo_p99_max_s=5"] <= held["reference"] <= held["slo_p99_max_s=20"]
+    # Moving an assumption of the crowd moves the figures.
+    assert [r["join_ratio"] for r in by["session_mean_s=900"]] != \
+        [r["join_ratio"] for r in base]
