@@ -40,19 +40,38 @@ def test_smoke_run_writes_results_figures_and_findings(tmp_path: Path) -> None:
     text = (tmp_path / "findings.md").read_text()
     assert "**Counterfactuals**" in text and "**Levers**" in text
 
-    crowd = next(r for r in runs if r["label"] == "crowd alone")
-    # Capacity for 8M listeners: the slots were there and mostly idle, yet the join path
-    # failed at the room key (its queue deeper than the client timeout) within minutes
-    # of the start, and most of the crowd did not get in.
-    assert crowd["listener_slots"] == 8_000_000
-    assert crowd["peak_listeners"] < 0.25 * crowd["listener_slots"]
-    assert crowd["bottleneck"] == "join"
-    assert mod.T0_S < crowd["first_breach_s"] < mod.T0_S + 120
-    assert crowd["join_peak_queue"] / mod.HOT_KEY_RPS > mod.TIMEOUT_S
-    assert crowd["join_ratio"] < 0.5
-    hls = next(r for r in runs if r["group"] == "lever" and r["label"].startswith("HLS")
-               and r["attack_rps"] == 0)
-    assert hls["slo_met"] and hls["join_ratio"] > 0.99
+    # Every group on the smoke seeds; each seed its own crowd, every variant of a seed the
+    # same crowd (common random numbers).
+    seeds = mod.SEEDS[:2]
+    for group in ("counterfactual", "sweep", "lever", "hot_key"):
+        assert sorted({r["seed"] for r in runs if r["group"] == group}) == seeds, group
+    for s in seeds:
+        assert len({r["arrived"] for r in runs if r["seed"] == s
+                    and r["group"] != "hypotheses"}) == 1, s
+    crowds = [r for r in runs if r["group"] == "counterfactual" and r["label"] == "crowd alone"]
+    assert sorted(r["seed"] for r in crowds) == seeds
+    assert len({r["arrived"] for r in crowds}) == len(seeds)
+    # The tables give the mean [min–max] over those seeds, and the cell is theirs.
+    row = next(line for line in text.splitlines() if line.startswith("| crowd alone |"))
+    ratios = [r["join_ratio"] for r in crowds]
+    assert f"| {mod._cell(mod._interval(ratios), 0.01, '.1f', '%')} |" in row
+    assert "seeds 1, 2" in text
+
+    for crowd in crowds:
+        # Capacity for 8M listeners: the slots were there and mostly idle, yet the join
+        # path failed at the room key (its queue deeper than the client timeout) within
+        # minutes of the start, and most of the crowd did not get in.
+        assert crowd["listener_slots"] == 8_000_000
+        assert crowd["peak_listeners"] < 0.25 * crowd["listener_slots"]
+        assert crowd["bottleneck"] == "join"
+        assert mod.T0_S < crowd["first_breach_s"] < mod.T0_S + 120
+        assert crowd["join_peak_queue"] / mod.HOT_KEY_RPS > mod.TIMEOUT_S
+        assert crowd["join_ratio"] < 0.5
+    hls = [r for r in runs if r["group"] == "lever" and r["label"].startswith("HLS")
+           and r["attack_rps"] == 0]
+    assert len(hls) == len(seeds)
+    for r in hls:
+        assert r["slo_met"] and r["join_ratio"] > 0.99
 
 
 def test_smoke_hypotheses_against_the_reported_facts(tmp_path: Path) -> None:

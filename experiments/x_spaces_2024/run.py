@@ -5,8 +5,9 @@
 
 Every figure comes from runs of ``experiment=x_spaces_2024`` (and its HLS variant
 ``experiment=x_spaces_2024_hls``) through the Python API ``sim.run``, in parallel
-processes, all on the preset's seed (common random numbers: every variant sees the same
-crowd). Six groups of runs:
+processes, on seeds 1, 2 and 3 (``run.seed``; common random numbers: every variant of a
+seed sees the same crowd and the same flood), each table cell the mean [min–max] over the
+seeds. Six groups of runs:
 
 - counterfactuals at the published inputs (8M audience, the claimed 1M rps flood): the
   crowd alone, the crowd with the attack, each with retries without jitter and with no
@@ -24,9 +25,9 @@ crowd). Six groups of runs:
 - capacity: the failure-point sweeper per tier with the crowd at the top of its range
   (the smallest size that holds the SLO; the margin and lead time on top);
 
-plus ``sim-attribute`` on the published scenario (which of the attack, the retries and
-the room key's write limit are needed for the failure). Writes, in the output folder
-(this folder by default): ``results.csv`` and ``results.json`` (one row per run),
+plus ``sim-attribute`` on the published scenario, seed 1 (which of the attack, the
+retries and the room key's write limit are needed for the failure). Writes, in the output
+folder (this folder by default): ``results.csv`` and ``results.json`` (one row per run),
 ``timeline.png``, ``sweep.png``, ``levers.png``, ``hot_key.png``,
 ``attribution/attribution.{json,md}``, ``capacity/*.json`` (each search's command and
 answer), and ``findings.md``, which also replaces the block between the ``results`` markers in
@@ -235,9 +236,12 @@ COLS = ["group", "label", "hypothesis", "seed", "size", "fraction", "capacity",
 SMOKE_AUDIENCE = 0.1  # the hypotheses at --smoke: a tenth of the fitted crowd
 
 
-def plan(smoke: bool, groups: tuple[str, ...] = GROUPS) -> list[dict[str, Any]]:
-    """Every run of the study (of ``groups``), as (group, label, parameters, overrides)."""
-    runs: list[dict[str, Any]] = []
+def plan(smoke: bool, groups: tuple[str, ...] = GROUPS,
+         seeds: list[int] | None = None) -> list[dict[str, Any]]:
+    """Every run of the study (of ``groups``), as (group, label, parameters, overrides),
+    each on every seed of ``seeds`` (``SEEDS`` by default). The seed is the outer loop, so
+    a run of the study finishes one seed of every point before it starts the next; every
+    variant of a seed sees the same crowd (common random numbers)."""
     audiences, attacks, levers, hot_keys, hk_aud = AUDIENCES, ATTACKS, LEVERS, HOT_KEYS, \
         HOT_KEY_AUDIENCES
     cfs = COUNTERFACTUALS
@@ -245,6 +249,7 @@ def plan(smoke: bool, groups: tuple[str, ...] = GROUPS) -> list[dict[str, Any]]:
         audiences, attacks, hot_keys, hk_aud = [8e6], [0.0, 1e6], [5000.0], [8e6]
         levers = [lv for lv in LEVERS if lv[0].startswith(("none", "HLS over a CDN, no"))]
         cfs = COUNTERFACTUALS[:2]
+    runs: list[dict[str, Any]] = []
     for name, ov in cfs:
         runs.append({"group": "counterfactual", "label": name, "audience": CLAIMED_AUDIENCE,
                      "attack_rps": 0.0 if NO_ATTACK[0] in ov else CLAIMED_ATTACK,
@@ -266,7 +271,8 @@ def plan(smoke: bool, groups: tuple[str, ...] = GROUPS) -> list[dict[str, Any]]:
                          "audience": a, "attack_rps": 0.0, "hot_key_rps": k,
                          "overrides": [f"arrivals.audience={a:g}", *NO_ATTACK,
                                        f"architecture.stations.join.max_rate_rps={k:g}"]})
-    return [r for r in runs if r["group"] in groups]
+    return [{**r, "seed": s, "overrides": [*r["overrides"], f"run.seed={s}"]}
+            for s in (SEEDS if seeds is None else seeds) for r in runs if r["group"] in groups]
 
 
 def canonical(ov: list[str]) -> tuple[str, ...]:
@@ -657,17 +663,68 @@ def attribution(out: Path, smoke_ov: list[str], jobs: int) -> dict[str, Any] | N
     return json.loads(path.read_text()) if path.exists() else None
 
 
-def find(runs: list[dict[str, Any]], group: str, label: str | None = None,
-         **params: float) -> dict[str, Any] | None:
+def results_of(runs: list[dict[str, Any]], group: str, label: str | None = None,
+               **params: float) -> list[dict[str, Any]]:
+    """The results of one point of ``group`` (its label and parameters), one per seed."""
+    out = []
     for r in runs:
         if r["group"] != group or (label is not None and r["label"] != label):
             continue
         if all(math.isclose(float(r.get(k) or 0.0), v) for k, v in params.items()):
-            return r["result"]
-    return None
+            out.append(r["result"])
+    return out
+
+
+def kept_attribution(out: Path) -> dict[str, Any] | None:
+    """The ``sim-attribute`` answer already in ``out`` (a run that skips it quotes it)."""
+    path = out / "attribution" / "attribution.json"
+    return json.loads(path.read_text()) if path.exists() else None
+
+
+def find(runs: list[dict[str, Any]], group: str, label: str | None = None,
+         **params: float) -> dict[str, Any] | None:
+    """The first result of one point (the timeline's: the one that kept its series)."""
+    res = results_of(runs, group, label, **params)
+    return next((x for x in res if "series" in x), res[0] if res else None)
+
+
+def _iv(res: list[dict[str, Any]], key: str) -> tuple[float, float, float] | None:
+    """Mean, min and max of ``key`` over the seeds of one point (None where none has it)."""
+    vals = [float(x[key]) for x in res if x.get(key) is not None]
+    return _interval(vals) if vals else None
+
+
+def _band(res: list[dict[str, Any]], key: str) -> tuple[float, float, float]:
+    """Mean and the distances down to the min and up to the max (for error bars)."""
+    iv = _iv(res, key)
+    if iv is None:
+        return math.nan, 0.0, 0.0
+    return iv[0], max(0.0, iv[0] - iv[1]), max(0.0, iv[2] - iv[0])  # not below 0 by rounding
+
+
+def seeds_of(runs: list[dict[str, Any]], group: str) -> str:
+    """The seeds a group's rows ran on, for the tables' headers: "seeds 1, 2, 3"."""
+    seeds = sorted({r.get("seed") for r in runs if r["group"] == group},
+                   key=lambda s: (s is None, s))
+    names = ", ".join("the preset's" if s is None else str(s) for s in seeds)
+    return f"seed{'s' if len(seeds) > 1 else ''} {names}"
+
+
+def _n(res: list[dict[str, Any]], runs: list[dict[str, Any]], group: str) -> str:
+    """" (n seeds)" after a cell that has fewer seeds than its group (a partial run)."""
+    full = len({r.get("seed") for r in runs if r["group"] == group})
+    return "" if len(res) >= full else f" ({len(res)} of {full} seeds)"
+
+
+def _hhmm(t_s: float) -> str:
+    """A time of the run as a PT clock time (t = 600 s is 17:00)."""
+    m = round(17 * 60 + (t_s - T0_S) / 60)
+    return f"{m // 60}:{m % 60:02d}"
 
 
 def plot_timeline(runs: list[dict[str, Any]], out: Path) -> None:
+    """The first seed's runs over time: arrivals and joins, the join queue, the SLO, the
+    listeners (one seed: the seeds' curves differ by less than a line's width)."""
     fig, axes = plt.subplots(4, 1, figsize=(10, 12), sharex=True)
     styles = {TIMELINE[0]: ("tab:blue", 1.6), TIMELINE[1]: ("tab:red", 3.0),
               TIMELINE[2]: ("tab:orange", 1.2), TIMELINE[3]: ("tab:purple", 1.4)}
@@ -692,11 +749,19 @@ def plot_timeline(runs: list[dict[str, Any]], out: Path) -> None:
         if name == TIMELINE[0] and "fanout.slots" in s:
             axes[3].plot(m, s["fanout.slots"] / 1e6, color="k", lw=1, ls=":",
                          label="listener slots (the 8M steady-state test)")
+    _timeline_axes(axes, SEEDS[0])
+    fig.tight_layout()
+    fig.savefig(out / "timeline.png", dpi=100)
+    plt.close(fig)
+
+
+def _timeline_axes(axes: Any, seed: int) -> None:
+    """Labels, limits and marks of the timeline's four panels."""
     axes[0].axhline(HOT_KEY_RPS, color="grey", lw=0.8, ls=":")
     axes[0].text(-9.5, HOT_KEY_RPS * 1.15, "room key: 5,000 writes/s", fontsize=8,
                  color="grey")
     axes[0].set(ylabel="per second (log; 0 drawn at 1)", yscale="log", ylim=(0.8, None),
-                title="The 17:00 surge on a path sized for 8M listeners")
+                title=f"The 17:00 surge on a path sized for 8M listeners (seed {seed})")
     axes[1].axhline(TIMEOUT_S, color="grey", lw=0.8, ls=":")
     axes[1].text(-9.5, TIMEOUT_S + 0.3, "client timeout 5 s", fontsize=8, color="grey")
     axes[1].set(ylabel="join queue (s of writes)")
@@ -711,35 +776,37 @@ def plot_timeline(runs: list[dict[str, Any]], out: Path) -> None:
         ax.axvspan(-1, 9, color="red", alpha=0.06)  # the claimed flood, 540-1140 s
     axes[3].text(-0.5, 0.2, "flood", fontsize=8, color="tab:red")
     axes[3].set_xlim(-10, 60)
-    fig.tight_layout()
-    fig.savefig(out / "timeline.png", dpi=100)
-    plt.close(fig)
 
 
 def plot_sweep(runs: list[dict[str, Any]], out: Path) -> None:
+    """The sweep: the mean outage over the seeds as a heat map (its min–max under each
+    number) and the mean join ratio against the audience, the min–max as error bars."""
     sw = [r for r in runs if r["group"] == "sweep"]
     auds = sorted({r["audience"] for r in sw})
     atks = sorted({r["attack_rps"] for r in sw})
     grid = np.full((len(atks), len(auds)), np.nan)
-    jr = np.full_like(grid, np.nan)
-    for r in sw:
-        i, j = atks.index(r["attack_rps"]), auds.index(r["audience"])
-        grid[i, j] = r["result"]["outage_min"]
-        jr[i, j] = r["result"]["join_ratio"]
-    fig, axes = plt.subplots(1, 2, figsize=(12, 4.2))
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4.6))
+    for i, atk in enumerate(atks):
+        bands = [_band(results_of(runs, "sweep", None, audience=a, attack_rps=atk),
+                       "outage_min") for a in auds]
+        for j, (m, lo, hi) in enumerate(bands):
+            grid[i, j] = m
+            if not math.isnan(m):
+                axes[0].text(j, i, f"{m:.0f}\n[{m - lo:.0f}–{m + hi:.0f}]", ha="center",
+                             va="center", fontsize=7.5, color="w" if m > 30 else "k")
+        jr = [_band(results_of(runs, "sweep", None, audience=a, attack_rps=atk),
+                    "join_ratio") for a in auds]
+        axes[1].errorbar([a / 1e6 for a in auds], [b[0] for b in jr],
+                         yerr=[[b[1] for b in jr], [b[2] for b in jr]], fmt="-o", ms=3,
+                         capsize=2, label=f"attack {atk / 1e3:g}k rps")
     im = axes[0].imshow(grid, origin="lower", cmap="Reds", aspect="auto", vmin=0)
-    for i in range(len(atks)):
-        for j in range(len(auds)):
-            axes[0].text(j, i, f"{grid[i, j]:.0f}", ha="center", va="center", fontsize=9)
     axes[0].set_xticks(range(len(auds)), [f"{a / 1e6:g}M" for a in auds])
     axes[0].set_yticks(range(len(atks)), [f"{a / 1e3:g}k" for a in atks])
     axes[0].set(xlabel="audience (clients over the event)", ylabel="attack (rps)",
-                title="Outage: first SLO breach to recovery (min)")
+                title=f"Outage (min), mean [min–max] over {seeds_of(runs, 'sweep')}")
     fig.colorbar(im, ax=axes[0])
-    for i, atk in enumerate(atks):
-        axes[1].plot([a / 1e6 for a in auds], jr[i], "-o", ms=3, label=f"attack {atk / 1e3:g}k rps")
     axes[1].set(xlabel="audience (M)", ylabel="share of users who got in",
-                title="Join ratio", ylim=(0, 1.05))
+                title="Join ratio (mean; bars: min–max over seeds)", ylim=(0, 1.05))
     axes[1].legend(fontsize=8)
     axes[1].grid(alpha=0.3)
     fig.tight_layout()
@@ -748,20 +815,25 @@ def plot_sweep(runs: list[dict[str, Any]], out: Path) -> None:
 
 
 def plot_levers(runs: list[dict[str, Any]], out: Path) -> None:
+    """Each lever's mean outage, unavailable minutes and join ratio over the seeds, the
+    min–max as error bars, on the crowd alone and with the attack."""
     labels = list(dict.fromkeys(r["label"] for r in runs if r["group"] == "lever"))
     fig, axes = plt.subplots(1, 3, figsize=(15, 0.5 * len(labels) + 1.8), sharey=True)
     y = np.arange(len(labels))
     for k, (attack, name) in enumerate(((0.0, "crowd alone"), (CLAIMED_ATTACK, "crowd + attack"))):
-        res = [find(runs, "lever", lab, attack_rps=attack) for lab in labels]
+        res = [results_of(runs, "lever", lab, attack_rps=attack) for lab in labels]
         for ax, key in zip(axes, ("outage_min", "unavailable_min", "join_ratio"), strict=True):
-            ax.barh(y + (0.2 if k == 0 else -0.2), [r[key] if r else np.nan for r in res],
-                    0.4, label=name)
+            b = [_band(r, key) for r in res]
+            ax.barh(y + (0.2 if k == 0 else -0.2), [x[0] for x in b], 0.4, label=name,
+                    xerr=[[x[1] for x in b], [x[2] for x in b]], capsize=2)
     axes[0].set(title="outage (min, SLO breach to recovery)")
     axes[1].set(title="not available (min, most attempts fail)")
     axes[2].set(title="share of users who got in", xlim=(0, 1.05))
     axes[0].set_yticks(y, labels, fontsize=8)
     axes[0].invert_yaxis()
     axes[2].legend(fontsize=8)
+    fig.suptitle(f"Levers: mean over {seeds_of(runs, 'lever')} (bars: min–max)",
+                 fontsize=10)
     for ax in axes:
         ax.grid(alpha=0.3, axis="x")
     fig.tight_layout()
@@ -770,16 +842,21 @@ def plot_levers(runs: list[dict[str, Any]], out: Path) -> None:
 
 
 def plot_hot_key(runs: list[dict[str, Any]], out: Path) -> None:
+    """The mean outage against the audience per write rate of the room key (bars:
+    min–max over the seeds)."""
     hk = [r for r in runs if r["group"] == "hot_key"]
+    auds = sorted({r["audience"] for r in hk})
     fig, ax = plt.subplots(figsize=(6.5, 4))
     for k in sorted({r["hot_key_rps"] for r in hk}):
-        pts = sorted((r["audience"], r["result"]["outage_min"]) for r in hk
-                     if r["hot_key_rps"] == k)
-        ax.plot([p[0] / 1e6 for p in pts], [p[1] for p in pts], "-o", ms=3,
-                label=f"room key {k:,.0f} writes/s")
+        b = [_band(results_of(runs, "hot_key", None, audience=a, hot_key_rps=k),
+                   "outage_min") for a in auds]
+        ax.errorbar([a / 1e6 for a in auds], [x[0] for x in b],
+                    yerr=[[x[1] for x in b], [x[2] for x in b]], fmt="-o", ms=3, capsize=2,
+                    label=f"room key {k:,.0f} writes/s")
     ax.axhspan(*OUTAGE_RANGE_MIN, color="red", alpha=0.08, label="~40 min (30-50)")
     ax.set(xlabel="audience (M), crowd alone", ylabel="outage (min)",
-           title="Outage against the room key's write rate")
+           title=f"Outage against the room key's write rate\n(mean; bars: min–max over "
+                 f"{seeds_of(runs, 'hot_key')})")
     ax.legend(fontsize=8)
     ax.grid(alpha=0.3)
     fig.tight_layout()
@@ -787,13 +864,17 @@ def plot_hot_key(runs: list[dict[str, Any]], out: Path) -> None:
     plt.close(fig)
 
 
-def _fmt(res: dict[str, Any]) -> str:
-    rec = "not recovered" if not res["recovered"] else f"{res['outage_min']:.0f} min"
-    return rec
+def _outage(res: list[dict[str, Any]], fmt: str = ".1f") -> str:
+    """The outage over the seeds; "+" when a seed was still down at the horizon (its
+    outage runs to the horizon: a lower bound)."""
+    down = sum(not x["recovered"] for x in res)
+    return _cell(_iv(res, "outage_min"), 1, fmt, "") + (
+        f"+ (down at the horizon in {down}/{len(res)})" if down else "")
 
 
 def findings(runs: list[dict[str, Any]], attr: dict[str, Any] | None,
              meta: dict[str, Any]) -> str:
+    """The Results block: where the rows come from, then a table per group."""
     lines = [f"Generated by `{meta['command']}` on {meta['date']} ({meta['runs']} distinct "
              f"runs, {meta['wall_min']:.1f} min wall on {meta['jobs']} processes, "
              f"{meta.get('run_min', 0.0):.0f} min of run time summed over the runs; "
@@ -801,118 +882,185 @@ def findings(runs: list[dict[str, Any]], attr: dict[str, Any] | None,
              f"{'' if meta['smoke_overrides'] else ', as picked by `run.resolution_s=auto`'}). "
              f"Outage = first SLO breach to recovery; not available = minutes whose "
              f"60 s window saw under {UNAVAILABLE_BELOW:.0%} of join attempts succeed; "
-             f"late start = scheduled start (17:00 PT) to recovery.", ""]
+             f"late start = scheduled start (17:00 PT) to recovery. Cells: the mean "
+             f"[min–max] over the seeds a group ran on (`run.seed`; every variant of a seed "
+             f"sees the same crowd).", ""]
     other = {g: src for g, src in (meta.get("sources") or {}).items()
              if g not in meta.get("groups", [])}
     if other:
         lines[-1:-1] = ["", "Rows of the other groups are kept from earlier runs: " + "; ".join(
             f"{g}: `{src.get('command')}` on {src.get('date')}" for g, src in other.items())
             + "."]
-    if any(r["group"] == "counterfactual" for r in runs):
-        lines += ["**Counterfactuals** (audience 8M, the claimed flood 1M rps from 17:00 − 1 min "
-                  "for 10 min):", "",
-                  "| scenario | joined | attempts/user | first breach | recovered | outage | "
-                  "not available | late start | bottleneck |",
-                  "|---|---|---|---|---|---|---|---|---|"]
+    lines += counterfactual_text(runs, attr)
+    lines += sweep_text(runs)
+    lines += lever_text(runs)
+    lines += hot_key_text(runs)
+    lines += hypotheses_text(runs, meta)
+    lines += capacity_text(meta)
+    return "\n".join(lines) + "\n"
+
+
+def counterfactual_text(runs: list[dict[str, Any]], attr: dict[str, Any] | None) -> list[str]:
+    """The counterfactuals' table, the steady state against the surge, the attribution."""
+    if not any(r["group"] == "counterfactual" for r in runs):
+        return []
+    lines = [f"**Counterfactuals** (audience 8M, the claimed flood 1M rps from 17:00 − 1 min "
+             f"for 10 min; {seeds_of(runs, 'counterfactual')}):", "",
+             "| scenario | joined | attempts/user | first breach | recovered | outage (min) | "
+             "not available (min) | late start (min) | bottleneck |",
+             "|---|---|---|---|---|---|---|---|---|"]
     for name, _ in COUNTERFACTUALS:
-        res = find(runs, "counterfactual", name)
-        if res is None:
-            continue
-        fb = "—" if res["first_breach_s"] is None else \
-            f"17:00 {res['first_breach_s'] - T0_S:+.0f} s"
-        rc = "—" if res["recovered_s"] is None else f"17:{(res['recovered_s'] - T0_S) / 60:02.0f}"
-        if res["first_breach_s"] is not None and res["recovered_s"] is None:
-            rc = "never"
-        lines.append(f"| {name} | {res['join_ratio']:.1%} | {res['attempts_per_client']:.2f} | "
-                     f"{fb} | {rc} | {_fmt(res)} | {res['unavailable_min']:.0f} min | "
-                     f"{res['late_start_min']:.0f} min | {res['bottleneck'] or '—'} |")
-    base = find(runs, "counterfactual", "crowd alone")
-    if base is not None:
-        lines += ["", f"Steady state against the surge (crowd alone): the fanout had "
-                  f"{(base['listener_slots'] or 0) / 1e6:.1f}M listener slots and at most "
-                  f"{base['peak_listeners'] / 1e6:.2f}M were ever used; the crowd arrived at up to "
-                  f"{base['peak_arrivals_per_s']:,} users/s against a room key that takes "
-                  f"{HOT_KEY_RPS:,.0f} writes/s, and the join queue peaked at "
-                  f"{base['join_peak_queue']:,} requests "
-                  f"({base['join_peak_queue'] / HOT_KEY_RPS:.0f} s "
-                  f"of writes, against a {TIMEOUT_S:.0f} s client timeout); "
-                  f"{base['join_wasted'] or 0:,} joins were written for clients that had "
-                  f"already given up."]
+        res = results_of(runs, "counterfactual", name)
+        if res:
+            lines.append(f"| {name}{_n(res, runs, 'counterfactual')} | "
+                         + " | ".join(counterfactual_cells(res)) + " |")
+    lines += steady_state_text(results_of(runs, "counterfactual", "crowd alone"))
     if attr is not None:
         nec = attr.get("necessary") or []
         suf = "; ".join("{" + ", ".join(s) + "}" if s else "{} (the crowd alone)"
                         for s in attr.get("sufficient") or []) or "none"
         lines += ["", f"`sim-attribute` on the published scenario (the flood, the retries "
-                  f"and the room key's write limit switched off in every combination, same "
-                  f"seed): necessary factors: "
-                  f"{', '.join(nec) if nec else 'none'}; minimal "
-                  f"sufficient sets: "
-                  f"{suf} "
+                  f"and the room key's write limit switched off in every combination, seed "
+                  f"{attr.get('seed')}): necessary factors: "
+                  f"{', '.join(nec) if nec else 'none'}; minimal sufficient sets: {suf} "
                   f"(attribution/attribution.md)."]
+    return lines
+
+
+def counterfactual_cells(res: list[dict[str, Any]]) -> list[str]:
+    """One counterfactual over its seeds: joined, attempts, breach, recovery, outage, not
+    available, late start, bottleneck."""
+    n = len(res)
+    fb = [x["first_breach_s"] for x in res if x["first_breach_s"] is not None]
+    breach = "—" if not fb else (
+        f"17:00 {np.mean(fb) - T0_S:+.0f} s [{min(fb) - T0_S:+.0f}, {max(fb) - T0_S:+.0f}]"
+        + ("" if len(fb) == n else f" ({len(fb)}/{n} seeds; none in the others)"))
+    rec = [x["recovered_s"] for x in res if x["recovered_s"] is not None]
+    never = sum(x["first_breach_s"] is not None and x["recovered_s"] is None for x in res)
+    recovered = "—" if not rec else f"{_hhmm(float(np.mean(rec)))} " \
+        f"[{_hhmm(min(rec))}–{_hhmm(max(rec))}]"
+    if never:
+        recovered = f"never in {never}/{n}" + ("" if not rec else f"; {recovered}")
+    bottleneck = "/".join(sorted({x["bottleneck"] or "—" for x in res}))
+    return [_cell(_iv(res, "join_ratio"), 0.01, ".1f", "%"),
+            _cell(_iv(res, "attempts_per_client"), 1, ".2f", ""), breach, recovered,
+            _outage(res), _cell(_iv(res, "unavailable_min"), 1, ".1f", ""),
+            _cell(_iv(res, "late_start_min"), 1, ".1f", ""), bottleneck]
+
+
+def steady_state_text(res: list[dict[str, Any]]) -> list[str]:
+    """The crowd alone: the slots it had and used against the surge at the room key."""
+    if not res:
+        return []
+    q = _iv(res, "join_peak_queue")
+    assert q is not None
+    return ["", f"Steady state against the surge (crowd alone): the fanout had "
+            f"{_cell(_iv(res, 'listener_slots'), 1e6, '.1f', 'M')} listener slots and at most "
+            f"{_cell(_iv(res, 'peak_listeners'), 1e6, '.2f', 'M')} were ever used; the crowd "
+            f"arrived at up to {_cell(_iv(res, 'peak_arrivals_per_s'), 1, ',.0f', '')} users/s "
+            f"against a room key that takes {HOT_KEY_RPS:,.0f} writes/s, and the join queue "
+            f"peaked at {_cell(q, 1, ',.0f', '')} requests "
+            f"({_cell(q, HOT_KEY_RPS, '.1f', ' s')} of writes, against a {TIMEOUT_S:.0f} s "
+            f"client timeout); {_cell(_iv(res, 'join_wasted'), 1, ',.0f', '')} joins were "
+            f"written for clients that had already given up."]
+
+
+def _grid_cell(res: list[dict[str, Any]]) -> str:
+    """A cell of the sweep or the room key's table: the outage in minutes, "+" when a seed
+    was still down at the horizon, "*" when every seed is within 30–50 min ("°" when
+    some are), and the join ratio in brackets."""
+    if not res:
+        return ""
+    out = [x["outage_min"] for x in res]
+    inside = sum(OUTAGE_RANGE_MIN[0] <= v <= OUTAGE_RANGE_MIN[1] for v in out)
+    mark = "*" if inside == len(res) else "°" if inside else ""
+    plus = "+" if any(not x["recovered"] for x in res) else ""
+    return (f"{_cell(_iv(res, 'outage_min'), 1, '.1f', '')}{plus}{mark} "
+            f"({_cell(_iv(res, 'join_ratio'), 0.01, '.1f', '%')})")
+
+
+def sweep_text(runs: list[dict[str, Any]]) -> list[str]:
+    """The audience × attack sweep: a table, then the points of a ~40-minute outage and
+    the points where the SLO holds."""
     sw = [r for r in runs if r["group"] == "sweep"]
-    if sw:
-        auds = sorted({r["audience"] for r in sw})
-        atks = sorted({r["attack_rps"] for r in sw})
-        lines += ["", "**Sensitivity: audience × attack** (outage in minutes; join ratio "
-                  "in brackets; * = within 30–50 min, the ~40-minute outage; + = still "
-                  "down at the horizon):", "",
-                  "| attack \\ audience | " + " | ".join(f"{a / 1e6:g}M" for a in auds) + " |",
-                  "|---|" + "---|" * len(auds)]
-        for atk in atks:
-            cells = []
-            for a in auds:
-                res = find(runs, "sweep", None, audience=a, attack_rps=atk)
-                if res is None:
-                    cells.append("")
-                    continue
-                star = "*" if OUTAGE_RANGE_MIN[0] <= res["outage_min"] <= OUTAGE_RANGE_MIN[1] \
-                    else ""
-                plus = "+" if not res["recovered"] else ""
-                cells.append(f"{res['outage_min']:.0f}{plus}{star} ({res['join_ratio']:.0%})")
-            lines.append(f"| {atk / 1e3:g}k rps | " + " | ".join(cells) + " |")
-        forty = [(r["audience"], r["attack_rps"]) for r in sw
-                 if OUTAGE_RANGE_MIN[0] <= r["result"]["outage_min"] <= OUTAGE_RANGE_MIN[1]]
-        holds = [r["audience"] for r in sw if r["result"]["slo_met"]]
-        lines += ["", "Points with a 30–50 min outage: " + (", ".join(
-            f"{a / 1e6:g}M at {k / 1e3:g}k rps" for a, k in sorted(forty)) or "none") + "; "
-            "points where the SLO holds throughout: " + (", ".join(
-                sorted({f"{a / 1e6:g}M" for a in holds})) or "none") + "."]
+    if not sw:
+        return []
+    auds = sorted({r["audience"] for r in sw})
+    atks = sorted({r["attack_rps"] for r in sw})
+    lines = ["", f"**Sensitivity: audience × attack** ({seeds_of(runs, 'sweep')}; "
+             f"outage in minutes, join ratio in brackets; * = within 30–50 min, the "
+             f"~40-minute outage, on every seed, ° = on some seeds; + = still down at the "
+             f"horizon on at least one seed):", "",
+             "| attack \\ audience | " + " | ".join(f"{a / 1e6:g}M" for a in auds) + " |",
+             "|---|" + "---|" * len(auds)]
+    forty: dict[str, list[str]] = {"every": [], "some": []}
+    holds: dict[str, list[str]] = {"every": [], "some": []}
+    for atk in atks:
+        cells = []
+        for a in auds:
+            res = results_of(runs, "sweep", None, audience=a, attack_rps=atk)
+            cells.append(_grid_cell(res) + _n(res, runs, "sweep"))
+            name = f"{a / 1e6:g}M at {atk / 1e3:g}k rps"
+            k = sum(OUTAGE_RANGE_MIN[0] <= x["outage_min"] <= OUTAGE_RANGE_MIN[1] for x in res)
+            met = sum(bool(x["slo_met"]) for x in res)
+            for d, c in ((forty, k), (holds, met)):
+                if res and c == len(res):
+                    d["every"].append(name)
+                elif c:
+                    d["some"].append(f"{name} ({c}/{len(res)})")
+        lines.append(f"| {atk / 1e3:g}k rps | " + " | ".join(cells) + " |")
+    lines += ["", "Points with a 30–50 min outage on every seed: "
+              + (", ".join(forty["every"]) or "none") + "; on some seeds: "
+              + (", ".join(forty["some"]) or "none") + ". Points where the SLO holds "
+              "throughout on every seed: " + (", ".join(holds["every"]) or "none")
+              + "; on some seeds: " + (", ".join(holds["some"]) or "none") + "."]
+    return lines
+
+
+def lever_text(runs: list[dict[str, Any]]) -> list[str]:
+    """Each lever on the crowd alone and with the attack, over the seeds."""
     lv = [r for r in runs if r["group"] == "lever"]
-    if lv:
-        lines += ["", "**Levers** (audience 8M; each alone, on the crowd alone and on the "
-                  "crowd with the claimed attack):", "",
-                  "| lever | crowd alone: outage, not available, joined, p99 join | "
-                  "crowd + attack: outage, not available, joined, p99 join |", "|---|---|---|"]
-        for lab in dict.fromkeys(r["label"] for r in lv):
-            cells = []
-            for atk in (0.0, CLAIMED_ATTACK):
-                res = find(runs, "lever", lab, attack_rps=atk)
-                if res is None:
-                    cells.append("")
-                    continue
-                p99 = "—" if res["join_p99_s"] is None else f"{res['join_p99_s']:,.0f} s"
-                cells.append(f"{_fmt(res)}, {res['unavailable_min']:.0f} min, "
-                             f"{res['join_ratio']:.0%}, {p99}")
-            lines.append(f"| {lab} | " + " | ".join(cells) + " |")
+    if not lv:
+        return []
+    lines = ["", f"**Levers** (audience 8M; each alone, on the crowd alone and on the "
+             f"crowd with the claimed attack; {seeds_of(runs, 'lever')}):", "",
+             "| lever | crowd alone: outage (min), not available (min), joined, p99 join | "
+             "crowd + attack: outage (min), not available (min), joined, p99 join |",
+             "|---|---|---|"]
+    for lab in dict.fromkeys(r["label"] for r in lv):
+        cells = []
+        for atk in (0.0, CLAIMED_ATTACK):
+            res = results_of(runs, "lever", lab, attack_rps=atk)
+            if not res:
+                cells.append("")
+                continue
+            cells.append(f"{_outage(res)}, {_cell(_iv(res, 'unavailable_min'), 1, '.1f', '')}"
+                         f", {_cell(_iv(res, 'join_ratio'), 0.01, '.1f', '%')}, "
+                         f"{_cell(_iv(res, 'join_p99_s'), 1, ',.1f', ' s')}"
+                         f"{_n(res, runs, 'lever')}")
+        lines.append(f"| {lab} | " + " | ".join(cells) + " |")
+    return lines
+
+
+def hot_key_text(runs: list[dict[str, Any]]) -> list[str]:
+    """The room key's write rate against the audience (crowd alone), over the seeds."""
     hk = [r for r in runs if r["group"] == "hot_key"]
-    if hk:
-        auds = sorted({r["audience"] for r in hk})
-        keys = sorted({r["hot_key_rps"] for r in hk})
-        lines += ["", "**The room key's write rate** (an assumption of the preset; crowd "
-                  "alone; outage in minutes, join ratio in brackets):", "",
-                  "| writes/s \\ audience | " + " | ".join(f"{a / 1e6:g}M" for a in auds) + " |",
-                  "|---|" + "---|" * len(auds)]
-        for k in keys:
-            cells = []
-            for a in auds:
-                res = find(runs, "hot_key", None, audience=a, hot_key_rps=k)
-                cells.append("" if res is None else
-                             f"{res['outage_min']:.0f}{'' if res['recovered'] else '+'} "
-                             f"({res['join_ratio']:.0%})")
-            lines.append(f"| {k:,.0f} | " + " | ".join(cells) + " |")
-    lines += hypotheses_text(runs, meta)
-    lines += capacity_text(meta)
-    return "\n".join(lines) + "\n"
+    if not hk:
+        return []
+    auds = sorted({r["audience"] for r in hk})
+    keys = sorted({r["hot_key_rps"] for r in hk})
+    lines = ["", f"**The room key's write rate** (an assumption of the preset; crowd alone; "
+             f"{seeds_of(runs, 'hot_key')}; outage in minutes, join ratio in brackets; "
+             f"marks as in the sweep):", "",
+             "| writes/s \\ audience | " + " | ".join(f"{a / 1e6:g}M" for a in auds) + " |",
+             "|---|" + "---|" * len(auds)]
+    for k in keys:
+        cells = []
+        for a in auds:
+            res = results_of(runs, "hot_key", None, audience=a, hot_key_rps=k)
+            cells.append(_grid_cell(res) + _n(res, runs, "hot_key"))
+        lines.append(f"| {k:,.0f} | " + " | ".join(cells) + " |")
+    return lines
 
 
 def _cell(iv: tuple[float, float, float] | None, scale: float = 1e6, fmt: str = ".2f",
@@ -1052,7 +1200,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     ap.add_argument("--out", default=str(HERE), help="output folder (default: this folder)")
     ap.add_argument("--jobs", type=int, default=min(2, os.cpu_count() or 1),
                     help="parallel processes")
-    ap.add_argument("--no-attribution", action="store_true", help="skip sim-attribute")
+    ap.add_argument("--no-attribution", action="store_true",
+                    help="skip sim-attribute (the findings quote the answer already in "
+                         "attribution/, if any)")
     ap.add_argument("--cache", default=None,
                     help="folder that keeps each run's figures; a rerun with the same folder "
                          "reuses them (same code assumed)")
@@ -1062,6 +1212,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                     help="comma-separated groups of runs to run (default: all of "
                          f"{', '.join(GROUPS)}); the rows of the other groups are kept from "
                          "results.json in the output folder")
+    ap.add_argument("--seeds", default=None,
+                    help="comma-separated seeds of the counterfactual, sweep, lever and "
+                         f"hot_key groups (default: {','.join(map(str, SEEDS))}; with "
+                         f"--smoke {','.join(map(str, SEEDS[:2]))}); the hypotheses group "
+                         "always runs on its own seeds")
     a = ap.parse_args(argv)
     out = Path(a.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -1072,11 +1227,15 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     unknown = set(groups) - set(GROUPS)
     if unknown:
         ap.error(f"unknown groups: {', '.join(sorted(unknown))}")
+    seeds = [int(x) for x in a.seeds.split(",")] if a.seeds else \
+        SEEDS[:2] if a.smoke else SEEDS
     timeline = set(TIMELINE_RUNS.values())
 
     def job_of(rs: list[dict[str, Any]]) -> tuple[Any, ...]:
+        """The time series are kept for the timeline's runs on the first seed only."""
         return (tuple(overrides_of(rs[0]["overrides"])), tuple(smoke_ov),
-                any((r["group"], r["label"]) in timeline for r in rs), a.cache)
+                any((r["group"], r["label"]) in timeline and r.get("seed") == SEEDS[0]
+                    for r in rs), a.cache)
 
     def run_all(rs: list[dict[str, Any]]) -> list[dict[str, Any]]:
         if a.cached_only and a.cache:
@@ -1089,7 +1248,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                     cached_run, a.jobs)
         return rs
 
-    runs = run_all(plan(a.smoke, groups))
+    runs = run_all(plan(a.smoke, groups, seeds))
     fit: dict[str, float] | None = None
     cap_rows: list[dict[str, Any]] = []
     if {"hypotheses", "capacity"} & set(groups):
@@ -1107,10 +1266,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         runs += probes
         if len(probes) == 2:
             cap_rows = capacity_search(out, fit, probes, a.jobs, kept_only=a.cached_only)
-    attr = None if (a.smoke or a.no_attribution or "counterfactual" not in groups) \
-        else attribution(out, smoke_ov, a.jobs)
+    attr = None if a.smoke else kept_attribution(out) if (
+        a.no_attribution or "counterfactual" not in groups) else attribution(out, smoke_ov, a.jobs)
     command = ("python experiments/x_spaces_2024/run.py" + (" --smoke" if a.smoke else "")
                + ("" if groups == GROUPS else f" --groups {','.join(groups)}")
+               + (f" --seeds {a.seeds}" if a.seeds else "")
                + (" --no-attribution" if a.no_attribution else "")
                + (" --cache DIR" if a.cache else "") + (" --cached-only" if a.cached_only else ""))
     date = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
