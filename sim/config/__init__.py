@@ -105,6 +105,7 @@ from .explain import (
     schema_type,
     unknown_key,
 )
+from .kinds import as_plain
 from .mitigation import (
     CHALLENGE_ENGAGE,
     ChallengeConfig,
@@ -188,6 +189,7 @@ __all__ = [
     "WaitingRoomConfig",
     "WarmPoolConfig",
     "allowed_keys",
+    "as_plain",
     "autoscaled_stations",
     "bound",
     "bounds",

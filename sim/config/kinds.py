@@ -19,7 +19,7 @@ so a config that was refused before is refused with the same message.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import asdict, fields, is_dataclass
+from dataclasses import fields, is_dataclass
 from enum import Enum
 from typing import Any
 
@@ -68,19 +68,21 @@ def check_kind_keys(prefix: str, block: Any, default: Any, uses: Mapping[str, tu
         value = getattr(block, name)
         if value != getattr(default, name):
             users = [k for k, keys in uses.items() if name in keys]
-            raise unused_key(f"{prefix}.{name}", _plain(value),
+            raise unused_key(f"{prefix}.{name}", as_plain(value),
                              shown or f"{prefix}.{selector}", kind, uses[kind], users, also,
                              group)
 
 
-def _plain(value: Any) -> Any:
-    """A value as the message shows it: names of enums as text, lists and mappings too."""
+def as_plain(value: Any) -> Any:
+    """A config (or any part of one) as plain data: the dict ``config.yaml`` reads back
+    as, with enums as their names, tuples and lists as lists and mappings as dicts. The
+    same as a round trip through OmegaConf's YAML, at a fraction of its cost."""
     if isinstance(value, Enum):
         return str(value.value)
     if is_dataclass(value) and not isinstance(value, type):
-        return _plain(asdict(value))
-    if isinstance(value, list):
-        return [_plain(v) for v in value]
+        return {f.name: as_plain(getattr(value, f.name)) for f in fields(value)}
+    if isinstance(value, list | tuple):
+        return [as_plain(v) for v in value]
     if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
+        return {k: as_plain(v) for k, v in value.items()}
     return value

@@ -19,8 +19,6 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from .describe import get
 
 # Hydra's own bookkeeping overrides, replaced by the directory the report is about.
@@ -48,10 +46,8 @@ def default_config(extra_dir: str | None = None) -> dict[str, Any] | None:
 
     None when they cannot be composed (a ``--config-dir`` that is gone).
     """
-    from omegaconf import OmegaConf
-
     from ..compose import compose
-    from ..config import ConfigError, to_config
+    from ..config import ConfigError, as_plain, to_config
 
     if extra_dir is not None and not Path(extra_dir).is_dir():
         return None
@@ -59,8 +55,8 @@ def default_config(extra_dir: str | None = None) -> dict[str, Any] | None:
         cfg = to_config(compose([], config_dir=extra_dir))
     except ConfigError:
         return None
-    loaded = yaml.safe_load(OmegaConf.to_yaml(OmegaConf.structured(cfg)))
-    return loaded if isinstance(loaded, dict) else None
+    plain: dict[str, Any] = as_plain(cfg)
+    return plain
 
 
 def flatten(d: Any, prefix: str = "") -> dict[str, Any]:
@@ -145,16 +141,13 @@ def config_diff(config: Mapping[str, Any], defaults: Mapping[str, Any] | None,
 def schema_keys(config: Mapping[str, Any]) -> set[str] | None:
     """The leaf keys of ``config`` once read through the current schema (which fills in
     every key it defines); None when the current schema no longer accepts it."""
-    from omegaconf import OmegaConf
-
-    from ..config import to_config
+    from ..config import as_plain, to_config
 
     try:
-        typed = to_config(dict(config))
-        loaded = yaml.safe_load(OmegaConf.to_yaml(OmegaConf.structured(typed)))
+        loaded = as_plain(to_config(dict(config)))
     except Exception:  # an old or hand-edited config the schema refuses
         return None
-    return set(flatten(loaded)) if isinstance(loaded, Mapping) else None
+    return set(flatten(loaded))
 
 
 def _at(d: Any, dotted: str) -> Any:
