@@ -19,8 +19,9 @@ attack ramp, the metrics tick.
    the scenario's time scales allows (each divided by the number of ticks it needs:
    ``TIMEOUT_TICKS`` per client timeout, ``BACKOFF_TICKS`` per backoff base and per
    impatient retry, ``EVENT_TICKS`` per outage, attack window or ramp, shedding age and
-   SLO window; a waiting room's load gate looks every 50 ms, as in exact mode; never
-   above the metrics tick), rounded down to a round number.
+   SLO window; a waiting room's load gate looks every 50 ms, as in exact mode; one tick
+   per shortest connection hold where the load could fill a connection limit,
+   ``connection_holds``; never above the metrics tick), rounded down to a round number.
 
 An explicit tick (``run.resolution_s: 0.5``) runs as asked; if it is coarser than the
 scenario's tick, the run warns once, naming the key and the tick it should be, and the
@@ -65,6 +66,9 @@ RETRY_ALLOWANCE = 1.5
 TIMEOUT_TICKS = 50
 BACKOFF_TICKS = 10
 EVENT_TICKS = 20
+# The share of a connection limit its load must fill at the shortest hold for that hold
+# to bound the tick (``connection_holds``).
+CONNECTION_BIND_SHARE = 0.5
 # Ticks are rounded down to one of these, so runs of similar scenarios share ticks.
 ROUND_TICKS = (1.0, 0.5, 0.25, 0.2, 0.1, 0.05, 0.025, 0.02, 0.01, 0.005, 0.0025, 0.002,
                0.001)
@@ -126,7 +130,43 @@ def time_scales(cfg: SimConfig) -> list[tuple[str, float, int]]:
     if wr.enabled and wr.watch:
         # The load gate looks at its station every tick (exact mode: every 50 ms).
         out.append(("architecture.waiting_room.watch", PAUSE_POLL_S, 1))
+    out += connection_holds(cfg)
     return [(k, float(s), n) for k, s, n in out if s is not None and s > 0]
+
+
+def connection_holds(cfg: SimConfig) -> list[tuple[str, float, int]]:
+    """The shortest time a request holds a connection of each limit that its load could
+    fill: (key, seconds, 1 tick).
+
+    A request holds a connection of its station's limit until its attempt ends, at least
+    the mean service times of the path from there. Cohort mode shares a limit that binds
+    among a tick's arrivals at the tick's end, with the connections given back during the
+    tick; it agrees with exact mode (Erlang B) while a tick is no longer than that hold,
+    and loses what exact mode reuses within a tick when it is longer. A limit counts
+    where the peak offered rate times that hold reaches ``CONNECTION_BIND_SHARE`` of it;
+    below that it does not bind at the short hold, and where requests hold longer
+    (queues, slow tiers) each tick is a smaller share of the hold."""
+    from .model import visit_ratios
+
+    arch = cfg.architecture
+    capped = {n: st for n, st in arch.stations.items() if st.connections_per_instance}
+    if not capped:
+        return []
+    names = list(arch.stations)
+    entry = visit_ratios(arch.entry, arch.routes, names)
+    legit = _peak_rate(arrival_curve(cfg)) * min(RETRY_ALLOWANCE, cfg.clients.retry.max_attempts)
+    out = []
+    for name, st in capped.items():
+        rate = legit * entry[name]
+        for v in cfg.attack.vectors.values():
+            if v.kind not in ("volumetric", "connection_exhaustion") and v.rate_rps > 0:
+                rate += v.rate_rps * visit_ratios(v.enter, arch.routes, names)[name]
+        after = visit_ratios(name, arch.routes, names)
+        hold = sum(k * arch.stations[n].service.mean_s for n, k in after.items())
+        cap = (st.connections_per_instance or 0) * st.instances
+        if rate * hold >= CONNECTION_BIND_SHARE * cap:
+            out.append((f"architecture.stations.{name}.connections_per_instance", hold, 1))
+    return out
 
 
 def scenario_tick(cfg: SimConfig) -> tuple[float, str]:

@@ -47,7 +47,12 @@ where something cuts through it:
   checked, and a request alone is late only if it starts after its deadline (not if
   its service runs past it);
 - admission: the rate limiter's tokens and the connection limit (``sim.engine.admission``,
-  the same bucket and cap the exact discipline uses), shared the same way.
+  the same bucket and cap the exact discipline uses), shared the same way, but with the
+  room exact mode's requests would have found arriving over the tick: the tokens the
+  tick adds as they come (``TokenBucket.admit_window``), the connections the walk of
+  the free count leaves (``connections_kept``). What a settle keeps starts at its own
+  arrivals where no queue is ahead of it (``_serve``'s ``since``), as exact mode's
+  admitted requests do, not at the tick's end.
 
 What a mean-rate treatment loses is the queueing delay of a station below saturation:
 an M/G/c queue with many busy workers makes some requests wait although the mean rate
@@ -125,7 +130,7 @@ import numpy as np
 import simpy
 from scipy.special import gammaincc
 
-from .admission import connections_free, hold_connections
+from .admission import connections_free, connections_kept, hold_connections
 from .clock import NORMAL, Due
 from .cohort import Cohort
 from .station import Station
@@ -292,6 +297,8 @@ class FluidStation(Station):
         self._contenders: list[Cohort] = []
         self._settle_pending = False
         self._contended = False
+        self._free0 = 0  # connections free when the contention of this tick began
+        self._t0, self._tokens0 = 0.0, 0.0  # when it began, and the tokens banked then
         self._fw_sum = 0.0  # recent fluid waits, weighted by count (time constant load_tau_s)
         self._fw_n = 0.0
         self._fw_t = 0.0
@@ -403,9 +410,10 @@ class FluidStation(Station):
             return
         # Contention: gather what arrives until the end of the tick, then share what the
         # limits allow among all of it in proportion to counts, as random arrivals would.
-        self._contenders.append(c)
         if not self._settle_pending:
+            self._mark_contention(now)
             self._arm_settle(now)
+        self._contenders.append(c)
 
     def _arm_settle(self, now: float) -> None:
         self._settle_pending = True
@@ -424,12 +432,13 @@ class FluidStation(Station):
         return INF if self.bucket is None else self.bucket.level(now)
 
     def _fits(self, n: int, now: float) -> bool:
-        if self.connections is not None and connections_free(self.connections) < n:
+        if self.connections is not None and connections_free(self.connections, now) < n:
             return False
         return self._tokens_at(now) >= n and self._room(now) >= n
 
-    def _take(self, c: Cohort, now: float, tokens_paid: bool = False) -> None:
-        """Admit the whole cohort (it fits every limit)."""
+    def _take(self, c: Cohort, now: float, tokens_paid: bool = False,
+              since: float | None = None) -> None:
+        """Admit the whole cohort (it fits every limit); ``since``: see ``_serve``."""
         if self.bucket is not None and not tokens_paid:
             self.bucket.spend(c.count, now)
         if self.connections is not None:
@@ -437,7 +446,7 @@ class FluidStation(Station):
         self._touch(now)
         self.queue.append(c)
         self.queued += c.count
-        self._serve(now)
+        self._serve(now, since)
         self.peak_queue = max(self.peak_queue, self.queued)
 
     def _share(self, group: list[Cohort], allowed: float, reason: str) -> list[Cohort]:
@@ -488,20 +497,38 @@ class FluidStation(Station):
         self._serve(now)
         group, self._contenders = self._contenders, []
         before = self.rejected
-        if self.bucket is not None:
-            group = self._share(group, self.bucket.level(now), "rate_limited")
+        if self.bucket is not None and group:
             # Admitted requests spend their tokens even if a later limit turns them away.
-            self.bucket.spend(sum(c.count for c in group), now)
+            took = self.bucket.admit_window([(c.count, c.enqueued_s, c.spread_s) for c in group],
+                                            self._t0, self._tokens0, now, self.service.gen)
+            group = self._share(group, took, "rate_limited")
         if self.connections is not None and group:
-            group = self._share(group, connections_free(self.connections), "connections_full")
+            n = sum(c.count for c in group)
+            kept = connections_kept(n, self._free0, connections_free(self.connections, now))
+            group = self._share(group, round(kept), "connections_full")
         group = self._share(group, self._room(now), "queue_full")
         # While a limit binds, every arrival waits for the end of its tick so that no cohort
         # takes what the others of the tick were due; the first tick without a cut ends it.
         self._contended = self.rejected > before
+        # What is kept was admitted as it arrived, not at the end of the tick: with no
+        # queue ahead of it, it starts at its arrivals (and holds its connections from
+        # then), as exact mode's requests do. Starting it at the tick's end would add up to
+        # a tick to its wait and to every hold, and start all of a tick's holds at once.
+        since = None if self.queue else now - self.resolution_s
         for c in group:
-            self._take(c, now, tokens_paid=True)
+            self._take(c, now, tokens_paid=True, since=since)
         if self._contended and not self._settle_pending:
+            self._mark_contention(now)
             self._arm_settle(now)
+
+    def _mark_contention(self, now: float) -> None:
+        """Note where a window of contention begins: its time, the connections free and
+        the tokens banked (what the settle at its end shares)."""
+        self._t0 = now
+        if self.connections is not None:
+            self._free0 = connections_free(self.connections, now)
+        if self.bucket is not None:
+            self._tokens0 = self.bucket.level(now)
 
     # -- service --------------------------------------------------------------------------
     def _load_rate(self, part: Cohort, now: float) -> float:
@@ -615,7 +642,10 @@ class FluidStation(Station):
         mean, var, k3 = shape(rho)
         return mean, var, k3, load_count(shape, min(rho, LOAD_RHO_CAP))
 
-    def _serve(self, now: float) -> None:
+    def _serve(self, now: float, since: float | None = None) -> None:
+        """Take on the queue's work up to the tick's end. ``since`` (before ``now``): the
+        cohorts may start as early as then, at their own arrivals, where the server had
+        room (cohorts admitted at the end of a contended tick)."""
         queue = self.queue
         if not queue:
             return
@@ -633,7 +663,8 @@ class FluidStation(Station):
             # Work is committed up to the tick's end, or up to the end of the head's
             # arrivals where they run past it (births gathered over a quiet window).
             lim = limit if t + w <= limit else t + w
-            start = self._start_at(t, w, head.count / rate, now, lim)
+            start = self._start_at(t, w, head.count / rate, now if since is None else since,
+                                   lim)
             if start >= lim:
                 resume = start - self.resolution_s
                 break
@@ -861,8 +892,9 @@ class FluidStation(Station):
         slow = self.slow_factor
         part.var_s += self.var_service * slow * slow + ec_var
         part.k3_s += self.k3_service * slow * slow * slow + ec_k3
+        # (A part admitted at the end of a contended tick may have started before now.)
         self.env.schedule(Due(self._done_cbs, part), NORMAL,  # type: ignore[arg-type]
-                          max(0.0, start - now) + ec_mean + mean_s)
+                          max(0.0, start + ec_mean + mean_s - now))
 
     def _batch_starts(self, m: int, queued: int, gap: float) -> tuple[float, float]:
         """The span of the starts and the mean wait of ``m`` requests that arrive at one

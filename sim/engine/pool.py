@@ -303,7 +303,16 @@ class Pool:
 
 
 class ConnectionLimit:
-    """At most ``per_instance × instances`` requests in flight beyond a proxy tier."""
+    """At most ``per_instance × instances`` requests in flight beyond a proxy tier.
+
+    A request gives its connection back when its attempt ends. In cohort mode a cohort's
+    requests end one after another over a window (they arrived, and finish, spread over
+    ``Cohort.spread_s``): ``release(n, now, over)`` gives the connections back evenly
+    over that window, as its requests finish, rather than all at its first. Given back
+    at once, each request would hold its connection for less than its time in flight
+    (by half the window, on average), and a limit that binds would admit too many.
+    ``drain(now)`` brings the count up to ``now``; ``draining`` is what the windows still
+    hold."""
 
     def __init__(self, per_instance: int, instances: int) -> None:
         if per_instance < 1:
@@ -312,6 +321,31 @@ class ConnectionLimit:
         self.limit = self.per_instance * instances
         self.in_use = 0
         self.peak = 0
+        self._windows: list[list[float]] = []  # [start, end, count, given back so far]
+
+    @property
+    def draining(self) -> int:
+        """Connections of ended requests that their windows have not given back yet."""
+        return int(sum(w[2] - w[3] for w in self._windows))
+
+    def free(self, now: float) -> int:
+        """Connections a new request could take at ``now``."""
+        if self._windows:
+            self.drain(now)
+        return self.limit - self.in_use
+
+    def drain(self, now: float) -> None:
+        """Give back what the release windows owe by ``now``."""
+        keep = []
+        for w in self._windows:
+            t0, t1, n, done = w
+            due = n if now >= t1 else int(n * (now - t0) / (t1 - t0))
+            if due > done:
+                self.in_use -= int(due - done)
+                w[3] = due
+            if due < n:
+                keep.append(w)
+        self._windows = keep
 
     def resize(self, instances: int) -> None:
         # Connections already open stay open; only new ones see the smaller limit.
@@ -325,5 +359,9 @@ class ConnectionLimit:
         self.peak = max(self.peak, self.in_use)
         return take
 
-    def release(self, n: int) -> None:
-        self.in_use -= n
+    def release(self, n: int, now: float = 0.0, over: float = 0.0) -> None:
+        """Give back ``n`` connections: at once, or evenly over ``[now, now + over)``."""
+        if over <= 0.0 or n <= 1:
+            self.in_use -= n
+            return
+        self._windows.append([now, now + over, n, 0])

@@ -85,11 +85,11 @@ class Network:
 
             def forward_end(c: Cohort) -> None:
                 if c.stop_at == name:
-                    _release(c)
+                    _release(c, st)
                     c.owner.on_finished(c, st)
                     return
                 if c.held:
-                    _release(c)
+                    _release(c, st)
                 c.owner.on_joined(c, st, None)
 
             return forward_end
@@ -98,7 +98,7 @@ class Network:
 
             def forward_one(c: Cohort) -> None:
                 if c.stop_at == name:
-                    _release(c)
+                    _release(c, st)
                     c.owner.on_finished(c, st)
                     return
                 offer_next(c)
@@ -108,7 +108,7 @@ class Network:
 
         def forward(c: Cohort) -> None:
             if c.stop_at == name:
-                _release(c)
+                _release(c, st)
                 c.owner.on_finished(c, st)
                 return
             if nxt is None:
@@ -152,7 +152,7 @@ class Network:
 
     def _exit(self, c: Cohort, st: Station, pool: Pool | None) -> None:
         if pool is None:
-            _release(c)
+            _release(c, st)
             c.owner.on_joined(c, st, None)
             return
         placements = pool.acquire(c.count)
@@ -162,30 +162,32 @@ class Network:
         if taken < c.count:
             lost = c.split(c.count - taken) if taken else c
             self.slots_full[st.name] = self.slots_full.get(st.name, 0) + lost.count
-            _release(lost)
+            _release(lost, st)
             lost.owner.on_failed(lost, st, "slots_full")
             if not taken:
                 return
-        _release(c)
+        _release(c, st)
         c.owner.on_joined(c, st, placements)
 
     def _make_reject(self, st: Station) -> Any:
         def reject(c: Cohort, reason: str) -> None:
-            _release(c)
+            _release(c, st)
             c.owner.on_failed(c, st, reason)
 
         return reject
 
     def _make_expire(self, st: Station) -> Any:
         def expire(c: Cohort) -> None:
-            _release(c)
+            _release(c, st)
             c.owner.on_expired(c, st)
 
         return expire
 
 
-def _release(c: Cohort) -> None:
+def _release(c: Cohort, st: Station) -> None:
+    """Give back the connections ``c`` holds; a cohort's requests end over its spread."""
     if c.held:
+        now = st.env.now
         for limit in c.held:
-            limit.release(c.count)
+            limit.release(c.count, now, c.spread_s)
         c.held = None

@@ -178,6 +178,7 @@ class QuietWindows:
             if b is not None and (offered > QUIET_RHO * b.rate or b.level(st.env.now) < 2 * n):
                 return False
             lim = st.connections
-            if lim is not None and connections_free(lim) < max(2 * n, (1 - QUIET_RHO) * lim.limit):
+            if lim is not None and connections_free(lim, st.env.now) < max(
+                    2 * n, (1 - QUIET_RHO) * lim.limit):
                 return False
         return True
