@@ -69,13 +69,18 @@ class TokenBucket:
         tick's tokens). The window is walked in bins small against the burst (at most
         ``WINDOW_BINS``): each cohort's requests drawn at random over the bins of its own
         arrivals, the tokens added evenly, the burst capping the bank at each bin's end;
-        within a bin, what arrives takes what the bin has."""
+        within a bin, what arrives takes what the bin has. Where the bank cannot reach
+        the burst within the window (what it holds and what the window adds fit), one
+        bin is the walk."""
         n = sum(a[0] for a in arrivals)
         span = max(0.0, now - t0)
-        step_bins = math.ceil(4 * n / max(self.burst, 1.0)) if span > 0 else 1
-        bins = max(1, min(WINDOW_BINS, step_bins))
+        level = min(self.burst, level0)
+        bins = 1
+        if level + self.rate * span > self.burst:
+            # The burst can cap the bank within the window: walk it.
+            bins = max(1, min(WINDOW_BINS, math.ceil(4 * n / max(self.burst, 1.0))))
         counts = _binned(arrivals, t0, span, bins, gen)
-        level, add, took = min(self.burst, level0), self.rate * span / bins, 0
+        add, took = self.rate * span / bins, 0
         for a in counts:
             avail = level + add
             k = min(a, int(avail))
