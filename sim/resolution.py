@@ -63,7 +63,7 @@ RETRY_ALLOWANCE = 1.5
 # Ticks per client timeout. Measured on experiment=x_spaces_2024 (5 s timeout, joined
 # share of arrivals): 0.507 at 0.25 s (20 ticks), 0.548 at 0.1 s (50), 0.556 at 0.05 s,
 # 0.556 at 0.025 s: at 50 ticks the share is within 0.8 points of a tick four times finer.
-# Since a contended tick's admissions start at their arrivals: 0.5557 at 0.1 s and 0.5557
+# Since a contended tick's admissions start at their arrivals: 0.5560 at 0.1 s and 0.5557
 # at 0.025 s (2026-12-04, seed 1).
 TIMEOUT_TICKS = 50
 BACKOFF_TICKS = 10
