@@ -11,19 +11,19 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
-BEGIN, END = "<!-- results:begin -->", "<!-- results:end -->"
 
-
-def update_readme(readme: Path, text: str) -> None:
-    """Replace the block between the results markers of ``readme`` with ``text`` (nothing
-    happens without the file or its markers)."""
+def update_readme(readme: Path, text: str, block: str = "results") -> None:
+    """Replace the block between ``<!-- block:begin -->`` and ``<!-- block:end -->`` of
+    ``readme`` (the results markers by default) with ``text`` (nothing happens without
+    the file or its markers)."""
     if not readme.exists():
         return
+    begin, end = f"<!-- {block}:begin -->", f"<!-- {block}:end -->"
     body = readme.read_text()
-    if BEGIN in body and END in body:
-        head, rest = body.split(BEGIN, 1)
-        _, tail = rest.split(END, 1)
-        readme.write_text(f"{head}{BEGIN}\n{text}{END}{tail}")
+    if begin in body and end in body:
+        head, rest = body.split(begin, 1)
+        _, tail = rest.split(end, 1)
+        readme.write_text(f"{head}{begin}\n{text}{end}{tail}")
 
 
 Run = dict[str, Any]

@@ -548,7 +548,7 @@ def write_tables(out: Path, rows: list[dict[str, Any]], sens: list[dict[str, Any
     readme = out / "README.md"
     update_readme(readme, blocks["results"])
     for name in ("sensitivity", "convergence"):
-        fill_block(readme, name, blocks[name])
+        update_readme(readme, blocks[name], name)
 
 
 def read_rows(path: Path) -> list[dict[str, Any]]:
@@ -572,18 +572,6 @@ def tables_from_files(out: Path) -> None:
     write_tables(out, rows, read_rows(out / "sensitivity.csv"),
                  read_rows(out / "convergence.csv"), read_rows(out / "slo_check.csv"),
                  int(rows[0]["audience"]), low, low)
-
-
-def fill_block(readme: Path, name: str, text: str) -> None:
-    """Replace the block between ``<!-- name:begin -->`` and ``<!-- name:end -->``."""
-    begin, end = f"<!-- {name}:begin -->", f"<!-- {name}:end -->"
-    if not readme.exists():
-        return
-    body = readme.read_text()
-    if begin in body and end in body:
-        head, rest = body.split(begin, 1)
-        _, tail = rest.split(end, 1)
-        readme.write_text(f"{head}{begin}\n{text}{end}{tail}")
 
 
 # -- figures --------------------------------------------------------------------------------
