@@ -351,7 +351,10 @@ class ConnectionLimit:
         # Connections already open stay open; only new ones see the smaller limit.
         self.limit = self.per_instance * instances
 
-    def acquire(self, n: int) -> int:
+    def acquire(self, n: int, now: float | None = None) -> int:
+        """Take up to ``n`` connections (at ``now``, given back what windows owe)."""
+        if now is not None and self._windows:
+            self.drain(now)
         take = min(n, self.limit - self.in_use)
         if take <= 0:
             return 0

@@ -254,7 +254,7 @@ class AttackVector:
     def _hold(self, c: Cohort) -> None:
         limit = self.station.connections
         n = c.count
-        took = n if limit is None else limit.acquire(n)
+        took = n if limit is None else limit.acquire(n, self.station.env.now)
         if took < n:
             self.rejected += n - took
         if took:
