@@ -127,3 +127,28 @@ def test_smoke_hypotheses_against_the_reported_facts(tmp_path: Path) -> None:
     assert "**The board's question" in (tmp_path / "findings.md").read_text()
     with (tmp_path / "results.csv").open() as fh:
         assert {r["group"] for r in csv.DictReader(fh)} == {"counterfactual", "hypotheses"}
+
+
+def test_sensitivity_smoke_moves_one_assumption_at_a_time(tmp_path: Path) -> None:
+    """``sensitivity.py --smoke``: every variant on both headline cells and two seeds,
+    the crowd alone without the flood and the other with it, and a row of the table per
+    variant."""
+    spec = importlib.util.spec_from_file_location("x_spaces_2024_sensitivity",
+                                                  STUDY / "sensitivity.py")
+    assert spec is not None and spec.loader is not None
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    mod.main(["--smoke", "--out", str(tmp_path)])
+    with (tmp_path / "sensitivity.csv").open() as fh:
+        rows = list(csv.DictReader(fh))
+    assert len(rows) == len(mod.VARIANTS) * len(mod.CELLS) * 2
+    for r in rows:
+        served = int(r["attack_served"])
+        assert (served == 0) == (r["cell"] == "crowd alone"), r
+    timeout = [r for r in rows if r["variant"].startswith("client timeout 10")]
+    preset = [r for r in rows if r["variant"] == "the preset"]
+    assert [r["arrived"] for r in timeout] == [r["arrived"] for r in preset]  # same crowd
+    text = mod.table([{**r, "join_ratio": float(r["join_ratio"]),
+                       "outage_min": float(r["outage_min"]), "slo_met": r["slo_met"] == "True",
+                       "seed": int(r["seed"])} for r in rows])
+    assert all(f"| {v} |" in text for v, _ in mod.VARIANTS)
