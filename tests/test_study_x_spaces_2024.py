@@ -150,5 +150,6 @@ def test_sensitivity_smoke_moves_one_assumption_at_a_time(tmp_path: Path) -> Non
     assert [r["arrived"] for r in timeout] == [r["arrived"] for r in preset]  # same crowd
     text = mod.table([{**r, "join_ratio": float(r["join_ratio"]),
                        "outage_min": float(r["outage_min"]), "slo_met": r["slo_met"] == "True",
-                       "seed": int(r["seed"])} for r in rows])
+                       "recovered": r["recovered"] == "True", "seed": int(r["seed"])}
+                      for r in rows])
     assert all(f"| {v} |" in text for v, _ in mod.VARIANTS)

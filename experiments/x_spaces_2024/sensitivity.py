@@ -27,7 +27,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parents[1]))  # for experiments.study, from a clone
 sys.path.insert(0, str(HERE))
 
-from run import NO_ATTACK, SEEDS, _interval, one_run, overrides_of  # noqa: E402
+from run import NO_ATTACK, SEEDS, _cell, _iv, _outage, one_run, overrides_of  # noqa: E402
 
 from experiments.study import update_readme, write_csv  # noqa: E402
 
@@ -57,7 +57,8 @@ def plan(seeds: list[int]) -> list[dict[str, Any]]:
 
 
 def table(rows: list[dict[str, Any]]) -> str:
-    """The README block: per variant, each cell's joined share and outage over the seeds."""
+    """The README block: per variant, each cell's joined share and outage over the seeds,
+    in the cells of ``run.py``'s tables (an outage still running at the horizon marked)."""
     seeds = sorted({r["seed"] for r in rows})
     head = ["variant", *(f"{c}: {k}" for c, _ in CELLS for k in ("joined", "outage (min)",
                                                                   "SLO holds"))]
@@ -67,17 +68,10 @@ def table(rows: list[dict[str, Any]]) -> str:
         cells = []
         for c, _ in CELLS:
             rs = [r for r in rows if r["variant"] == v and r["cell"] == c]
-            j = _interval([100 * r["join_ratio"] for r in rs])
-            o = _interval([r["outage_min"] for r in rs])
-            cells += [_range(j, "%"), _range(o, ""),
+            cells += [_cell(_iv(rs, "join_ratio"), 0.01, ".1f", "%"), _outage(rs),
                       f"{sum(bool(r['slo_met']) for r in rs)}/{len(rs)}"]
         lines.append(f"| {v} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
-
-
-def _range(iv: tuple[float, float, float], unit: str) -> str:
-    m, lo, hi = (f"{x:.1f}" for x in iv)
-    return f"{m}{unit}" if m == lo == hi else f"{m}{unit} [{lo}–{hi}]"
 
 
 def main(argv: list[str] | None = None) -> None:
