@@ -157,12 +157,12 @@ def connection_holds(cfg: SimConfig) -> list[tuple[str, float, int]]:
     names = list(arch.stations)
     entry = visit_ratios(arch.entry, arch.routes, names)
     legit = _peak_rate(arrival_curve(cfg)) * min(RETRY_ALLOWANCE, cfg.clients.retry.max_attempts)
+    floods = [(v.rate_rps, visit_ratios(v.enter, arch.routes, names))
+              for v in cfg.attack.vectors.values()
+              if v.kind not in ("volumetric", "connection_exhaustion") and v.rate_rps > 0]
     out = []
     for name, st in capped.items():
-        rate = legit * entry[name]
-        for v in cfg.attack.vectors.values():
-            if v.kind not in ("volumetric", "connection_exhaustion") and v.rate_rps > 0:
-                rate += v.rate_rps * visit_ratios(v.enter, arch.routes, names)[name]
+        rate = legit * entry[name] + sum(r * visits[name] for r, visits in floods)
         after = visit_ratios(name, arch.routes, names)
         hold = sum(k * arch.stations[n].service.mean_s for n, k in after.items())
         cap = (st.connections_per_instance or 0) * st.instances
