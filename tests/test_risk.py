@@ -219,6 +219,62 @@ def test_a_key_set_to_null_takes_the_kind_of_number_its_validation_asks_for() ->
     assert all(isinstance(v, int) and 1 <= v <= 100 for v in drawn)
 
 
+GROUPS = {"mitigation": ["none", "waf", "challenge"], "arrivals": ["constant", "ramp"]}
+
+
+@pytest.mark.parametrize("samples", [5, 12, 31])
+@pytest.mark.parametrize("batch", [1, 3, 25])
+def test_config_group_inputs_cut_jobs_by_their_choices(samples: int, batch: int) -> None:
+    """Every sample is in one job; a job's samples share their group choices, which are
+    its overrides; no job is larger than the batch."""
+    study = plan_study(compose(STATION), {"inputs": {
+        "arrivals.rate": "uniform(10,40)", "mitigation": "choice(none,waf,challenge)"},
+        "samples": samples, "batch": batch}, groups=GROUPS)
+    assert study.groups == ("mitigation",)
+    seen = sorted(s["sample"] for js in study.plan.values() for s in js)
+    assert seen == list(range(samples))
+    for b, js in study.plan.items():
+        assert 1 <= len(js) <= batch
+        assert study.overrides[b] == [f"mitigation={js[0]['inputs']['mitigation']}"]
+        assert {s["inputs"]["mitigation"] for s in js} == {js[0]["inputs"]["mitigation"]}
+    drawn = {v["mitigation"] for v in study.design.values}
+    assert drawn <= {"none", "waf", "challenge"} and (samples < 3 or len(drawn) == 3)
+
+
+def test_value_inputs_alone_keep_consecutive_jobs_and_no_overrides() -> None:
+    study = plan_study(compose(STATION), {"inputs": {"arrivals.rate": "uniform(10,40)"},
+                                          "samples": 10, "batch": 4}, groups=GROUPS)
+    assert study.groups == () and study.overrides == {}
+    assert [[s["sample"] for s in js] for js in study.plan.values()] == [
+        [0, 1, 2, 3], [4, 5, 6, 7], [8, 9]]
+
+
+@pytest.mark.parametrize(("text", "words"), [
+    ("choice(none,wafx)", ["'wafx' is not an option of the config group mitigation",
+                           "challenge, none, waf"]),
+    ("uniform(0,1)", ["mitigation is a config group, drawn only with choice",
+                      "choice(a,b,...) among challenge, none, waf"]),
+    ("choice(", ["not of the form name(arguments)"]),
+])
+def test_a_bad_group_input_is_one_paragraph(text: str, words: list[str]) -> None:
+    with pytest.raises(ConfigError) as info:
+        plan_study(compose(STATION), {"inputs": {"mitigation": text}, "samples": 4},
+                   groups=GROUPS)
+    msg = str(info.value)
+    assert len(msg.strip().splitlines()) == 1 and msg.startswith("Invalid configuration")
+    assert "hydra.sweeper.inputs.mitigation" in msg and all(w in msg for w in words), msg
+
+
+def test_a_job_composed_with_other_choices_records_an_error() -> None:
+    from omegaconf import OmegaConf
+
+    plain = OmegaConf.to_container(compose(STATION))
+    assert isinstance(plain, dict)
+    cfg = OmegaConf.create({**plain, "hydra": {"runtime": {"choices": {"mitigation": "none"}}}})
+    record = run_sample(cfg, {"mitigation": "waf"}, 1, BLOCKING, groups=("mitigation",))
+    assert record["failed"] is None and "composed with mitigation=none" in record["error"]
+
+
 @pytest.mark.parametrize(("given", "key"), [
     ({}, "hydra.sweeper.inputs"), ({"samples": 1}, "hydra.sweeper.samples"),
     ({"sampler": "random"}, "hydra.sweeper.sampler"), ({"batch": 0}, "hydra.sweeper.batch"),
@@ -282,6 +338,27 @@ def test_sweeper_writes_risk_json_and_report_and_resumes(tmp_path: Path) -> None
     assert again.returncode == 0, again.stderr
     assert "round 1 of 1: jobs 1..1 (4 samples)" in again.stderr
     assert json.loads((out / "risk.json").read_text()) == risk
+
+
+def test_a_config_group_input_composes_each_job_with_its_choice(tmp_path: Path) -> None:
+    """``arrivals`` drawn between two of its options: each job is launched with its
+    samples' choice (its overrides and Hydra's choices say so) and runs it."""
+    out = tmp_path / "risk"
+    proc = risk_sweep(['hydra.sweeper.inputs.arrivals="choice(constant,ramp)"',
+                       "hydra.sweeper.samples=6", "hydra.sweeper.batch=2",
+                       "hydra.sweeper.metric=legit.join_ratio", "hydra.sweeper.fail_below=0.5",
+                       *STATION[:-2], "run.horizon_s=120", "run.progress=false",
+                       f"hydra.sweep.dir={out}"], tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    risk = json.loads((out / "risk.json").read_text())
+    assert risk["judged"] == 6 and risk["errors"] == 0
+    assert risk["inputs"]["arrivals"]["distribution"] == "choice(constant, ramp)"
+    for job in risk["jobs"]:
+        d = out / str(job["batch_job"]) / ".hydra"
+        assert f"arrivals={job['inputs']['arrivals']}" in (d / "overrides.yaml").read_text()
+        hydra_cfg = (d / "hydra.yaml").read_text()
+        assert f"arrivals: {job['inputs']['arrivals']}\n" in hydra_cfg
+    assert {j["inputs"]["arrivals"] for j in risk["jobs"]} == {"constant", "ramp"}
 
 
 def test_command_refuses_a_malformed_distribution(tmp_path: Path) -> None:

@@ -34,24 +34,28 @@ class BatchTask:
     """The task function of a risk study's jobs; picklable, so any launcher can ship it.
 
     ``plan`` maps a job number to its samples (``sample``, ``seed``, ``inputs``);
-    ``judging`` holds ``metric``, ``fail_below``, ``fail_above``.
+    ``judging`` holds ``metric``, ``fail_below``, ``fail_above``; ``groups`` names the
+    inputs that are config groups, which the job's own overrides chose (Hydra composed
+    ``cfg`` with them), so they are not set again.
     """
 
     def __init__(self, plan: Mapping[int, list[dict[str, Any]]],
-                 judging: Mapping[str, Any]) -> None:
+                 judging: Mapping[str, Any], groups: tuple[str, ...] = ()) -> None:
         self.plan = {int(k): list(v) for k, v in plan.items()}
         self.judging = dict(judging)
+        self.groups = tuple(groups)
 
     def __call__(self, cfg: Any) -> dict[str, Any]:
         from hydra.core.hydra_config import HydraConfig
 
         hc = HydraConfig.get()
         return run_batch(cfg, self.plan[int(hc.job.num)], Path(hc.runtime.output_dir),
-                         self.judging, job=int(hc.job.num))
+                         self.judging, job=int(hc.job.num), groups=self.groups)
 
 
 def run_batch(cfg: Any, samples: list[dict[str, Any]], outdir: Path,
-              judging: Mapping[str, Any], job: int = 0) -> dict[str, Any]:
+              judging: Mapping[str, Any], job: int = 0,
+              groups: tuple[str, ...] = ()) -> dict[str, Any]:
     """Run ``samples`` on copies of ``cfg``, recording each in ``outdir``; return the
     records (``{"status": "ok", "records": [...]}``)."""
     from sim.atomic import atomic_write_text
@@ -65,7 +69,7 @@ def run_batch(cfg: Any, samples: list[dict[str, Any]], outdir: Path,
                 and old.get("inputs") == s["inputs"] and not old.get("error"):
             records.append(old)
             continue
-        records.append({**run_sample(cfg, s["inputs"], int(s["seed"]), judging),
+        records.append({**run_sample(cfg, s["inputs"], int(s["seed"]), judging, groups),
                         "sample": int(s["sample"]), "job": job})
         atomic_write_text(outdir / BATCH_FILE, json.dumps(records, indent=1) + "\n")
     atomic_write_text(outdir / BATCH_FILE, json.dumps(records, indent=1) + "\n")
@@ -78,9 +82,11 @@ def run_batch(cfg: Any, samples: list[dict[str, Any]], outdir: Path,
 
 
 def run_sample(cfg: Any, inputs: Mapping[str, Any], seed: int,
-               judging: Mapping[str, Any]) -> dict[str, Any]:
+               judging: Mapping[str, Any], groups: tuple[str, ...] = ()) -> dict[str, Any]:
     """One sample: ``cfg`` with ``inputs`` set and seeded ``seed``, simulated in-process
-    and judged; its record (with ``error`` instead of a verdict if it could not run)."""
+    and judged; its record (with ``error`` instead of a verdict if it could not run).
+    The config groups among the inputs (``groups``) were chosen when ``cfg`` was composed,
+    and are checked, not set."""
     from omegaconf import DictConfig, OmegaConf, open_dict, read_write
 
     from sim.analysis.failure_point import judge
@@ -93,12 +99,14 @@ def run_sample(cfg: Any, inputs: Mapping[str, Any], seed: int,
                               "unjudged": None, "error": None}
     start = time.perf_counter()
     try:
+        _check_choices(cfg, inputs, groups)
         c = OmegaConf.create(OmegaConf.to_container(cfg, resolve=False))
         assert isinstance(c, DictConfig)
         with read_write(c), open_dict(c):
             c.pop("hydra", None)
             for key, v in inputs.items():
-                OmegaConf.update(c, key, v, merge=True)
+                if key not in groups:
+                    OmegaConf.update(c, key, v, merge=True)
             OmegaConf.update(c, "run.seed", seed)
             OmegaConf.update(c, "run.report", False)
             OmegaConf.update(c, "run.progress", False)
@@ -118,6 +126,19 @@ def run_sample(cfg: Any, inputs: Mapping[str, Any], seed: int,
                   figures={k: value(summary, k) for k in FIGURES},
                   wall_s=round(time.perf_counter() - start, 3))
     return record
+
+
+def _check_choices(cfg: Any, inputs: Mapping[str, Any], groups: tuple[str, ...]) -> None:
+    """The job's config must have been composed with the sample's group choices (where
+    it says what it was composed with)."""
+    from omegaconf import OmegaConf
+
+    choices = OmegaConf.select(cfg, "hydra.runtime.choices", default=None)
+    for g in groups:
+        got = choices.get(g) if choices is not None else str(inputs[g])
+        if str(got) != str(inputs[g]):
+            raise ValueError(f"the job was composed with {g}={got}, the sample drew "
+                             f"{g}={inputs[g]}")
 
 
 def _recorded(path: Path) -> dict[int, dict[str, Any]]:

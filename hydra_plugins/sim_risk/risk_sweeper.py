@@ -10,7 +10,9 @@ sequence or a Saltelli design (``sampler``; ``sim.analysis.risk_design``), each 
 own seed derived from ``seed`` (by default ``run.seed``). The samples are cut into jobs
 of ``batch`` samples, launched through ``self.launcher`` (joblib by default, Ray,
 SLURM: whatever ``hydra/launcher`` names), a round of ``jobs_per_round`` jobs at a
-time; each job runs its samples in-process (``hydra_plugins.sim_risk.batch``). A sample
+time; each job runs its samples in-process (``hydra_plugins.sim_risk.batch``). An input
+may also be a config group drawn with ``choice(none,waf)``: a job's samples then share
+their choices, passed to the job as overrides (``hydra_plugins.sim_risk.settings``). A sample
 fails as a probe of the failure-point sweeper fails (``metric``, ``fail_below``,
 ``fail_above``; ``slo.met`` by default).
 
@@ -97,13 +99,14 @@ class RiskSweeper(Sweeper):
         from sim.config import ConfigError
 
         try:
-            self.study = plan_study(config, self.settings, workers=_workers(config))
+            self.study = plan_study(config, self.settings, workers=_workers(config),
+                                    groups=_groups(config, hydra_context))
         except ConfigError as exc:  # one paragraph and exit status 2, as the command's
             print(f"sim: {exc}", file=sys.stderr, flush=True)
             raise SystemExit(2) from None
         self.config = config
         self.hydra_context = hydra_context
-        task = BatchTask(self.study.plan, self.study.judging)
+        task = BatchTask(self.study.plan, self.study.judging, self.study.groups)
         self.launcher = Plugins.instance().instantiate_launcher(
             hydra_context=hydra_context, task_function=task, config=config)
 
@@ -132,8 +135,9 @@ class RiskSweeper(Sweeper):
                   f"({sum(len(study.plan[b]) for b in jobs)} samples)", file=sys.stderr,
                   flush=True)
             for run in _contiguous(jobs):
-                results = self.launcher.launch([list(base) for _ in run],
-                                               initial_job_idx=run[0])
+                results = self.launcher.launch(
+                    [[*base, *study.overrides.get(b, [])] for b in run],
+                    initial_job_idx=run[0])
                 returns.append(results)
                 for b, job in zip(run, results, strict=True):
                     records.update(_records(job, study.plan[b]))
@@ -159,6 +163,15 @@ def _workers(config: DictConfig) -> int:
     if isinstance(n, int) and n > 0:
         return n
     return os.cpu_count() or 1
+
+
+def _groups(config: DictConfig, hydra_context: HydraContext) -> dict[str, list[str]]:
+    """The config groups of this run (``hydra.runtime.choices``, less Hydra's own), each
+    with the options it could take: what an input may draw with ``choice``."""
+    choices = OmegaConf.select(config, "hydra.runtime.choices", default=None) or {}
+    loader = hydra_context.config_loader
+    return {str(g): list(loader.get_group_options(str(g))) for g in choices
+            if not str(g).startswith("hydra")}
 
 
 def _contiguous(jobs: list[int]) -> list[list[int]]:

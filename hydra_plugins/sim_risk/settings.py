@@ -7,13 +7,19 @@ sample is judged. Any problem raises ``sim.ConfigError`` with one paragraph nami
 key and what is allowed, before anything runs:
 
 - an input must name a config key that holds a value (a number, or for ``choice`` any
-  plain value), not a config group or a block of keys;
+  plain value), or a config group (``mitigation``, ``attack``) drawn with ``choice``
+  among that group's options; not a block of keys;
 - its distribution must be one of the forms of ``sim.analysis.risk_inputs``;
 - every value its distribution can draw must be one the config allows (read from the
   config's own validation, as the failure-point sweeper reads a parameter's range,
   ``allowed_for``): a normal belief about a rate that can draw a negative rate is
   refused, with the value and the range allowed. A key set to null (a queue without a
   limit) takes whole numbers where its validation asks for an integer.
+
+A config group cannot be set on a composed config, so samples that draw one are cut into
+jobs by the options they drew: every sample of a job has the same choices, and the job
+is launched with them as overrides (``mitigation=waf``), composed by Hydra as the
+command line would compose it (``Study.overrides``).
 
 ``inputs`` may be given flat (``arrivals.audience: loguniform(1e5,1e6)``) or nested as
 the command line nests ``hydra.sweeper.inputs.arrivals.audience=...``; both name the
@@ -52,6 +58,8 @@ class Study:
     settings: dict[str, Any]
     jobs_per_round: int
     fingerprint: dict[str, Any] = field(default_factory=dict)
+    groups: tuple[str, ...] = ()             # inputs that are config groups
+    overrides: dict[int, list[str]] = field(default_factory=dict)  # job -> group choices
 
     @property
     def keys(self) -> list[str]:
@@ -85,14 +93,19 @@ class Study:
         return out
 
 
-def plan_study(config: Any, given: Mapping[str, Any], workers: int = 1) -> Study:
+def plan_study(config: Any, given: Mapping[str, Any], workers: int = 1,
+               groups: Mapping[str, list[str]] | None = None) -> Study:
     """Check the settings against ``config`` (the composed run config, with or without
-    Hydra's node) and plan the study; raise ``ConfigError`` on any problem."""
+    Hydra's node) and plan the study; raise ``ConfigError`` on any problem. ``groups``
+    maps the config groups an input may draw to their options (the sweeper reads them
+    from Hydra; without it, no input may be a config group)."""
     from sim.analysis.risk import fingerprint
-    from sim.analysis.risk_design import batches, default_batch, make_design
+    from sim.analysis.risk_design import default_batch, make_design
 
     s = check_settings(config, given)
-    inputs = _distributions(config, s["inputs"])
+    groups = dict(groups or {})
+    inputs = _distributions(config, s["inputs"], groups)
+    drawn_groups = tuple(d.key for d in inputs if d.key in groups)
     seed = s["seed"] if s["seed"] is not None else int(
         OmegaConf.select(config, "run.seed", default=1))
     s["seed"] = seed
@@ -100,13 +113,31 @@ def plan_study(config: Any, given: Mapping[str, Any], workers: int = 1) -> Study
     _check_drawn(config, inputs, design)
     batch = s["batch"] or default_batch(design.size, workers)
     s["batch"] = batch
+    jobs = _jobs(design, drawn_groups, batch)
     plan = {b: [{"sample": j, "seed": design.seeds[j], "inputs": design.values[j]}
-                for j in r] for b, r in enumerate(batches(design.size, batch))}
+                for j in js] for b, (_, js) in enumerate(jobs)}
+    overrides = {b: [f"{g}={c}" for g, c in zip(drawn_groups, combo, strict=True)]
+                 for b, (combo, _) in enumerate(jobs) if drawn_groups}
     judging = {k: s[k] for k in ("metric", "fail_below", "fail_above")}
     per_round = s["jobs_per_round"] or 2 * max(1, workers)
     base = OmegaConf.select(config, "name", default=None)
     return Study(inputs, design, plan, judging, s, per_round,
-                 {**fingerprint(design, inputs, judging), "batch": batch, "name": base})
+                 {**fingerprint(design, inputs, judging), "batch": batch, "name": base},
+                 drawn_groups, overrides)
+
+
+def _jobs(design: Any, groups: tuple[str, ...], batch: int
+          ) -> list[tuple[tuple[str, ...], list[int]]]:
+    """The samples cut into jobs of at most ``batch``: consecutive samples, except that a
+    job's samples share their config-group choices (the options in the order they are
+    first drawn); each job with those choices."""
+    from sim.analysis.risk_design import batches
+
+    by_choice: dict[tuple[str, ...], list[int]] = {}
+    for j in range(design.size):
+        by_choice.setdefault(tuple(str(design.values[j][g]) for g in groups), []).append(j)
+    return [(combo, [js[i] for i in r]) for combo, js in by_choice.items()
+            for r in batches(len(js), batch)]
 
 
 def check_settings(config: Any, given: Mapping[str, Any]) -> dict[str, Any]:
@@ -152,13 +183,18 @@ def flatten_inputs(inputs: Mapping[str, Any], prefix: str = "") -> dict[str, Any
     return out
 
 
-def _distributions(config: Any, inputs: Mapping[str, Any]) -> list[Any]:
-    """Each input's ``Distribution``, its key checked against the config."""
+def _distributions(config: Any, inputs: Mapping[str, Any],
+                   groups: Mapping[str, list[str]]) -> list[Any]:
+    """Each input's ``Distribution``, its key checked against the config (or, for a
+    config group, its options against the group's)."""
     from sim.analysis.risk_inputs import BadDistribution, parse
     from sim.config import ConfigError
 
     out = []
     for key, text in inputs.items():
+        if key in groups:
+            out.append(_group_choice(key, text, groups[key]))
+            continue
         node = OmegaConf.select(config, key, default=_ABSENT, throw_on_missing=False) \
             if key and not key.startswith("hydra.") else _ABSENT
         if node is _ABSENT or isinstance(node, DictConfig | dict | list) \
@@ -167,8 +203,8 @@ def _distributions(config: Any, inputs: Mapping[str, Any]) -> list[Any]:
                 f"Invalid configuration: hydra.sweeper.inputs.{key} names "
                 f"{'no key' if node is _ABSENT else 'a block of keys'} of the config; allowed: "
                 f"a config key that holds a value, such as arrivals.audience, arrivals.rate "
-                f"or architecture.stations.join.instances (a config group such as "
-                f"architecture cannot be drawn).")
+                f"or architecture.stations.join.instances, or a config group drawn with "
+                f"choice(...) such as mitigation or attack.")
         try:
             d = parse(key, text, integer=_whole(config, key, node))
         except BadDistribution as exc:
@@ -180,6 +216,29 @@ def _distributions(config: Any, inputs: Mapping[str, Any]) -> list[Any]:
                 f"that is not a number.")
         out.append(d)
     return out
+
+
+def _group_choice(key: str, text: Any, options: list[str]) -> Any:
+    """The ``choice`` among options of config group ``key``; anything else is refused."""
+    from sim.analysis.risk_inputs import BadDistribution, parse
+    from sim.config import ConfigError
+
+    try:
+        d = parse(key, text)
+    except BadDistribution as exc:
+        raise ConfigError(str(exc)) from None
+    unknown = [o for o in d.options if str(o) not in options]
+    if d.kind != "choice" or unknown:
+        why = (f"{_show_option(unknown[0])} is not an option of the config group {key}"
+               if d.kind == "choice" else f"{key} is a config group, drawn only with choice")
+        raise ConfigError(
+            f"Invalid configuration: hydra.sweeper.inputs.{key} = {text!r} ({why}); "
+            f"allowed: choice(a,b,...) among {', '.join(sorted(options))}.")
+    return d
+
+
+def _show_option(o: Any) -> str:
+    return repr(str(o))
 
 
 def _whole(config: Any, key: str, node: Any) -> bool:
