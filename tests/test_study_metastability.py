@@ -68,3 +68,27 @@ def test_smoke_run_writes_results_figures_and_findings(tmp_path: Path) -> None:
     long = [r for r in runs if r["group"] == "long_offered"
             and r["label"] == "none (retry once, at once)"]
     assert len(long) == 1 and long[0]["stays_down"] is True
+
+    # --tables runs nothing: it rewrites the tables from results.json, every figure per
+    # seed with its [min–max] (one seed here, so min = max).
+    (tmp_path / "findings.md").unlink()
+    mod.main(["--tables", "--out", str(tmp_path)])
+    again = (tmp_path / "findings.md").read_text()
+    assert again.startswith("Tables rewritten by `python experiments/metastability/run.py "
+                            "--tables`")
+    assert "nothing was rerun" in again.splitlines()[0]
+    assert again.split("\n", 1)[1] == text.split("\n", 1)[1]
+    assert "| 0 [0–0] |" in again
+
+
+def test_readme_tables_are_those_of_results_json() -> None:
+    """The README's results block is what run.py writes from the committed results.json
+    (past its first line, which dates the writing), each figure with its [min–max]."""
+    mod = study_module()
+    runs, meta = mod.runs_from_json(STUDY / "results.json")
+    text = mod.findings(runs, {**meta, "tables_date": "-"})
+    readme = (STUDY / "README.md").read_text()
+    block = readme.split("<!-- results:begin -->\n", 1)[1].split("<!-- results:end -->")[0]
+    assert block.split("\n", 1)[1] == text.split("\n", 1)[1]
+    assert f"from the runs of `{meta['command']}` on {meta['date']}" in block.split("\n")[0]
+    assert "| trigger + retries (the preset) | 100% | — | 1.82 [1.81–1.82] |" in block

@@ -68,8 +68,9 @@ VARIANTS = {
 }
 
 # A rerun of the simulator published with the post (mean of 100 trials per point; a
-# second rerun moved the means by 1-3%); its script is not part of this project:
-# clients -> policy -> (calls, ms).
+# second rerun moved the means by 1-3%); its script is not part of this project. What
+# is known of its provenance, and a command that repeats the check of these rows against
+# the simulator, are in README.md, "The "published" rows". clients -> policy -> (calls, ms).
 PUBLISHED = {
     50: {"no jitter": (628, 36911), "decorrelated": (374, 2289), "equal": (346, 4279),
          "full": (331, 2895), "no backoff": (691, 1144)},

@@ -2,6 +2,7 @@
 
     python experiments/metastability/run.py                 # the full study (see README)
     python experiments/metastability/run.py --smoke --out D  # a small, fast version into D
+    python experiments/metastability/run.py --tables         # no runs: the tables again
 
 The scenario is ``experiment=metastable_retry`` (Bronson et al., HotOS 2021): a database
 fast below 300 QPS and ten times slower above, 280 QPS of normal load, a web tier that
@@ -32,7 +33,14 @@ random numbers). Groups of runs:
 Writes, in the output folder (this folder by default): ``results.csv`` and
 ``results.json`` (one row per run), ``timeline.png``, ``levers.png``,
 ``sensitivity.png`` and ``findings.md``, which also replaces the block between the
-``results`` markers in README.md when the output folder is this folder.
+``results`` markers in README.md when the output folder is this folder. ``--tables``
+runs nothing: it reads ``results.json`` in the output folder and rewrites from it
+``findings.md``, ``levers.png``, ``sensitivity.png`` and the README's block
+(``timeline.png`` needs the time series, which ``results.json`` does not keep).
+
+Every table cell that is a figure per seed is the mean over the seeds with its
+[min–max]: ``32 s [30–35]``, ``277 [276–278]`` (a recovery time over the seeds that
+recover, with the share that stays down beside it).
 
 A run *stays down* when the SLO (10 s windows: 99% of attempts succeed, p99 under 10 s)
 still breaches in the last judged window after the trigger (``metastability.stays_down``
@@ -44,6 +52,7 @@ from __future__ import annotations
 
 import argparse
 import functools
+import json
 import os
 import sys
 import time
@@ -244,9 +253,21 @@ def down_share(results: list[dict[str, Any]]) -> float:
     return float(np.mean([bool(x["stays_down"]) for x in results]))
 
 
-def mean_of(results: list[dict[str, Any]], key: str) -> float | None:
-    vals = [x[key] for x in results if x.get(key) is not None]
-    return float(np.mean(vals)) if vals else None
+def spread(results: list[dict[str, Any]], key: str) -> tuple[float, float, float] | None:
+    """Mean, min and max of ``key`` over the seeds that have it (None when none has)."""
+    vals = [float(x[key]) for x in results if x.get(key) is not None]
+    return (float(np.mean(vals)), min(vals), max(vals)) if vals else None
+
+
+def with_range(results: list[dict[str, Any]], key: str, fmt: str = ".0f", unit: str = "",
+               scale: float = 1.0) -> str:
+    """``key`` over the seeds as its mean and [min–max], ``32 s [30–35]``, ``1.82
+    [1.80–1.84]``; '—' when no seed has it."""
+    iv = spread(results, key)
+    if iv is None:
+        return "—"
+    m, lo, hi = (format(v * scale, fmt) for v in iv)
+    return f"{m}{unit} [{lo}–{hi}]"
 
 
 def plot_timeline(runs: list[dict[str, Any]], out: Path) -> None:
@@ -296,13 +317,16 @@ def _heat(ax: Any, grid: np.ndarray, xt: list[str], yt: list[str], title: str,
     ax.set_title(title, fontsize=10)
 
 
-def _cell(res: list[dict[str, Any]]) -> str:
+def _cell(res: list[dict[str, Any]], sep: str = " ") -> str:
+    """``down`` when every seed stays down; else the time to recover after the trigger
+    over the seeds that recover, mean [min–max], and the share that stays down."""
     share = down_share(res)
-    rec = mean_of(res, "recovery_after_s")
     if share == 1.0:
         return "down"
-    return f"{rec:.0f} s" + (f" ({share:.0%} down)" if share else "") if rec is not None \
-        else f"{share:.0%} down"
+    if spread(res, "recovery_after_s") is None:
+        return f"{share:.0%} down"
+    rec = with_range(res, "recovery_after_s", unit=" s")
+    return rec + (f"{sep}({share:.0%} down)" if share else "")
 
 
 def plot_levers(runs: list[dict[str, Any]], out: Path) -> None:
@@ -321,13 +345,13 @@ def plot_levers(runs: list[dict[str, Any]], out: Path) -> None:
         keys = [[(lab, d, None, None, None, None) for d in trig] for lab in labels]
         grid = np.array([[down_share(pts[k]) if k in pts else np.nan for k in row]
                          for row in keys])
-        text = [[_cell(pts[k]) if k in pts else "—" for k in row] for row in keys]
+        text = [[_cell(pts[k], "\n") if k in pts else "—" for k in row] for row in keys]
         _heat(ax, grid[::-1], [f"{d:g} s" for d in trig],
               labels[::-1] if ax is axes[0][0] else [""] * len(labels),
               f"Stays down, {title}", text[::-1])
         ax.set_xlabel("trigger: database outage length")
-    fig.suptitle("Share of seeds that stay down; cell: time to recover after the trigger",
-                 fontsize=10)
+    fig.suptitle("Share of seeds that stay down; cell: time to recover after the trigger, "
+                 "mean [min–max] over the seeds that recover", fontsize=10)
     fig.tight_layout()
     fig.savefig(out / "levers.png", dpi=100)
     plt.close(fig)
@@ -376,9 +400,9 @@ def _lever_table(lp: dict[tuple[Any, ...], list[dict[str, Any]]], title: str) ->
     for label in dict.fromkeys(k[0] for k in lp):
         cells = [_cell(lp[(label, d, None, None, None, None)])
                  if (label, d, None, None, None, None) in lp else "—" for d in trig]
-        g10 = mean_of(lp.get((label, 10.0, None, None, None, None)) or [], "goodput_end_qps")
-        lines.append(f"| {label} | " + " | ".join(cells) + " | "
-                     f"{'' if g10 is None else f'{g10:.0f}'} |")
+        g10 = with_range(lp.get((label, 10.0, None, None, None, None)) or [],
+                         "goodput_end_qps")
+        lines.append(f"| {label} | " + " | ".join(cells) + f" | {g10} |")
     return lines
 
 
@@ -395,37 +419,37 @@ def _counts_table(runs: list[dict[str, Any]], group: str, title: str) -> list[st
         cells = []
         for c in COUNTS:
             res = by[c].get((label, 10.0, None, None, None, None)) or []
-            g = mean_of(res, "goodput_end_qps")
-            cells += [_cell(res) if res else "—", "—" if g is None else f"{g:.0f}"]
+            cells += [_cell(res) if res else "—", with_range(res, "goodput_end_qps")]
         lines.append(f"| {label} | " + " | ".join(cells) + " |")
     return lines
 
 
 def findings(runs: list[dict[str, Any]], meta: dict[str, Any]) -> str:
     n = meta["seeds"]
-    lines = [f"Generated by `{meta['command']}` on {meta['date']} ({meta['runs']} runs, "
-             f"{n} seeds per point, {meta['wall_min']:.1f} min wall on {meta['jobs']} "
-             f"processes). Stays down: share of seeds whose last judged SLO window after "
-             f"the trigger breaches; recovery: mean time from the end of the trigger to "
-             f"the first good window that stays good (windows of 10 s, so 10 s is the "
-             f"fastest possible); goodput and offered load: the last 30 s of the run.", ""]
+    runs_of = (f"`{meta['command']}` on {meta['date']} ({meta['runs']} runs, {n} seeds per "
+               f"point, {meta['wall_min']:.1f} min wall on {meta['jobs']} processes)")
+    head = (f"Tables rewritten by `{TABLES_COMMAND}` on {meta['tables_date']} from the "
+            f"runs of {runs_of}, kept in results.json; nothing was rerun."
+            if meta.get("tables_date") else f"Generated by {runs_of}.")
+    lines = [f"{head} Every figure per seed is given as the mean over the seeds and "
+             f"[min–max]. Stays down: share of seeds whose last judged SLO window after "
+             f"the trigger breaches (of {n}: a count, with no interval of its own); "
+             f"recovery: the time from the end of the trigger to the first good window "
+             f"that stays good (windows of 10 s, so 10 s is the fastest possible), over "
+             f"the seeds that recover, with the share that stays down beside it; goodput "
+             f"and offered load: the last 30 s of the run.", ""]
     cf = points(runs, "counterfactual")
     lines += ["**Counterfactuals** (280 QPS, database down for 10 s at t = 30 s):", "",
               "| scenario | stays down | recovery after the trigger | amplification at the "
               "end | offered at the end (QPS) | goodput at the end (QPS) | joined |",
               "|---|---|---|---|---|---|---|"]
-    def num(res: list[dict[str, Any]], key: str, fmt: str) -> str:
-        v = mean_of(res, key)
-        return "—" if v is None else format(v, fmt)
-
     for (label, *_), res in cf.items():
-        rec = num(res, "recovery_after_s", ".0f")
         lines.append(f"| {label} | {down_share(res):.0%} | "
-                     f"{rec if rec == '—' else rec + ' s'} | "
-                     f"{num(res, 'amplification_end', '.2f')} | "
-                     f"{num(res, 'offered_end_qps', '.0f')} | "
-                     f"{num(res, 'goodput_end_qps', '.0f')} | "
-                     f"{num(res, 'join_ratio', '.1%')} |")
+                     f"{with_range(res, 'recovery_after_s', unit=' s')} | "
+                     f"{with_range(res, 'amplification_end', '.2f')} | "
+                     f"{with_range(res, 'offered_end_qps')} | "
+                     f"{with_range(res, 'goodput_end_qps')} | "
+                     f"{with_range(res, 'join_ratio', '.1f', '%', 100.0)} |")
     lines += _lever_table(points(runs, "lever"), "**Levers × trigger length** (each lever "
                           "alone; cell: time to recover after the trigger, or `down` when "
                           "every seed stays down):")
@@ -481,6 +505,30 @@ def findings(runs: list[dict[str, Any]], meta: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
+TABLES_COMMAND = "python experiments/metastability/run.py --tables"
+RUN_COLS = ["group", "label", "seed", *PARAMS, "horizon_s"]
+
+
+def runs_from_json(path: Path) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """The runs and meta of a ``results.json``, each run as ``plan`` and ``execute``
+    leave it (its metrics under ``result``, without the time series)."""
+    data = json.loads(path.read_text())
+    keep = {*RUN_COLS, "overrides"}
+    runs = [{**{k: row[k] for k in keep if k in row},
+             "result": {k: v for k, v in row.items() if k not in keep}}
+            for row in data["runs"]]
+    return runs, data["meta"]
+
+
+def write_tables(runs: list[dict[str, Any]], meta: dict[str, Any], out: Path) -> str:
+    """findings.md and, when ``out`` is this folder, the README's results block."""
+    text = findings(runs, meta)
+    (out / "findings.md").write_text(text)
+    if out.resolve() == HERE:
+        update_readme(HERE / "README.md", text)
+    return text
+
+
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     ap = argparse.ArgumentParser(description=(__doc__ or "").split("\n")[0])
     ap.add_argument("--smoke", action="store_true",
@@ -489,8 +537,19 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     ap.add_argument("--out", default=str(HERE), help="output folder (default: this folder)")
     ap.add_argument("--jobs", type=int, default=min(2, os.cpu_count() or 1),
                     help="parallel processes")
+    ap.add_argument("--tables", action="store_true",
+                    help="no runs: rewrite findings.md, levers.png, sensitivity.png and the "
+                         "README's results block from results.json in the output folder")
     a = ap.parse_args(argv)
     out = Path(a.out)
+    if a.tables:
+        runs, meta = runs_from_json(out / "results.json")
+        meta = {**meta, "tables_date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}
+        plot_levers(runs, out)
+        plot_sensitivity(runs, out)
+        text = write_tables(runs, meta, out)
+        print(text)
+        return {"runs": runs, "meta": meta}
     out.mkdir(parents=True, exist_ok=True)
     seeds = 1 if a.smoke else a.seeds
     t0 = time.perf_counter()
@@ -503,15 +562,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             "runs": len({canonical(r["overrides"]) for r in runs}), "seeds": seeds,
             "jobs": a.jobs,
             "wall_min": (time.perf_counter() - t0) / 60}
-    write_results(runs, out, meta, ["group", "label", "seed", *PARAMS, "horizon_s"],
-                  lambda r: r["overrides"])
+    write_results(runs, out, meta, RUN_COLS, lambda r: r["overrides"])
     plot_timeline(runs, out)
     plot_levers(runs, out)
     plot_sensitivity(runs, out)
-    text = findings(runs, meta)
-    (out / "findings.md").write_text(text)
-    if out.resolve() == HERE:
-        update_readme(HERE / "README.md", text)
+    text = write_tables(runs, meta, out)
     print(text)
     return {"runs": runs, "meta": meta}
 
