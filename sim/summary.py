@@ -230,6 +230,8 @@ class Slo(TypedDict):
     window_s: NotRequired[float]
     join_success_min: NotRequired[float]
     join_p99_max_s: NotRequired[float]
+    success_test: NotRequired[str]  # "ratio" or "binomial"
+    success_confidence: NotRequired[float]  # with "binomial"
     recovered_s: NotRequired[float | None]
 
 

@@ -101,6 +101,10 @@ CASES: dict[str, tuple[list[str], list[str]]] = {
     "override syntax": (["run.seed=[1"], ["Invalid override", "key=value"]),
     "cohort tick longer than the metrics tick": (["run.resolution_s=5"],
                                                  ["run.resolution_s", "metrics_tick_s"]),
+    "unknown success test": (["slo.success_test=binomal"],
+                             ["slo.success_test", "binomal", "ratio", "binomial"]),
+    "success confidence of 1": (["slo.success_test=binomial", "slo.success_confidence=1"],
+                                ["slo.success_confidence", "strictly between 0 and 1"]),
 }
 
 

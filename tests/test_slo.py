@@ -108,3 +108,88 @@ def test_the_success_ratio_is_judged_only_where_one_failure_cannot_decide(
     assert extra["slo.judged"].any() == (per_tick * 60 >= 100)
     assert not extra["slo.judged"][: int(100 / per_tick) - 1].any()
     assert out["first_breach_s"] == breach_s
+
+
+# -- slo.success_test: binomial ------------------------------------------------------------
+
+def _tail(n: int, f: int, p: float) -> float:
+    """P(X >= f) for X ~ Binomial(n, p), summed exactly (independent of scipy)."""
+    from fractions import Fraction
+    from math import comb
+
+    q = Fraction(p).limit_denominator(10**9)
+    return float(sum(comb(n, k) * q**k * (1 - q)**(n - k) for k in range(f, n + 1)))
+
+
+def _windows(n: np.ndarray, f: np.ndarray, **slo: object) -> tuple[np.ndarray, SloConfig]:
+    from sim.analysis.slo import short_of_target
+
+    cfg = SloConfig(**slo)  # type: ignore[arg-type]
+    finished = n.astype(float)
+    ratio = np.where(finished > 0, (finished - f) / np.maximum(finished, 1), np.nan)
+    return short_of_target(ratio, finished, cfg), cfg
+
+
+def test_the_binomial_test_breaches_exactly_where_the_tail_is_below_its_level() -> None:
+    """Drawn windows (attempts, failures, target, confidence): a breach iff P(X >= f) under
+    the failure budget is below 1 - confidence, the tail summed exactly here."""
+    rng = np.random.default_rng(20261204)
+    for _ in range(150):
+        target = float(rng.choice([0.9, 0.99, 0.995, 0.999]))
+        conf = float(rng.choice([0.8, 0.95, 0.99]))
+        n = rng.integers(1, 400, size=6)
+        f = np.minimum(n, rng.poisson(n * (1 - target) * rng.uniform(0.2, 4.0)))
+        got, _ = _windows(n, f, join_success_min=target, success_test="binomial",
+                          success_confidence=conf)
+        want = [fi > 0 and _tail(int(ni), int(fi), 1 - target) < 1 - conf
+                for ni, fi in zip(n, f, strict=True)]
+        assert got.tolist() == want, (target, conf, n, f)
+
+
+def test_the_binomial_test_tends_to_the_ratio_in_large_windows() -> None:
+    """At 99% and 95% confidence: 2 failures of 150 are noise; in 100,000 attempts 1.06%
+    of failures breaches and 1.04% does not; the ratio breaches on all three."""
+    n = np.array([150, 100_000, 100_000])
+    f = np.array([2, 1_060, 1_040])
+    ratio_breach, _ = _windows(n, f)
+    binom_breach, _ = _windows(n, f, success_test="binomial")
+    assert ratio_breach.tolist() == [True, True, True]
+    assert binom_breach.tolist() == [False, True, False]
+
+
+def test_healthy_small_windows_breach_the_ratio_often_and_the_test_rarely() -> None:
+    """A tier failing 0.2% of requests, windows of 100-150 attempts (the lobby of a risk
+    study): the ratio breaches one window in 27-57, the test at most at its level; a tier
+    failing 4% is caught by the test in most windows of 400."""
+    rng = np.random.default_rng(7)
+    n = rng.integers(100, 151, size=40_000)
+    f = rng.binomial(n, 0.002)
+    ratio_rate = _windows(n, f)[0].mean()
+    test_rate = _windows(n, f, success_test="binomial")[0].mean()
+    assert 1 / 60 < ratio_rate < 1 / 25 and test_rate < 0.001
+    big = np.full(5_000, 400)
+    caught = _windows(big, rng.binomial(big, 0.04), success_test="binomial")[0].mean()
+    assert caught > 0.95
+
+
+def test_the_summary_and_report_say_which_test_judged() -> None:
+    from sim.report.describe import slo_text
+
+    n = 120
+    t = np.arange(1.0, n + 1.0)
+    ts = {"t_s": t, "legit.attempts_succeeded": np.full(n, 3.0),
+          "legit.attempts_failed": np.where(t % 40 == 0, 1.0, 0.0)}
+    for k in ("capacity", "busy", "served", "rejected", "timed_out", "queue"):
+        ts[f"server.{k}"] = np.zeros(n)
+    empty = np.zeros(0)
+    plain, _ = evaluate(ts, (empty, empty, empty), SloConfig(), ["server"])
+    tested, _ = evaluate(ts, (empty, empty, empty),
+                         SloConfig(success_test="binomial", success_confidence=0.9),  # type: ignore[arg-type]
+                         ["server"])
+    assert plain["success_test"] == "ratio" and "success_confidence" not in plain
+    assert tested["success_test"] == "binomial" and tested["success_confidence"] == 0.9
+    # Two failures among 180 attempts: a breach by the ratio (98.9%), noise by the test.
+    assert plain["met"] is False and tested["met"] is True
+    text = slo_text({"slo": tested}, {})  # type: ignore[typeddict-item]
+    assert "90.0% confidence, a one-sided binomial test" in text
+    assert "binomial" not in slo_text({"slo": plain}, {})  # type: ignore[typeddict-item]

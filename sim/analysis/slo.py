@@ -213,7 +213,7 @@ def evaluate(ts: dict[str, np.ndarray], lat: tuple[np.ndarray, np.ndarray, np.nd
                                              qs=(0.5, 0.9, 0.99), lat_sd=lat_sd,
                                              lat_k3=lat_k3)
     judged = finished >= least_attempts(slo)
-    breach = judged & ((ratio < slo.join_success_min)
+    breach = judged & (short_of_target(ratio, finished, slo)
                        | (np.nan_to_num(p99, nan=0.0) > slo.join_p99_max_s))
     first = int(np.argmax(breach)) if breach.any() else None
     out: Slo = {
@@ -228,7 +228,10 @@ def evaluate(ts: dict[str, np.ndarray], lat: tuple[np.ndarray, np.ndarray, np.nd
         "window_s": slo.window_s,
         "join_success_min": slo.join_success_min,
         "join_p99_max_s": slo.join_p99_max_s,
+        "success_test": str(getattr(slo, "success_test", "ratio")),
     }
+    if out["success_test"] != "ratio":
+        out["success_confidence"] = float(slo.success_confidence)
     if first is not None:
         out["bottleneck"] = bottleneck(ts, stations, first, span, rate_caps)
         out["recovered_s"] = recovery(t, judged, breach, 0.0)[1]
@@ -236,6 +239,26 @@ def evaluate(ts: dict[str, np.ndarray], lat: tuple[np.ndarray, np.ndarray, np.nd
              cols.join_percentile(90): p90, cols.join_percentile(99): p99,
              cols.SLO_BREACH: breach.astype(float), cols.SLO_JUDGED: judged.astype(float)}
     return out, extra
+
+
+def short_of_target(ratio: np.ndarray, finished: np.ndarray, slo: Any) -> np.ndarray:
+    """Per window, whether its success share breaches ``join_success_min``.
+
+    ``ratio`` (``slo.success_test``): the share is below the target. ``binomial``: the
+    failures are more than a window meeting the target exactly would show with
+    probability ``1 − success_confidence`` or more, P(X ≥ failures) < 1 − confidence for X
+    binomial with the window's attempts and the failure budget 1 − target; as windows
+    grow the test tends to the ratio's, and in a small one a failure or two is noise.
+    """
+    target = float(slo.join_success_min)
+    if getattr(slo, "success_test", "ratio") != "binomial":
+        return ratio < target
+    from scipy.stats import binom
+
+    n = np.rint(np.nan_to_num(finished)).astype(np.int64)
+    failures = np.rint(np.nan_to_num(finished * (1.0 - ratio))).astype(np.int64)
+    p_value = binom.sf(failures - 1, n, 1.0 - target)  # P(X >= failures)
+    return (failures > 0) & (p_value < 1.0 - float(slo.success_confidence))
 
 
 def least_attempts(slo: Any) -> int:

@@ -6,15 +6,29 @@ p99 join latency of the clients who joined in the window at most ``join_p99_max_
 windows with fewer than ``min_attempts`` finished attempts are not judged, nor windows
 so small that one failed attempt alone would breach the ratio (fewer than
 1 / (1 − ``join_success_min``): 100 at 99%).
-``trigger_end_s`` is when the trigger of a failure ends (null: the last end of the
+``success_test`` says how a window's share is judged against ``join_success_min``:
+``ratio`` (the default) breaches when the share is below it; ``binomial`` breaches only
+when the window's failures are more than the budget allows at ``success_confidence``
+(a one-sided binomial test against a failure rate of 1 − ``join_success_min``), so two
+failures among 150 attempts, which a healthy tier failing 0.2% of requests gives about
+one window in 27, do not decide a breach, while a large window above the budget still
+does. ``trigger_end_s`` is when the trigger of a failure ends (null: the last end of the
 attacks and outages), from which recovery is measured.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import StrEnum
 
-from .errors import at_least, declare, fail, non_negative, positive, share
+from .errors import at_least, between, declare, fail, non_negative, positive, share
+
+
+class SuccessTest(StrEnum):
+    """How a window's success share is judged against ``join_success_min``."""
+
+    ratio = "ratio"
+    binomial = "binomial"
 
 
 @dataclass
@@ -25,6 +39,10 @@ class SloConfig:
     # windows with fewer finished attempts (or fewer than 1 / (1 - join_success_min))
     # are not judged
     min_attempts: int = 20
+    # ratio: breach when the window's share is below join_success_min; binomial: when
+    # its failures are above the budget at success_confidence (one-sided test)
+    success_test: SuccessTest = SuccessTest.ratio
+    success_confidence: float = 0.95  # of the binomial test
     trigger_end_s: float | None = None  # None: the last end of attacks and outages
 
 
@@ -35,4 +53,10 @@ def validate_slo(s: SloConfig) -> None:
     allowed = declare("slo.min_attempts", at_least(0, "an integer >= 0"))
     if s.min_attempts < 0:
         raise fail("slo.min_attempts", s.min_attempts, allowed)
+    allowed = declare("slo.success_confidence",
+                      between(0.0, 1.0, "a share strictly between 0 and 1", lo_open=True,
+                              hi_open=True))
+    if not isinstance(s.success_confidence, int | float) \
+            or not 0.0 < s.success_confidence < 1.0:
+        raise fail("slo.success_confidence", s.success_confidence, allowed)
     non_negative("slo.trigger_end_s", s.trigger_end_s, optional=True)

@@ -342,9 +342,12 @@ def slo_text(s: Summary, cfg: Mapping[str, Any]) -> str:
     window: float | None = slo.get("window_s", conf.get("window_s"))
     least: float | None = slo.get("join_success_min", conf.get("join_success_min"))
     most: float | None = slo.get("join_p99_max_s", conf.get("join_p99_max_s"))
+    tested = "" if slo.get("success_test", "ratio") == "ratio" else (
+        f" (a window's share breaches only when its failures exceed that budget at "
+        f"{fmt_pct(slo.get('success_confidence'))} confidence, a one-sided binomial test)")
     return (f"Judged over sliding {fmt_s(window)} windows: at least {fmt_pct(least)} of "
-            f"finished join attempts succeed and the p99 join latency (first attempt to "
-            f"joined) is at most {fmt_s(most)}. Time in breach: "
+            f"finished join attempts succeed{tested} and the p99 join latency (first "
+            f"attempt to joined) is at most {fmt_s(most)}. Time in breach: "
             f"{fmt_s(breached_s(slo))}; worst success ratio "
             f"{fmt_pct(worst_success_ratio(slo))}; worst p99 "
             f"{fmt_s(worst_p99_s(slo))}.")
