@@ -17,6 +17,14 @@ times:
 
 It prints the median samples per second of each and the ratios in one run, so the ratio
 is measured under the same load on this shared machine.
+
+    .venv/bin/python benchmarks/bench_risk.py --flagship 40        # the launch-size case
+
+``--flagship N`` measures instead the case a launch review runs: ``experiment=
+x_spaces_2024`` at an audience of 1M over its two hours, with beliefs about the push
+reaction, the push window and the flood (those of ``experiments/launch_risk``),
+``sim -m hydra/sweeper=risk`` with ``N`` samples on every core (joblib), timed whole;
+it prints samples per second and the minutes 500 samples would take at that rate.
 """
 
 from __future__ import annotations
@@ -46,6 +54,35 @@ def batched(samples: int, out: Path) -> float:
     return time.perf_counter() - start
 
 
+FLAGSHIP = ["experiment=x_spaces_2024", "arrivals.audience=1e6", "run.report=false",
+            "run.progress=false"]
+FLAGSHIP_BELIEFS = {"arrivals.reaction_median_s": "lognormal(60,0.7)",
+                    "arrivals.push_window_s": "uniform(60,600)",
+                    "attack.vectors.l7_join_flood.rate_rps": "triangular(0,0,1e6)"}
+
+
+def flagship(samples: int, out: Path) -> None:
+    """The launch-size case on every core: samples per second and 500 samples' time."""
+    import json
+    import os
+
+    workers = os.cpu_count() or 1
+    inputs = [f'hydra.sweeper.inputs.{k}="{v}"' for k, v in FLAGSHIP_BELIEFS.items()]
+    start = time.perf_counter()
+    subprocess.run([sys.executable, "-m", "sim", "-m", "hydra/sweeper=risk", *inputs,
+                    f"hydra.sweeper.samples={samples}", f"hydra.launcher.n_jobs={workers}",
+                    *FLAGSHIP, f"hydra.sweep.dir={out}"], check=True, capture_output=True)
+    wall = time.perf_counter() - start
+    risk = json.loads((out / "risk.json").read_text())
+    per = [r["wall_s"] for f in out.glob("*/risk_batch.json")
+           for r in json.loads(f.read_text()) if r.get("wall_s") is not None]
+    rate = samples / wall
+    print(f"x_spaces_2024 at 1M, {samples} samples on {workers} workers: {wall:.0f} s wall, "
+          f"{rate:.3f} samples/s (a sample: median {statistics.median(per):.1f} s, "
+          f"max {max(per):.1f} s in its job); 500 samples at this rate: "
+          f"{500 / rate / 60:.1f} min; {risk['text']}")
+
+
 def per_process(samples: int, out: Path, report: bool) -> float:
     from hydra_plugins.sim_risk.settings import plan_study
     from sim.compose import compose
@@ -65,7 +102,13 @@ def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--samples", type=int, default=16)
     ap.add_argument("--reps", type=int, default=3)
+    ap.add_argument("--flagship", type=int, default=None, metavar="N",
+                    help="instead: N samples of x_spaces_2024 at 1M on every core")
     args = ap.parse_args(argv)
+    if args.flagship:
+        with tempfile.TemporaryDirectory() as tmp:
+            flagship(args.flagship, Path(tmp) / "risk")
+        return
     rates: dict[str, list[float]] = {"batched": [], "process per sample": [],
                                      "process per sample, no report": []}
     with tempfile.TemporaryDirectory() as tmp:
