@@ -68,6 +68,18 @@ def write_results(runs: list[Run], out: Path, meta: dict[str, Any], cols: list[s
     (out / "results.json").write_text(json.dumps({"meta": meta, "runs": rows}, indent=1) + "\n")
 
 
+def read_results(path: Path, cols: list[str]) -> tuple[list[Run], dict[str, Any]]:
+    """The runs and ``meta`` that ``write_results`` wrote to ``path`` (``results.json``):
+    each run's ``cols`` and ``overrides`` as written, its metrics under ``result`` (without
+    the time series, which is not kept)."""
+    data = json.loads(path.read_text())
+    keep = {*cols, "overrides"}
+    runs: list[Run] = [{**{c: row.get(c) for c in cols}, "overrides": row.get("overrides"),
+                        "result": {k: v for k, v in row.items() if k not in keep}}
+                       for row in data.get("runs") or []]
+    return runs, data.get("meta") or {}
+
+
 def write_csv(path: Path, rows: list[dict[str, Any]]) -> None:
     """``rows`` as CSV, the columns in the order they first appear."""
     keys: list[str] = []

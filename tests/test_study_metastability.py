@@ -85,7 +85,7 @@ def test_readme_tables_are_those_of_results_json() -> None:
     """The README's results block is what run.py writes from the committed results.json
     (past its first line, which dates the writing), each figure with its [min–max]."""
     mod = study_module()
-    runs, meta = mod.runs_from_json(STUDY / "results.json")
+    runs, meta = mod.read_results(STUDY / "results.json", mod.RUN_COLS)
     text = mod.findings(runs, {**meta, "tables_date": "-"})
     readme = (STUDY / "README.md").read_text()
     block = readme.split("<!-- results:begin -->\n", 1)[1].split("<!-- results:end -->")[0]

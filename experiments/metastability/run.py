@@ -52,7 +52,6 @@ from __future__ import annotations
 
 import argparse
 import functools
-import json
 import os
 import sys
 import time
@@ -72,7 +71,12 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 import sim  # noqa: E402
-from experiments.study import execute, update_readme, write_results  # noqa: E402
+from experiments.study import (  # noqa: E402
+    execute,
+    read_results,
+    update_readme,
+    write_results,
+)
 from sim.cli import compose  # noqa: E402
 
 PRESET = "experiment=metastable_retry"
@@ -509,17 +513,6 @@ TABLES_COMMAND = "python experiments/metastability/run.py --tables"
 RUN_COLS = ["group", "label", "seed", *PARAMS, "horizon_s"]
 
 
-def runs_from_json(path: Path) -> tuple[list[dict[str, Any]], dict[str, Any]]:
-    """The runs and meta of a ``results.json``, each run as ``plan`` and ``execute``
-    leave it (its metrics under ``result``, without the time series)."""
-    data = json.loads(path.read_text())
-    keep = {*RUN_COLS, "overrides"}
-    runs = [{**{k: row[k] for k in keep if k in row},
-             "result": {k: v for k, v in row.items() if k not in keep}}
-            for row in data["runs"]]
-    return runs, data["meta"]
-
-
 def write_tables(runs: list[dict[str, Any]], meta: dict[str, Any], out: Path) -> str:
     """findings.md and, when ``out`` is this folder, the README's results block."""
     text = findings(runs, meta)
@@ -543,7 +536,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     a = ap.parse_args(argv)
     out = Path(a.out)
     if a.tables:
-        runs, meta = runs_from_json(out / "results.json")
+        runs, meta = read_results(out / "results.json", RUN_COLS)
         meta = {**meta, "tables_date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}
         plot_levers(runs, out)
         plot_sensitivity(runs, out)

@@ -66,7 +66,12 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 import sim  # noqa: E402
-from experiments.study import execute, update_readme, write_results  # noqa: E402
+from experiments.study import (  # noqa: E402
+    execute,
+    read_results,
+    update_readme,
+    write_results,
+)
 from sim import series  # noqa: E402
 
 PRESET = "experiment=x_spaces_2024"
@@ -1171,18 +1176,11 @@ def carried_over(out: Path, groups: tuple[str, ...]) -> tuple[list[dict[str, Any
     path = out / "results.json"
     if not path.exists():
         return [], {}
-    old = json.loads(path.read_text())
-    meta = old.get("meta") or {}
+    rows, meta = read_results(path, COLS)
     sources = meta.get("sources") or {g: {"command": meta.get("command"), "date": meta.get(
         "date")} for g in meta.get("groups") or []}
-    runs = []
-    for row in old.get("runs") or []:
-        if row.get("group") in groups:
-            continue
-        r = {c: row.get(c) for c in COLS}
-        r["full_overrides"] = row.get("overrides")
-        r["result"] = {k: v for k, v in row.items() if k not in COLS and k != "overrides"}
-        runs.append(r)
+    runs = [{**{c: r[c] for c in COLS}, "full_overrides": r["overrides"], "result": r["result"]}
+            for r in rows if r["group"] not in groups]
     kept = {r["group"] for r in runs}
     extra = {k: meta[k] for k in ("fit", "capacity") if k in meta}
     if "hypotheses" in groups:
