@@ -134,8 +134,10 @@ def _check_choices(cfg: Any, inputs: Mapping[str, Any], groups: tuple[str, ...])
     from omegaconf import OmegaConf
 
     choices = OmegaConf.select(cfg, "hydra.runtime.choices", default=None)
+    if choices is None:
+        return
     for g in groups:
-        got = choices.get(g) if choices is not None else str(inputs[g])
+        got = choices.get(g)
         if str(got) != str(inputs[g]):
             raise ValueError(f"the job was composed with {g}={got}, the sample drew "
                              f"{g}={inputs[g]}")

@@ -229,16 +229,12 @@ def _group_choice(key: str, text: Any, options: list[str]) -> Any:
         raise ConfigError(str(exc)) from None
     unknown = [o for o in d.options if str(o) not in options]
     if d.kind != "choice" or unknown:
-        why = (f"{_show_option(unknown[0])} is not an option of the config group {key}"
+        why = (f"{str(unknown[0])!r} is not an option of the config group {key}"
                if d.kind == "choice" else f"{key} is a config group, drawn only with choice")
         raise ConfigError(
             f"Invalid configuration: hydra.sweeper.inputs.{key} = {text!r} ({why}); "
             f"allowed: choice(a,b,...) among {', '.join(sorted(options))}.")
     return d
-
-
-def _show_option(o: Any) -> str:
-    return repr(str(o))
 
 
 def _whole(config: Any, key: str, node: Any) -> bool:
