@@ -78,6 +78,29 @@ The space, dimension by dimension (value ranges; why):
 - HLS (``spaces_hls``): listener polling at U(0.01, 0.1) fetches per listener per second
   (the preset's 0.667 would make exact mode simulate millions of polls).
 - SLO: ``slo.window_s`` in {20, 30, 60}; horizon U(200, 500) s; metrics tick 1 s.
+
+Seeds from ``CONTENDED_FIRST`` on draw a second family, ``draw_contended``: a tier
+10-30% overloaded behind the edge by legitimate clients and an attack together, large
+enough that cohort mode serves it as a fluid (more than 100 requests per 0.1 s tick),
+where the first family's bottlenecks, sized by at most 800 clients per second, are
+mostly served one request at a time. It is where a limit's cut must fall on every class
+of a tick as random arrivals would, not on whichever cohort comes last:
+
+- ``architecture``: ``spaces`` (70%) or ``spaces_hls`` (30%); bottleneck ``B``: auth
+  (75%) or the edge, with capacity U(1200, 3000) requests per second (workers x mean,
+  mean log-uniform on [0.004, 0.05] s, 1-3 instances), service ``dist`` and ``cv`` as
+  above; the other stations keep their presets (10x above).
+- load: during the attack, B is offered rho U(1.1, 1.3) x its capacity, the clients'
+  share of it U(0.05, 0.4) (their peak at most 800 per second); the rest is the attack:
+  ``l7_join_flood`` (50%), ``auth_flood`` (20%) or both at once (30%, the rate split at
+  U(0.3, 0.7)), from U(0.15, 0.35) x horizon for U(60, 150) s, ramp 0-10 s, with no
+  mitigation (a WAF would leave too little to overload B at a size exact mode runs).
+- ``queue_limit`` of B: unlimited (25%), small = workers x U(0.5, 5) (35%), a fraction of
+  a second of its capacity, capacity x U(0.05, 0.5) (40%); ``drop_expired`` 50%.
+- arrivals: ``constant`` (50%) or ``flash_crowd`` (50%, its t0 at the attack's start
+  U(-30, 30) s); clients time out after U(3, 30) s (or never, 15%), retry with any
+  policy of base U(1, 3) s, so that ``auto`` picks a 0.1 s tick; no client policies,
+  autoscaler or waiting room (the first family has them).
 """
 
 from __future__ import annotations
@@ -105,6 +128,7 @@ ATTACKS = {
 }
 MITIGATIONS = ("none", "waf", "rate_limit_per_source", "challenge", "scrubbing", "all")
 MAX_PEAK_RPS = 800.0
+CONTENDED_FIRST = 1000  # seeds from here draw the contended family (draw_contended)
 PATH_EXTRA_S = 0.05  # the rest of a spaces join path, roughly (edge+auth+join+fanout means)
 
 
@@ -129,6 +153,15 @@ def _pick(g: np.random.Generator, options: Any, p: Any = None) -> Any:
     return options[int(g.choice(len(options), p=p))]
 
 
+def _flash_params(g: np.random.Generator, t0: float) -> dict[str, float]:
+    """A flash crowd's parameters around the event at ``t0`` (the module docstring)."""
+    return {"t0_s": _r(t0), "early_share": _r(g.uniform(0, 0.2)),
+            "early_window_s": _r(t0), "push_window_s": _r(g.uniform(5, 60)),
+            "reaction_median_s": _r(g.uniform(3, 30)),
+            "reaction_sigma": _r(g.uniform(0.4, 1.2)),
+            "tail_share": _r(g.uniform(0.05, 0.3)), "tail_tau_s": _r(g.uniform(30, 200))}
+
+
 def _flash_peak_per_client(params: dict[str, float], horizon: float) -> tuple[float, float]:
     """Peak rate per unit audience and the share of the audience inside the horizon."""
     from sim.config import ArrivalsConfig
@@ -143,6 +176,8 @@ def _flash_peak_per_client(params: dict[str, float], horizon: float) -> tuple[fl
 
 def draw(seed: int) -> GeneratedScenario:
     """The scenario of ``seed`` (see the module docstring for the space)."""
+    if seed >= CONTENDED_FIRST:
+        return draw_contended(seed)
     g = np.random.default_rng(seed)
     ov: list[str] = ["run.metrics_tick_s=1", "run.warmup_s=0"]
     f: dict[str, Any] = {}
@@ -193,11 +228,7 @@ def draw(seed: int) -> GeneratedScenario:
         t_event = t_a
     else:
         t0 = float(g.uniform(0.2, 0.4)) * horizon
-        params = {"t0_s": _r(t0), "early_share": _r(g.uniform(0, 0.2)),
-                  "early_window_s": _r(t0), "push_window_s": _r(g.uniform(5, 60)),
-                  "reaction_median_s": _r(g.uniform(3, 30)),
-                  "reaction_sigma": _r(g.uniform(0.4, 1.2)),
-                  "tail_share": _r(g.uniform(0.05, 0.3)), "tail_tau_s": _r(g.uniform(30, 200))}
+        params = _flash_params(g, t0)
         per, inside = _flash_peak_per_client(params, horizon)
         audience = min(n_target / inside, MAX_PEAK_RPS / per)
         peak = audience * per
@@ -409,6 +440,113 @@ def draw(seed: int) -> GeneratedScenario:
              "waiting room" if room and arch != "spaces_waiting_room" else ""]
     desc = ", ".join(p for p in parts if p)
     return GeneratedScenario(seed, name, ov, desc, f)
+
+
+def draw_contended(seed: int) -> GeneratedScenario:
+    """A scenario of the contended family (see the module docstring)."""
+    g = np.random.default_rng(seed)
+    ov: list[str] = ["run.metrics_tick_s=1", "run.warmup_s=0", "mitigation=none",
+                     "autoscaler=none"]
+    f: dict[str, Any] = {"family": "contended", "autoscaler": "none", "scale_in": False,
+                         "waiting_room": False, "client_policies": [], "mitigation": "none"}
+    arch = _pick(g, ["spaces", "spaces_hls"], [0.7, 0.3])
+    horizon = _r(g.uniform(200, 400), 3)
+    ov += [f"architecture={arch}", f"run.horizon_s={horizon}"]
+    bneck = _pick(g, ["auth", "edge"], [0.75, 0.25])
+    f["arch"], f["horizon"], f["B"] = arch, horizon, bneck
+
+    # --- B: a fluid station's size ---------------------------------------------------------
+    cap = float(g.uniform(1200, 3000))
+    dist = _pick(g, DISTS)
+    cv = _r(g.uniform(0.2, 2.0), 3)
+    mean = float(math.exp(g.uniform(math.log(0.004), math.log(0.05))))
+    instances = int(g.integers(1, 4))
+    wpi = max(1, math.ceil(cap * mean / instances))
+    workers = instances * wpi
+    service_mean = workers / cap
+    st = f"architecture.stations.{bneck}"
+    ov += [f"{st}.instances={instances}", f"{st}.workers_per_instance={wpi}",
+           f"{st}.service.dist={dist}", f"{st}.service.mean_s={_r(service_mean, 6)}",
+           f"{st}.service.cv={cv}", f"{st}.autoscale=false"]
+    if bneck == "edge":
+        ov += [f"{st}.rate_limit_rps=null", f"{st}.connections_per_instance=null"]
+    q = _pick(g, ["unlimited", "small", "short"], [0.25, 0.35, 0.4])
+    limit = {"unlimited": None, "small": max(1, round(workers * g.uniform(0.5, 5))),
+             "short": max(1, round(cap * g.uniform(0.05, 0.5)))}[q]
+    drop = bool(g.uniform() < 0.5)
+    ov += [f"{st}.queue_limit={'null' if limit is None else limit}",
+           f"{st}.drop_expired={str(drop).lower()}"]
+    f.update(dist=dist, cv=cv, workers=workers, service_mean=_r(service_mean, 4), queue=q,
+             drop_expired=drop)
+
+    # --- load: clients and attack together over rho x cap --------------------------------
+    rho = float(g.uniform(1.1, 1.3))
+    share = float(g.uniform(0.05, 0.4))
+    legit_peak = min(share * rho * cap, MAX_PEAK_RPS)
+    attack_rate = rho * cap - legit_peak
+    a0 = float(g.uniform(0.15, 0.35)) * horizon
+    a1 = a0 + float(g.uniform(60, 150))
+    f["regime"], f["rho"] = "contended", round(rho, 2)
+    if g.uniform() < 0.5:
+        ov += ["arrivals=constant", f"arrivals.rate={_r(legit_peak)}"]
+        n_expected = legit_peak * horizon
+        arr_desc = f"constant {_r(legit_peak, 3)}/s"
+        f["arrivals"] = "constant"
+    else:
+        t0 = max(1.0, a0 + float(g.uniform(-30, 30)))
+        params = _flash_params(g, t0)
+        per, inside = _flash_peak_per_client(params, horizon)
+        audience = legit_peak / per
+        n_expected = audience * inside
+        ov += ["arrivals=flash_crowd", f"arrivals.audience={round(audience)}",
+               *(f"arrivals.{k}={v}" for k, v in params.items())]
+        arr_desc = f"flash crowd {round(audience)} (peak {_r(legit_peak, 3)}/s)"
+        f["arrivals"] = "flash_crowd"
+    f["clients_expected"] = round(n_expected)
+    kind = _pick(g, ["l7_join_flood", "auth_flood", "both"], [0.5, 0.2, 0.3])
+    split = float(g.uniform(0.3, 0.7)) if kind == "both" else 1.0
+    vectors = {"l7_join_flood": attack_rate * split, "auth_flood": attack_rate * (1 - split)}
+    if kind != "both":
+        vectors = {kind: attack_rate}
+    ov.append(f"attack={'mixed' if kind == 'both' else kind}")
+    if kind == "both":  # the mixed preset's other vectors off
+        ov += ["attack.vectors.volumetric.gbps=0", "attack.vectors.bot_listeners.rate_rps=0",
+               "attack.vectors.connection_exhaustion.rate_rps=0"]
+    ramp = _r(g.uniform(0, 10), 3)
+    for v, rate in vectors.items():
+        key = f"attack.vectors.{v}"
+        ov += [f"{key}.rate_rps={_r(rate)}", f"{key}.start_s={_r(a0)}", f"{key}.end_s={_r(a1)}",
+               f"{key}.ramp_s={ramp}", f"{key}.sources={max(1, round(rate / g.uniform(1, 20)))}"]
+    f["attack"] = kind
+
+    # --- clients --------------------------------------------------------------------------
+    timeout = None if g.uniform() < 0.15 else _r(g.uniform(3, 30), 3)
+    policy = _pick(g, RETRY_POLICIES)
+    base_s = _r(g.uniform(1, 3), 3)
+    patience = None if g.uniform() < 0.4 else _r(g.uniform(20, 120), 3)
+    ov += [f"clients.timeout_s={'null' if timeout is None else timeout}",
+           f"clients.retry.policy={policy}", f"clients.retry.base_s={base_s}",
+           f"clients.retry.cap_s={_r(base_s * g.uniform(2, 10), 3)}",
+           f"clients.retry.max_attempts={int(g.integers(1, 7))}",
+           "clients.impatient_share=0",
+           f"clients.patience_s={'null' if patience is None else patience}",
+           f"clients.session.mean_s={_r(g.uniform(30, 600), 3)}",
+           f"clients.reconnect={str(bool(g.uniform() < 0.5)).lower()}"]
+    f["timeout"], f["retry"], f["patience"] = ("none" if timeout is None else "moderate",
+                                                policy, patience is not None)
+    if arch == "spaces_hls":
+        ov.append(f"architecture.polling.rps_per_listener={_r(g.uniform(0.01, 0.1), 3)}")
+    ov += [f"slo.window_s={_pick(g, [20, 30, 60])}", f"name=gen{seed}"]
+    desc = ", ".join(p for p in [
+        arch, f"B={bneck}", f"contended rho={rho:.2f}",
+        f"{workers}w x {_r(service_mean, 4)}s {dist}"
+        + (f"(cv {cv})" if dist not in ("exponential", "deterministic") else ""),
+        f"queue {q}" + ("" if limit is None else f" {limit}"),
+        "drop_expired" if drop else "", arr_desc, f"~{round(n_expected)} clients",
+        f"attack {kind} {_r(attack_rate, 4)}/s for {_r(a1 - a0, 3)}s",
+        f"timeout {timeout}s" if timeout else "no timeout", f"retry {policy}",
+        f"patience {patience}" if patience else ""] if p)
+    return GeneratedScenario(seed, f"gen{seed}", ov, desc, f)
 
 
 if __name__ == "__main__":  # pragma: no cover - a look at the space

@@ -356,7 +356,7 @@ def fluid_case(seed: int) -> None:
         nonlocal checks
         checks += 1
         forwarded, rejected, expired = out.counts()
-        pending = sum(co.count for co in st._contenders)
+        pending = sum(co.count for co in [*st._contenders, *st._instant])
         assert st.offered == forwarded + rejected + expired + st.queued + st.in_service \
             + pending, (seed, env.now)
         assert st.served == forwarded
@@ -409,6 +409,52 @@ def test_fluid_station_serves_at_its_rate_one_tick_at_a_time() -> None:
     assert st.wait_sum / st.wait_n == pytest.approx((first + later) / 10)
     assert st.wait_sum / st.wait_n == pytest.approx(4.95, rel=0.01)
     assert (st.served, st.queued, st.in_service) == (1000, 0, 0)
+
+
+@pytest.mark.parametrize("order", ["clients_first", "attack_first"])
+@pytest.mark.parametrize(("tick", "excess"), [(0.1, 1.1), (0.05, 1.25), (0.1, 1.02)])
+def test_fluid_limit_cuts_every_class_of_an_instant_alike(order: str, tick: float,
+                                                          excess: float) -> None:
+    """Clients' requests and an attack vector reach a station at its queue limit at the
+    same instants, each tick's cohorts spread over the tick (what an upstream station far
+    below its capacity sends on). Exact mode's arrivals are random, so the full queue
+    turns both classes away in the same share; so must the cohorts be, whichever comes
+    first at the instant. (The clients took the room whole where they came first and the
+    attack's share was cut alone: none of them rejected, 1.6% in exact mode.)"""
+    env = simpy.Environment()
+    st = FluidStation(env, "f", resolution_s=tick, instances=40, workers_per_instance=1,
+                      service=Sampler(np.random.default_rng(3), "lognormal", 0.008, 0.5),
+                      queue_limit=250)
+    out = Wired(env, st)
+    gen = np.random.default_rng(7)
+    offered: Counter[str] = Counter()
+    per_tick = st.rate_rps * tick * excess  # the two classes together
+    classes = [("clients", 0.05 * per_tick), ("attack", 0.95 * per_tick)]
+    if order == "attack_first":
+        classes.reverse()
+
+    def arrive() -> None:
+        for cls, mean in classes:
+            n = int(gen.poisson(mean))
+            if n:
+                c = Cohort(cls, n, env.now, env.now)
+                c.spread_s = tick
+                offered[cls] += n
+                st.offer(c)
+
+    ticks = round(200 / tick)
+    at_times(env, [(k * tick + 0.004, arrive) for k in range(ticks)])
+    env.run()
+    lost: Counter[str] = Counter()
+    for _, cls, _, n in out.rejected:
+        lost[cls] += n
+    share = {cls: lost[cls] / offered[cls] for cls in offered}
+    # The queue fills (what exceeds the rate is turned away, and the random swings of a
+    # load at the rate), and the cut falls alike: the clients' share is within four
+    # standard errors of the attack's.
+    assert share["attack"] >= 1 - 1 / excess - 0.005
+    se = math.sqrt(share["attack"] * (1 - share["attack"]) / offered["clients"])
+    assert abs(share["clients"] - share["attack"]) <= 4 * se + 1e-3, share
 
 
 # -- streams and samplers ------------------------------------------------------------------

@@ -29,11 +29,18 @@ where something cuts through it:
 
 - capacity: the server commits work at most one resolution tick ahead (so a change of
   capacity takes effect within a tick); the part of the head cohort beyond that waits;
-- the queue limit: the part that does not fit is rejected. When arrivals contend for
-  too little room, everything that arrives until the end of the tick is gathered and
-  the room is shared at random in proportion to counts (what random arrivals to a full
-  queue see), rather than the first cohort to come taking it all; while a limit keeps
-  cutting, every tick is settled this way, so no class wins by arriving first;
+- the queue limit: the part that does not fit is rejected. The limit counts what
+  exact mode's queue holds: the requests not yet taken on and the committed work that
+  has arrived and not started, ``R`` per second of it (``_backlog``); a cohort arriving
+  over ``w`` fits if the queue at its last arrival does, the server starting ``R·w``
+  of the queue meanwhile (``_room``). When arrivals contend for too little room,
+  everything that arrives until the end of the tick is gathered and the room is shared
+  at random in proportion to counts (what random arrivals to a full queue see), rather
+  than the first cohort to come taking it all; while a limit keeps cutting, every tick
+  is settled this way, so no class wins by arriving first. Near a limit (less room left
+  than a tick's offered count) the cohorts of one instant are gathered too, by an event
+  at that instant, so that the clients' requests ahead of an attack vector's at the
+  same instant do not take the room both are due (``_settle_instant``);
 - a deadline: the requests whose service would start after their own deadlines are
   expired (dropped without using capacity if ``drop_expired``, otherwise served as
   wasted work). A cohort's deadlines are spread over ``deadline_spread`` (its attempt was
@@ -100,7 +107,12 @@ paced as exact mode's (``_batch_starts``). Blocking below saturation: a queue li
 cuts only the fluid queue, so a large station whose limit is short against its queue's
 random swings (a few tens of requests at hundreds of workers) rejects less than an
 M/M/c/K queue would; the
-stationary wait is Erlang C's, not the finite queue's. Allen–Cunneen is an
+stationary wait is Erlang C's, not the finite queue's. A tick gathered for contention
+moves on at the tick's end: its requests start at their arrivals where the server had
+room, but leave the station up to a tick later than their service ends; and a cohort
+taken whole at the start of its window holds the room for its requests that arrive
+after another cohort's, which a cut then falls on. The requests a gathered tick holds are
+not in the station's queue level until its settle. Allen–Cunneen is an
 approximation (within 10% of exact mode at cv 2 and 50 workers). The stationary waits
 assume Poisson arrivals: behind a station that smooths its output (one worker whose
 service is long against the ceiling's spacing) they overstate a wait that is tiny anyway
@@ -295,6 +307,8 @@ class FluidStation(Station):
         # slowdown scales them, and the requests a load estimate must span there.
         self._ec_cache: dict[tuple[int, int], tuple[float, float, float, float]] = {}
         self._contenders: list[Cohort] = []
+        self._instant: list[Cohort] = []  # cohorts of this instant near a limit
+        self._instant_cbs = (self._settle_instant,)
         self._settle_pending = False
         self._contended = False
         self._free0 = 0  # connections free when the contention of this tick began
@@ -322,7 +336,13 @@ class FluidStation(Station):
         dt = now - last
         if dt <= 0.0:
             return
+        # The queue as exact mode counts it: the requests in the queue and the committed
+        # work that has arrived and not started, which drains at the rate (_backlog).
         self.queue_area += self.queued * dt
+        ahead = self._arrived_work_end(now) - last
+        if ahead > 0.0:
+            run = ahead if ahead < dt else dt
+            self.queue_area += self.rate_rps * run * (ahead - run / 2)
         self.capacity_area += self.capacity * dt
         self.instances_area += self.instances * dt
         # Busy workers change at the starts and ends of work taken on (which may overlap:
@@ -405,15 +425,44 @@ class FluidStation(Station):
             self._rate_s = self._rate_s * decay + self.load_tau_s * (1.0 - decay)
             self._rate_t = now
         c.enqueued_s = now
-        if not self._contended and not self._contenders and self._fits(c.count, now):
+        self._admit(c, now)
+
+    def _admit(self, c: Cohort, now: float) -> None:
+        """Take the cohort, or gather it for this instant or for the tick (see ``offer``)."""
+        if self._contended or self._contenders:
+            self._contend(c, now)
+        elif self._instant:
+            self._instant.append(c)
+        elif self._fits(c.count, c.spread_s, now) and not self._near_limit(c.count, now):
             self._take(c, now)
-            return
-        # Contention: gather what arrives until the end of the tick, then share what the
-        # limits allow among all of it in proportion to counts, as random arrivals would.
+        else:
+            # Near a limit: gather the cohorts of this instant (an event at the same time,
+            # after the ones already due), so that the first of them does not take the
+            # room the others share in exact mode (_settle_instant).
+            self._instant.append(c)
+            self.env.schedule(Due(self._instant_cbs), NORMAL, 0.0)  # type: ignore[arg-type]
+
+    def _contend(self, c: Cohort, now: float) -> None:
+        """Contention: gather what arrives until the end of the tick, then share what the
+        limits allow among all of it in proportion to counts, as random arrivals would."""
         if not self._settle_pending:
             self._mark_contention(now)
             self._arm_settle(now)
         self._contenders.append(c)
+
+    def _settle_instant(self, _ev: simpy.Event) -> None:
+        """Take the cohorts that arrived at this instant near a limit, if all of them fit
+        together; otherwise they contend for the tick (``_settle``)."""
+        now = self.env.now
+        group, self._instant = self._instant, []
+        contended = self._contended or bool(self._contenders)
+        if not contended and self._fits(sum(c.count for c in group),
+                                        min(c.spread_s for c in group), now):
+            for c in group:
+                self._take(c, now)
+            return
+        for c in group:
+            self._contend(c, now)
 
     def _arm_settle(self, now: float) -> None:
         self._settle_pending = True
@@ -421,20 +470,65 @@ class FluidStation(Station):
         at = (math.floor(now / dt + 1e-9) + 1) * dt
         self.env.schedule(Due(self._settle_cbs), NORMAL, at - now)  # type: ignore[arg-type]
 
-    def _room(self, now: float) -> float:
-        room = self.queue_limit - self.queued
-        # Requests the server can start within this tick do not count against the limit.
-        if not self.queue and self._free_s <= now:
-            room += self.rate_rps * self.resolution_s
-        return room
+    def _backlog(self, at: float) -> float:
+        """Requests waiting at ``at``, as the queue limit counts them: the queue, and the
+        committed work that has arrived and not started (the fluid starts one ``1 / R``
+        after another, so ``R·(end − at)`` of it)."""
+        ahead = self._arrived_work_end(at) - at
+        return self.queued + (self.rate_rps * ahead if ahead > 0.0 else 0.0)
+
+    def _room(self, now: float, w: float) -> float:
+        """How many requests arriving over ``[now, now + w)`` the queue limit lets in:
+        what it has left, and what the server starts while they arrive (the queue is
+        highest at their last arrival), or, arriving at one instant, the idle workers."""
+        if self.queue_limit == INF:
+            return INF
+        room = self.queue_limit - self._backlog(now)
+        if w > 0.0:
+            return room + self.rate_rps * w
+        return room + max(0, self.capacity - self.in_service)
+
+    def _group_room(self, group: list[Cohort]) -> float:
+        """The queue limit's room for what a contended window gathered: the queue at the
+        gathered requests' last arrival, ``b``, had they all been admitted. They arrive
+        over ``[a, b)`` (the tick before the settle, or the one it begins, for cohorts
+        offered at its instant) and start where the server is free of the work committed
+        before them, whose end is ``free``: the queue left then, and the committed work
+        not started by ``b``, less what the server starts of them over ``[a, b)`` beyond
+        ``free``."""
+        if self.queue_limit == INF:
+            return INF
+        a = min(c.enqueued_s for c in group)
+        b = max(c.enqueued_s + c.spread_s for c in group)
+        free, rate = self._free_s, self.rate_rps
+        ahead = rate * (free - b) if free > b else 0.0
+        drain = rate * (b - max(free, a)) if b > max(free, a) else 0.0
+        return self.queue_limit - self.queued - ahead + drain
 
     def _tokens_at(self, now: float) -> float:
         return INF if self.bucket is None else self.bucket.level(now)
 
-    def _fits(self, n: int, now: float) -> bool:
+    def _fits(self, n: int, w: float, now: float) -> bool:
+        """True if ``n`` requests arriving over ``[now, now + w)`` fit every limit."""
         if self.connections is not None and connections_free(self.connections, now) < n:
             return False
-        return self._tokens_at(now) >= n and self._room(now) >= n
+        return self._tokens_at(now) >= n and self._room(now, w) >= n
+
+    def _near_limit(self, n: int, now: float) -> bool:
+        """True if a limit would have less room left, after these ``n`` requests, than a
+        tick's offered count with three of its Poisson deviations: other cohorts of this
+        instant may then not fit beside them."""
+        limited = self.queue_limit < INF
+        if not limited and self.bucket is None and self.connections is None:
+            return False
+        count, spanned = self._rate_at(now)
+        tick = count / spanned * self.resolution_s if spanned > 0.0 else 0.0
+        need = n + tick + 3.0 * math.sqrt(tick)
+        if limited and need > self._room(now, 0.0):
+            return True
+        if self.bucket is not None and need > self.bucket.level(now):
+            return True
+        return self.connections is not None and need > connections_free(self.connections, now)
 
     def _take(self, c: Cohort, now: float, tokens_paid: bool = False,
               since: float | None = None) -> None:
@@ -444,10 +538,12 @@ class FluidStation(Station):
         if self.connections is not None:
             hold_connections(self.connections, c)
         self._touch(now)
+        end = c.enqueued_s + c.spread_s
         self.queue.append(c)
         self.queued += c.count
         self._serve(now, since)
-        self.peak_queue = max(self.peak_queue, self.queued)
+        # The queue is longest when the cohort's last request has arrived.
+        self.peak_queue = max(self.peak_queue, round(self._backlog(max(now, end))))
 
     def _share(self, group: list[Cohort], allowed: float, reason: str) -> list[Cohort]:
         """Keep ``allowed`` requests of the group at random; reject the rest."""
@@ -496,6 +592,11 @@ class FluidStation(Station):
         self._touch(now)
         self._serve(now)
         group, self._contenders = self._contenders, []
+        # Cohorts offered at this instant arrive over the tick it begins: they are the next
+        # window's, whichever of them and this event came first.
+        late = [c for c in group if c.enqueued_s >= now]
+        if late:
+            group = [c for c in group if c.enqueued_s < now]
         before = self.rejected
         if self.bucket is not None and group:
             # Admitted requests spend their tokens even if a later limit turns them away.
@@ -506,7 +607,8 @@ class FluidStation(Station):
             n = sum(c.count for c in group)
             kept = connections_kept(n, self._free0, connections_free(self.connections, now))
             group = self._share(group, round(kept), "connections_full")
-        group = self._share(group, self._room(now), "queue_full")
+        if group:
+            group = self._share(group, self._group_room(group), "queue_full")
         # While a limit binds, every arrival waits for the end of its tick so that no cohort
         # takes what the others of the tick were due; the first tick without a cut ends it.
         self._contended = self.rejected > before
@@ -520,6 +622,8 @@ class FluidStation(Station):
         if self._contended and not self._settle_pending:
             self._mark_contention(now)
             self._arm_settle(now)
+        for c in late:
+            self._admit(c, now)
 
     def _mark_contention(self, now: float) -> None:
         """Note where a window of contention begins: its time, the connections free and
@@ -549,15 +653,19 @@ class FluidStation(Station):
                 # window (its own among them), not half of its count at once.
                 n, spanned = self._advanced(now + w / 2)
                 return n / spanned if spanned > 0.0 else 0.0
-            n, spanned = self._advanced(now)
-        else:
-            decay = math.exp(-(now - self._rate_t) / tau)
-            n = self._rate_n * decay
-            spanned = self._rate_s * decay + tau * (1.0 - decay)
+        n, spanned = self._rate_at(now)
         if spanned <= 0.0:
             return 0.0
         own = part.count / 2 * math.exp(-max(0.0, now - part.enqueued_s) / tau)
         return max(0.0, n - own) / spanned
+
+    def _rate_at(self, now: float) -> tuple[float, float]:
+        """The offered rate's weighted count and the weighted time it spans at ``now``."""
+        if self._streams:
+            return self._advanced(now)
+        tau = self.load_tau_s
+        decay = math.exp(-(now - self._rate_t) / tau)
+        return self._rate_n * decay, self._rate_s * decay + tau * (1.0 - decay)
 
     def _advanced(self, now: float) -> tuple[float, float]:
         """The weighted count and time at ``now`` (after ``_rate_t``), the streams
