@@ -112,7 +112,10 @@ moves on at the tick's end: its requests start at their arrivals where the serve
 room, but leave the station up to a tick later than their service ends; and a cohort
 taken whole at the start of its window holds the room for its requests that arrive
 after another cohort's, which a cut then falls on. The requests a gathered tick holds are
-not in the station's queue level until its settle. Allen–Cunneen is an
+not in the station's queue level until its settle, and the level is the fluid's
+estimate of what has arrived and not started: its peak can read up to about half a
+percent above a queue limit (10,037 against 10,000 in the default scenario; 50,238
+against 50,000 in ``experiment=x_spaces_2024``), where exact mode's cannot. Allen–Cunneen is an
 approximation (within 10% of exact mode at cv 2 and 50 workers). The stationary waits
 assume Poisson arrivals: behind a station that smooths its output (one worker whose
 service is long against the ceiling's spacing) they overstate a wait that is tiny anyway
