@@ -511,7 +511,7 @@ class FluidStation(Station):
     def _tokens_at(self, now: float) -> float:
         return INF if self.bucket is None else self.bucket.level(now)
 
-    def _fits(self, n: int, w: float, now: float) -> bool:
+    def _fits(self, n: float, w: float, now: float) -> bool:
         """True if ``n`` requests arriving over ``[now, now + w)`` fit every limit."""
         if self.connections is not None and connections_free(self.connections, now) < n:
             return False
@@ -521,17 +521,11 @@ class FluidStation(Station):
         """True if a limit would have less room left, after these ``n`` requests, than a
         tick's offered count with three of its Poisson deviations: other cohorts of this
         instant may then not fit beside them."""
-        limited = self.queue_limit < INF
-        if not limited and self.bucket is None and self.connections is None:
+        if self.queue_limit == INF and self.bucket is None and self.connections is None:
             return False
         count, spanned = self._rate_at(now)
         tick = count / spanned * self.resolution_s if spanned > 0.0 else 0.0
-        need = n + tick + 3.0 * math.sqrt(tick)
-        if limited and need > self._room(now, 0.0):
-            return True
-        if self.bucket is not None and need > self.bucket.level(now):
-            return True
-        return self.connections is not None and need > connections_free(self.connections, now)
+        return not self._fits(n + tick + 3.0 * math.sqrt(tick), 0.0, now)
 
     def _take(self, c: Cohort, now: float, tokens_paid: bool = False,
               since: float | None = None) -> None:
