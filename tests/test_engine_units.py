@@ -457,6 +457,51 @@ def test_fluid_limit_cuts_every_class_of_an_instant_alike(order: str, tick: floa
     assert abs(share["clients"] - share["attack"]) <= 4 * se + 1e-3, share
 
 
+@pytest.mark.parametrize("tick", [0.1, 0.5])
+@pytest.mark.parametrize("excess", [1.1, 1.3])
+def test_fluid_full_queue_holds_every_class_behind_it(tick: float, excess: float) -> None:
+    """The same station over its rate: exact mode's queue stays full, so every request
+    it admits, clients' and attack's alike, spends ``K / R`` in it and one service in a
+    worker. A settled tick is served from its arrivals, behind the work that arrived
+    before it, its classes interleaved, and what it completes before the settle moves on
+    carries its lag: so both classes' time in the station is that, at a tick longer than
+    ``K / R`` too. (Before, what a settle admitted moved on at the tick's end: the
+    clients' time in the station read 0.10 s at 0.1 s ticks and 0.50 s at 0.5 s ticks,
+    against 0.058 s.)"""
+    env = simpy.Environment()
+    mean_s, limit = 0.008, 250
+    st = FluidStation(env, "f", resolution_s=tick, instances=40, workers_per_instance=1,
+                      service=Sampler(np.random.default_rng(3), "lognormal", mean_s, 0.5),
+                      queue_limit=limit)
+    time_in: dict[str, list[float]] = {"clients": [0.0, 0.0], "attack": [0.0, 0.0]}
+
+    def forward(c: Cohort) -> None:
+        # The part's mean completion, less its requests' mean arrival (the tick's middle).
+        if c.born_s >= 50.0:
+            done = env.now - c.lag_s + c.spread_s / 2
+            time_in[c.cls][0] += c.count * (done - (c.born_s + tick / 2))
+            time_in[c.cls][1] += c.count
+
+    st.forward = forward
+    st.reject = lambda c, why: None
+    gen = np.random.default_rng(7)
+    per_tick = st.rate_rps * tick * excess
+
+    def arrive() -> None:
+        for cls, mean in (("clients", 0.05 * per_tick), ("attack", 0.95 * per_tick)):
+            n = int(gen.poisson(mean))
+            if n:
+                c = Cohort(cls, n, env.now, env.now)
+                c.spread_s = tick
+                st.offer(c)
+
+    at_times(env, [(k * tick, arrive) for k in range(round(200 / tick))])
+    env.run()
+    expected = limit / st.rate_rps + mean_s
+    for cls, (total, n) in time_in.items():
+        assert total / n == pytest.approx(expected, rel=0.10), (cls, total / n, expected)
+
+
 # -- streams and samplers ------------------------------------------------------------------
 
 def quiet_fluid(workers: int, mean_s: float, tick_s: float) -> tuple[simpy.Environment,

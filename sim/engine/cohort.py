@@ -40,6 +40,7 @@ class Cohort:
         "held",
         "impatient",
         "k3_s",
+        "lag_s",
         "mix",
         "mix_gen",
         "owner",
@@ -104,6 +105,12 @@ class Cohort:
         # The third cumulant of the service times and waits added so far, beside var_s
         # (their skew; ``sim.tails.shifted_gamma_cdf``). Exact mode: 0.
         self.k3_s = 0.0
+        # Cohort mode: how long ago the cohort really reached the point where it is
+        # handled now. A fluid station that admits a contended tick at the tick's end
+        # serves it from its arrivals, so it may complete before the event that moves it
+        # on; the next station and the client take it as arriving, or answered, this
+        # much earlier (``sim.engine.fluid``). Exact mode: 0.
+        self.lag_s = 0.0
         self.ticket: Any = None  # shared by the parts of one attempt (cohort mode)
         # A bundle (cohort mode): requests in several states the owner tells apart (for the
         # clients, retries of different attempt numbers) moving as one cohort. ``mix`` holds
@@ -140,6 +147,7 @@ class Cohort:
         other.born_u1 = self.born_u1
         other.var_s = self.var_s
         other.k3_s = self.k3_s
+        other.lag_s = self.lag_s
         other.ticket = self.ticket
         own = self.mix
         if own is not None:

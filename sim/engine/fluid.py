@@ -57,9 +57,25 @@ where something cuts through it:
   the same bucket and cap the exact discipline uses), shared the same way, but with the
   room exact mode's requests would have found arriving over the tick: the tokens the
   tick adds as they come (``TokenBucket.admit_window``), the connections the walk of
-  the free count leaves (``connections_kept``). What a settle keeps starts at its own
-  arrivals where no queue is ahead of it (``_serve``'s ``since``), as exact mode's
-  admitted requests do, not at the tick's end.
+  the free count leaves (``connections_kept``). What a settle keeps is served as exact
+  mode's FIFO serves random arrivals (``_serve_group``): from its own arrivals, not
+  from the tick's end; its cohorts interleaved over one schedule (the clients' requests
+  spread among an attack's, not served before or after them); and its first request
+  behind all the work that arrived before the window, with no credit for room the
+  window leaves, since that work has arrived (the credit ``_start_at`` gives a cohort
+  trickling in beside another is right only for work that has not). So a station over
+  its rate holds a full queue, ``K / R`` of wait, however short against the tick.
+
+A settle, and a cohort a lagging one brings, may complete before the event that moves
+it on (the settle is at the tick's end; its requests started at their arrivals). The
+part then moves on now, but carries how long ago it really completed
+(``Cohort.lag_s``): the next fluid station takes it as arriving that much earlier
+(from its true arrivals where no queue is ahead of it), and the client takes it as
+answered then. A small station's exact discipline serves its requests as they come,
+spaced as they arrived, and passes the lag on (letting the past ones arrive at once
+would make a burst that waits). Without this, every station a contended tick
+passes added up to a tick to the latency, and at a tick longer than a station's ``K /
+R`` that was most of it.
 
 What a mean-rate treatment loses is the queueing delay of a station below saturation:
 an M/G/c queue with many busy workers makes some requests wait although the mean rate
@@ -107,11 +123,13 @@ paced as exact mode's (``_batch_starts``). Blocking below saturation: a queue li
 cuts only the fluid queue, so a large station whose limit is short against its queue's
 random swings (a few tens of requests at hundreds of workers) rejects less than an
 M/M/c/K queue would; the
-stationary wait is Erlang C's, not the finite queue's. A tick gathered for contention
-moves on at the tick's end: its requests start at their arrivals where the server had
-room, but leave the station up to a tick later than their service ends; and a cohort
-taken whole at the start of its window holds the room for its requests that arrive
-after another cohort's, which a cut then falls on. The requests a gathered tick holds are
+stationary wait is Erlang C's, not the finite queue's. A cohort taken whole at the
+start of its window holds the room for its requests that arrive after another
+cohort's, which a cut then falls on. A lag is not carried into failures (a part a
+settle rejects fails, and its retries start, at the settle), nor past an attempt's
+deadline event: a part answered in time but brought after its attempt's deadline has
+fired counts as timed out (at most a tick of the timeout, which ``auto`` keeps a
+fiftieth of it). The requests a gathered tick holds are
 not in the station's queue level until its settle, and the level is the fluid's
 estimate of what has arrived and not started: its peak can read up to about half a
 percent above a queue limit (10,037 against 10,000 in the default scenario; 50,238
@@ -427,7 +445,8 @@ class FluidStation(Station):
             self._rate_n = self._rate_n * decay + c.count
             self._rate_s = self._rate_s * decay + self.load_tau_s * (1.0 - decay)
             self._rate_t = now
-        c.enqueued_s = now
+        # A cohort moved on late by the station before it arrived that much earlier.
+        c.enqueued_s = now - c.lag_s
         self._admit(c, now)
 
     def _admit(self, c: Cohort, now: float) -> None:
@@ -536,6 +555,8 @@ class FluidStation(Station):
             hold_connections(self.connections, c)
         self._touch(now)
         end = c.enqueued_s + c.spread_s
+        if since is None and c.lag_s > 0.0 and not self.queue:
+            since = c.enqueued_s  # it arrived before now, with no queue ahead of it
         self.queue.append(c)
         self.queued += c.count
         self._serve(now, since)
@@ -610,17 +631,111 @@ class FluidStation(Station):
         # takes what the others of the tick were due; the first tick without a cut ends it.
         self._contended = self.rejected > before
         # What is kept was admitted as it arrived, not at the end of the tick: with no
-        # queue ahead of it, it starts at its arrivals (and holds its connections from
-        # then), as exact mode's requests do. Starting it at the tick's end would add up to
-        # a tick to its wait and to every hold, and start all of a tick's holds at once.
-        since = None if self.queue else now - self.resolution_s
-        for c in group:
-            self._take(c, now, tokens_paid=True, since=since)
+        # queue ahead of it, it starts at its arrivals, interleaved, behind the work that
+        # arrived before it (_serve_group), as exact mode's requests do. Starting it at the
+        # tick's end would add up to a tick to its wait and to every hold, and start all
+        # of a tick's holds at once.
+        if group and not self.queue:
+            self._serve_group(group, now, now - self.resolution_s)
+        else:
+            for c in group:
+                self._take(c, now, tokens_paid=True)
         if self._contended and not self._settle_pending:
             self._mark_contention(now)
             self._arm_settle(now)
         for c in late:
             self._admit(c, now)
+
+    def _serve_group(self, group: list[Cohort], now: float, since: float) -> None:
+        """Serve what a contended window kept, arrived over ``[a, b)`` (from ``since``,
+        the window's start, or earlier where lagging cohorts arrived before it), with no
+        queue ahead of it, as exact mode's FIFO serves random arrivals: the
+        cohorts interleaved (one schedule for all of them, each spread over it, not one
+        after another), the first request behind the work that had arrived before it
+        (``_arrived_work_end``; no credit for room the window leaves, since what is
+        committed ahead arrived before the window), the last as the work and the
+        arrivals allow. What the tick cannot take on stays queued, cut from every
+        cohort alike."""
+        rate = self.rate_rps
+        a = min(c.enqueued_s for c in group)
+        b = max(c.enqueued_s + c.spread_s for c in group)
+        if self.slowdown is not None:
+            self._factor(now)
+            rate = self.rate_rps
+        for c in group:
+            if self.connections is not None:
+                hold_connections(self.connections, c)
+        self._touch(now)
+        n = sum(c.count for c in group)
+        limit = now + self.resolution_s
+        lim = limit if b <= limit else b
+        # From its arrivals, which may be before the window (cohorts moved on late by
+        # the station before: ``Cohort.lag_s``), behind what had arrived before them.
+        start = max(a, self._arrived_work_end(a)) if rate > 0 else INF
+        if b <= a or start >= lim or (self.shed_queue_age_s is not None
+                                      and a < start - self.shed_queue_age_s):
+            # Nothing to interleave (one instant), nothing the tick can take on, or a
+            # head to shed: the queue's discipline.
+            for c in group:
+                self.queue.append(c)
+                self.queued += c.count
+            self._serve(now, min(a, since))
+            self._note_peak(now, b)
+            return
+        work = n / rate
+        end = max(start + work, b)
+        frac = 1.0
+        if start + work > lim and n > 1:
+            frac = (lim - start) / work
+            end = start + (end - start) * frac
+        committed, rest = self._begin_among(group, start, end, frac, now, rate)
+        for c in rest:
+            self.queue.append(c)
+            self.queued += c.count
+        if committed > 0.0:
+            self._commit_work(start, a, (b - a) * frac, committed)
+        if self.queue:
+            self._serve(now)
+        self._note_peak(now, b)
+
+    def _begin_among(self, group: list[Cohort], start: float, end: float, frac: float,
+                     now: float, rate: float) -> tuple[float, list[Cohort]]:
+        """Take on ``frac`` of each cohort of ``group`` (the first share of its arrivals)
+        over one schedule ``[start, end)``, interleaved: each part spread over all of it.
+        Returns the work committed and what is left of the cohorts, in order, each
+        arriving over the rest of its window (so cohorts that arrived together still
+        do)."""
+        committed = 0.0
+        rest: list[Cohort] = []
+        among = len(group) > 1
+        for c in group:
+            m = c.count if frac >= 1.0 else int(c.count * frac)
+            if m <= 0:
+                rest.append(c)
+                continue
+            t, w = c.enqueued_s, c.spread_s
+            part = c
+            if m < c.count:
+                part = c.fifo_cut(m)
+                part.spread_s = w * frac
+                c.enqueued_s = t + part.spread_s
+                c.spread_s = w - part.spread_s
+                rest.append(c)
+            paced = part.count > 1 and end >= t + part.spread_s
+            d, half = part.deadline_s, part.deadline_spread / 2 if part.count > 1 else 0.0
+            kept = 1.0
+            if (start > t or paced) and (start > d - half or end > d + half):
+                served, kept = self._deadline(part, start, end, paced)
+                if served is None:
+                    continue
+                part = served
+            committed += part.count / rate
+            self._begin(part, start, start + (end - start) * kept, now, among=among)
+        return committed, rest
+
+    def _note_peak(self, now: float, end: float) -> None:
+        """The queue is longest when the last request taken on has arrived."""
+        self.peak_queue = max(self.peak_queue, round(self._backlog(max(now, end))))
 
     def _mark_contention(self, now: float) -> None:
         """Note where a window of contention begins: its time, the connections free and
@@ -653,7 +768,8 @@ class FluidStation(Station):
         n, spanned = self._rate_at(now)
         if spanned <= 0.0:
             return 0.0
-        own = part.count / 2 * math.exp(-max(0.0, now - part.enqueued_s) / tau)
+        # (Counted when offered: a lagging part, ``lag_s`` after its arrivals.)
+        own = part.count / 2 * math.exp(-max(0.0, now - part.enqueued_s - part.lag_s) / tau)
         return max(0.0, n - own) / spanned
 
     def _rate_at(self, now: float) -> tuple[float, float]:
@@ -775,6 +891,8 @@ class FluidStation(Station):
                 break
             if shed_age is not None and t < start - shed_age and self._shed(head, start - shed_age):
                 continue
+            if w > 0.0 and len(queue) > 1 and self._serve_batch(now, since, rate, lim):
+                continue
             n = head.count
             work = n / rate
             end = max(start + work, t + w)
@@ -827,6 +945,41 @@ class FluidStation(Station):
             # Not before the tick in which the head's first request can start (a cohort
             # gathered over a quiet window, cut at a tick, resumes arriving later).
             self._schedule_wake(max(min(self._free_s, limit), now + 1e-9, resume))
+
+    def _serve_batch(self, now: float, since: float | None, rate: float, lim: float) -> bool:
+        """Take on the queue's head together with the cohorts behind it that arrived over
+        the same window (the clients' and an attack's requests of one tick, queued at a
+        station over its rate), interleaved as exact mode's FIFO serves them, not one
+        cohort after the other. False if the head has no such company."""
+        queue = self.queue
+        head = queue[0]
+        t, w = head.enqueued_s, head.spread_s
+        k = 1
+        while k < len(queue) and queue[k].enqueued_s == t and queue[k].spread_s == w:
+            k += 1
+        if k == 1:
+            return False
+        n = sum(queue[i].count for i in range(k))
+        work = n / rate
+        start = self._start_at(t, w, work, now if since is None else since, lim)
+        if start >= lim:
+            return False
+        end = max(start + work, t + w)
+        frac = 1.0
+        if start + work > lim:
+            frac = (lim - start) / work
+            if all(int(queue[i].count * frac) <= 0 for i in range(k)):
+                return False  # not one request of any: the head's own discipline
+            end = start + (end - start) * frac
+        group = [queue.popleft() for _ in range(k)]
+        self.queued -= n
+        committed, rest = self._begin_among(group, start, end, frac, now, rate)
+        for c in reversed(rest):
+            queue.appendleft(c)
+            self.queued += c.count
+        if committed > 0.0:
+            self._commit_work(start, t, w * frac, committed)
+        return True
 
     def _start_at(self, t: float, w: float, work: float, now: float, limit: float) -> float:
         """When the server starts a cohort that arrives over ``[t, t + w)`` with ``work``
@@ -945,7 +1098,7 @@ class FluidStation(Station):
         return part, (n - k) / n
 
     def _begin(self, part: Cohort, start: float, end: float, now: float,
-               queued: int | None = None) -> None:
+               queued: int | None = None, among: bool = False) -> None:
         m = part.count
         dur = end - start
         self.in_service += m
@@ -967,6 +1120,10 @@ class FluidStation(Station):
         # every wait: all of a single request's.)
         t, w = part.enqueued_s, part.spread_s
         span = max(dur * (m - 1) / m, t + w - start)
+        if among:
+            # Interleaved with other cohorts' requests over [start, end) (_serve_group):
+            # its requests start anywhere in it, not the first of them at ``start``.
+            span = dur
         arrived = t + w / 2
         fluid_wait = max(0.0, start + span / 2 - arrived)
         if queued is not None:
@@ -997,9 +1154,20 @@ class FluidStation(Station):
         slow = self.slow_factor
         part.var_s += self.var_service * slow * slow + ec_var
         part.k3_s += self.k3_service * slow * slow * slow + ec_k3
-        # (A part admitted at the end of a contended tick may have started before now.)
+        # A part admitted at the end of a contended tick (or arriving late) may have
+        # started before now, and completed before now: it moves on now, with the lag.
+        done = start + ec_mean + mean_s
+        part.lag_s = now - done if done < now else 0.0
+        if part.lag_s > 0.0:
+            # Completed already: no worker holds it now (idle workers count for what
+            # arrives at this instant), and no failure from now on can reach it.
+            self.in_service -= m
+            if self._live_parts is not None:
+                assert self._live is not None
+                self._live_parts.pop(id(part), None)
+                self._live.pop(id(part), None)
         self.env.schedule(Due(self._done_cbs, part), NORMAL,  # type: ignore[arg-type]
-                          max(0.0, start + ec_mean + mean_s - now))
+                          max(0.0, done - now))
 
     def _batch_starts(self, m: int, queued: int, gap: float) -> tuple[float, float]:
         """The span of the starts and the mean wait of ``m`` requests that arrive at one
@@ -1029,19 +1197,22 @@ class FluidStation(Station):
 
     def _done(self, ev: simpy.Event) -> None:
         c: Cohort = ev._value
-        if self._live_parts is not None:
+        lagging = c.lag_s > 0.0  # completed before it was taken on (_begin)
+        if self._live_parts is not None and not lagging:
             if self._live_parts.pop(id(c), None) is None:
                 return  # failed with its instance
             assert self._live is not None
             self._live.pop(id(c), None)
         now = self.env.now
         self._touch(now)
-        self.in_service -= c.count
+        if not lagging:
+            self.in_service -= c.count
         self.served += c.count
         width = c.deadline_spread if c.count > 1 else 0.0
-        if c.deadline_s - width / 2 < now + c.spread_s:
-            # Completed over [now, now + spread_s) in FIFO order, after their deadlines.
-            a = now - (c.deadline_s - width / 2)
+        done = now - c.lag_s
+        if c.deadline_s - width / 2 < done + c.spread_s:
+            # Completed over [done, done + spread_s) in FIFO order, after their deadlines.
+            a = done - (c.deadline_s - width / 2)
             self.wasted += round(c.count * late_share(a, c.spread_s - width))
         self.forward(c)
 

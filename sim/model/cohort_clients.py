@@ -538,7 +538,9 @@ class CohortClients(Clients):
             self._fail_part(c, timed_out=True)
 
     def on_joined(self, c: Cohort, st: Station, placements: list[tuple[int, int]] | None) -> None:
-        now = self.env.now
+        # Answered over [now, now + spread_s), or that much earlier where a station moved
+        # the part on late (``Cohort.lag_s``).
+        now = self.env.now - c.lag_s
         if c.ticket.done:
             self._wasted(c.count, placements)
             return
@@ -554,7 +556,7 @@ class CohortClients(Clients):
         elif c.reconnect:
             if self.policies is not None:
                 assert t.tag is not None  # policies give every attempt a tag
-                self.policies.success(now, n, t.tag)
+                self.policies.success(self.env.now, n, t.tag)
             self.reconnected += n
             end_s = c.sleep_s
         else:
@@ -562,7 +564,7 @@ class CohortClients(Clients):
             end_s = -1.0
         if placements is None or self.pool is None:
             return
-        self._touch(now)
+        self._touch(self.env.now)
         self.listeners += n
         self.peak_listeners = max(self.peak_listeners, self.listeners)
         for g, m in placements:
@@ -648,7 +650,7 @@ class CohortClients(Clients):
         its share of the births (``Cohort.narrow_births``), not over all of them."""
         if self.policies is not None:
             assert tag is not None  # policies give every attempt a tag
-            self.policies.success(now, k, tag)
+            self.policies.success(self.env.now, k, tag)
         self.joined += k
         self.in_flight -= k
         born, spread, lo = st.born_s, st.born_spread, st.born_min
