@@ -51,6 +51,7 @@ from .run import (
     atomic_write_text,
     check_writable,
     is_complete,
+    made_by_this_code,
     mark_complete,
     simulate,
     stop_on_signals,
@@ -118,11 +119,12 @@ def _finished_summary(cfg: SimConfig, outdir: Path) -> dict[str, Any] | None:
     """The summary of a complete earlier run of ``cfg`` in ``outdir``, if there is one.
 
     Complete means marked complete (``sim.run.mark_complete``, written after every other
-    file), with a summary of status ok and the same config.yaml.
+    file) by the same code (``sim.provenance``), with a summary of status ok and the same
+    config.yaml.
     """
     import json
 
-    if not is_complete(outdir):
+    if not is_complete(outdir) or not made_by_this_code(outdir):
         return None
     try:
         summary = json.loads((outdir / "summary.json").read_text())

@@ -190,11 +190,15 @@ def mark_complete(outdir: str | Path) -> None:
     """Mark a run directory complete: every file of the run is in place, status ok.
 
     Written last, after the report; a restarted sweep skips only directories with this
-    marker (and a summary of the same config with status ok).
+    marker made by the same code (``sim.provenance``) and a summary of the same config
+    with status ok.
     """
+    from .provenance import code_digest
+
     out = Path(outdir)
     files = sorted(n for n in RUN_FILES if n != COMPLETE_FILE and (out / n).is_file())
-    atomic_write_text(out / COMPLETE_FILE, json.dumps({"status": "ok", "files": files}) + "\n")
+    atomic_write_text(out / COMPLETE_FILE, json.dumps(
+        {"status": "ok", "files": files, "code": code_digest()}) + "\n")
 
 
 def is_complete(outdir: str | Path) -> bool:
@@ -206,6 +210,18 @@ def is_complete(outdir: str | Path) -> bool:
         return False
     return marker.get("status") == "ok" and all(
         (out / name).is_file() for name in marker.get("files", []))
+
+
+def made_by_this_code(outdir: str | Path) -> bool:
+    """Whether the run in ``outdir`` was marked complete by the code running now (a run
+    of another version of the simulator, or one older than the digest, is not)."""
+    from .provenance import code_digest
+
+    try:
+        marker = json.loads((Path(outdir) / COMPLETE_FILE).read_text())
+    except (OSError, ValueError):
+        return False
+    return isinstance(marker, dict) and marker.get("code") == code_digest()
 
 
 # -- signals --------------------------------------------------------------------------------

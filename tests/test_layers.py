@@ -7,7 +7,8 @@ modules):
   ``sim``, and of the outside only SimPy, numpy and scipy.
 - ``compat`` (``sim.compat``), ``atomic`` (``sim.atomic``), ``summary``
   (``sim.summary``, the schema of summary.json), ``series`` (``sim.series``, the
-  columns of timeseries.csv) and ``tails`` (``sim.tails``, quantiles of latency parts):
+  columns of timeseries.csv), ``tails`` (``sim.tails``, quantiles of latency parts) and
+  ``provenance`` (``sim.provenance``, the digest of the code that made a run):
   leaves that import nothing of ``sim``; every layer but the engine may use them (the
   model's components type the blocks they write, name the columns they record and take
   their latency percentiles, analysis and report read both through them, and the SLO
@@ -53,7 +54,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-LEAVES = {"compat", "atomic", "summary", "series", "tails"}
+LEAVES = {"compat", "atomic", "summary", "series", "tails", "provenance"}
 MAY_IMPORT: dict[str, set[str]] = {
     "engine": set(),
     "compat": set(),
@@ -61,6 +62,7 @@ MAY_IMPORT: dict[str, set[str]] = {
     "summary": set(),
     "series": set(),
     "tails": set(),
+    "provenance": set(),
     "config": {"engine"} | LEAVES,
     "model": {"engine", "config"} | LEAVES,
     "analysis": set(LEAVES),
@@ -217,7 +219,7 @@ def test_relative_imports_resolve_to_modules(tmp_path: Path) -> None:
     ("sim.model.clients", "model"), ("sim.report.render", "report"), ("sim.cli", "face"),
     ("sim", "face"), ("hydra_plugins.sim_failure_point.failure_point_sweeper", "face"),
     ("sim.compat.simpy", "compat"), ("sim.summary", "summary"), ("sim.series", "series"),
-    ("sim.tails", "tails"),
+    ("sim.tails", "tails"), ("sim.provenance", "provenance"),
 ])
 def test_layers_of_modules(module: str, expected: str) -> None:
     assert layer(module) == expected

@@ -85,6 +85,50 @@ def test_summary_is_written_last_and_a_run_is_complete_only_when_marked(
     assert not is_complete(tmp_path) and _finished_summary(cfg, tmp_path) is None
 
 
+def test_a_run_made_by_other_code_is_not_taken_as_done(tmp_path: Path,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """A restarted sweep reuses a finished run only if the same code made it: after a
+    fix to the engine, a failure-point search or a study rerun in the same folder must
+    run its jobs again, not quote the runs of the code before it."""
+    import sim.provenance
+
+    cfg = to_config(compose(TINY))
+    result = sim.simulate(cfg, outdir=tmp_path)
+    mark_complete(tmp_path)
+    assert _finished_summary(cfg, tmp_path) == result.summary
+    digest = sim.provenance.code_digest()
+    assert len(digest) == 16 and digest == sim.provenance.code_digest()
+    monkeypatch.setattr(sim.provenance, "code_digest", lambda: "0" * 16)
+    assert is_complete(tmp_path) and _finished_summary(cfg, tmp_path) is None
+    # A marker written before runs recorded their code is not this code's either.
+    monkeypatch.undo()
+    marker = json.loads((tmp_path / COMPLETE_FILE).read_text())
+    del marker["code"]
+    (tmp_path / COMPLETE_FILE).write_text(json.dumps(marker))
+    assert _finished_summary(cfg, tmp_path) is None
+
+
+def test_the_code_digest_follows_the_source(tmp_path: Path) -> None:
+    """The digest is the package's source: a copy of it gives the same digest, one byte
+    changed in any module another."""
+    import shutil
+
+    import sim.provenance
+
+    def digest_of(root: Path) -> str:
+        code = ("import sys; sys.path.insert(0, sys.argv[1]); import sim.provenance as p; "
+                "print(p.code_digest())")
+        return subprocess.run([sys.executable, "-c", code, str(root)], check=True,
+                              capture_output=True, text=True, timeout=60).stdout.strip()
+
+    shutil.copytree(sim.provenance.PACKAGE, tmp_path / "sim",
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    assert digest_of(tmp_path) == sim.provenance.code_digest()
+    engine = tmp_path / "sim" / "engine" / "fluid.py"
+    engine.write_text(engine.read_text() + "\n")
+    assert digest_of(tmp_path) != sim.provenance.code_digest()
+
+
 def test_a_full_disk_leaves_no_summary_that_says_ok(tmp_path: Path,
                                                     monkeypatch: pytest.MonkeyPatch) -> None:
     def full(ts, path) -> None:  # type: ignore[no-untyped-def]

@@ -338,6 +338,21 @@ def test_sweeper_writes_risk_json_and_report_and_resumes(tmp_path: Path) -> None
     assert again.returncode == 0, again.stderr
     assert "round 1 of 1: jobs 1..1 (4 samples)" in again.stderr
     assert json.loads((out / "risk.json").read_text()) == risk
+    # Verdicts of other code (``sim.provenance``: an engine fixed since) are not kept:
+    # every job runs again, and the same code gives the same answer.
+    assert risk["fingerprint"]["code"] and all(
+        r["code"] == risk["fingerprint"]["code"]
+        for job in (0, 1) for r in json.loads((out / str(job) / "risk_batch.json").read_text()))
+    (out / "risk.json").write_text(json.dumps(
+        {**risk, "fingerprint": {**risk["fingerprint"], "code": "0" * 16}}))
+    for job in (0, 1):
+        path = out / str(job) / "risk_batch.json"
+        path.write_text(json.dumps([{**r, "code": "0" * 16}
+                                    for r in json.loads(path.read_text())]))
+    other = risk_sweep(args, tmp_path)
+    assert other.returncode == 0, other.stderr
+    assert "round 1 of 1: jobs 0..1 (8 samples)" in other.stderr
+    assert json.loads((out / "risk.json").read_text()) == risk
 
 
 def test_a_config_group_input_composes_each_job_with_its_choice(tmp_path: Path) -> None:

@@ -73,6 +73,7 @@ from experiments.study import (  # noqa: E402
     write_results,
 )
 from sim import series  # noqa: E402
+from sim.provenance import code_digest  # noqa: E402
 
 PRESET = "experiment=x_spaces_2024"
 QUIET = ["run.report=false", "run.progress=false"]
@@ -151,8 +152,9 @@ def overrides_of(extra: list[str]) -> list[str]:
 
 
 def cache_path(job: tuple[Any, ...]) -> Path:
-    """Where ``cached_run`` keeps the figures of ``job`` (its folder is ``job[3]``)."""
-    key = hashlib.sha1(json.dumps(list(job[:3])).encode()).hexdigest()[:16]
+    """Where ``cached_run`` keeps the figures of ``job`` (its folder is ``job[3]``), by the
+    job and the code that runs it (``sim.provenance``: a changed engine runs it again)."""
+    key = hashlib.sha1(json.dumps([*job[:3], code_digest()]).encode()).hexdigest()[:16]
     return Path(job[3]) / f"{key}.json"
 
 

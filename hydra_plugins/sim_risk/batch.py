@@ -13,8 +13,8 @@ directory and no report, and the verdict as the failure-point sweeper gives it
 Each sample's record (its inputs, seed, verdict, metric, a few summary figures, or its
 error) goes to ``risk_batch.json`` in the job's run directory, rewritten (atomically)
 after every sample; a job run again skips the samples recorded there with the same
-inputs and seed. The job's ``summary.json`` says how many samples it ran, so the sweep's
-table counts it as a job that finished.
+inputs and seed by the same code (``sim.provenance``). The job's ``summary.json`` says
+how many samples it ran, so the sweep's table counts it as a job that finished.
 """
 
 import json
@@ -59,18 +59,20 @@ def run_batch(cfg: Any, samples: list[dict[str, Any]], outdir: Path,
     """Run ``samples`` on copies of ``cfg``, recording each in ``outdir``; return the
     records (``{"status": "ok", "records": [...]}``)."""
     from sim.atomic import atomic_write_text
+    from sim.provenance import code_digest
 
     outdir.mkdir(parents=True, exist_ok=True)
     done = _recorded(outdir / BATCH_FILE)
+    code = code_digest()
     records = []
     for s in samples:
         old = done.get(int(s["sample"]))
-        if old is not None and old.get("seed") == s["seed"] \
+        if old is not None and old.get("seed") == s["seed"] and old.get("code") == code \
                 and old.get("inputs") == s["inputs"] and not old.get("error"):
             records.append(old)
             continue
         records.append({**run_sample(cfg, s["inputs"], int(s["seed"]), judging, groups),
-                        "sample": int(s["sample"]), "job": job})
+                        "sample": int(s["sample"]), "job": job, "code": code})
         atomic_write_text(outdir / BATCH_FILE, json.dumps(records, indent=1) + "\n")
     atomic_write_text(outdir / BATCH_FILE, json.dumps(records, indent=1) + "\n")
     failed = sum(bool(r.get("failed")) for r in records)

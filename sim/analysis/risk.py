@@ -54,10 +54,13 @@ def wilson(failed: int, n: int, confidence: float = 0.95) -> tuple[float, float]
 def fingerprint(design: Design, inputs: Sequence[Distribution],
                 judging: Mapping[str, Any]) -> dict[str, Any]:
     """What makes two studies the same study: a study run again keeps the verdicts of a
-    risk.json with the same fingerprint (inputs, design, seed, judging, base config)."""
+    risk.json with the same fingerprint (inputs, design, seed, judging, base config, and
+    the code that judged them: ``sim.provenance``)."""
+    from ..provenance import code_digest
+
     return {"inputs": {d.key: d.text for d in inputs}, "sampler": design.sampler,
             "samples": design.size, "seeds": [design.seeds[0], design.seeds[-1]],
-            **dict(judging)}
+            **dict(judging), "code": code_digest()}
 
 
 def overrides(values: Mapping[str, Any], seed: int) -> list[str]:
