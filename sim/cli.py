@@ -51,7 +51,6 @@ from .run import (
     atomic_write_text,
     check_writable,
     is_complete,
-    made_by_this_code,
     mark_complete,
     simulate,
     stop_on_signals,
@@ -124,7 +123,7 @@ def _finished_summary(cfg: SimConfig, outdir: Path) -> dict[str, Any] | None:
     """
     import json
 
-    if not is_complete(outdir) or not made_by_this_code(outdir):
+    if not is_complete(outdir, same_code=True):
         return None
     try:
         summary = json.loads((outdir / "summary.json").read_text())

@@ -60,6 +60,7 @@ from .model.hls import ListenerPolling
 from .model.mitigation import Mitigations, overhead_s
 from .model.peak import arrival_peak
 from .model.waiting_room import WaitingRoom
+from .provenance import code_digest
 from .resolution import choose, guard, resolved
 from .summary import (
     SCHEMA,
@@ -193,35 +194,25 @@ def mark_complete(outdir: str | Path) -> None:
     marker made by the same code (``sim.provenance``) and a summary of the same config
     with status ok.
     """
-    from .provenance import code_digest
-
     out = Path(outdir)
     files = sorted(n for n in RUN_FILES if n != COMPLETE_FILE and (out / n).is_file())
     atomic_write_text(out / COMPLETE_FILE, json.dumps(
         {"status": "ok", "files": files, "code": code_digest()}) + "\n")
 
 
-def is_complete(outdir: str | Path) -> bool:
-    """Whether ``outdir`` holds a run marked complete whose files are all still there."""
+def is_complete(outdir: str | Path, same_code: bool = False) -> bool:
+    """Whether ``outdir`` holds a run marked complete whose files are all still there;
+    with ``same_code``, marked by the code running now (``sim.provenance``: a run of
+    another version of the simulator, or one older than the digest, is not)."""
     out = Path(outdir)
     try:
         marker = json.loads((out / COMPLETE_FILE).read_text())
     except (OSError, ValueError):
         return False
+    if same_code and marker.get("code") != code_digest():
+        return False
     return marker.get("status") == "ok" and all(
         (out / name).is_file() for name in marker.get("files", []))
-
-
-def made_by_this_code(outdir: str | Path) -> bool:
-    """Whether the run in ``outdir`` was marked complete by the code running now (a run
-    of another version of the simulator, or one older than the digest, is not)."""
-    from .provenance import code_digest
-
-    try:
-        marker = json.loads((Path(outdir) / COMPLETE_FILE).read_text())
-    except (OSError, ValueError):
-        return False
-    return isinstance(marker, dict) and marker.get("code") == code_digest()
 
 
 # -- signals --------------------------------------------------------------------------------

@@ -662,8 +662,8 @@ class FluidStation(Station):
         if self.slowdown is not None:
             self._factor(now)
             rate = self.rate_rps
-        for c in group:
-            if self.connections is not None:
+        if self.connections is not None:
+            for c in group:
                 hold_connections(self.connections, c)
         self._touch(now)
         n = sum(c.count for c in group)
@@ -676,27 +676,36 @@ class FluidStation(Station):
                                       and a < start - self.shed_queue_age_s):
             # Nothing to interleave (one instant), nothing the tick can take on, or a
             # head to shed: the queue's discipline.
-            for c in group:
-                self.queue.append(c)
-                self.queued += c.count
+            self._queue_back(group)
             self._serve(now, min(a, since))
             self._note_peak(now, b)
             return
-        work = n / rate
-        end = max(start + work, b)
-        frac = 1.0
-        if start + work > lim and n > 1:
-            frac = (lim - start) / work
-            end = start + (end - start) * frac
+        end, frac = self._cut_at(start, n / rate, b, lim, n)
         committed, rest = self._begin_among(group, start, end, frac, now, rate)
-        for c in rest:
-            self.queue.append(c)
-            self.queued += c.count
+        self._queue_back(rest)
         if committed > 0.0:
             self._commit_work(start, a, (b - a) * frac, committed)
         if self.queue:
             self._serve(now)
         self._note_peak(now, b)
+
+    def _queue_back(self, cohorts: list[Cohort]) -> None:
+        """Queue ``cohorts``, in order, behind what is queued."""
+        self.queue.extend(cohorts)
+        self.queued += sum(c.count for c in cohorts)
+
+    @staticmethod
+    def _cut_at(start: float, work: float, last: float, lim: float, n: int
+                ) -> tuple[float, float]:
+        """The end of a schedule of ``n`` requests started at ``start`` with ``work``
+        seconds of work, arriving until ``last``, and the share of it the tick takes on:
+        all of it, or the share up to ``lim``, where work is committed up to (one request
+        is taken on whole)."""
+        end = max(start + work, last)
+        if start + work <= lim or n <= 1:
+            return end, 1.0
+        frac = (lim - start) / work
+        return start + (end - start) * frac, frac
 
     def _begin_among(self, group: list[Cohort], start: float, end: float, frac: float,
                      now: float, rate: float) -> tuple[float, list[Cohort]]:
@@ -964,13 +973,9 @@ class FluidStation(Station):
         start = self._start_at(t, w, work, now if since is None else since, lim)
         if start >= lim:
             return False
-        end = max(start + work, t + w)
-        frac = 1.0
-        if start + work > lim:
-            frac = (lim - start) / work
-            if all(int(queue[i].count * frac) <= 0 for i in range(k)):
-                return False  # not one request of any: the head's own discipline
-            end = start + (end - start) * frac
+        end, frac = self._cut_at(start, work, t + w, lim, n)
+        if all(int(queue[i].count * frac) <= 0 for i in range(k)):
+            return False  # not one request of any: the head's own discipline
         group = [queue.popleft() for _ in range(k)]
         self.queued -= n
         committed, rest = self._begin_among(group, start, end, frac, now, rate)

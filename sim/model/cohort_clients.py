@@ -538,20 +538,20 @@ class CohortClients(Clients):
             self._fail_part(c, timed_out=True)
 
     def on_joined(self, c: Cohort, st: Station, placements: list[tuple[int, int]] | None) -> None:
-        # Answered over [now, now + spread_s), or that much earlier where a station moved
-        # the part on late (``Cohort.lag_s``).
-        now = self.env.now - c.lag_s
+        # Answered over [answered, answered + spread_s): now, or that much earlier where a
+        # station moved the part on late (``Cohort.lag_s``).
+        answered = self.env.now - c.lag_s
         if c.ticket.done:
             self._wasted(c.count, placements)
             return
-        placements = self._race(c, now, placements)
+        placements = self._race(c, answered, placements)
         if c.count == 0 or not self._answer(c):
             return
         n = c.count
-        done_mid = now + c.spread_s / 2
+        done_mid = answered + c.spread_s / 2
         t: Ticket = c.ticket
         if t.states is not None:
-            self._joined_bundle(c, t, now, done_mid)
+            self._joined_bundle(c, t, answered, done_mid)
             end_s = -1.0
         elif c.reconnect:
             if self.policies is not None:
@@ -560,7 +560,7 @@ class CohortClients(Clients):
             self.reconnected += n
             end_s = c.sleep_s
         else:
-            self._joined_state(c, t.tag, n, c, now, done_mid)
+            self._joined_state(c, t.tag, n, c, answered, done_mid)
             end_s = -1.0
         if placements is None or self.pool is None:
             return
