@@ -41,6 +41,7 @@ class Cohort:
         "impatient",
         "k3_s",
         "lag_s",
+        "load_rps",
         "mix",
         "mix_gen",
         "owner",
@@ -111,6 +112,9 @@ class Cohort:
         # on; the next station and the client take it as arriving, or answered, this
         # much earlier (``sim.engine.fluid``). Exact mode: 0.
         self.lag_s = 0.0
+        # Cohort mode: the offered rate a fluid station read as the cohort arrived, the
+        # load its stationary queue is taken at however late it is served (-1: unset).
+        self.load_rps = -1.0
         self.ticket: Any = None  # shared by the parts of one attempt (cohort mode)
         # A bundle (cohort mode): requests in several states the owner tells apart (for the
         # clients, retries of different attempt numbers) moving as one cohort. ``mix`` holds
@@ -148,6 +152,7 @@ class Cohort:
         other.var_s = self.var_s
         other.k3_s = self.k3_s
         other.lag_s = self.lag_s
+        other.load_rps = self.load_rps
         other.ticket = self.ticket
         own = self.mix
         if own is not None:
