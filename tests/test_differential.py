@@ -24,8 +24,8 @@ the 399 s horizon (counted as the horizon), so its mean over sixteen run seeds i
 count of the runs that recover: 8 of 16 in cohort mode against about 3.5 in exact mode,
 where run seeds 17-56 give 6 of 40 against 10 of 40 (and 5 of 40 before the
 finite-queue change that moved the sixteen from 4 to 8): a knife edge the sixteen
-seeds cannot resolve, not a difference of the modes. Seeds 40-79 run on demand (``python tests/differential.py
---first 40 --count 40``).
+seeds cannot resolve, not a difference of the modes. Seeds 40-79 run on demand
+(``python tests/differential.py --first 40 --count 40``).
 
 The wide tier also draws the contended family (``CONTENDED_SEEDS``, from
 ``scenario_space.CONTENDED_FIRST``): a tier 10-30% over its rate under the clients and

@@ -24,11 +24,11 @@ import math
 
 import numpy as np
 import pytest
+from test_fluid_saturation import station_overrides
 
 import sim
 from sim.engine.fluid import FINITE_QUEUE_TAIL, erlang_c_wait, mmck_wait
 
-S = "architecture.stations.server."
 CASES = 5
 
 
@@ -83,11 +83,7 @@ def draw(seed: int) -> tuple[list[str], str, float, float]:
     tick = float(g.choice([t for t in (0.25, 0.5, 1.0) if rate * t > 100]))
     k = max(1, round(math.sqrt(c) * g.uniform(1, 4)))
     lam = rho * rate
-    ov = ["run.report=false", "run.progress=false", "architecture=single_station",
-          "arrivals=constant", f"arrivals.rate={lam:.3f}", "clients=patient",
-          "clients.retry.max_attempts=1", S + f"workers_per_instance={c}",
-          S + f"service.mean_s={mean:.6f}", S + f"queue_limit={k}",
-          f"run.horizon_s={max(60.0, 200_000 / lam):.1f}", "run.warmup_s=5", "run.seed=1"]
+    ov = station_overrides(c, mean, lam, k, max(60.0, 200_000 / lam))
     return ov, f"c={c} S={mean:.4f}s rho={rho:.3f} K={k} tick={tick}s", tick, mean
 
 

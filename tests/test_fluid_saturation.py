@@ -25,6 +25,16 @@ S = "architecture.stations.server."
 CASES = 6
 
 
+def station_overrides(c: int, mean: float, lam: float, k: int, horizon_s: float) -> list[str]:
+    """One station of ``c`` workers of mean service ``mean`` behind a queue limit ``k``,
+    offered Poisson arrivals at ``lam`` a second of one attempt each, run seed 1."""
+    return ["run.report=false", "run.progress=false", "architecture=single_station",
+            "arrivals=constant", f"arrivals.rate={lam:.3f}", "clients=patient",
+            "clients.retry.max_attempts=1", S + f"workers_per_instance={c}",
+            S + f"service.mean_s={mean:.6f}", S + f"queue_limit={k}",
+            f"run.horizon_s={horizon_s:.1f}", "run.warmup_s=5", "run.seed=1"]
+
+
 def draw(seed: int) -> tuple[list[str], str, float]:
     """One case: overrides, a description and the tick."""
     g = np.random.default_rng(seed)
@@ -35,11 +45,7 @@ def draw(seed: int) -> tuple[list[str], str, float]:
     rate = c / mean
     k = max(2, int(rate * tick * g.uniform(0.05, 0.8)))
     lam = rho * rate
-    ov = ["run.report=false", "run.progress=false", "architecture=single_station",
-          "arrivals=constant", f"arrivals.rate={lam:.3f}", "clients=patient",
-          "clients.retry.max_attempts=1", S + f"workers_per_instance={c}",
-          S + f"service.mean_s={mean:.6f}", S + f"queue_limit={k}",
-          f"run.horizon_s={max(30.0, 40_000 / lam):.1f}", "run.warmup_s=5", "run.seed=1"]
+    ov = station_overrides(c, mean, lam, k, max(30.0, 40_000 / lam))
     return ov, (f"c={c} S={mean:.4f}s rho={rho:.2f} K={k} (K/R={k / rate:.3f}s) "
                 f"tick={tick}s"), tick
 
