@@ -1354,14 +1354,15 @@ class FluidStation(Station):
         self._fw_n = self._fw_n * decay + m
         self._fw_t = now
         ec_mean -= self._fw_sum / self._fw_n
-        if whole:
-            ec_mean = max(ec_mean, -fluid_wait)
-        elif ec_mean <= 0.0:
+        floor = -fluid_wait if whole else 0.0
+        if not whole and ec_mean <= 0.0:
             ec_mean = ec_var = ec_k3 = 0.0
         elif self.shed_queue_age_s is not None and fluid_wait + ec_mean > self.shed_queue_age_s:
             # Requests that would wait past the limit are shed, not served: the stationary
             # wait added here stops at the limit too.
-            ec_mean = max(0.0, self.shed_queue_age_s - fluid_wait)
+            ec_mean = max(floor, self.shed_queue_age_s - fluid_wait)
+        else:
+            ec_mean = max(ec_mean, floor)
         if arrived >= self.warmup_s:
             w = fluid_wait + ec_mean
             self.wait_sum += w * m
