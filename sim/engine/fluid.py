@@ -209,6 +209,14 @@ LOAD_TAU_MAX_S = 60.0
 STREAM_TICKS = 2.0
 
 
+def erlang_b(c: int, load: float) -> float:
+    """Erlang B, ``E_B(c, a)``, from the Poisson distribution: ``pmf(c; a) / cdf(c; a)``
+    (0 where the Poisson tail underflows: far below ``c`` Erlangs)."""
+    log_pmf = c * math.log(load) - load - math.lgamma(c + 1)
+    cdf = float(gammaincc(c + 1, load))
+    return math.exp(log_pmf) / cdf if cdf > 0 else 0.0
+
+
 def erlang_c_wait(c: int, load: float, rate_per_worker: float
                   ) -> tuple[float, float, float]:
     """Mean, variance and third cumulant of the M/M/c wait in queue at offered load
@@ -216,12 +224,9 @@ def erlang_c_wait(c: int, load: float, rate_per_worker: float
     ``θ = cμ − λ``, whose raw moments are ``pw·n! / θⁿ``."""
     if c <= 0 or load <= 0 or load >= c:
         return 0.0, 0.0, 0.0
-    # Erlang B from the Poisson distribution: B = pmf(c; a) / cdf(c; a).
-    log_pmf = c * math.log(load) - load - math.lgamma(c + 1)
-    cdf = float(gammaincc(c + 1, load))
-    if cdf <= 0:
+    b = erlang_b(c, load)
+    if b <= 0.0:
         return 0.0, 0.0, 0.0
-    b = math.exp(log_pmf) / cdf
     rho = load / c
     pw = b / (1 - rho * (1 - b))  # Erlang C: probability of waiting
     theta = c * rate_per_worker - load * rate_per_worker  # cμ − λ
@@ -269,11 +274,7 @@ def mmck_wait(c: int, load: float, k: float) -> tuple[float, float, float, float
         lo, hi = mmck_wait(c, load, kk), mmck_wait(c, load, kk + 1)
         f = k - kk
         return tuple(a + f * (b - a) for a, b in zip(lo, hi, strict=True))  # type: ignore[return-value]
-    log_pmf = c * math.log(load) - load - math.lgamma(c + 1)
-    cdf = float(gammaincc(c + 1, load))
-    if cdf <= 0:
-        return 0.0, 0.0, 0.0, 0.0
-    b = math.exp(log_pmf) / cdf  # Erlang B, E_B(c, a)
+    b = erlang_b(c, load)
     if b <= 0.0:
         return 0.0, 0.0, 0.0, 0.0  # far below saturation: nobody waits
     inv_b = 1.0 / b
