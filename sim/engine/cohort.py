@@ -25,6 +25,7 @@ class Cohort:
 
     __slots__ = (
         "attempt",
+        "back_s",
         "born_min",
         "born_s",
         "born_spread",
@@ -112,6 +113,11 @@ class Cohort:
         # on; the next station and the client take it as arriving, or answered, this
         # much earlier (``sim.engine.fluid``). Exact mode: 0.
         self.lag_s = 0.0
+        # Cohort mode: how far a contended fluid station moved the cohort forward in time
+        # (a lagging cohort it takes as arriving now, ``FluidStation._contend``); its
+        # times there (arrivals, deadlines) are that much later, and ``unshift`` moves
+        # it back as it leaves. Exact mode: 0.
+        self.back_s = 0.0
         # Cohort mode: the offered rate a fluid station read as the cohort arrived, the
         # load its stationary queue is taken at however late it is served (-1: unset).
         self.load_rps = -1.0
@@ -152,6 +158,7 @@ class Cohort:
         other.var_s = self.var_s
         other.k3_s = self.k3_s
         other.lag_s = self.lag_s
+        other.back_s = self.back_s
         other.load_rps = self.load_rps
         other.ticket = self.ticket
         own = self.mix
@@ -166,6 +173,14 @@ class Cohort:
             self.mix = own - sub
         self.count -= n
         return other
+
+    def unshift(self) -> None:
+        """Move a cohort a station took as arriving ``back_s`` later back to its own
+        times as it leaves: it reached the point it leaves from that much earlier."""
+        back = self.back_s
+        self.back_s = 0.0
+        self.lag_s += back
+        self.deadline_s -= back
 
     def fifo_cut(self, n: int, mix: np.ndarray | None = None) -> Cohort:
         """Detach the first ``n`` requests in FIFO order (``split`` picks at random): the
