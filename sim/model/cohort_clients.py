@@ -240,7 +240,8 @@ class CohortClients(Clients):
         self.bundle_births = True
         self._births: dict[int, list[Cohort]] = {}
         self._flush_cbs = (self._flush,)
-        self._fails_now: dict[tuple[int, bool, bool, float], _Failed] = {}
+        self._fails_now: dict[tuple[int, bool, bool, float, tuple[float, float] | None],
+                              _Failed] = {}
         self._schedule = scheduler(env)
         self._bo_cache: dict[tuple[int, bool, bool, float, int],
                              tuple[list[int], np.ndarray, list[float]]] = {}
