@@ -684,7 +684,10 @@ class FluidStation(Station):
         if self.connections is not None:
             hold_connections(self.connections, c)
         self._touch(now)
-        end = c.enqueued_s + c.spread_s
+        # Its last request arrives at ``end``; a lagging one's, as the limits took it
+        # (``_room`` credits what the server starts while its requests arrive), as if it
+        # arrived now.
+        end = c.enqueued_s + c.spread_s if c.lag_s <= 0.0 else now + c.spread_s
         lagging = since is None and c.lag_s > 0.0 and not self.queue
         if lagging:
             since = c.enqueued_s  # it arrived before now, with no queue ahead of it
