@@ -35,11 +35,13 @@ def test_smoke_run_writes_results_figures_and_findings(tmp_path: Path) -> None:
         rows = list(csv.DictReader(fh))
     assert {r["group"] for r in rows} == {
         "counterfactual", "lever", "lever_started", "network_offered", "network_started",
-        "long_offered", "long_started", "load", "depth", "slowdown"}
+        "long_offered", "long_started", "netlong_offered", "netlong_started", "load",
+        "depth", "slowdown"}
     text = (tmp_path / "findings.md").read_text()
     for title in ("**Counterfactuals**", "**Levers × trigger length**",
                   "slowdown counting only the requests it starts",
-                  "**Bronson et al.'s trigger**", "judged over a 300 s horizon"):
+                  "**Bronson et al.'s trigger**", "judged over a 300 s horizon",
+                  "**Bronson et al.'s trigger, judged over a 300 s horizon**"):
         assert title in text, title
 
     runs = json.loads((tmp_path / "results.json").read_text())["runs"]
@@ -68,6 +70,9 @@ def test_smoke_run_writes_results_figures_and_findings(tmp_path: Path) -> None:
     long = [r for r in runs if r["group"] == "long_offered"
             and r["label"] == "none (retry once, at once)"]
     assert len(long) == 1 and long[0]["stays_down"] is True
+    netlong = [r for r in runs if r["group"] == "netlong_offered"
+               and r["label"] == "none (retry once, at once)"]
+    assert len(netlong) == 1 and netlong[0]["stays_down"] is True
 
     # --tables runs nothing: it rewrites the tables from results.json, every figure per
     # seed with its [min–max] (one seed here, so min = max).
@@ -79,6 +84,25 @@ def test_smoke_run_writes_results_figures_and_findings(tmp_path: Path) -> None:
     assert "nothing was rerun" in again.splitlines()[0]
     assert again.split("\n", 1)[1] == text.split("\n", 1)[1]
     assert "| 0 [0–0] |" in again
+
+    # --only reruns the groups named and keeps every other run's figures; the tables
+    # say so. A group the study does not have is an error naming the groups it has.
+    before = {(r["group"], r["label"], r["seed"]): r for r in runs}
+    mod.main(["--smoke", "--only", "netlong_started", "--out", str(tmp_path), "--jobs", "2"])
+    after = json.loads((tmp_path / "results.json").read_text())
+    assert {(r["group"], r["label"], r["seed"]) for r in after["runs"]} == set(before)
+    for r in after["runs"]:
+        if r["group"] != "netlong_started":
+            assert r == before[(r["group"], r["label"], r["seed"])]
+    head = (tmp_path / "findings.md").read_text().splitlines()[0]
+    assert "rerun by `python experiments/metastability/run.py --smoke --only " \
+           "netlong_started`" in head
+    try:
+        mod.main(["--smoke", "--only", "netlong", "--out", str(tmp_path)])
+    except SystemExit as e:
+        assert "no group netlong in this study" in str(e) and "netlong_offered" in str(e)
+    else:
+        raise AssertionError("--only with an unknown group ran")
 
 
 def test_readme_tables_are_those_of_results_json() -> None:
