@@ -114,5 +114,8 @@ def test_readme_tables_are_those_of_results_json() -> None:
     readme = (STUDY / "README.md").read_text()
     block = readme.split("<!-- results:begin -->\n", 1)[1].split("<!-- results:end -->")[0]
     assert block.split("\n", 1)[1] == text.split("\n", 1)[1]
-    assert f"from the runs of `{meta['command']}` on {meta['date']}" in block.split("\n")[0]
+    first = block.split("\n")[0]
+    assert f"`{meta['command']}` on {meta['date']}" in first
+    if meta.get("rerun"):  # groups rerun alone (--only) say so
+        assert f"rerun by {meta['rerun']}" in first
     assert "| trigger + retries (the preset) | 3/3 [44%–100%] | — | 1.82 [1.81–1.82] |" in block
