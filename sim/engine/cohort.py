@@ -25,7 +25,6 @@ class Cohort:
 
     __slots__ = (
         "attempt",
-        "back_s",
         "born_min",
         "born_s",
         "born_spread",
@@ -113,11 +112,6 @@ class Cohort:
         # on; the next station and the client take it as arriving, or answered, this
         # much earlier (``sim.engine.fluid``). Exact mode: 0.
         self.lag_s = 0.0
-        # Cohort mode: how far a contended fluid station moved the cohort forward in time
-        # (a lagging cohort it takes as arriving now, ``FluidStation._contend``); its
-        # times there (arrivals, deadlines) are that much later, and ``unshift`` moves
-        # it back as it leaves. Exact mode: 0.
-        self.back_s = 0.0
         # Cohort mode: the offered rate a fluid station read as the cohort arrived, the
         # load its stationary queue is taken at however late it is served (-1: unset).
         self.load_rps = -1.0
@@ -158,7 +152,6 @@ class Cohort:
         other.var_s = self.var_s
         other.k3_s = self.k3_s
         other.lag_s = self.lag_s
-        other.back_s = self.back_s
         other.load_rps = self.load_rps
         other.ticket = self.ticket
         own = self.mix
@@ -173,14 +166,6 @@ class Cohort:
             self.mix = own - sub
         self.count -= n
         return other
-
-    def unshift(self) -> None:
-        """Move a cohort a station took as arriving ``back_s`` later back to its own
-        times as it leaves: it reached the point it leaves from that much earlier."""
-        back = self.back_s
-        self.back_s = 0.0
-        self.lag_s += back
-        self.deadline_s -= back
 
     def fifo_cut(self, n: int, mix: np.ndarray | None = None) -> Cohort:
         """Detach the first ``n`` requests in FIFO order (``split`` picks at random): the

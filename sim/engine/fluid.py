@@ -70,9 +70,8 @@ A settle, and a cohort a lagging one brings, may complete before the event that 
 it on (the settle is at the tick's end; its requests started at their arrivals). The
 part then moves on now, but carries how long ago it really completed
 (``Cohort.lag_s``): the next fluid station takes it as arriving that much earlier
-(from its true arrivals where no queue is ahead of it, meeting the backlog the station
-has now rather than the work taken on since, which arrived after it), and the client
-takes it as answered then. A small station's exact discipline serves its requests as they come,
+(from its true arrivals where no queue is ahead of it), and the client takes it as
+answered then. A small station's exact discipline serves its requests as they come,
 spaced as they arrived, and passes the lag on (letting the past ones arrive at once
 would make a burst that waits). Without this, every station a contended tick
 passes added up to a tick to the latency, and at a tick longer than a station's ``K /
@@ -146,15 +145,12 @@ stations of deterministic, gamma and lognormal service, 10 of 34 below saturatio
 9 of 14 above it missed a 10% wait criterion, 6 a 0.5-point blocking one); below a
 ceiling the queue limit rejects only as the fluid queue does. A cohort taken whole at the
 start of its window holds the room for its requests that arrive after another
-cohort's, which a cut then falls on. A part a settle turns away was turned away as its
-requests arrived: it leaves with that lag, and the clients start its retries from then
-(an immediate retry over the window it arrived in), while a contended station takes a
-lagging cohort as arriving now and moves it back by its lag as it leaves
-(``Cohort.back_s``), so a round of retries turned away again costs no tick. A lag is not
-carried past an attempt's deadline event: a part answered in time but brought after its
-attempt's deadline has fired counts as timed out (at most a tick of the timeout, which
-``auto`` keeps a fiftieth of it). The requests a gathered tick holds are not in the
-station's queue level until its settle, and the level is the fluid's
+cohort's, which a cut then falls on. A lag is not carried into failures (a part a
+settle rejects fails, and its retries start, at the settle), nor past an attempt's
+deadline event: a part answered in time but brought after its attempt's deadline has
+fired counts as timed out (at most a tick of the timeout, which ``auto`` keeps a
+fiftieth of it). The requests a gathered tick holds are
+not in the station's queue level until its settle, and the level is the fluid's
 estimate of what has arrived and not started: its peak can read up to about half a
 percent above a queue limit (10,037 against 10,000 in the default scenario; 50,238
 against 50,000 in ``experiment=x_spaces_2024``), where exact mode's cannot. Allen–Cunneen is an
@@ -581,22 +577,7 @@ class FluidStation(Station):
 
     def _contend(self, c: Cohort, now: float) -> None:
         """Contention: gather what arrives until the end of the tick, then share what the
-        limits allow among all of it in proportion to counts, as random arrivals would.
-
-        A lagging cohort (moved on late, or a retry of requests turned away as they
-        arrived) arrived in a window already settled: it is taken as arriving now, its
-        times moved forward by its lag, and moved back as it leaves (``Cohort.back_s``),
-        so that it meets the queue the station has now, from its own arrivals. Settled
-        with the window it arrived in, a retry turned away again would lose a tick per
-        round (at a contended station every immediate retry waited for the next
-        settle), and served behind the work committed since, its wait would count that
-        work too."""
-        lag = c.lag_s
-        if lag > 0.0:
-            c.lag_s = 0.0
-            c.back_s += lag
-            c.enqueued_s = now
-            c.deadline_s += lag
+        limits allow among all of it in proportion to counts, as random arrivals would."""
         if not self._settle_pending:
             self._mark_contention(now)
             self._arm_settle(now)
@@ -684,16 +665,12 @@ class FluidStation(Station):
         if self.connections is not None:
             hold_connections(self.connections, c)
         self._touch(now)
-        # Its last request arrives at ``end``; a lagging one's, as the limits took it
-        # (``_room`` credits what the server starts while its requests arrive), as if it
-        # arrived now.
-        end = c.enqueued_s + c.spread_s if c.lag_s <= 0.0 else now + c.spread_s
-        lagging = since is None and c.lag_s > 0.0 and not self.queue
-        if lagging:
+        end = c.enqueued_s + c.spread_s
+        if since is None and c.lag_s > 0.0 and not self.queue:
             since = c.enqueued_s  # it arrived before now, with no queue ahead of it
         self.queue.append(c)
         self.queued += c.count
-        self._serve(now, since, lagging)
+        self._serve(now, since)
         # The queue is longest when the cohort's last request has arrived.
         self.peak_queue = max(self.peak_queue, round(self._backlog(max(now, end))))
 
@@ -717,7 +694,6 @@ class FluidStation(Station):
         drawn = gen.multivariate_hypergeometric(flat, k) if k else np.zeros(len(flat), int)
         kept = []
         i = 0
-        now = self.env.now
         for c in group:
             if c.mix is None:
                 keep = int(drawn[i])
@@ -728,17 +704,13 @@ class FluidStation(Station):
                 lost_mix = c.mix - drawn[i:j]
                 keep = c.count - int(lost_mix.sum())
                 i = j
-            # Turned away as they arrived, over [enqueued_s, enqueued_s + spread_s): the
-            # clients take the lag (``Cohort.lag_s``).
             if keep <= 0:
                 self._rejected_full(c.count, reason)
-                c.lag_s = max(0.0, now - c.enqueued_s)
                 self.reject(c, reason)
                 continue
             if keep < c.count:
                 lost = c.split(c.count - keep, lost_mix)
                 self._rejected_full(lost.count, reason)
-                lost.lag_s = max(0.0, now - lost.enqueued_s)
                 self.reject(lost, reason)
             kept.append(c)
         return kept
@@ -1110,11 +1082,10 @@ class FluidStation(Station):
         self.reject(lost, "queue_full")
         return None if lost is c else c
 
-    def _serve(self, now: float, since: float | None = None, lagging: bool = False) -> None:
+    def _serve(self, now: float, since: float | None = None) -> None:
         """Take on the queue's work up to the tick's end. ``since`` (before ``now``): the
         cohorts may start as early as then, at their own arrivals, where the server had
-        room (cohorts admitted at the end of a contended tick, or ``lagging``: one
-        cohort that arrived before now, see ``_start_at``)."""
+        room (cohorts admitted at the end of a contended tick)."""
         queue = self.queue
         if not queue:
             return
@@ -1133,7 +1104,7 @@ class FluidStation(Station):
             # arrivals where they run past it (births gathered over a quiet window).
             lim = limit if t + w <= limit else t + w
             start = self._start_at(t, w, head.count / rate, now if since is None else since,
-                                   lim, lagging)
+                                   lim)
             if start >= lim:
                 resume = start - self.resolution_s
                 break
@@ -1225,8 +1196,7 @@ class FluidStation(Station):
             self._commit_work(start, t, w * frac, committed)
         return True
 
-    def _start_at(self, t: float, w: float, work: float, now: float, limit: float,
-                  lagging: bool = False) -> float:
+    def _start_at(self, t: float, w: float, work: float, now: float, limit: float) -> float:
         """When the server starts a cohort that arrives over ``[t, t + w)`` with ``work``
         seconds of work at its rate (its first request; the last starts as it arrives or
         one ``1 / R`` after another).
@@ -1237,17 +1207,7 @@ class FluidStation(Station):
         window holds its own work and the committed work ahead of it, is served as it
         arrives, as requests arriving at a station with idle workers are: only where the
         two do not fit the window does it wait, for the share of its work that does not
-        fit behind all the committed work (at most what ``free`` makes it wait).
-
-        A ``lagging`` cohort, moved on late by the station before (or retried after a
-        door turned it away as it arrived), arrived before now, while the work committed
-        since was of requests that arrived after it: it meets the backlog the station
-        has now, from its own arrivals, as if it arrived now and were moved back by its
-        lag. Behind all of that work, a retry of a request a contended station turned
-        away found a tick's wait at a station it had passed before at once."""
-        if lagging and self.env.now > max(t, now):
-            shift = self.env.now - max(t, now)
-            return self._start_at(t + shift, w, work, now + shift, limit) - shift
+        fit behind all the committed work (at most what ``free`` makes it wait)."""
         base = max(t, now)
         free = self._free_s
         ahead = free - base
@@ -1382,8 +1342,7 @@ class FluidStation(Station):
         arrived = t + w / 2
         fluid_wait = max(0.0, start + span / 2 - arrived)
         if queued is not None:
-            # (A request alone may arrive over a window, not its work: one 1 / R apart.)
-            span, fluid_wait = self._batch_starts(m, queued, min(dur / m, 1.0 / self.rate_rps))
+            span, fluid_wait = self._batch_starts(m, queued, dur / m)
         # The fluid queue already holds the part of the queueing that shows at tick scale
         # (a tick with more arrivals than the rate); the stationary wait is the whole of
         # it. Add what that has beyond the fluid queue's recent mean wait, not both; where

@@ -84,8 +84,6 @@ class Network:
         if nxt is None and pool is None:
 
             def forward_end(c: Cohort) -> None:
-                if c.back_s:
-                    c.unshift()
                 if c.stop_at == name:
                     _release(c, st)
                     c.owner.on_finished(c, st)
@@ -99,8 +97,6 @@ class Network:
             offer_next = nxt[0][0].offer
 
             def forward_one(c: Cohort) -> None:
-                if c.back_s:
-                    c.unshift()
                 if c.stop_at == name:
                     _release(c, st)
                     c.owner.on_finished(c, st)
@@ -111,8 +107,6 @@ class Network:
         probs = np.diff([0.0, *nxt[1]]) if nxt is not None else np.ones(1)
 
         def forward(c: Cohort) -> None:
-            if c.back_s:
-                c.unshift()
             if c.stop_at == name:
                 _release(c, st)
                 c.owner.on_finished(c, st)
@@ -177,8 +171,6 @@ class Network:
 
     def _make_reject(self, st: Station) -> Any:
         def reject(c: Cohort, reason: str) -> None:
-            if c.back_s:
-                c.unshift()
             _release(c, st)
             c.owner.on_failed(c, st, reason)
 
@@ -186,8 +178,6 @@ class Network:
 
     def _make_expire(self, st: Station) -> Any:
         def expire(c: Cohort) -> None:
-            if c.back_s:
-                c.unshift()
             _release(c, st)
             c.owner.on_expired(c, st)
 

@@ -25,10 +25,6 @@ Retries gathered before their tick go out over that tick; retries due in the tic
 failed in (an immediate retry, a backoff shorter than ``DEFER_TICKS`` ticks) go out at
 once, over a window from the failure that keeps their mean delay (``_window``), not
 over a whole tick, which would present them half a tick late on average.
-A part a door turned away as it arrived but that learns it only later (a contended
-tick's settle, a part moved on late) failed then: its backoff runs from then, and
-retries already due go out at once over the window it arrived in, lagging
-(``Cohort.lag_s``), as the stations take a part they moved on late.
 The retries released in one tick (other than reconnects) then go out as one bundle: a
 cohort whose ``mix`` counts its requests per retry state, split at random wherever a
 station cuts it, each sub-count handed back to its own state when answered (states due
@@ -96,11 +92,6 @@ WIDE_TICKS = 1.5
 # drawn per class rather than from the tick's mean sleep, which loses the long tail.
 SLEEP_CLASS_RATIO = math.sqrt(2.0)
 LOG_SLEEP_CLASS_RATIO = math.log(SLEEP_CLASS_RATIO)
-# Where a part is turned away as it arrives (a full queue, a rate limit, a connection cap,
-# a server-side retry ratio, no listener slot), so that a part moved on late failed that
-# much earlier (``CohortClients._rejected_at``).
-DOOR_REASONS = frozenset({"queue_full", "rate_limited", "connections_full", "retry_ratio",
-                          "slots_full"})
 BACKOFF_CACHE = 4096  # backoff spreads remembered (by state and place in the tick)
 # A tick's retries are released after every other event of that instant (SimPy handles
 # URGENT = 0, then NORMAL = 1): attempts that time out or fail right at the tick's start
@@ -173,8 +164,8 @@ class _Acc:
     released cohort can be placed over the delays it has, not over a whole tick.
     """
 
-    __slots__ = ("born_lo", "born_m2", "born_w", "count", "lag_n", "lag_w", "now_n",
-                 "now_w", "prev_w", "sleep_w")
+    __slots__ = ("born_lo", "born_m2", "born_w", "count", "now_n", "now_w", "prev_w",
+                 "sleep_w")
 
     def __init__(self) -> None:
         self.count = 0
@@ -185,21 +176,16 @@ class _Acc:
         self.prev_w = 0.0
         self.now_n = 0
         self.now_w = 0.0
-        # Of those, failures of requests turned away as they arrived, decided later
-        # (``_window``): their count and their windows' widths.
-        self.lag_n = 0
-        self.lag_w = 0.0
 
 
 class _Failed(_Acc):
     """Failures of one instant with one backoff distribution, being gathered."""
 
-    __slots__ = ("at", "proto")
+    __slots__ = ("proto",)
 
-    def __init__(self, proto: Cohort, at: tuple[float, float] | None) -> None:
+    def __init__(self, proto: Cohort) -> None:
         super().__init__()
         self.proto = proto  # one of the failed attempts: attempt number and flags
-        self.at = at  # when they failed, if before now (``_rejected_at``)
 
 
 class CohortClients(Clients):
@@ -240,8 +226,7 @@ class CohortClients(Clients):
         self.bundle_births = True
         self._births: dict[int, list[Cohort]] = {}
         self._flush_cbs = (self._flush,)
-        self._fails_now: dict[tuple[int, bool, bool, float, tuple[float, float] | None],
-                              _Failed] = {}
+        self._fails_now: dict[tuple[int, bool, bool, float], _Failed] = {}
         self._schedule = scheduler(env)
         self._bo_cache: dict[tuple[int, bool, bool, float, int],
                              tuple[list[int], np.ndarray, list[float]]] = {}
@@ -347,10 +332,8 @@ class CohortClients(Clients):
         return c
 
     def _attempt(self, c: Cohort) -> None:
-        if self.room is not None:
-            c.lag_s = 0.0  # the room takes the attempt as it comes: now
-            if self.room.hold(c):
-                return  # held in the waiting room: the attempt starts when let through
+        if self.room is not None and self.room.hold(c):
+            return  # held in the waiting room: the attempt starts when it is let through
         ok, tag = self._admit(c)
         if not ok:
             return
@@ -379,7 +362,6 @@ class CohortClients(Clients):
         b = Cohort(LEGIT, n, first.born_s, first.start_s, first.deadline_s,
                    min(c.attempt for c in states), self)
         b.spread_s = first.spread_s
-        b.lag_s = first.lag_s
         b.born_min = min(c.born_min for c in states)
         b.mix = counts
         b.mix_gen = self.mix_gen
@@ -516,22 +498,20 @@ class CohortClients(Clients):
             t.left -= c.mix
         return True
 
-    def _fail_part(self, c: Cohort, timed_out: bool = False,
-                   at: tuple[float, float] | None = None) -> None:
+    def _fail_part(self, c: Cohort, timed_out: bool = False) -> None:
         t: Ticket = c.ticket
         if c.mix is None:
-            self._fail_n(c, c.count, self.env.now, t.tag, timed_out=timed_out, at=at)
+            self._fail_n(c, c.count, self.env.now, t.tag, timed_out=timed_out)
             return
-        self._fail_states(t, c.mix, timed_out, at)
+        self._fail_states(t, c.mix, timed_out)
 
-    def _fail_states(self, t: Ticket, counts: np.ndarray, timed_out: bool,
-                     at: tuple[float, float] | None = None) -> None:
-        """A bundle's requests failed now (or ``at``): ``counts`` of each of its states."""
+    def _fail_states(self, t: Ticket, counts: np.ndarray, timed_out: bool) -> None:
+        """A bundle's requests failed now: ``counts`` of each of its states."""
         assert t.states is not None
         now = self.env.now
         for st, tag, k in zip(t.states, t.tags, counts.tolist(), strict=True):
             if k:
-                self._fail_n(st, k, now, tag, timed_out=timed_out, at=at)
+                self._fail_n(st, k, now, tag, timed_out=timed_out)
 
     def on_failed(self, c: Cohort, st: Station, reason: str) -> None:
         t: Ticket = c.ticket
@@ -544,19 +524,7 @@ class CohortClients(Clients):
         if self._answer(c):
             t.rejected += c.count
             self.attempts_rejected += c.count
-            self._fail_part(c, at=self._rejected_at(c, reason))
-
-    def _rejected_at(self, c: Cohort, reason: str) -> tuple[float, float] | None:
-        """When a part turned away at a door really failed, if before now: a part
-        moved on late (``Cohort.lag_s``) arrived, and was turned away, over
-        ``[now − lag_s, now − lag_s + spread_s)``, where a settle of a contended tick
-        decides, at the tick's end, on requests that arrived over the tick. Returns the
-        middle of that window (at most now) and its width, or None for now."""
-        lag = c.lag_s
-        if lag <= 0.0 or reason not in DOOR_REASONS:
-            return None
-        now = self.env.now
-        return min(now, now - lag + c.spread_s / 2), c.spread_s
+            self._fail_part(c)
 
     def on_expired(self, c: Cohort, st: Station) -> None:
         t: Ticket = c.ticket
@@ -705,11 +673,9 @@ class CohortClients(Clients):
             self.lat_hi.append(now + part.spread_s - lo)
 
     def _fail_n(self, c: Cohort, n: int, now: float, tag: Tag | None = None,
-                sent: bool = True, timed_out: bool = False,
-                at: tuple[float, float] | None = None) -> None:
+                sent: bool = True, timed_out: bool = False) -> None:
         """``n`` requests of the attempt ``c`` failed now (``sent``: at the server, else
-        refused locally), or over a window before now (``at``: its middle and width,
-        ``_rejected_at``), from which their backoff runs: retry them or give up."""
+        refused locally): retry them or give up."""
         pol = self.policies
         if sent:
             self.attempts_failed += n
@@ -732,13 +698,9 @@ class CohortClients(Clients):
             chain = nxt_tag.key()
         else:
             prev = c.start_s if self._track else None
-        when = now if at is None else at[0]
         if c.impatient and self.impatient_retry_s <= 0:
-            nxt = self._next(c, n, when, 0.0)
+            nxt = self._next(c, n, now, 0.0)
             nxt.spread_s = c.spread_s
-            if at is not None:
-                nxt.spread_s = at[1]
-                nxt.lag_s = max(0.0, now - (when - at[1] / 2))
             if nxt_tag is None and prev is not None:
                 nxt_tag = Tag(prev_s=prev)
             nxt.ticket = nxt_tag
@@ -747,16 +709,16 @@ class CohortClients(Clients):
         reconnect = c.reconnect
         born = c.born_s
         m2 = c.born_var + c.born_spread**2 / 12 + born**2
-        late = born + self.patience_s - when  # a delay beyond this is past the patience
+        late = born + self.patience_s - now  # a delay beyond this is past the patience
         if pol is None and (reconnect or self._longest(c) <= late):
             # Gather with the failures of this instant that share the backoff.
             key_f = (c.attempt, c.impatient, reconnect,
-                     c.sleep_s if self._decorrelated else 0.0, at)
+                     c.sleep_s if self._decorrelated else 0.0)
             f = self._fails_now.get(key_f)
             if f is None:
                 if not self._fails_now:
                     self._schedule(Due(self._flush_cbs), FLUSH_PRIORITY, 0.0)
-                f = self._fails_now[key_f] = _Failed(c, at)
+                f = self._fails_now[key_f] = _Failed(c)
             f.count += n
             f.born_w += n * born
             f.born_m2 += n * m2
@@ -767,9 +729,9 @@ class CohortClients(Clients):
             if prev is not None:
                 f.prev_w += n * prev
             return
-        base, ticks, counts, delays = self._spread(c, n, when)
+        base, ticks, counts, delays = self._spread(c, n, now)
         self._gather(c, base, ticks, counts, delays, born, m2, c.born_min, prev, late, chain,
-                     c.sleep_s if reconnect else None, at)
+                     c.sleep_s if reconnect else None)
 
     def _flush(self, _ev: simpy.Event) -> None:
         """Spread the failures gathered at this instant over the ticks of their backoff."""
@@ -777,20 +739,17 @@ class CohortClients(Clients):
         failed, self._fails_now = self._fails_now, {}
         for f in failed.values():
             c, n = f.proto, f.count
-            base, ticks, counts, delays = self._spread(c, n, now if f.at is None else f.at[0])
+            base, ticks, counts, delays = self._spread(c, n, now)
             self._gather(c, base, ticks, counts, delays, f.born_w / n, f.born_m2 / n,
                          f.born_lo, f.prev_w / n if self._track else None, INF, None,
-                         f.sleep_w / n if c.reconnect else None, f.at)
+                         f.sleep_w / n if c.reconnect else None)
 
     def _gather(self, c: Cohort, base: int, ticks: list[int], counts: list[int],
                 delays: list[float], born: float, m2: float, born_lo: float,
-                prev: float | None, late: float, chain: Any, sleep: float | None,
-                at: tuple[float, float] | None = None) -> None:
-        """Add ``counts`` retries of the attempt ``c``, failed now or ``at`` (see
-        ``_fail_n``), to the ticks they are due in (this runs for every tick a
-        failure's backoff spans: kept tight)."""
+                prev: float | None, late: float, chain: Any, sleep: float | None) -> None:
+        """Add ``counts`` retries of the attempt ``c`` to the ticks they are due in (this
+        runs for every tick a failure's backoff spans: kept tight)."""
         now = self.env.now
-        when, width = (now, 0.0) if at is None else at
         reconnect = c.reconnect
         key: tuple = (c.attempt + 1, c.impatient, reconnect, chain)
         by_sleep = self._decorrelated and not (reconnect or c.impatient)
@@ -813,7 +772,7 @@ class CohortClients(Clients):
                 if k * dt < now and defer:
                     # This tick's retries have gone: go out with the next tick's (see
                     # DEFER_TICKS).
-                    k = max(k + 1, int(now // dt) + 1) if at is not None else k + 1
+                    k += 1
                     bucket = due.get(k)
                 if bucket is None:
                     bucket = due[k] = {}
@@ -831,13 +790,9 @@ class CohortClients(Clients):
             if prev is not None:
                 acc.prev_w += cnt * prev
             if k * dt <= now:
-                # Due in its own tick, released at once: due at ``now + delay`` (or
-                # ``delay`` after a failure before now, over the failures' width).
+                # Due in its own tick, released at once: due at ``now + delay``.
                 acc.now_n += cnt
-                acc.now_w += cnt * (when - k * dt + delay)
-                if at is not None:
-                    acc.lag_n += cnt
-                    acc.lag_w += cnt * width
+                acc.now_w += cnt * (now - k * dt + delay)
 
     def _give_up(self, c: Cohort, n: int) -> None:
         if c.reconnect:
@@ -940,12 +895,11 @@ class CohortClients(Clients):
             attempt, impatient, reconnect, chain = key[:4]  # (decorrelated: + sleep class)
             n = acc.count
             born = acc.born_w / n
-            mid, spread, lag = self._window(acc, k, now)
+            mid, spread = self._window(acc, k, now)
             c = Cohort(LEGIT, n, born, mid, mid + self.timeout_s, attempt, self)
             c.born_var = max(0.0, acc.born_m2 / n - born**2)
             c.born_min = acc.born_lo
             c.spread_s = spread
-            c.lag_s = lag
             c.impatient = impatient
             c.reconnect = reconnect
             c.sleep_s = acc.sleep_w / n
@@ -966,10 +920,9 @@ class CohortClients(Clients):
         elif bundle:
             self._send_bundles(bundle)
 
-    def _window(self, acc: _Acc, k: int, now: float) -> tuple[float, float, float]:
+    def _window(self, acc: _Acc, k: int, now: float) -> tuple[float, float]:
         """Where the retries of ``acc``, released now for tick ``k``, reach the entry:
-        the middle and width of a window that starts now, or, for retries due before
-        now, how long before (their lag).
+        the middle and width of a window that starts now.
 
         Retries gathered before their tick are spread over the tick. Retries that failed
         in their own tick go out at once, but are due ``delay`` after their failure: an
@@ -978,27 +931,14 @@ class CohortClients(Clients):
         that mean; a tick's width would make them half a tick late on average, which,
         for retries presented again to a full queue or a connection cap, is half a tick
         more for the station to free a place in.
-
-        Retries of requests a door turned away as they arrived, decided only now
-        (``_rejected_at``), were due before now: an immediate retry over the window the
-        requests arrived in. They go out at once over that window, lagging
-        (``Cohort.lag_s``), so the stations take them as arriving then, as a station
-        takes a part it moved on late. Without this each round of immediate retries at
-        a contended station waited for the end of the tick (four times exact mode's p99
-        join latency where every rejection retried at once), and came back as a burst.
         """
         dt = self.dt
         if not acc.now_n:
-            return now + dt / 2, dt, 0.0
+            return now + dt / 2, dt
         n = acc.count
         due = (acc.now_w + (n - acc.now_n) * dt / 2) / n  # from the tick's start
-        ahead = due - max(0.0, now - k * dt)
-        if ahead < 0.0 and acc.lag_n:
-            width = acc.lag_w / acc.lag_n
-            mid = now + ahead
-            return mid, width, max(0.0, now - (mid - width / 2))
-        spread = max(0.0, 2.0 * ahead)
-        return now + spread / 2, spread, 0.0
+        spread = max(0.0, 2.0 * (due - max(0.0, now - k * dt)))
+        return now + spread / 2, spread
 
     def _send_bundles(self, states: list[Cohort]) -> None:
         """Send the states released together as bundles, one per window: a bundle is
