@@ -34,6 +34,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from queueing import erlang_b
 from scipy import stats
 
 from sim.config import SimConfig
@@ -46,13 +47,6 @@ WARMUP_S = 50.0
 
 
 # -- theory ---------------------------------------------------------------------------------
-
-def erlang_b(c: int, a: float) -> float:
-    b = 1.0
-    for k in range(1, c + 1):
-        b = a * b / (k + a * b)
-    return b
-
 
 def mmc_deterministic_patience(c: int, lam: float, mu: float, d: float) -> tuple[float, float]:
     """Abandonment probability and mean wait of the served customers of M/M/c+D.

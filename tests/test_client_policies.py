@@ -11,6 +11,7 @@ import math
 
 import numpy as np
 import pytest
+from queueing import erlang_b
 from scipy.optimize import brentq
 
 from sim.cli import compose
@@ -138,13 +139,6 @@ def test_throttle_probability_by_hand() -> None:
     assert pc.probability(20.0, attempt=5, born_s=0.0) == pytest.approx(2 / 3)
 
 
-def _erlang_b(c: int, a: float) -> float:
-    b = 1.0
-    for k in range(1, c + 1):
-        b = a * b / (k + a * b)
-    return b
-
-
 def test_throttle_measured_against_the_formula() -> None:
     """Exact mode, 200 requests/s (no retries) to an Erlang loss station (5 workers,
     mean 0.05 s, no queue): the share of requests refused locally matches the formula
@@ -176,7 +170,7 @@ def test_throttle_measured_against_the_formula() -> None:
 
     def gap(p: float) -> float:
         sent = lam * (1 - p)
-        acc = sent * (1 - _erlang_b(c, sent * mean))
+        acc = sent * (1 - erlang_b(c, sent * mean))
         return p - max(0.0, (lam * window - k * acc * window) / (lam * window + 1))
 
     p_theory = brentq(gap, 0.0, 0.999)  # 0.156

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from queueing import erlang_b as erlang_b_recursion
 from scipy import optimize, special, stats
 
 from hydra_plugins.sim_risk.batch import run_sample
@@ -164,10 +165,8 @@ def erlang_b(c: int, a: float) -> float:
 
 
 def test_erlang_b_matches_the_recursion() -> None:
-    b = 1.0
-    for k in range(1, 11):
-        b = 9.0 * b / (k + 9.0 * b)
-    assert erlang_b(10, 9.0) == pytest.approx(b, rel=1e-9)
+    for c, a in ((10, 9.0), (1, 0.3), (40, 35.5)):
+        assert erlang_b(c, a) == pytest.approx(erlang_b_recursion(c, a), rel=1e-9)
 
 
 def test_p_fail_of_one_loss_station_is_the_share_of_rates_above_erlang_b() -> None:

@@ -27,6 +27,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from queueing import erlang_b, erlang_c
 from scipy import stats
 
 from sim.config import SimConfig
@@ -37,28 +38,6 @@ WARMUP_S = 50.0
 
 
 # -- theory ---------------------------------------------------------------------------------
-
-def erlang_b(c: int, a: float) -> float:
-    """Blocking probability of M/G/c/c at offered load ``a`` Erlangs.
-
-    The recursion B(0) = 1, B(k) = a·B(k−1) / (k + a·B(k−1)) stays within [0, 1] and
-    never forms the large powers and factorials of the closed form.
-    """
-    if c < 0 or a < 0:
-        raise ValueError(f"need c >= 0 and a >= 0, got c={c}, a={a}")
-    b = 1.0
-    for k in range(1, c + 1):
-        b = a * b / (k + a * b)
-    return b
-
-
-def erlang_c(c: int, a: float) -> float:
-    """Probability that an arrival to M/M/c waits (``a`` < ``c`` Erlangs)."""
-    if not 0 <= a < c:
-        raise ValueError(f"need 0 <= a < c for a stable queue, got c={c}, a={a}")
-    b = erlang_b(c, a)
-    return c * b / (c - a * (1.0 - b))
-
 
 def erlang_c_wait(c: int, mean_s: float, rate: float) -> float:
     """Mean wait in queue of M/M/c: W_q = C(c, a) / (cμ − λ)."""
