@@ -45,6 +45,22 @@ def test_smoke_run_writes_one_risk_study_per_variant(tmp_path: Path) -> None:
     assert "| variant | P(fail) |" in (tmp_path / "findings.md").read_text()
 
 
+def test_readme_and_findings_are_those_of_results_json() -> None:
+    """The README's results block and findings.md are what run.py writes from the
+    committed results.json, and each row's counts are its variant's risk.json's."""
+    mod = study_module()
+    data = json.loads((STUDY / "results.json").read_text())
+    text = mod.findings(data["rows"], data["meta"]["beliefs"], data["meta"]["samples"])
+    assert (STUDY / "findings.md").read_text() == text
+    readme = (STUDY / "README.md").read_text()
+    block = readme.split("<!-- results:begin -->\n", 1)[1].split("<!-- results:end -->")[0]
+    assert block == text
+    for row in data["rows"]:
+        risk = json.loads((STUDY / "variants" / mod.slug(row["variant"]) / "risk.json")
+                          .read_text())
+        assert (risk["failed"], risk["judged"]) == (row["failed"], row["judged"]), row["variant"]
+
+
 @pytest.mark.benchmark
 def test_bench_risk_runs() -> None:
     out = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "bench_risk.py"),
