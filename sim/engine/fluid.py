@@ -1342,7 +1342,8 @@ class FluidStation(Station):
         arrived = t + w / 2
         fluid_wait = max(0.0, start + span / 2 - arrived)
         if queued is not None:
-            span, fluid_wait = self._batch_starts(m, queued, dur / m)
+            # (A request alone may arrive over a window: its own 1 / R, not the window.)
+            span, fluid_wait = self._batch_starts(m, queued, min(dur / m, 1.0 / self.rate_rps))
         # The fluid queue already holds the part of the queueing that shows at tick scale
         # (a tick with more arrivals than the rate); the stationary wait is the whole of
         # it. Add what that has beyond the fluid queue's recent mean wait, not both; where
