@@ -151,9 +151,9 @@ deadline event: a part answered in time but brought after its attempt's deadline
 fired counts as timed out (at most a tick of the timeout, which ``auto`` keeps a
 fiftieth of it). The requests a gathered tick holds are
 not in the station's queue level until its settle, and the level is the fluid's
-estimate of what has arrived and not started: its peak can read up to about half a
-percent above a queue limit (10,037 against 10,000 in the default scenario; 50,238
-against 50,000 in ``experiment=x_spaces_2024``), where exact mode's cannot. Allen–Cunneen is an
+estimate of what has arrived and not started: its peak can read up to about one
+percent above a queue limit (10,080 against 10,000 in the default scenario), where
+exact mode's cannot. Allen–Cunneen is an
 approximation (within 10% of exact mode at cv 2 and 50 workers). The stationary waits
 assume Poisson arrivals: behind a station that smooths its output (one worker whose
 service is long against the ceiling's spacing) they overstate a wait that is tiny anyway
