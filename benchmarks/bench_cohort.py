@@ -93,6 +93,8 @@ def main() -> None:
     # hits all of them alike; the ratio is also taken per repeat (paired) and its median
     # printed beside the ratio of medians.
     scaled = "scaled"
+    scaled_aud = audiences[-1] if args.quick else 8e7
+    scaled_name = f"{scaled_aud:,.0f} x10"
     runs: dict[float | str, list[dict[str, float]]] = {aud: [] for aud in audiences}
     runs[scaled] = []
     for _ in range(args.repeats):
@@ -100,13 +102,13 @@ def main() -> None:
             runs[aud].append(child(["experiment=x_spaces_2024", f"arrivals.audience={aud:g}",
                                     *horizon, *QUIET]))
         runs[scaled].append(child(["experiment=x_spaces_2024",
-                                   f"arrivals.audience={audiences[-1] if args.quick else 8e7:g}",
+                                   f"arrivals.audience={scaled_aud:g}",
                                    *horizon, *QUIET, *SCALED]))
     print(f"{'':>10} {'':>11} {'':>9} {'':>10} {'':>12} {'':>12} SLO breached for")
     for aud, rows in runs.items():
         wall = statistics.median(r["wall_s"] for r in rows)
         total = statistics.median(r["total_s"] for r in rows)
-        label = f"{aud:>10,.0f}" if aud != scaled else f"{'80M x10':>10}"
+        label = f"{aud:>10,.0f}" if aud != scaled else f"{scaled_name:>10}"
         print(f"{label} {wall:>11.2f} {total:>9.2f} {rows[0]['events']:>10,} "
               f"{max(r['rss_mb'] for r in rows):>12,.0f} {rows[0]['joined']:>12,} "
               f"{rows[0]['breached_s']:,.0f} s")
@@ -117,7 +119,7 @@ def main() -> None:
                    / statistics.median(r[key] for r in runs[mid]))
             paired = statistics.median(b[key] / m[key] for b, m in zip(runs[big], runs[mid],
                                                                          strict=True))
-            name = f"{big:,.0f}" if big != scaled else "80M x10"
+            name = f"{big:,.0f}" if big != scaled else scaled_name
             print(f"ratio {what} {name} / {mid:,.0f}: {med:.2f} (median of paired "
                   f"repeats {paired:.2f}; target for the whole run 1.5)")
 
