@@ -36,12 +36,13 @@ def test_smoke_run_writes_results_figures_and_findings(tmp_path: Path) -> None:
     assert {r["group"] for r in rows} == {
         "counterfactual", "lever", "lever_started", "network_offered", "network_started",
         "long_offered", "long_started", "netlong_offered", "netlong_started", "load",
-        "depth", "slowdown"}
+        "depth", "slowdown", "timeout", "slo"}
     text = (tmp_path / "findings.md").read_text()
     for title in ("**Counterfactuals**", "**Levers × trigger length**",
                   "slowdown counting only the requests it starts",
                   "**Bronson et al.'s trigger**", "judged over a 300 s horizon",
-                  "**Bronson et al.'s trigger, judged over a 300 s horizon**"):
+                  "**Bronson et al.'s trigger, judged over a 300 s horizon**",
+                  "**The clients' timeout**", "**How the SLO judges it**"):
         assert title in text, title
 
     runs = json.loads((tmp_path / "results.json").read_text())["runs"]
@@ -95,7 +96,7 @@ def test_smoke_run_writes_results_figures_and_findings(tmp_path: Path) -> None:
         if r["group"] != "netlong_started":
             assert r == before[(r["group"], r["label"], r["seed"])]
     head = (tmp_path / "findings.md").read_text().splitlines()[0]
-    assert "rerun by `python experiments/metastability/run.py --smoke --only " \
+    assert "run afterwards by `python experiments/metastability/run.py --smoke --only " \
            "netlong_started`" in head
     try:
         mod.main(["--smoke", "--only", "netlong", "--out", str(tmp_path)])
@@ -117,5 +118,5 @@ def test_readme_tables_are_those_of_results_json() -> None:
     first = block.split("\n")[0]
     assert f"`{meta['command']}` on {meta['date']}" in first
     if meta.get("rerun"):  # groups rerun alone (--only) say so
-        assert f"rerun by {meta['rerun']}" in first
+        assert f"run afterwards by {meta['rerun']}" in first
     assert "| trigger + retries (the preset) | 3/3 [44%–100%] | — | 1.82 [1.81–1.82] |" in block
