@@ -594,6 +594,30 @@ def test_fluid_batch_at_one_instant_departs_over_its_service_times(dist: str,
     assert c.spread_s > 0.0
 
 
+@pytest.mark.parametrize(("dist", "cv"), [("lognormal", 0.5), ("exponential", 1.0),
+                                        ("gamma", 2.0), ("normal", 1.75)])
+def test_fluid_request_alone_takes_its_own_service_time(dist: str, cv: float) -> None:
+    """A request alone at a fluid station (a tick's single arrival, a request a waiting
+    room lets through) is served as exact mode serves it: it departs after a service
+    time drawn from the station's distribution, not after the mean with the variance
+    carried as a spread, which would send a paced stream of single requests on to the
+    next station more regular than it is. 3,000 of them, one every 50 ms at an idle
+    station of 64 workers: their times in service against the distribution (a
+    Kolmogorov-Smirnov test against a sample exact mode's sampler draws)."""
+    env = simpy.Environment()
+    st = FluidStation(env, "f", resolution_s=0.1, instances=1, workers_per_instance=64,
+                      service=Sampler(np.random.default_rng(1), dist, 0.008, cv))
+    st.erlang_delay = False
+    spent: list[float] = []
+    st.forward = lambda c: spent.append(env.now - c.start_s)
+    at_times(env, [(0.05 * k, partial(lambda t: st.offer(Cohort("a", 1, t, t)), 0.05 * k))
+                   for k in range(3000)])
+    env.run()
+    ref = Sampler(np.random.default_rng(2), dist, 0.008, cv)
+    assert len(spent) == 3000
+    assert stats.ks_2samp(spent, [ref() for _ in range(3000)]).pvalue > 0.001
+
+
 def test_fluid_request_waits_behind_the_arrived_share_of_a_trickling_cohort() -> None:
     """100 requests trickle in over [0, 1) at a tenth of the rate; a request arriving
     alone at 0.5 waits behind the ones arrived by then (all served on arrival), not
