@@ -84,3 +84,61 @@ def test_desantis_smoke_sensitivity(smoke: Path) -> None:
     # Moving an assumption of the crowd moves the figures.
     assert [r["join_ratio"] for r in by["session_mean_s=900"]] != \
         [r["join_ratio"] for r in base]
+
+
+def test_desantis_fitted_crowd_smoke(tmp_path: Path) -> None:
+    """``fitted.py --smoke``: the audience is the one whose expected room peaks at the
+    (scaled) reported room, every variant runs on both seeds, and the table's verdicts
+    follow from the rows: the preset's room cannot exceed its slots (16 × 200 here,
+    under 80% of the reported room), so it never has the room of the reported size."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("desantis_fitted",
+                                                  ROOT / "experiments/desantis_2023/fitted.py")
+    assert spec is not None and spec.loader is not None
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    base = mod.COMMON + mod.SMOKE
+    fit = mod.fit_audience(base, mod.SMOKE_ROOM)
+    # Rounded to 100 users: the expected room is the target within half a step's share.
+    assert abs(fit["expected_peak"] - mod.SMOKE_ROOM) <= 50 * fit["peak_share"]
+    mod.main(["--smoke", "--out", str(tmp_path)])
+    rows = read(tmp_path / "fitted.csv")
+    assert sorted((r["variant"], int(r["seed"])) for r in rows) == \
+        sorted((v, s) for v, _ in mod.VARIANTS for s in (1, 2))
+    preset = [r for r in rows if r["variant"] == "the preset"]
+    assert all(int(r["listeners_peak"]) <= 16 * 200 for r in preset)
+    text = mod.table([{**r, "seed": int(r["seed"]), "listeners_end": int(r["listeners_end"]),
+                       "listeners_peak": int(r["listeners_peak"]),
+                       "join_ratio": float(r["join_ratio"]),
+                       "breach_after_start_min": (float(r["breach_after_start_min"])
+                                                  if r["breach_after_start_min"] else None)}
+                      for r in rows], fit, mod.SMOKE_ROOM)
+    line = next(ln for ln in text.splitlines() if ln.startswith("| the preset |"))
+    assert line.endswith("| no |")  # not the reported room
+
+
+def test_desantis_fitted_block_is_fitted_csv() -> None:
+    """The README's fitted block is the table of the kept fitted.csv, and each figure the
+    text after it quotes is in that table."""
+    import importlib.util
+
+    study = ROOT / "experiments/desantis_2023"
+    spec = importlib.util.spec_from_file_location("desantis_fitted_kept", study / "fitted.py")
+    assert spec is not None and spec.loader is not None
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    rows = [{**r, "seed": int(r["seed"]), "listeners_end": int(r["listeners_end"]),
+             "listeners_peak": int(r["listeners_peak"]), "join_ratio": float(r["join_ratio"]),
+             "breach_after_start_min": (float(r["breach_after_start_min"])
+                                        if r["breach_after_start_min"] else None)}
+            for r in read(study / "fitted.csv")]
+    fit = mod.fit_audience(mod.COMMON, mod.REPORTED_ROOM)
+    assert {r["audience"] for r in read(study / "fitted.csv")} == {f"{fit['audience']}"}
+    text = mod.table(rows, fit, mod.REPORTED_ROOM)
+    readme = (study / "README.md").read_text()
+    block = readme.split("<!-- fitted:begin -->\n", 1)[1].split("<!-- fitted:end -->", 1)[0]
+    assert block == text
+    after = readme.split("<!-- fitted:end -->", 1)[1].split("## Findings", 1)[0]
+    for quoted in ("518,925 [518,447–519,801]", "669,186", "80.4%"):
+        assert quoted in after and quoted in text, quoted
