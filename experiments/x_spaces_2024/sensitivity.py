@@ -1,12 +1,15 @@
 """How the two headline cells move with the assumptions no source gives.
 
-    python experiments/x_spaces_2024/sensitivity.py            # 9 variants x 2 cells x 3 seeds
+    python experiments/x_spaces_2024/sensitivity.py            # 17 variants x 2 cells x 3 seeds
     python experiments/x_spaces_2024/sensitivity.py --smoke --out D   # small and fast, into D
 
 The headline cells are the crowd alone and the crowd with the claimed flood
 (``experiment=x_spaces_2024``, with ``attack.vectors.l7_join_flood.rate_rps=0`` for the
 first). Each assumption is moved one at a time, to a value below and above the preset's:
-the crowd's reaction to the push (``arrivals.reaction_median_s``, 60 s), the session
+the crowd's shape (the reaction to the push, ``arrivals.reaction_median_s``, 60 s, and
+its spread, ``arrivals.reaction_sigma``, 1.2; how long the push takes to send,
+``arrivals.push_window_s``, 300 s; the share arriving late, ``arrivals.tail_share``,
+0.35, and how late, ``arrivals.tail_tau_s``, 30 min), the session
 length (``clients.session.mean_s``, 30 min), the client timeout (``clients.timeout_s``,
 5 s) and the SLO's p99 limit (``slo.join_p99_max_s``, 10 s). Every variant runs on the
 same seeds as the preset (common random numbers), through ``run.py``'s ``one_run``.
@@ -35,6 +38,14 @@ VARIANTS: list[tuple[str, list[str]]] = [
     ("the preset", []),
     ("push reaction median 20 s (preset 60 s)", ["arrivals.reaction_median_s=20"]),
     ("push reaction median 180 s", ["arrivals.reaction_median_s=180"]),
+    ("push reaction spread σ 0.6 (preset 1.2)", ["arrivals.reaction_sigma=0.6"]),
+    ("push reaction spread σ 1.8", ["arrivals.reaction_sigma=1.8"]),
+    ("push sent over 60 s (preset 300 s)", ["arrivals.push_window_s=60"]),
+    ("push sent over 900 s", ["arrivals.push_window_s=900"]),
+    ("late tail 15% of the crowd (preset 35%)", ["arrivals.tail_share=0.15"]),
+    ("late tail 60% of the crowd", ["arrivals.tail_share=0.6"]),
+    ("late tail's time constant 10 min (preset 30 min)", ["arrivals.tail_tau_s=600"]),
+    ("late tail's time constant 60 min", ["arrivals.tail_tau_s=3600"]),
     ("sessions 15 min (preset 30 min)", ["clients.session.mean_s=900"]),
     ("sessions 60 min", ["clients.session.mean_s=3600"]),
     ("client timeout 3 s (preset 5 s)", ["clients.timeout_s=3"]),
