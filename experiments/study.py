@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import math
 import sys
 import time
 from collections.abc import Callable, Hashable
@@ -89,3 +90,32 @@ def write_csv(path: Path, rows: list[dict[str, Any]]) -> None:
         w = csv.DictWriter(fh, fieldnames=keys)
         w.writeheader()
         w.writerows(rows)
+
+
+def expected_room(cfg: Any, audience: float, session_mean_s: float,
+                  times: list[float]) -> list[float]:
+    """Listeners in the room at ``times`` if nobody is turned away: ``cfg``'s arrival
+    rate (``sim.model.arrivals.rate_function``) scaled to ``audience``, each arrival
+    staying for a lognormal session with ``cfg``'s cv and mean ``session_mean_s``."""
+    import numpy as np
+    from omegaconf import OmegaConf
+    from scipy.special import ndtr
+
+    from sim.config import ArrivalsConfig
+    from sim.model.arrivals import rate_function
+
+    arrivals = OmegaConf.to_object(cfg.arrivals)
+    assert isinstance(arrivals, ArrivalsConfig)
+    rate = rate_function(arrivals)
+    cv = float(cfg.clients.session.cv)
+    sigma = math.sqrt(math.log(1 + cv * cv))
+    mu = math.log(session_mean_s) - sigma * sigma / 2
+    dt = 1.0
+    t = np.arange(0.0, max(times) + dt, dt)
+    r = rate(t) * (audience / float(cfg.arrivals.audience))  # the shape, scaled
+    out = []
+    for x in times:
+        m = t <= x
+        age = np.maximum(x - t[m], 1e-9)
+        out.append(float((r[m] * (1 - ndtr((np.log(age) - mu) / sigma))).sum() * dt))
+    return out

@@ -34,7 +34,6 @@ per variant, the listeners at 18:20 and at the peak, the first breach (minutes a
 from __future__ import annotations
 
 import argparse
-import math
 import sys
 import time
 from pathlib import Path
@@ -46,7 +45,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parents[1]))  # for experiments.study, from a clone
 
 import sim  # noqa: E402
-from experiments.study import update_readme, write_csv  # noqa: E402
+from experiments.study import expected_room, update_readme, write_csv  # noqa: E402
 from sim.compose import compose  # noqa: E402
 
 REPORTED_ROOM = 668_000  # listeners near the room's end ([Fortune 2023]; README Inputs)
@@ -77,36 +76,13 @@ SMOKE = ["run.horizon_s=600", "run.resolution_s=1", "run.metrics_tick_s=5",
 SMOKE_ROOM = 6_680  # the reported room at the smoke run's scale (1/100)
 
 
-def expected_listeners(cfg: Any, audience: float, at_s: float) -> float:
-    """Listeners at ``at_s`` if nobody is turned away: ``cfg``'s arrival rate scaled to
-    ``audience``, each arrival staying for a lognormal session of ``cfg``'s mean and cv
-    (the same computation as experiments/x_spaces_2024's fit)."""
-    from omegaconf import OmegaConf
-    from scipy.special import ndtr
-
-    from sim.config import ArrivalsConfig
-    from sim.model.arrivals import rate_function
-
-    arrivals = OmegaConf.to_object(cfg.arrivals)
-    assert isinstance(arrivals, ArrivalsConfig)
-    rate = rate_function(arrivals)
-    cv, mean = float(cfg.clients.session.cv), float(cfg.clients.session.mean_s)
-    sigma = math.sqrt(math.log(1 + cv * cv))
-    mu = math.log(mean) - sigma * sigma / 2
-    dt = 1.0
-    t = np.arange(0.0, at_s + dt, dt)
-    r = rate(t) * (audience / float(cfg.arrivals.audience))
-    age = np.maximum(at_s - t, 1e-9)
-    return float((r * (1 - ndtr((np.log(age) - mu) / sigma))).sum() * dt)
-
-
 def fit_audience(base: list[str], room: float) -> dict[str, float]:
     """The audience whose expected room peaks at ``room`` over the run (rounded to
     10,000, or to 100 below 100,000), and when it peaks."""
     cfg = compose(base)
     end = float(cfg.run.horizon_s)
     grid = np.arange(10.0, end + 1.0, 10.0)
-    per = [expected_listeners(cfg, 1.0, float(t)) for t in grid]
+    per = expected_room(cfg, 1.0, float(cfg.clients.session.mean_s), grid.tolist())
     k = int(np.argmax(per))
     step = 10_000 if room >= 100_000 else 100
     audience = round(room / per[k] / step) * step

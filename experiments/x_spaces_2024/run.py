@@ -68,6 +68,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import sim  # noqa: E402
 from experiments.study import (  # noqa: E402
     execute,
+    expected_room,
     read_results,
     update_readme,
     write_results,
@@ -320,30 +321,9 @@ def _preset_cfg(preset: str) -> Any:
 def expected_listeners(audience: float, session_mean_s: float, times: list[float],
                        preset: str = HLS) -> list[float]:
     """Listeners expected at ``times`` if nobody is turned away: the preset's arrival rate
-    (``sim.model.arrivals.rate_function``) times ``audience``, each arrival staying for a
-    session of the preset's distribution (lognormal, its cv) with mean ``session_mean_s``."""
-    from omegaconf import OmegaConf
-    from scipy.special import ndtr
-
-    from sim.config import ArrivalsConfig
-    from sim.model.arrivals import rate_function
-
-    cfg = _preset_cfg(preset)
-    arrivals = OmegaConf.to_object(cfg.arrivals)
-    assert isinstance(arrivals, ArrivalsConfig)
-    rate = rate_function(arrivals)
-    cv = float(cfg.clients.session.cv)
-    sigma = math.sqrt(math.log(1 + cv * cv))
-    mu = math.log(session_mean_s) - sigma * sigma / 2
-    dt = 1.0
-    t = np.arange(0.0, max(times) + dt, dt)
-    r = rate(t) * (audience / float(cfg.arrivals.audience))  # the preset's shape, scaled
-    out = []
-    for x in times:
-        m = t <= x
-        age = np.maximum(x - t[m], 1e-9)
-        out.append(float((r[m] * (1 - ndtr((np.log(age) - mu) / sigma))).sum() * dt))
-    return out
+    times ``audience``, each arrival staying for a session of the preset's distribution
+    (lognormal, its cv) with mean ``session_mean_s`` (``experiments.study.expected_room``)."""
+    return expected_room(_preset_cfg(preset), audience, session_mean_s, times)
 
 
 def fit_crowd() -> dict[str, float]:
