@@ -1408,8 +1408,7 @@ class FluidStation(Station):
             # departures are spread by the service times, which a next station sees as
             # arrivals over a window (exact mode's start to arrive a service time apart).
             # The window takes the service times' variance from the cohort's, as far as
-            # it can keep their mean (departures no earlier than the starts). A request
-            # alone stays a point: the next station takes it as arriving at once.
+            # it can keep their mean (departures no earlier than the starts).
             wide = min(math.sqrt(span * span + 12.0 * var_service), span + 2.0 * mean_s)
             moved = (wide * wide - span * span) / 12.0
             k3_service *= max(0.0, 1.0 - moved / var_service)
