@@ -166,7 +166,7 @@ fired counts as timed out (at most a tick of the timeout, which ``auto`` keeps a
 fiftieth of it). The requests a gathered tick holds are
 not in the station's queue level until its settle, and the level is the fluid's
 estimate of what has arrived and not started: its peak can read up to about one
-percent above a queue limit (10,080 against 10,000 in the default scenario), where
+percent above a queue limit (10,036 against 10,000 in the default scenario), where
 exact mode's cannot. Allen–Cunneen is an
 approximation (within 10% of exact mode at cv 2 and 50 workers). The stationary waits
 assume Poisson arrivals: behind a station that smooths its output (one worker whose
