@@ -48,7 +48,7 @@ import sim  # noqa: E402
 from experiments.study import expected_room, update_readme, write_csv  # noqa: E402
 from sim.compose import compose  # noqa: E402
 
-REPORTED_ROOM = 668_000  # listeners near the room's end ([Fortune 2023]; README Inputs)
+REPORTED_ROOM = 668_000  # listeners at the room's height ([Fortune 2023]; README Inputs)
 MELTING_WITHIN_S = 600.0  # "melting the servers": the SLO breaks within 10 min of 18:00
 ROOM_BAND = (0.8, 1.2)  # the room's height agrees with the report within ±20%
 SEEDS = (1, 2, 3)
