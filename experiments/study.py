@@ -119,3 +119,20 @@ def expected_room(cfg: Any, audience: float, session_mean_s: float,
         age = np.maximum(x - t[m], 1e-9)
         out.append(float((r[m] * (1 - ndtr((np.log(age) - mu) / sigma))).sum() * dt))
     return out
+
+
+def mean_min_max(vals: list[float]) -> tuple[float, float, float]:
+    """The mean of ``vals`` over the seeds, and their min and max."""
+    import numpy as np
+
+    return float(np.mean(vals)), float(np.min(vals)), float(np.max(vals))
+
+
+def range_cell(iv: tuple[float, float, float] | None, scale: float = 1.0,
+               fmt: str = ",.0f", unit: str = "") -> str:
+    """A table cell ``mean [min–max]`` of ``iv`` (``mean_min_max``), each divided by
+    ``scale``, the unit after the mean; '—' for None."""
+    if iv is None:
+        return "—"
+    m, lo, hi = iv
+    return f"{m / scale:{fmt}}{unit} [{lo / scale:{fmt}}–{hi / scale:{fmt}}]"

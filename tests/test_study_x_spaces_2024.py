@@ -54,7 +54,7 @@ def test_smoke_run_writes_results_figures_and_findings(tmp_path: Path) -> None:
     # The tables give the mean [min–max] over those seeds, and the cell is theirs.
     row = next(line for line in text.splitlines() if line.startswith("| crowd alone |"))
     ratios = [r["join_ratio"] for r in crowds]
-    assert f"| {mod._cell(mod._interval(ratios), 0.01, '.1f', '%')} |" in row
+    assert f"| {mod._cell(mod.mean_min_max(ratios), 0.01, '.1f', '%')} |" in row
     assert "seeds 1, 2" in text
 
     for crowd in crowds:

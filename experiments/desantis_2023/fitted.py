@@ -45,7 +45,13 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parents[1]))  # for experiments.study, from a clone
 
 import sim  # noqa: E402
-from experiments.study import expected_room, update_readme, write_csv  # noqa: E402
+from experiments.study import (  # noqa: E402
+    expected_room,
+    mean_min_max,
+    range_cell,
+    update_readme,
+    write_csv,
+)
 from sim.compose import compose  # noqa: E402
 
 REPORTED_ROOM = 668_000  # listeners at the room's height ([Fortune 2023]; README Inputs)
@@ -113,8 +119,7 @@ def verdict(rows: list[dict[str, Any]], room: float) -> tuple[bool, bool]:
 
 
 def _span(vals: list[float], scale: float = 1.0, fmt: str = ",.0f", unit: str = "") -> str:
-    lo, hi, mean = min(vals) * scale, max(vals) * scale, sum(vals) / len(vals) * scale
-    return f"{mean:{fmt}}{unit} [{lo:{fmt}}–{hi:{fmt}}]"
+    return range_cell(mean_min_max(vals), scale, fmt, unit)
 
 
 def table(rows: list[dict[str, Any]], fit: dict[str, float], room: float) -> str:
@@ -138,7 +143,7 @@ def table(rows: list[dict[str, Any]], fit: dict[str, float], room: float) -> str
         lines.append(
             f"| {v} | {_span([r['listeners_peak'] for r in rs])} | "
             f"{_span([r['listeners_end'] for r in rs])} | {breach} | {', '.join(necks)} | "
-            f"{_span([r['join_ratio'] for r in rs], 100, '.1f', '%')} | "
+            f"{_span([r['join_ratio'] for r in rs], 0.01, '.1f', '%')} | "
             f"{'yes' if melting else 'no'} | {'yes' if sized else 'no'} |")
     return "\n".join(lines) + "\n"
 

@@ -69,6 +69,8 @@ import sim  # noqa: E402
 from experiments.study import (  # noqa: E402
     execute,
     expected_room,
+    mean_min_max,
+    range_cell,
     read_results,
     update_readme,
     write_results,
@@ -448,10 +450,6 @@ def hypothesis_variants(bases: list[dict[str, Any]], fit: dict[str, float],
     return runs
 
 
-def _interval(vals: list[float]) -> tuple[float, float, float]:
-    return float(np.mean(vals)), float(np.min(vals)), float(np.max(vals))
-
-
 def _count_fits(value: float | None, reported: float) -> bool | None:
     if value is None or math.isnan(value):
         return None
@@ -506,14 +504,14 @@ def verdicts(runs: list[dict[str, Any]], scale: float = 1.0) -> list[dict[str, A
         out.append({"hypothesis": name, "size": size,
                     "peak_demand": rs[0].get("peak_demand"), "seeds": [r["seed"] for r in rs],
                     "not_available": sum(na), "n": len(rs),
-                    "unavailable_1700_min": _interval([x["unavailable_1700_min"] for x in res]),
-                    "start": _interval(starts) if starts else None,
-                    "later": _interval(laters) if laters else None,
-                    "joined": _interval([x["join_ratio"] for x in res]),
-                    "first_breach_s": _interval([x["first_breach_s"] for x in res])
+                    "unavailable_1700_min": mean_min_max([x["unavailable_1700_min"] for x in res]),
+                    "start": mean_min_max(starts) if starts else None,
+                    "later": mean_min_max(laters) if laters else None,
+                    "joined": mean_min_max([x["join_ratio"] for x in res]),
+                    "first_breach_s": mean_min_max([x["first_breach_s"] for x in res])
                     if all(x["first_breach_s"] is not None for x in res) else None,
-                    "outage_min": _interval([x["outage_min"] for x in res]),
-                    "polls_failed": _interval([x["polls_failed_share"] for x in res])
+                    "outage_min": mean_min_max([x["outage_min"] for x in res]),
+                    "polls_failed": mean_min_max([x["polls_failed_share"] for x in res])
                     if all(x.get("polls_failed_share") is not None for x in res) else None,
                     "slo_met": sum(bool(x["slo_met"]) for x in res),
                     "bottleneck": sorted({x["bottleneck"] or "—" for x in res}),
@@ -678,7 +676,7 @@ def find(runs: list[dict[str, Any]], group: str, label: str | None = None,
 def _iv(res: list[dict[str, Any]], key: str) -> tuple[float, float, float] | None:
     """Mean, min and max of ``key`` over the seeds of one point (None where none has it)."""
     vals = [float(x[key]) for x in res if x.get(key) is not None]
-    return _interval(vals) if vals else None
+    return mean_min_max(vals) if vals else None
 
 
 def _band(res: list[dict[str, Any]], key: str) -> tuple[float, float, float]:
@@ -1052,10 +1050,7 @@ def hot_key_text(runs: list[dict[str, Any]]) -> list[str]:
 
 def _cell(iv: tuple[float, float, float] | None, scale: float = 1e6, fmt: str = ".2f",
           unit: str = "M") -> str:
-    if iv is None:
-        return "—"
-    m, lo, hi = iv
-    return f"{m / scale:{fmt}}{unit} [{lo / scale:{fmt}}–{hi / scale:{fmt}}]"
+    return range_cell(iv, scale, fmt, unit)
 
 
 def _yes(ok: bool | None) -> str:
