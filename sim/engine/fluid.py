@@ -1182,7 +1182,7 @@ class FluidStation(Station):
             self._begin(part, start, end, now, queued)  # (sets the part's spread)
             # The work is committed whole: the workers it occupies free up in turn.
             self._commit_work(start, t0, w0, work)
-            if queue and queue[0] is head and head.count:
+            if queue and queue[0] is head:
                 self._batch_t = -INF  # cut at the tick: the rest waits for the next
         if queue:
             # Not before the tick in which the head's first request can start (a cohort
