@@ -82,7 +82,6 @@ KNOWN_GAPS: dict[int, dict[str, str]] = {
     # The contended family (module docstring).
     1003: {"p99": "7.334 | 4.989 s", "wait.join": "1.061e-4 | 1.337e-4 s"},
     1005: {"p99": "0.1475 | 0.5898 s", "wait.edge": "0 | 4.545e-4 s"},
-    1008: {"wait.join": "3.334e-5 | 1.301e-4 s"},
 }
 
 def _check(seed: int) -> None:

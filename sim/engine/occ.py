@@ -155,10 +155,10 @@ class OptimisticFluidStation(FluidStation):
         self._after_commit = fn
 
     def _begin(self, part: Cohort, start: float, end: float, now: float,
-               queued: int | None = None, among: bool = False) -> None:
+               starts: list[float] | None = None, among: bool = False) -> None:
         self._spans.append((start, end, part.count))
         self._span_of[id(part)] = (start, end)
-        super()._begin(part, start, end, now, queued, among)
+        super()._begin(part, start, end, now, starts, among)
 
     def _start_rate(self, a: float, b: float, s: float) -> float:
         """Starts per second over [a, b) of every part begun so far (spans at least s)."""
