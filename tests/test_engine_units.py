@@ -764,6 +764,34 @@ def test_fluid_request_waits_behind_the_arrived_share_of_a_trickling_cohort() ->
     assert 0.5 in [pytest.approx(t, abs=1e-9) for t in starts]
 
 
+def test_fluid_request_waits_behind_the_arrived_shares_of_two_trickling_cohorts() -> None:
+    """Two cohorts trickle in over about a second at 0.9 and 0.05 of the rate, the
+    second taken on while the first's work (counted at the full rate) is still running;
+    two requests arriving over [0.02, 0.022) find only 2% of each arrived, all started,
+    and start as they arrive, as in exact mode. (With only the last cohort taken on
+    remembered they waited behind all the committed work: 0.93 s.)"""
+    env, st = quiet_fluid(1, 0.001, 1.0)  # R = 1000/s
+    starts: list[tuple[str, float]] = []
+    st.forward = lambda c: starts.append((c.cls, env.now - 0.001))  # (deterministic)
+
+    def trickle(cls: str, n: int, t: float) -> Callable[[], None]:
+        def offer() -> None:
+            c = Cohort(cls, n, t, t)
+            c.spread_s = 1.0
+            st.offer(c)
+        return offer
+
+    def pair() -> None:
+        c = Cohort("c", 2, 0.02, 0.02)
+        c.spread_s = 0.002
+        st.offer(c)
+
+    at_times(env, [(0.0, trickle("a", 900, 0.0)), (0.01, trickle("b", 50, 0.01)),
+                   (0.02, pair)])
+    env.run()
+    assert [t for cls, t in starts if cls == "c"] == [pytest.approx(0.02, abs=1e-9)]
+
+
 def test_fluid_request_alone_is_late_only_if_it_starts_after_its_deadline() -> None:
     """One worker of 1 s: a request queued behind one of 1 s starts at 1.0. With its
     deadline at 1.2 it is on time (its service runs past the deadline, as in exact mode,

@@ -25,8 +25,8 @@ single requests of separate cohorts) or over a window faster than its rate (a bu
 tier before lets out) start as they arrive while they find idle workers (fewer requests
 taken on and not completed than workers), and only the rest are paced at ``1 / R``
 (``_idle_starts``, below); and a request
-arriving while the last cohort taken on is still trickling in waits behind the share of
-it that has arrived, not behind all of it (``_arrived_work_end``). A cohort is split
+arriving while cohorts taken on are still trickling in waits behind the shares of them
+that have arrived, not behind all of their work (``_arrived_work_end``). A cohort is split
 where something cuts through it:
 
 - capacity: the server commits work at most one resolution tick ahead (so a change of
@@ -215,6 +215,7 @@ from __future__ import annotations
 
 import itertools
 import math
+from collections import deque
 from collections.abc import Callable
 from heapq import heappop, heappush
 
@@ -250,6 +251,9 @@ STREAM_TICKS = 2.0
 # At most this many queued cohorts are served interleaved by their arrivals
 # (``_serve_overlap``).
 OVERLAP_MAX = 16
+# Committed parts whose arrivals ended this many ticks ago no longer count as arriving
+# (``_commit_work``): a lagging cohort arrives at most about a tick in the past.
+COMMITTED_TICKS = 4
 
 
 def erlang_b(c: int, load: float) -> float:
@@ -442,13 +446,9 @@ class FluidStation(Station):
         self.queued = 0  # requests in the queue (sum of counts)
         self.in_service = 0  # requests taken on, not yet completed
         self._free_s = 0.0
-        # The last part taken on at or after the committed work's end: where its work
-        # begins (after what was taken on ahead of it since), its arrivals and its work;
-        # _lead_s + _lead_work == _free_s. See _arrived_work_end.
-        self._lead_s = 0.0
-        self._lead_t = 0.0
-        self._lead_w = 0.0
-        self._lead_work = 0.0
+        # The parts taken on since the committed work last ran out, whose arrivals may
+        # not all have come: (first arrival, window, work). See _arrived_work_end.
+        self._committed: deque[tuple[float, float, float]] = deque()
         # The last instant at which requests found idle workers (_idle_starts): how many
         # did, and how many of that instant's requests found none.
         self._fresh: tuple[float, int, int] = (-INF, 0, 0)
@@ -1389,7 +1389,12 @@ class FluidStation(Station):
         window holds its own work and the committed work ahead of it, is served as it
         arrives, as requests arriving at a station with idle workers are: only where the
         two do not fit the window does it wait, for the share of its work that does not
-        fit behind all the committed work (at most what ``free`` makes it wait)."""
+        fit behind all the committed work, and never longer than behind the share of
+        that work whose requests have arrived (``_arrived_work_end``), which exact mode's
+        FIFO serves before it: a few requests arriving over a few milliseconds beside a
+        cohort trickling in over a tick waited behind the whole tick's work (a ceilinged
+        tier behind an attack's end, generated seed 1003, waited five times exact mode's
+        wait there)."""
         base = max(t, now)
         free = self._free_s
         ahead = free - base
@@ -1405,33 +1410,43 @@ class FluidStation(Station):
             # A request alone, or work past the tick: behind the queue that has arrived.
             return max(base, self._arrived_work_end(base))
         spare = window - ahead
+        behind = max(base, self._arrived_work_end(base))
         if spare <= 0.0:
-            return free
-        return base + ahead * max(0.0, 1.0 - spare / work)
+            return behind
+        return min(behind, base + ahead * max(0.0, 1.0 - spare / work))
 
     def _arrived_work_end(self, at: float) -> float:
         """Where the committed work that has arrived by ``at`` ends.
 
-        ``_free_s`` counts all the committed work, also the part of the last cohort taken
-        on whose requests arrive after ``at`` (a cohort trickling in over its tick is
-        taken on whole): a request arriving at ``at`` is served before those, behind the
-        share of the last cohort that has arrived (exact mode's FIFO by arrival)."""
-        t, w = self._lead_t, self._lead_w
-        if w <= 0.0:
-            return self._lead_s + (self._lead_work if at >= t else 0.0)
-        return self._lead_s + min(1.0, max(0.0, (at - t) / w)) * self._lead_work
+        ``_free_s`` counts all the committed work, also that of the requests of cohorts
+        trickling in over their ticks that arrive after ``at`` (a cohort is taken on
+        whole): a request arriving at ``at`` is served before those, behind the share of
+        each such cohort that has arrived (exact mode's FIFO by arrival). With one
+        trickling cohort remembered alone, the last taken on, a cohort taken on just
+        before another's work ended counted all of that one's work as arrived: a few
+        requests arriving after it waited for a whole tick's work (a ceilinged tier after
+        an attack's end, generated seed 1003, waited 4.8 times exact mode's wait there)."""
+        end = self._free_s
+        for t, w, work in self._committed:
+            if at < t + w:  # (a part arriving at one instant: all of it, or none)
+                end -= work * (1.0 if w <= 0.0 else min(1.0, (t + w - at) / w))
+        return end
 
     def _commit_work(self, start: float, t: float, w: float, work: float) -> None:
         """Commit ``work`` seconds of work started at ``start``, of requests arriving
-        over ``[t, t + w)``. Work taken on before the committed work's end (ahead of
-        requests that had not arrived) moves the last cohort's work back by as much."""
-        free = self._free_s
-        if start < free:
-            self._lead_s += work
-            self._free_s = free + work
+        over ``[t, t + w)``: behind the committed work if it has not run out (ahead of
+        those of its requests that had not arrived: ``_arrived_work_end``), or from
+        ``start``. Parts whose arrivals ended more than a few ticks ago are forgotten."""
+        committed = self._committed
+        if start < self._free_s:
+            self._free_s += work
         else:
-            self._lead_s, self._lead_t, self._lead_w, self._lead_work = start, t, w, work
+            committed.clear()
             self._free_s = start + work
+        committed.append((t, w, work))
+        old = self.env.now - COMMITTED_TICKS * self.resolution_s
+        while len(committed) > 1 and committed[0][0] + committed[0][1] < old:
+            committed.popleft()
 
     def _shed(self, head: Cohort, cut: float) -> bool:
         """Shed the part of the head cohort that arrived before ``cut``; True if any."""
