@@ -913,16 +913,25 @@ class FluidStation(Station):
             if m <= 0:
                 rest.append(c)
                 continue
-            t, w = c.enqueued_s, c.spread_s
-            part = c
-            if m < c.count:
-                part = c.fifo_cut(m)
-                part.spread_s = w * frac
-                c.enqueued_s = t + part.spread_s
-                c.spread_s = w - part.spread_s
+            part = self._front(c, m, frac)
+            if part is not c:
                 rest.append(c)
             committed += self._begin_part(part, start, end, now, rate, starts, among)
         return committed, rest
+
+    @staticmethod
+    def _front(c: Cohort, m: int, share: float) -> Cohort:
+        """The first ``m`` requests of ``c`` in FIFO order, those that arrived over the
+        first ``share`` of its window (``c`` itself if that is all of them); ``c`` keeps
+        the rest, arriving over the rest of its window."""
+        if m >= c.count:
+            return c
+        t, w = c.enqueued_s, c.spread_s
+        part = c.fifo_cut(m)
+        part.spread_s = w * share
+        c.enqueued_s = t + part.spread_s
+        c.spread_s = w - part.spread_s
+        return part
 
     def _note_peak(self, now: float, end: float) -> None:
         """The queue is longest when the last request taken on has arrived."""
@@ -1193,11 +1202,8 @@ class FluidStation(Station):
                     # A rate below one request per tick (an outage, crashes, a slowdown):
                     # take one on now, even though its work runs past the tick.
                     m = 1
-                part = head.fifo_cut(m)
                 frac = m / n
-                part.spread_s = w * frac
-                head.enqueued_s = t + w * frac
-                head.spread_s = w - part.spread_s
+                part = self._front(head, m, frac)
                 end = start + (end - start) * frac
                 work *= frac
             else:
@@ -1304,14 +1310,9 @@ class FluidStation(Station):
         for c, (share, m) in zip(group, shares, strict=True):
             if m <= 0:
                 continue
-            t, w = c.enqueued_s, c.spread_s
-            part = c
-            if m < c.count:
-                part = c.fifo_cut(m)
-                part.spread_s = w * share
-                c.enqueued_s = t + part.spread_s
-                c.spread_s = w - part.spread_s
-            else:
+            t = c.enqueued_s
+            part = self._front(c, m, share)
+            if part is c:
                 queue.remove(c)
             self.queued -= part.count
             s0 = start + arrived(t) / rate
