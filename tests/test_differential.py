@@ -25,7 +25,7 @@ by the window (``FluidStation._begin``): its mean wait at auth agrees (4.19e-4 s
 (382.5 s against 364.8 s; 327.2 s before). Seeds 40-79 run on demand
 (``python tests/differential.py --first 40 --count 40``): 39 of them pass. 79 passes
 since a burst's first requests start on idle workers as they arrive (the wait at the
-tier behind a reconnect storm's edge, 2.99e-3 | 3.13e-3 s on sixteen run seeds, was
+tier behind a reconnect storm's edge, 2.994e-3 | 2.989e-3 s on sixteen run seeds, was
 3.48e-3 s when the burst was paced at the rate from its first request). 57 misses the
 first breach on sixteen run seeds (medians 154.5 | 141.5 s), a knife edge: chance
 crossings of the threshold scatter its first breaches over 65-254 s in both modes. Before
@@ -54,7 +54,7 @@ behind a saturated auth tier of deterministic service) came off the list when co
 queued behind a backlog were served in the order their requests arrived
 (``FluidStation._serve_overlap``): the clients' requests had left auth bunched into
 their own work, and the join tier, held to its ceiling, waited 1.3e-4 s against
-exact mode's 3.3e-5 s; now 3.8e-5 s against 3.4e-5 s.
+exact mode's 3.3e-5 s; now 3.5e-5 s against 3.4e-5 s.
 Since a settled tick is served from its arrivals behind the work that arrived before
 it, its classes interleaved, and what it completes before the settle carries its lag on
 (``Cohort.lag_s``), the p99 through a contended edge agrees (1010: 0.130 s against
