@@ -415,6 +415,32 @@ def service_k3(service: Sampler) -> float:
     return float(skew) * sd**3
 
 
+def arrived_by(windows: list[tuple[float, float, int]], at: float) -> float:
+    """How many requests of cohorts arriving over ``(first arrival, window, count)``
+    have arrived by ``at`` (uniformly over each window; at once where it is 0)."""
+    total = 0.0
+    for t, w, count in windows:
+        if w <= 0.0:
+            total += count if at > t else 0.0
+        else:
+            total += count * min(1.0, max(0.0, (at - t) / w))
+    return total
+
+
+def arrival_reached(windows: list[tuple[float, float, int]], want: float, lo: float,
+                    hi: float) -> float:
+    """When the arrivals of ``windows`` (over ``[lo, hi)``) reach ``want`` requests:
+    linear between the windows' ends, where their sum changes slope."""
+    edges = sorted({lo, hi, *(t for t, _, _ in windows), *(t + w for t, w, _ in windows)})
+    before = 0.0
+    for a, b in itertools.pairwise(edges):
+        after = arrived_by(windows, b)
+        if after >= want:
+            return a + (b - a) * (want - before) / max(after - before, 1e-12)
+        before = after
+    return hi
+
+
 def late_share(a: float, b: float) -> float:
     """The share of requests ``u`` in [0, 1), in FIFO order, with ``a + u·b > 0``: each
     one's time (a start, an answer) is ``a + u·b`` after its own deadline."""
@@ -1275,29 +1301,10 @@ class FluidStation(Station):
         group = [queue[i] for i in range(k)]
         # The schedule maps an arrival time to when it is served: after the work of
         # everything in the group that arrived before it.
-        edges = sorted({lo, hi, *(c.enqueued_s for c in group),
-                        *(c.enqueued_s + c.spread_s for c in group)})
-
         windows = [(c.enqueued_s, c.spread_s, c.count) for c in group]  # before any cut
-
-        def arrived(at: float) -> float:
-            total = 0.0
-            for t, w, count in windows:
-                if w <= 0.0:
-                    total += count if at > t else 0.0
-                else:
-                    total += count * min(1.0, max(0.0, (at - t) / w))
-            return total
-
         cut = hi  # the arrivals the tick takes on: those served before ``lim``
         if start + n / rate > lim:
-            want, before = (lim - start) * rate, 0.0
-            for a, b in itertools.pairwise(edges):
-                after = arrived(b)
-                if after >= want:
-                    cut = a + (b - a) * (want - before) / max(after - before, 1e-12)
-                    break
-                before = after
+            cut = arrival_reached(windows, (lim - start) * rate, lo, hi)
         shares = []
         for c in group:
             t, w = c.enqueued_s, c.spread_s
@@ -1315,8 +1322,9 @@ class FluidStation(Station):
             if part is c:
                 queue.remove(c)
             self.queued -= part.count
-            s0 = start + arrived(t) / rate
-            s1 = start + arrived(t + part.spread_s) / rate if part.count > 1 else s0
+            s0 = start + arrived_by(windows, t) / rate
+            s1 = (start + arrived_by(windows, t + part.spread_s) / rate if part.count > 1
+                  else s0)
             taken += self._begin_part(part, s0, max(s1, s0), now, rate)
         if taken > 0.0:
             self._commit_work(start, lo, cut - lo, taken)
