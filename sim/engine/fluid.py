@@ -415,15 +415,20 @@ def service_k3(service: Sampler) -> float:
     return float(skew) * sd**3
 
 
+def arrived_share(t: float, w: float, at: float) -> float:
+    """The share of a cohort arriving over ``[t, t + w)`` (uniformly; at once where
+    ``w`` is 0) that has arrived before ``at``."""
+    if w <= 0.0:
+        return 1.0 if at > t else 0.0
+    return min(1.0, max(0.0, (at - t) / w))
+
+
 def arrived_by(windows: list[tuple[float, float, int]], at: float) -> float:
     """How many requests of cohorts arriving over ``(first arrival, window, count)``
-    have arrived by ``at`` (uniformly over each window; at once where it is 0)."""
+    have arrived before ``at`` (``arrived_share``)."""
     total = 0.0
     for t, w, count in windows:
-        if w <= 0.0:
-            total += count if at > t else 0.0
-        else:
-            total += count * min(1.0, max(0.0, (at - t) / w))
+        total += count * arrived_share(t, w, at)
     return total
 
 
@@ -736,40 +741,28 @@ class FluidStation(Station):
     def _take(self, c: Cohort, now: float, tokens_paid: bool = False,
               since: float | None = None) -> None:
         """Admit the whole cohort (it fits every limit); ``since``: see ``_serve``."""
-        if self.bucket is not None and not tokens_paid:
-            self.bucket.spend(c.count, now)
-        if self.connections is not None:
-            hold_connections(self.connections, c)
-        self._touch(now)
-        end = c.enqueued_s + c.spread_s
-        if since is None and c.lag_s > 0.0 and not self.queue:
-            since = c.enqueued_s  # it arrived before now, with no queue ahead of it
-        self.queue.append(c)
-        self.queued += c.count
-        self._serve(now, since)
-        # The queue is longest when the cohort's last request has arrived.
-        self.peak_queue = max(self.peak_queue, round(self._backlog(max(now, end))))
+        self._take_group([c], now, tokens_paid, since)
 
-    def _take_group(self, group: list[Cohort], now: float) -> None:
+    def _take_group(self, group: list[Cohort], now: float, tokens_paid: bool = False,
+                    since: float | None = None) -> None:
         """Admit the cohorts of one instant together (they fit every limit), queued
         before any is served, so that those arriving over one window are served
         interleaved, as exact mode's FIFO serves their requests (``_serve_batch``)."""
-        if len(group) == 1:
-            self._take(group[0], now)
-            return
-        since = None
-        if not self.queue:
-            lagging = [c.enqueued_s for c in group if c.lag_s > 0.0]
-            since = min(lagging) if lagging else None  # see _take
         for c in group:
-            if self.bucket is not None:
+            if self.bucket is not None and not tokens_paid:
                 self.bucket.spend(c.count, now)
             if self.connections is not None:
                 hold_connections(self.connections, c)
         self._touch(now)
+        end = max(c.enqueued_s + c.spread_s for c in group)
+        if since is None and not self.queue:
+            # Cohorts that arrived before now, with no queue ahead of them.
+            lagging = [c.enqueued_s for c in group if c.lag_s > 0.0]
+            since = min(lagging) if lagging else None
         self._queue_back(group)
         self._serve(now, since)
-        end = max(c.enqueued_s + c.spread_s for c in group)
+        # The queue is longest when the last request of the cohorts has arrived (taken
+        # before serving: a cohort taken on whole is given its service span).
         self.peak_queue = max(self.peak_queue, round(self._backlog(max(now, end))))
 
     def _share(self, group: list[Cohort], allowed: float, reason: str) -> list[Cohort]:
@@ -1307,9 +1300,7 @@ class FluidStation(Station):
             cut = arrival_reached(windows, (lim - start) * rate, lo, hi)
         shares = []
         for c in group:
-            t, w = c.enqueued_s, c.spread_s
-            share = (min(1.0, max(0.0, (cut - t) / w)) if w > 0.0
-                     else (1.0 if t < cut else 0.0))
+            share = arrived_share(c.enqueued_s, c.spread_s, cut)
             shares.append((share, c.count if share >= 1.0 else int(c.count * share)))
         if all(m <= 0 for _, m in shares):
             return False  # not one request of any: the head's own discipline

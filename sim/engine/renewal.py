@@ -35,6 +35,7 @@ STEP = 1.0 / 64.0  # the grid's step, in mean service times
 SPAN = 16.0  # how far the grid reaches, in mean service times
 POINTS = 1025  # points of the expected-completions curve a burst is read from
 ROUNDS = 12  # at most, of the correction for workers idle until a request arrives
+GRID = np.arange(round(SPAN / STEP) + 1) * STEP  # where the tables hold M and its integral
 
 
 def service_cdf(dist: str, cv: float, x: np.ndarray) -> np.ndarray:
@@ -65,9 +66,8 @@ def renewal_table(dist: str, cv: float) -> tuple[np.ndarray, np.ndarray]:
     followed by the renewals of the time left, the mean of ``M`` at the two ends of the
     step (within 0.1% of ``x`` for an exponential service), or, for a deterministic
     service, whose one completion falls on a grid point, at that point (exact)."""
-    n = round(SPAN / STEP)
-    x = np.arange(n + 1) * STEP
-    cdf = service_cdf(dist, cv, x)
+    n = len(GRID) - 1
+    cdf = service_cdf(dist, cv, GRID)
     p = np.diff(cdf)
     m = np.zeros(n + 1)
     atoms = dist == "deterministic" or cv <= 0.0
@@ -86,7 +86,7 @@ def renewal_table(dist: str, cv: float) -> tuple[np.ndarray, np.ndarray]:
 def renewals(table: tuple[np.ndarray, np.ndarray], x: np.ndarray) -> np.ndarray:
     """``M(x)`` (0 before the start; beyond the grid, its slope of one per mean)."""
     m = table[0]
-    return np.where(x <= SPAN, np.interp(x, np.arange(len(m)) * STEP, m, left=0.0),
+    return np.where(x <= SPAN, np.interp(x, GRID, m, left=0.0),
                     m[-1] + (x - SPAN))
 
 
@@ -95,7 +95,7 @@ def integrated_renewals(table: tuple[np.ndarray, np.ndarray], x: np.ndarray) -> 
     m, integral = table
     beyond = x - SPAN
     return np.where(x <= SPAN,
-                    np.interp(x, np.arange(len(m)) * STEP, integral, left=0.0),
+                    np.interp(x, GRID, integral, left=0.0),
                     integral[-1] + m[-1] * beyond + beyond * beyond / 2.0)
 
 
