@@ -11,7 +11,8 @@ NaN), with the same columns in the same order. Each tree runs with its own ``con
 The scenarios are small (seconds each) and cover the paths a summary is made of: the
 default launch over a short horizon, an attack with mitigations, a small exact-mode
 queue, cohort mode, autoscalers, the waiting room, HLS polling, station failures,
-client-side policies and replications.
+client-side policies and replications; two larger ones (a backlog
+held all through the crowd, the flagship flood) take about ten seconds each.
 
 Usage::
 
@@ -49,6 +50,10 @@ SCENARIOS: dict[str, list[str]] = {
                  "clients.circuit_breaker.enabled=true"],
     "replications": ["architecture=single_station", "arrivals=constant",
                      "arrivals.rate=40", "run.horizon_s=200", "run.replications=3"],
+    # Cohort mode where a tier queues all along (a backlog served in arrival order),
+    # and the flagship scenario's flood: about ten seconds each.
+    "backlog": ["arrivals.audience=2e6"],
+    "flagship": ["experiment=x_spaces_2024"],
 }
 
 CHILD = r"""
