@@ -252,9 +252,9 @@ STREAM_TICKS = 2.0
 # (``_serve_overlap``).
 OVERLAP_MAX = 16
 # Below this many requests' worth of a backlog's arrivals, a tick's cut (continuous
-# where no cohort arrives at one instant) takes no request of any cohort; the margin
-# under one is far above the cut's rounding.
-NOT_ONE = 0.999
+# where no cohort arrives at one instant) takes no request of any cohort: less than one
+# request, whatever the rounding of where the cut falls would make of it.
+NOT_ONE = 1.0 - 1e-9
 # Committed parts whose arrivals ended this many ticks ago no longer count as arriving
 # (``_commit_work``): a lagging cohort arrives at most about a tick in the past.
 COMMITTED_TICKS = 4
