@@ -26,9 +26,11 @@ by the window (``FluidStation._begin``): its mean wait at auth agrees (4.19e-4 s
 (``python tests/differential.py --first 40 --count 40``): 39 of them pass. 79 passes
 since a burst's first requests start on idle workers as they arrive (the wait at the
 tier behind a reconnect storm's edge, 2.994e-3 | 2.989e-3 s on sixteen run seeds, was
-3.48e-3 s when the burst was paced at the rate from its first request). 57 misses the
-first breach on sixteen run seeds (medians 154.5 | 141.5 s), a knife edge: chance
-crossings of the threshold scatter its first breaches over 65-254 s in both modes. Before
+3.48e-3 s when the burst was paced at the rate from its first request). 57 is undecided
+(``differential.py``'s docstring): its first breach misses on sixteen run seeds (medians
+154.5 | 141.5 s), but chance crossings of the threshold scatter its first breaches over
+65-254 s in both modes, and the bootstrap interval of the difference, [-78, +34] s,
+holds zero. An undecided criterion neither fails a seed nor closes a known gap. Before
 fluid stations took one instant's cohorts as one batch and served a request alone for
 its own service time, four failed: 79 (its edge wait 40% over), 74 (a one-worker tier
 behind a waiting room, 13% over), and two that a knife edge decides (46, whether
@@ -70,7 +72,8 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from differential import cohort_overrides, compare_seed
+import numpy as np
+from differential import UNDECIDED_SEEDS, _judged, cohort_overrides, compare_seed
 from scenario_space import CONTENDED_FIRST, draw
 
 from sim.cli import compose
@@ -100,7 +103,9 @@ def _check(seed: int) -> None:
     new = [c for c in o.failures if c.name not in known]
     assert not new, (f"seed {seed} ({o.scenario.description}): "
                      + "; ".join(c.fmt() for c in new))
-    closed = sorted(set(known) - {c.name for c in o.failures})
+    # An undecided criterion (the run seeds cannot tell; not a pass) neither fails a
+    # seed nor takes a known gap off the list.
+    closed = sorted(set(known) - {c.name for c in o.failures + o.undecided})
     assert not closed, (f"seed {seed}: {', '.join(closed)} now agree(s) with exact mode; "
                         "take it off KNOWN_GAPS")
 
@@ -123,3 +128,42 @@ def test_cohort_matches_exact_generated(seed: int) -> None:
 @pytest.mark.parametrize("seed", SLOW_SEEDS, ids=lambda s: f"seed{s}")
 def test_cohort_matches_exact_generated_wide(seed: int) -> None:
     _check(seed)
+
+
+def test_a_noisy_criterion_is_undecided_not_passed_and_a_clear_one_fails() -> None:
+    """The verdicts of ``_judged``: a point within the tolerance passes; beyond it, on
+    every run seed, a difference the seeds cannot resolve (its bootstrap interval holds
+    zero) is undecided, one they resolve fails, and with fewer seeds it fails. Under no
+    difference at all a 90% interval still misses zero about one time in ten: those
+    fail, as they should at that level."""
+    rng = np.random.default_rng(3)
+    within = lambda e, c: abs(c - e) <= 5.0  # noqa: E731
+    n = UNDECIDED_SEEDS
+    verdicts = {"pass": 0, "undecided": 0, "fail": 0}
+    for _ in range(100):
+        # The same wide distribution (sd 60): point estimates apart by more than 5
+        # most of the time, seldom resolved.
+        ev, cv = list(rng.normal(150, 60, n)), list(rng.normal(150, 60, n))
+        for stat in (np.mean, np.median):
+            c = _judged("breach", ev, cv, stat, within)
+            if c.ok:
+                assert c.interval is None and not c.failed and not c.undecided
+                verdicts["pass"] += 1
+            elif c.undecided:
+                lo, hi = c.interval
+                assert lo <= 0.0 <= hi and hi - lo > 10.0 and "UNDECIDED" in c.fmt()
+                verdicts["undecided"] += 1
+            else:
+                assert c.failed and "FAIL" in c.fmt()
+                verdicts["fail"] += 1
+    assert verdicts["undecided"] >= 0.8 * (verdicts["undecided"] + verdicts["fail"]), verdicts
+    assert verdicts["fail"] > 0, verdicts  # the interval is not wider than its level
+    for _ in range(20):
+        # Twenty apart with an sd of 2: resolved, a failure.
+        ev, cv = list(rng.normal(150, 2, n)), list(rng.normal(170, 2, n))
+        c = _judged("breach", ev, cv, np.median, within)
+        assert c.failed and c.interval is None and "FAIL" in c.fmt()
+        # Noise on fewer seeds than all: a failure, as before.
+        ev, cv = list(rng.normal(150, 60, n - 1)), list(rng.normal(190, 60, n - 1))
+        c = _judged("breach", ev, cv, np.mean, within)
+        assert c.ok or c.failed
