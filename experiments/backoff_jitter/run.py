@@ -1,6 +1,6 @@
 """Rerun the backoff/jitter study: N contending writers on one optimistic-concurrency row.
 
-    python experiments/backoff_jitter/run.py              # the full study (about 15 min)
+    python experiments/backoff_jitter/run.py              # the full study (about 4 min)
     python experiments/backoff_jitter/run.py --quick      # a small smoke run
 
 For each network-delay variant, retry policy, number of clients and seed, one run of the
@@ -11,7 +11,8 @@ the output folder (this folder by default):
 - ``results.csv``: one row per run (variant, policy, clients, seed, calls, time_ms);
 - ``summary.csv``: mean and 95% half-width of calls and time per point;
 - ``calls_time.png``: calls and completion time against clients for each policy at the
-  published delay, with the published rerun's points;
+  published delay, with the points of the reference rerun of the post's simulator
+  (``reference/aws_simulator_66cb169.csv``);
 - ``sensitivity.png``: the same at 100 and 190 clients under every delay variant;
 - ``findings.md``: the tables and the ordering checks; the same text replaces the block
   between the ``results`` markers in README.md when the output folder is this folder.
@@ -67,18 +68,33 @@ VARIANTS = {
     "loose": (10.0, 5.0),
 }
 
-# A rerun of the simulator published with the post (mean of 100 trials per point; a
-# second rerun moved the means by 1-3%); its script is not part of this project. What
-# is known of its provenance, and a command that repeats the check of these rows against
-# the simulator, are in README.md, "The "published" rows". clients -> policy -> (calls, ms).
-PUBLISHED = {
-    50: {"no jitter": (628, 36911), "decorrelated": (374, 2289), "equal": (346, 4279),
-         "full": (331, 2895), "no backoff": (691, 1144)},
-    100: {"no jitter": (1856, 63329), "decorrelated": (997, 4637), "equal": (810, 6549),
-          "full": (796, 4948), "no backoff": (2424, 2030)},
-    190: {"no jitter": (5182, 101642), "decorrelated": (2430, 7811), "equal": (1759, 9394),
-          "full": (1770, 7452), "no backoff": (7991, 3533)},
-}
+# The rows marked "reference": the simulator published with the post
+# (aws-samples/aws-arch-backoff-simulator, src/backoff_simulator.py at commit 66cb169),
+# rerun by reference/rerun_aws_simulator.sh (ported to Python 3, only 50, 100 and 190
+# clients, random seeded with 20150225; 100 trials per point), which writes
+# reference/aws_simulator_66cb169.csv: clients, mean time in ms and mean calls, both
+# truncated to whole numbers by the simulator's "%d", and its name for the policy.
+REFERENCE = HERE / "reference" / "aws_simulator_66cb169.csv"
+REFERENCE_NAMES = {"Exponential": "no jitter", "Decorr": "decorrelated",
+                   "EqualJitter": "equal", "FullJitter": "full", "None": "no backoff"}
+
+
+def load_reference(path: Path = REFERENCE) -> dict[int, dict[str, tuple[int, int]]]:
+    """clients -> policy -> (mean calls, mean time in ms) of the simulator's rerun."""
+    out: dict[int, dict[str, tuple[int, int]]] = {}
+    with path.open(newline="") as fh:
+        for r in csv.DictReader(fh):
+            out.setdefault(int(r["clients"]), {})[REFERENCE_NAMES[r["Algorithm"]]] = (
+                int(r["calls"]), int(r["time"]))
+    labels = {p[0] for p in POLICIES}
+    for n, by in out.items():
+        if set(by) != labels:
+            raise ValueError(f"{path}: {n} clients has {sorted(by)}, not {sorted(labels)}")
+    return dict(sorted(out.items()))
+
+
+# clients -> policy -> (calls, ms): the reference rows (the name is the one the tests use).
+PUBLISHED = load_reference()
 
 CLIENTS = [10, 30, 50, 70, 100, 130, 160, 190]
 SENSITIVITY_CLIENTS = [50, 100, 190]
@@ -183,7 +199,8 @@ def plot_main(summ: dict[tuple[str, str, int], dict[str, float]], clients: list[
                 ylabel="calls")
     axes[1].set(title="Time until the last client's write commits", xlabel="contending clients",
                 ylabel="ms (log scale)", yscale="log")
-    axes[0].legend(title="lines: this model; x: published rerun", fontsize=8, title_fontsize=8)
+    axes[0].legend(title="lines: this model; x: AWS simulator 66cb169 (reference/)",
+                   fontsize=8, title_fontsize=8)
     for ax in axes:
         ax.grid(alpha=0.3)
     fig.tight_layout()
@@ -241,8 +258,10 @@ def findings(summ: dict[tuple[str, str, int], dict[str, float]],
              sens_clients: list[int], seeds: int, sens_seeds: int) -> str:
     labels = [p[0] for p in POLICIES]
     lines = [f"Means over {seeds} seeds per point (± the 95% half-width), network delay "
-             f"|N(10 ms, 2 ms)| per message; published: the rerun of the post's simulator "
-             f"(100 trials per point).", "",
+             f"|N(10 ms, 2 ms)| per message; reference: the simulator published with the "
+             f"post (`src/backoff_simulator.py` at commit 66cb169) rerun with seed 20150225, "
+             f"mean of 100 trials per point, truncated to whole numbers "
+             f"(`reference/aws_simulator_66cb169.csv`).", "",
              "| clients | metric | " + " | ".join(labels) + " |",
              "|---|---|" + "---|" * len(labels)]
     for n in clients:
@@ -255,8 +274,8 @@ def findings(summ: dict[tuple[str, str, int], dict[str, float]],
             lines.append(f"| {n} | {name} | " + " | ".join(cells) + " |")
             if n in PUBLISHED:
                 pub = [f"{PUBLISHED[n][lab][0 if key == 'calls' else 1]:,}" for lab in labels]
-                lines.append(f"| {n} | {name}, published | " + " | ".join(pub) + " |")
-    lines += ["", "Ours ÷ published (calls, time):", "",
+                lines.append(f"| {n} | {name}, reference | " + " | ".join(pub) + " |")
+    lines += ["", "Ours ÷ reference (calls, time):", "",
               "| clients | " + " | ".join(labels) + " |", "|---|" + "---|" * len(labels)]
     for n in PUBLISHED:
         if ("published", labels[0], n) not in summ:
