@@ -144,7 +144,9 @@ def _clients_at(sc: Scenario, t: float) -> CohortClients:
 
 def test_failures_of_one_instant_are_spread_with_one_draw() -> None:
     """Two parts of the same attempt failing at one instant: one spread, whose retries
-    keep the count and the first two moments of the births."""
+    keep the count and the first two moments of the births, each tick's moved by how
+    much later than due it goes out (the tick's middle against the failure plus the
+    tick's mid delay; a tick already gone, deferred to the next)."""
     sc = _overloaded("run.seed=3")
     cl = _clients_at(sc, 0.75)
     now = sc.env.now
@@ -162,11 +164,25 @@ def test_failures_of_one_instant_are_spread_with_one_draw() -> None:
              if kk == key and kk not in before.get(k, {})]
     n = sum(acc.count for _, acc in added)
     assert n == 400
-    born = sum(acc.born_w for _, acc in added) / n
-    assert born == pytest.approx((300 * 0.2 + 100 * 0.6) / 400)
-    m2 = sum(acc.born_m2 for _, acc in added) / n
-    expect = (300 * (0.2**2) + 100 * (0.01 + 0.6**2)) / 400
-    assert m2 == pytest.approx(expect)
+    mean = (300 * 0.2 + 100 * 0.6) / 400
+    var = (300 * (0.2**2) + 100 * (0.01 + 0.6**2)) / 400 - mean**2
+    dt = cl.dt
+    base, ticks_, _, delays = cl._backoff(a, now)
+    shifts: dict[int, list[float]] = {}
+    for r, delay in zip(ticks_, delays, strict=True):
+        k = base + r
+        k += 1 if k * dt < now else 0  # gone already: with the next tick's
+        shifts.setdefault(k, []).append(k * dt + dt / 2 - (now + delay))
+    for k, acc in added:
+        born = acc.born_w / acc.count
+        lo, hi = min(shifts[k]), max(shifts[k])
+        assert mean + lo - 1e-9 <= born <= mean + hi + 1e-9, (k, born, shifts[k])
+        spread = acc.born_m2 / acc.count - born**2
+        if lo == hi:  # one source: the births' own moments, moved
+            assert born == pytest.approx(mean + lo)
+            assert spread == pytest.approx(var)
+        else:
+            assert spread >= var - 1e-9
     # Full jitter at attempt 2 (base 1 s): delays up to 2 s, so 4 to 5 ticks of 0.5 s.
     ticks = sorted(k for k, _ in added)
     assert ticks[0] >= int(now // 0.5) and ticks[-1] <= int((now + 2.0) // 0.5)

@@ -809,14 +809,22 @@ class FluidStation(Station):
                 i = j
             if keep <= 0:
                 self._rejected_full(c.count, reason)
-                self.reject(c, reason)
+                self._reject_late(c, reason)
                 continue
             if keep < c.count:
                 lost = c.split(c.count - keep, lost_mix)
                 self._rejected_full(lost.count, reason)
-                self.reject(lost, reason)
+                self._reject_late(lost, reason)
             kept.append(c)
         return kept
+
+    def _reject_late(self, c: Cohort, reason: str) -> None:
+        """Reject ``c`` at the settle of the tick it arrived in: exact mode turns each
+        request away as it arrives, so the rejection comes ``lag_s`` late (from the
+        middle of its arrivals), which the clients take off the latency of what follows
+        (``CohortClients.on_failed``)."""
+        c.lag_s = max(0.0, self.env.now - (c.enqueued_s + c.spread_s / 2))
+        self.reject(c, reason)
 
     def _rejected_full(self, n: int, reason: str) -> None:
         """Count ``n`` requests a limit of the fluid queue rejected."""
