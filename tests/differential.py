@@ -97,6 +97,7 @@ NEGLIGIBLE_WAIT = 0.01  # share of the station's mean service time
 # A criterion failed on all of these run seeds whose bootstrap interval (at this level)
 # of the difference holds zero is undecided, not failed (module docstring).
 UNDECIDED_SEEDS = 16
+UNDECIDED_VALUES = 5  # fewer values (runs that breached) bootstrap too narrow an interval
 UNDECIDED_LEVEL = 0.90
 BOOTSTRAP = 4000
 
@@ -215,15 +216,17 @@ def _bootstrap(ev: list[float], cv: list[float], stat: Any) -> tuple[float, floa
 
 
 def _judged(name: str, ev: list[float], cv: list[float], stat: Any,
-            within: Any, note: str = "") -> Criterion:
+            within: Any, all_seeds: bool, note: str = "") -> Criterion:
     """A criterion on ``stat`` (``np.mean`` or ``np.median``) of each mode's values per
-    run seed: passed if ``within(exact, cohort)``. Failed on that, with every run seed
-    taken (``UNDECIDED_SEEDS``), but with a bootstrap interval of the difference that
-    holds zero, it is undecided: the seeds cannot tell the modes apart, nor say that
-    they agree (see the module docstring)."""
+    run seed (or per run seed that breached, for the recovery): passed if
+    ``within(exact, cohort)``. Failed on that, with every run seed taken
+    (``all_seeds``: ``UNDECIDED_SEEDS`` of them) and at least ``UNDECIDED_VALUES``
+    values in each mode, but with a bootstrap interval of the difference that holds
+    zero, it is undecided: the seeds cannot tell the modes apart, nor say that they
+    agree (see the module docstring)."""
     e, c = float(stat(ev)), float(stat(cv))
     out = Criterion(name, e, c, bool(within(e, c)), note)
-    if out.ok is False and min(len(ev), len(cv)) >= UNDECIDED_SEEDS:
+    if out.ok is False and all_seeds and min(len(ev), len(cv)) >= UNDECIDED_VALUES:
         lo, hi = _bootstrap(ev, cv, stat)
         if lo <= 0.0 <= hi:
             out.interval = (lo, hi)
@@ -258,6 +261,7 @@ def judge(sc: GeneratedScenario, ex: list[Any], co: list[Any]) -> list[Criterion
     out: list[Criterion] = []
     es = [r.summary for r in ex]
     cs = [r.summary for r in co]
+    every = min(len(ex), len(co)) >= UNDECIDED_SEEDS  # every run seed taken
     horizon = float(ex[0].config.run.horizon_s)
     for key in ("joined", "abandoned"):
         # As shares of each run's own arrivals: the two modes draw their arrivals
@@ -265,7 +269,7 @@ def judge(sc: GeneratedScenario, ex: list[Any], co: list[Any]) -> list[Criterion
         # arrivals alone differ by more than 2% between two draws often enough.
         out.append(_judged(key, [s["legit"][key] / max(s["legit"]["arrived"], 1) for s in es],
                            [s["legit"][key] / max(s["legit"]["arrived"], 1) for s in cs],
-                           np.mean, lambda e, c: abs(c - e) <= 0.02))
+                           np.mean, lambda e, c: abs(c - e) <= 0.02, every))
 
     # First breach, censored at the horizon.
     eb = [s["slo"]["first_breach_s"] for s in es]
@@ -275,7 +279,7 @@ def judge(sc: GeneratedScenario, ex: list[Any], co: list[Any]) -> list[Criterion
     else:
         out.append(_judged("breach", [horizon if b is None else b for b in eb],
                            [horizon if b is None else b for b in cb], np.median,
-                           lambda e, c: abs(c - e) <= max(5.0, 0.05 * e),
+                           lambda e, c: abs(c - e) <= max(5.0, 0.05 * e), every,
                            f"exact {eb} cohort {cb}"))
 
     # Recovery over the runs that breached, censored at the horizon.
@@ -285,7 +289,7 @@ def judge(sc: GeneratedScenario, ex: list[Any], co: list[Any]) -> list[Criterion
           for s in cs if s["slo"]["first_breach_s"] is not None]
     if er and cr:
         out.append(_judged("recovery", er, cr, np.mean,
-                           lambda e, c: abs(c - e) <= max(10.0, 0.10 * e)))
+                           lambda e, c: abs(c - e) <= max(10.0, 0.10 * e), every))
     else:
         out.append(Criterion("recovery", None, None, None))
 
@@ -298,7 +302,8 @@ def judge(sc: GeneratedScenario, ex: list[Any], co: list[Any]) -> list[Criterion
         out.append(Criterion("p99", _mean(ep) if ep else None, _mean(cp) if cp else None,
                              False))
     else:
-        out.append(_judged("p99", ep, cp, np.mean, lambda e, c: abs(c - e) <= 0.10 * e))
+        out.append(_judged("p99", ep, cp, np.mean, lambda e, c: abs(c - e) <= 0.10 * e,
+                           every))
 
     cfg = ex[0].config
     for name in es[0]["stations"]:
@@ -311,7 +316,7 @@ def judge(sc: GeneratedScenario, ex: list[Any], co: list[Any]) -> list[Criterion
             if ew and cw:
                 floor = NEGLIGIBLE_WAIT * cfg.architecture.stations[name].service.mean_s
                 out.append(_judged(f"wait.{name}", ew, cw, np.mean, lambda e, c, f=floor:
-                                   abs(c - e) <= 0.10 * e or (e <= f and c <= f)))
+                                   abs(c - e) <= 0.10 * e or (e <= f and c <= f), every))
         # Blocking.
         eo = sum(s["stations"][name]["offered"] for s in es)
         co_ = sum(s["stations"][name]["offered"] for s in cs)
@@ -322,7 +327,7 @@ def judge(sc: GeneratedScenario, ex: list[Any], co: list[Any]) -> list[Criterion
                    for s in cs]
             if any(eb_) or any(cb_):
                 out.append(_judged(f"blocking.{name}", eb_, cb_, np.mean,
-                                   lambda e, c: abs(c - e) <= max(0.10 * e, 0.005)))
+                                   lambda e, c: abs(c - e) <= max(0.10 * e, 0.005), every))
 
     ebn = [s["slo"]["bottleneck"] for s in es if s["slo"]["first_breach_s"] is not None]
     cbn = [s["slo"]["bottleneck"] for s in cs if s["slo"]["first_breach_s"] is not None]

@@ -13,11 +13,15 @@ mode does not meet every criterion on every seed yet: ``KNOWN_GAPS`` lists, per 
 the criteria it misses on this engine, with exact | cohort as measured. On a listed seed
 every other criterion must pass, and every criterion on every other seed; a listed
 criterion that starts passing fails the test until it is taken off the list, so the list
-can only shrink and a new miss anywhere is a failure. On seeds 0-39 this is one seed,
-over sixteen run seeds: 37, the recovery of an SLO that breaches late, in a few of
-the run seeds, in a 399 s run (30 s windows; a connection-exhaustion attack behind a
-WAF, auth at ρ 0.58 with a heavy-tailed service, cv 1.7; its first breach, judged on the
-median, agrees). 23 (a mixed attack with every mitigation, auth at ρ 0.35) came off the
+can only shrink and a new miss anywhere is a failure. Seeds 0-39 list none. 37 (a
+connection-exhaustion attack behind a WAF, auth at ρ 0.58 with a heavy-tailed service,
+cv 1.7, a 399 s run of 30 s windows) is undecided on its recovery (``differential.py``'s
+docstring): in five of sixteen runs of each mode the SLO breaches, each time because a
+single request is turned away in a window of under a hundred attempts early in the
+ramp, and the recovery, averaged over those five runs (exact 133, 156, 132 s and twice
+none by the horizon; cohort 238, 238, 152 s and twice none), has a bootstrap interval
+of the difference of [-76, +159] s. Its first breach, judged on the median, agrees.
+23 (a mixed attack with every mitigation, auth at ρ 0.35) came off the
 list when a request alone arriving over a window was paced by its own work rather than
 by the window (``FluidStation._begin``): its mean wait at auth agrees (4.19e-4 s against
 4.15e-4 s over sixteen run seeds; 4.73e-4 s before), and its recovery, either about
@@ -94,7 +98,6 @@ SLOW_SEEDS = list(range(40)) + CONTENDED_SEEDS
 # Criteria cohort mode misses on this engine (module docstring), exact | cohort means
 # over the run seeds it took (sixteen) as measured.
 KNOWN_GAPS: dict[int, dict[str, str]] = {
-    37: {"recovery": "244 | 285 s"},
     # The contended family (module docstring).
     1003: {"p99": "7.334 | 4.561 s"},
     1005: {"p99": "0.1475 | 0.233 s", "wait.edge": "0 | 1.09e-4 s"},
@@ -151,7 +154,7 @@ def test_a_noisy_criterion_is_undecided_not_passed_and_a_clear_one_fails() -> No
         # most of the time, seldom resolved.
         ev, cv = list(rng.normal(150, 60, n)), list(rng.normal(150, 60, n))
         for stat in (np.mean, np.median):
-            c = _judged("breach", ev, cv, stat, within)
+            c = _judged("breach", ev, cv, stat, within, True)
             if c.ok:
                 assert c.interval is None and not c.failed and not c.undecided
                 verdicts["pass"] += 1
@@ -167,9 +170,13 @@ def test_a_noisy_criterion_is_undecided_not_passed_and_a_clear_one_fails() -> No
     for _ in range(20):
         # Twenty apart with an sd of 2: resolved, a failure.
         ev, cv = list(rng.normal(150, 2, n)), list(rng.normal(170, 2, n))
-        c = _judged("breach", ev, cv, np.median, within)
+        c = _judged("breach", ev, cv, np.median, within, True)
         assert c.failed and c.interval is None and "FAIL" in c.fmt()
-        # Noise on fewer seeds than all: a failure, as before.
-        ev, cv = list(rng.normal(150, 60, n - 1)), list(rng.normal(190, 60, n - 1))
-        c = _judged("breach", ev, cv, np.mean, within)
+        # Noise before every run seed was taken, or on fewer values than
+        # UNDECIDED_VALUES (runs that breached): a failure, as before.
+        ev, cv = list(rng.normal(150, 60, n)), list(rng.normal(190, 60, n))
+        c = _judged("breach", ev, cv, np.mean, within, False)
+        assert c.ok or c.failed
+        ev, cv = list(rng.normal(150, 60, 4)), list(rng.normal(190, 60, 4))
+        c = _judged("recovery", ev, cv, np.mean, within, True)
         assert c.ok or c.failed
