@@ -151,7 +151,7 @@ def tail_span(sds: np.ndarray, skew: np.ndarray, sd_span: float
     plus ``SKEW_SPAN_SD`` per unit of skewness on the long side; on the short side no
     further than the gamma's support, which ends ``2 / |skew|`` deviations away."""
     g = np.abs(skew)
-    with np.errstate(divide="ignore"):
+    with np.errstate(divide="ignore", over="ignore"):  # 2 / g, discarded, where g ~ 0
         short = np.minimum(sd_span, np.where(g >= GAMMA_MIN_SKEW, 2.0 / g, sd_span))
     long = sd_span + SKEW_SPAN_SD * g
     right = skew > 0
