@@ -554,7 +554,8 @@ def capacity_search(out: Path, fit: dict[str, float], probes: list[dict[str, Any
     (the room key lifted on the SFU preset). The first bracket is ``CAPACITY_BRACKET``
     times the tier's peak demand in the probe run (the sweeper widens it if both ends
     hold or both fail). Each search's ``failure_point.json`` is kept under ``capacity/``;
-    a search already there with the same command is reused; with ``kept_only`` the tiers
+    a search already there with the same command, run on the same engine (``code``, the
+    digest of ``sim``'s source), is reused; with ``kept_only`` the tiers
     without one are left out."""
     dest = out / "capacity"
     dest.mkdir(parents=True, exist_ok=True)
@@ -591,7 +592,9 @@ def capacity_search(out: Path, fit: dict[str, float], probes: list[dict[str, Any
         kept = json.loads(path.read_text()) if path.exists() else None
         if (kept is None or kept.get("command") != cmd) and kept_only:
             continue
-        if kept is None or kept.get("command") != cmd:
+        # A kept answer is reused only from the same command on the same engine (as the
+        # runs' cache is keyed); one that does not say its engine is searched again.
+        if kept is None or kept.get("command") != cmd or kept.get("code") != code_digest():
             sweep_dir = Path(os.environ.get("TMPDIR", "/tmp")) / f"x_spaces_capacity_{slug}"
             if sweep_dir.exists():
                 shutil.rmtree(sweep_dir)
@@ -601,8 +604,8 @@ def capacity_search(out: Path, fit: dict[str, float], probes: list[dict[str, Any
             subprocess.run([sys.executable, "-m", "sim", *cmd, f"hydra.sweep.dir={sweep_dir}"],
                            check=True, cwd=ROOT, env=env, stdout=subprocess.DEVNULL)
             fp = json.loads((sweep_dir / "failure_point.json").read_text())
-            kept = {"command": cmd, "wall_s": round(time.perf_counter() - t0, 1),
-                    "failure_point": fp}
+            kept = {"command": cmd, "code": code_digest(),
+                    "wall_s": round(time.perf_counter() - t0, 1), "failure_point": fp}
             path.write_text(json.dumps(kept, indent=1) + "\n")
             shutil.rmtree(sweep_dir, ignore_errors=True)
         fp = kept["failure_point"]
