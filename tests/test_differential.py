@@ -51,8 +51,9 @@ retries at once (1005), each round of retries waits for its tick's settle, where
 mode's come back within milliseconds, and the edge sees each tick's retries at one
 instant. The p99 join latency was four times exact mode's (0.590 s); since a rejection
 at a settle moves the requests' clock by how late it comes (``on_failed``), it is 0.233
-s against 0.1475 s: what is left is the wait of the requests a contended tick admits
-behind a queue, from their arrival to the settle. 1003's p99 sits between the modes of
+s against 0.1475 s. What is left: 7.2% of its joins sit in latency parts of 0.15-0.2 s
+with tick-wide spreads, against 0.76% of exact mode's joins (seed 1); where they come
+from is not established. 1003's p99 sits between the modes of
 a bimodal latency (one retry after 2.4 s or two after 7.3 s): the modes are where
 exact mode's are since retries gathered for a tick move their clock by how late the
 tick sends them (2.517 s and 7.363 s against 2.516 s and 7.358 s at the median, seed 1;
