@@ -586,7 +586,11 @@ def capacity_search(out: Path, fit: dict[str, float], probes: list[dict[str, Any
         cmd = ["-m", "hydra/sweeper=failure_point", f"hydra.sweeper.param={key}",
                f"hydra.sweeper.low={low:g}", f"hydra.sweeper.high={high:g}",
                "hydra.sweeper.direction=down", f"hydra.sweeper.integer={str(integer).lower()}",
-               "hydra.sweeper.rel_tol=0.03", f"hydra.launcher.n_jobs={jobs}",
+               # A whole number is bisected to adjacent values (the sweeper's default:
+               # the smallest count that holds next to the largest that fails); a rate
+               # to 3%.
+               *([] if integer else ["hydra.sweeper.rel_tol=0.03"]),
+               f"hydra.launcher.n_jobs={jobs}",
                *head, *QUIET, *crowd, *NO_ATTACK]
         path = dest / f"{slug}.json"
         kept = json.loads(path.read_text()) if path.exists() else None
