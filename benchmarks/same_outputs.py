@@ -11,8 +11,8 @@ NaN), with the same columns in the same order. Each tree runs with its own ``con
 The scenarios are small (seconds each) and cover the paths a summary is made of: the
 default launch over a short horizon, an attack with mitigations, a small exact-mode
 queue, cohort mode, autoscalers, the waiting room, HLS polling, station failures,
-client-side policies and replications; two larger ones (a backlog
-held all through the crowd, the flagship flood) take about ten seconds each.
+client-side policies and replications; two larger ones (a backlog held all through the
+crowd, the flagship flood) take about ten seconds each.
 
 Usage::
 

@@ -96,7 +96,7 @@ WINDOW_S = 10.0
 NEGLIGIBLE_WAIT = 0.01  # share of the station's mean service time
 # A criterion failed on all of these run seeds whose bootstrap interval (at this level)
 # of the difference holds zero is undecided, not failed (module docstring).
-UNDECIDED_SEEDS = 16
+UNDECIDED_SEEDS = len(RUN_SEEDS) + len(MORE_RUN_SEEDS) + len(MOST_RUN_SEEDS)  # sixteen
 UNDECIDED_VALUES = 5  # fewer values (runs that breached) bootstrap too narrow an interval
 UNDECIDED_LEVEL = 0.90
 BOOTSTRAP = 4000
