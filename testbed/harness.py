@@ -13,6 +13,7 @@ started from the repository's root, where ``testbed`` is importable.
 from __future__ import annotations
 
 import csv
+import gzip
 import json
 import math
 import os
@@ -103,9 +104,11 @@ def run_locust(plan: dict[str, Any], out: Path, host: str) -> float:
 
 
 def arrivals_per_second(events: Path, duration_s: float) -> list[tuple[int, int]]:
-    """First attempts per second, from the clients' events file: ``(t_s, arrivals)``."""
+    """First attempts per second, from the clients' events file (plain, or gzipped if
+    its name ends in ``.gz``): ``(t_s, arrivals)``."""
     counts = [0] * max(1, math.floor(duration_s))
-    with events.open(newline="") as fh:
+    opener = gzip.open if events.suffix == ".gz" else open
+    with opener(events, "rt", newline="") as fh:
         for row in csv.DictReader(fh):
             if row["kind"] == "arrival":
                 counts[min(len(counts) - 1, int(float(row["t_s"])))] += 1

@@ -1,14 +1,15 @@
-"""Why the real steps differ from the predicted ones: tier times and burstiness per step.
+"""Why the real steps differ from the predicted ones: tier times and burstiness per run.
 
     python experiments/rehearsal/analyze.py [FOLDER]    # default: this folder
 
-For the calibration run and every step under ``steps/`` and ``crowd/`` of a rehearsal's
-output folder, from the testbed's timing log and the clients' events (plain or
-gzipped): each tier's mean service time and mean queue wait, and the index of
-dispersion (variance over mean) of arrivals counted in 20 ms and 100 ms bins, for the
-clients' first attempts (as the load generator made them) and for requests entering
-the edge (as the service saw them). A Poisson process, which the simulator assumes, has
-an index of 1 at every bin width; a burstier stream has more. Writes ``analysis.csv``.
+For every run under a rehearsal's output folder whose timing log is still there (the
+calibration's is kept; ``run.py`` summarises each step's with ``step_figures`` into
+``results.json`` and ``analysis.csv`` and drops it), from the testbed's timing log and
+the clients' events (plain or gzipped): each tier's mean service time and mean queue
+wait, and the index of dispersion (variance over mean) of arrivals counted in 20 ms
+and 100 ms bins, for the clients' first attempts (as the load generator made them) and
+for requests entering the edge (as the service saw them). A Poisson process, which the
+simulator assumes, has an index of 1 at every bin width; a burstier stream has more.
 """
 
 from __future__ import annotations
@@ -23,9 +24,6 @@ from typing import Any
 import numpy as np
 
 HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE.parents[1]))
-
-from experiments.study import write_csv  # noqa: E402
 
 BINS_S = (0.02, 0.1)
 
@@ -77,13 +75,10 @@ def step_figures(folder: Path) -> dict[str, Any]:
 
 def main() -> None:
     out = Path(sys.argv[1]) if len(sys.argv) > 1 else HERE
-    folders = [out / "calibration", *sorted(
-        (p for part in ("steps", "crowd") for p in (out / part).glob("*") if p.is_dir()),
-        key=lambda p: (p.parent.name, float(p.name)))]
-    rows = [step_figures(f) for f in folders]
-    write_csv(out / "analysis.csv", rows)
-    for r in rows:
-        print(r["step"], {k: v for k, v in r.items() if "dispersion" in k or k.startswith("join")})
+    for folder in sorted({f.parent for f in out.rglob("timing.tsv")}):
+        row = step_figures(folder)
+        print(folder.relative_to(out), {k: v for k, v in row.items()
+                                        if "dispersion" in k or k.startswith("join")})
 
 
 if __name__ == "__main__":

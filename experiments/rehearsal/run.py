@@ -32,8 +32,11 @@ between the ``results`` markers of README.md when the output folder is this fold
 from __future__ import annotations
 
 import argparse
+import gzip
 import json
 import math
+import os
+import shutil
 import subprocess
 import sys
 import time
@@ -52,6 +55,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import yaml  # noqa: E402
 
+from experiments.rehearsal.analyze import step_figures  # noqa: E402
 from experiments.rehearsal.judge import judge, read_events  # noqa: E402
 from experiments.study import update_readme, write_csv  # noqa: E402
 from testbed.clients import DEFAULT_CLIENTS, flash_crowd_rate  # noqa: E402
@@ -64,11 +68,11 @@ SLO = {"window_s": 30, "join_success_min": 0.99, "join_p99_max_s": 2.0, "min_att
 CALIBRATION_SHARE = 0.45  # calibration load, as a share of the nominal capacity
 FULL = {"calibrate_s": 60, "step_s": 90, "steps": (0.6, 0.8, 0.9, 0.95, 1.0, 1.05, 1.1, 1.2),
         "bisect": 2, "replications": 5, "curve_seeds": 5, "rel_tol": 0.01,
-        "crowd_s": 90, "crowd_steps": (0.8, 0.9, 1.0, 1.1, 1.25)}
+        "crowd_s": 90, "crowd_steps": (0.8, 0.9, 1.0, 1.1, 1.25), "real_runs": 3}
 CROWD_T0_S = 20.0  # the flash crowd's push, seconds into a step
 SMOKE = {"calibrate_s": 25, "step_s": 35, "steps": (0.5, 1.0, 1.4), "bisect": 0,
          "replications": 2, "curve_seeds": 1, "rel_tol": 0.05,
-         "crowd_s": 45, "crowd_steps": (0.5, 1.5)}
+         "crowd_s": 45, "crowd_steps": (0.5, 1.5), "real_runs": 1}
 
 
 def nominal_capacity(cfg: TestbedConfig) -> float:
@@ -101,25 +105,71 @@ def sim_clients() -> dict[str, Any]:
     return {**c, "reconnect": True}
 
 
-def real_step(arrivals: dict[str, Any], duration_s: float, seed: int, out: Path
-              ) -> dict[str, Any]:
-    """One step of real load on a fresh testbed: the SLO verdict and the CPU it took."""
+def real_step(arrivals: dict[str, Any], duration_s: float, seed: int, out: Path,
+              keep_raw: bool = True) -> dict[str, Any]:
+    """One run of real load on a fresh testbed: the SLO verdict, the CPU it took, the
+    machine's load when it started, and the tiers' times and the arrivals' burstiness
+    (``analyze.step_figures``). Without ``keep_raw`` the timing log is dropped once
+    summarised and the clients' events and Locust's history are gzipped."""
     out.mkdir(parents=True, exist_ok=True)
     plan = {"arrivals": arrivals, "duration_s": duration_s, "seed": seed,
             "clients": DEFAULT_CLIENTS, "events": str(out / "events.csv")}
+    load = os.getloadavg()[0]
     with Testbed(out / "timing.tsv") as tb:
         cpu0 = tb.cpu_s()
         locust_cpu = run_locust(plan, out, tb.host)
         tb_cpu = tb.cpu_s() - cpu0
     res = judge(read_events(out / "events.csv"), duration_s, SLO)
-    res.update({"testbed_cpu_share": tb_cpu / duration_s,
-                "locust_cpu_share": locust_cpu / duration_s})
+    res.update({"seed": seed, "testbed_cpu_share": tb_cpu / duration_s,
+                "locust_cpu_share": locust_cpu / duration_s, "load_avg_1min": load,
+                **{k: v for k, v in step_figures(out).items() if k != "step"}})
+    if not keep_raw:
+        shrink(out)
     what = ", ".join(f"{k} {v}" for k, v in arrivals.items() if k in ("rate", "audience"))
-    print(f"[rehearsal] real {what}: SLO {'met' if res['slo_met'] else 'FAILED'}, join share "
-          f"{res['join_share']:.4f}, p99 {res['p99_s']:.3f} s, CPU testbed "
-          f"{res['testbed_cpu_share']:.0%} locust {res['locust_cpu_share']:.0%}",
+    print(f"[rehearsal] real {what} (seed {seed}): SLO "
+          f"{'met' if res['slo_met'] else 'FAILED'}, join share {res['join_share']:.4f}, "
+          f"p99 {res['p99_s']:.3f} s, arrivals' dispersion (20 ms) "
+          f"{res['client_dispersion_20ms']}, CPU testbed {res['testbed_cpu_share']:.0%} "
+          f"locust {res['locust_cpu_share']:.0%}, load {load:.2f}",
           file=sys.stderr, flush=True)
     return res
+
+
+def shrink(out: Path) -> None:
+    """A run's folder as kept: the timing log (summarised in the run's figures) dropped,
+    the clients' events, Locust's history and its log gzipped."""
+    (out / "timing.tsv").unlink(missing_ok=True)
+    for name in ("events.csv", "locust_stats_history.csv", "locust.log"):
+        f = out / name
+        if f.exists():
+            with f.open("rb") as src, gzip.open(f"{f}.gz", "wb", compresslevel=9) as dst:
+                shutil.copyfileobj(src, dst)
+            f.unlink()
+
+
+MEANS = ("p99_s", "join_share", "worst_success_ratio", "worst_p99_s", "arrived", "joined",
+         "attempts", "abandoned", "testbed_cpu_share", "locust_cpu_share", "load_avg_1min",
+         "client_dispersion_20ms", "join_wait_ms", "join_service_ms")
+
+
+def real_runs(arrivals: dict[str, Any], duration_s: float, seed: int, runs: int, out: Path
+              ) -> dict[str, Any]:
+    """``runs`` real runs of one step (seeds ``seed``, ``seed + 1000``, ...), each on a
+    fresh testbed in ``out/<k>``: the step fails where more than half of its runs fail
+    the SLO (as the failure-point sweeper's replications do); its figures are the runs'
+    means, with every run kept under ``runs``."""
+    each = [real_step(arrivals, duration_s, seed + 1000 * k, out / str(k), keep_raw=False)
+            for k in range(runs)]
+    failed = sum(not r["slo_met"] for r in each)
+    step: dict[str, Any] = {"slo_met": failed <= runs / 2,
+                            "slo_met_share": 1 - failed / runs, "real_runs": runs}
+    for k in MEANS:
+        vals = [r[k] for r in each if r.get(k) is not None]
+        step[k] = float(np.mean(vals)) if vals else None
+    p99s = [r["p99_s"] for r in each if r["p99_s"] is not None]
+    step["p99_range_s"] = [min(p99s), max(p99s)] if p99s else None
+    step["runs"] = each
+    return step
 
 
 def calibrate_step(p: dict[str, Any], cfg: TestbedConfig, out: Path) -> dict[str, Any]:
@@ -129,6 +179,7 @@ def calibrate_step(p: dict[str, Any], cfg: TestbedConfig, out: Path) -> dict[str
     rate = round(CALIBRATION_SHARE * nominal_capacity(cfg), 1)
     cal = out / "calibration"
     step = real_step({"kind": "constant", "rate": rate}, p["calibrate_s"], 101, cal)
+    (cal / "locust.log").unlink(missing_ok=True)
     conf = out / "config"
     rc = sim_calibrate(["service", "--log", str(cal / "timing.tsv"), "--locust",
                         str(cal / "locust"), "--name", "testbed", "--out", str(conf)])
@@ -211,12 +262,12 @@ def bracket(steps: list[dict[str, Any]]) -> tuple[float | None, float | None]:
     return (max(held) if held else None), fail
 
 
-def verify(values: list[float], arrivals: Any, duration_s: float, bisect: int,
+def verify(values: list[float], arrivals: Any, duration_s: float, bisect: int, runs: int,
            out: Path) -> list[dict[str, Any]]:
-    """Real steps at ``values`` (``arrivals(v)``: the plan's curve), then ``bisect`` steps
-    inside the bracket."""
+    """Real steps at ``values`` (``arrivals(v)``: the plan's curve), ``runs`` real runs
+    each, then ``bisect`` steps inside the bracket."""
     def step(v: float, seed: int) -> dict[str, Any]:
-        return {"value": v, **real_step(arrivals(v), duration_s, seed, out / f"{v:g}")}
+        return {"value": v, **real_runs(arrivals(v), duration_s, seed, runs, out / f"{v:g}")}
 
     steps = [step(v, 200 + i) for i, v in enumerate(values)]
     for i in range(bisect):
@@ -254,7 +305,7 @@ def rate_part(cal: dict[str, Any], p: dict[str, Any], out: Path, jobs: int
     base = fp.get("value") or cap
     steps = verify([round(base * f, 1) for f in p["steps"]],
                    lambda v: {"kind": "constant", "rate": v}, p["step_s"], p["bisect"],
-                   out / "steps")
+                   p["real_runs"], out / "steps")
     over = scenario(p["step_s"])
     curve = predicted_curve(conf, {s["value"]: [*over, f"arrivals.rate={s['value']}"]
                                    for s in steps}, p, jobs)
@@ -276,13 +327,14 @@ def crowd_part(cal: dict[str, Any], p: dict[str, Any], out: Path, jobs: int
                  out / "predict_crowd", jobs)
     base = fp.get("value") or guess
     steps = verify([float(round(base * f)) for f in p["crowd_steps"]],
-                   lambda v: {**shape, "audience": v}, horizon, 0, out / "crowd")
+                   lambda v: {**shape, "audience": v}, horizon, 0, p["real_runs"],
+                   out / "crowd")
     curve = predicted_curve(conf, {s["value"]: [*over, f"arrivals.audience={s['value']}"]
                                    for s in steps}, p, jobs)
     for s in steps:
         s["predicted"] = {k: v for k, v in curve[s["value"]].items() if k != "runs"}
     return {"agreement": compare(fp, steps, curve), "steps": steps,
-            "arrivals_fit": fit_back(out / "crowd" / f"{steps[-1]['value']:g}", shape,
+            "arrivals_fit": fit_back(out / "crowd" / f"{steps[-1]['value']:g}" / "0", shape,
                                      steps[-1]["value"], horizon)}
 
 
@@ -291,12 +343,12 @@ def fit_back(step_dir: Path, shape: dict[str, Any], audience: float, horizon: fl
     """``sim-calibrate arrivals`` on a real crowd's first attempts per second."""
     from sim.calibrate import CalibrationError, fit_flash_crowd
 
-    counts = arrivals_per_second(step_dir / "events.csv", horizon)
+    counts = arrivals_per_second(step_dir / "events.csv.gz", horizon)
     t = np.array([c[0] for c in counts], dtype=float)
     y = np.array([c[1] for c in counts], dtype=float)
     planned = {k: v for k, v in {**shape, "audience": audience}.items() if k != "kind"}
     try:
-        fit = fit_flash_crowd(t, y, str(step_dir / "events.csv"))
+        fit = fit_flash_crowd(t, y, str(step_dir / "events.csv.gz"))
     except CalibrationError as exc:
         return {"planned": planned, "error": str(exc)}
     return {"planned": planned, "fitted": fit.params, "deviance_per_dof": fit.dispersion,
@@ -311,7 +363,12 @@ def plot(parts: list[tuple[str, dict[str, Any]]], out: Path) -> None:
         for ax, key, label in ((axes[row][0], "p99_s", "p99 join latency (s)"),
                                (axes[row][1], "join_share", "clients joined / arrived")):
             ax.plot(xs, [s["predicted"][key] for s in steps], "-o", ms=4, label="predicted (sim)")
-            ax.plot(xs, [s[key] for s in steps], "-s", ms=4, label="measured (testbed)")
+            ax.plot(xs, [s[key] for s in steps], "-s", ms=4, label="measured (testbed, mean)")
+            runs = [(s["value"], r[key]) for s in steps for r in s.get("runs", [])
+                    if r.get(key) is not None]
+            if runs:
+                ax.plot(*zip(*runs, strict=True), "x", ms=4, color="C1", alpha=0.6,
+                        label="measured (each run)")
             ax.set(xlabel=xlabel, ylabel=label)
             lo, hi = agree["predicted_interval"] or (None, None)
             if lo is not None and hi is not None:
@@ -348,18 +405,24 @@ def part_text(part: dict[str, Any], unit: str) -> list[str]:
         f"within 10%: {'met' if a['within_10pct'] else 'not met'}); p99 below the knee "
         f"within 15%: {'met' if a['p99_within_15pct'] else 'not met'}",
         "",
-        f"| {unit} | SLO sim | SLO real | p99 sim (s) | p99 real (s) | joined sim | "
-        "joined real | worst success sim | worst success real | CPU testbed | CPU locust |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        f"| {unit} | SLO sim | SLO real | p99 sim (s) | p99 real (s) [runs' range] | "
+        "joined sim | joined real | worst success sim | worst success real | "
+        "dispersion | CPU testbed | CPU locust | load |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for s in part["steps"]:
-        pr = s["predicted"]
+        pr, n = s["predicted"], s.get("real_runs", 1)
+        met = round(s.get("slo_met_share", float(s["slo_met"])) * n)
+        spread = (f" [{_fmt(s['p99_range_s'][0])}–{_fmt(s['p99_range_s'][1])}]"
+                  if n > 1 and s.get("p99_range_s") else "")
         lines.append(
-            f"| {s['value']:g} | {pr['slo_met_share']:.0%} met | "
-            f"{'met' if s['slo_met'] else 'failed'} | {_fmt(pr['p99_s'])} | {_fmt(s['p99_s'])} "
+            f"| {s['value']:g} | {pr['slo_met_share']:.0%} met | {met} of {n} met | "
+            f"{_fmt(pr['p99_s'])} | {_fmt(s['p99_s'])}{spread} "
             f"| {_fmt(pr['join_share'], '.4f')} | {_fmt(s['join_share'], '.4f')} | "
             f"{_fmt(pr['worst_success_ratio'])} | {_fmt(s['worst_success_ratio'])} | "
-            f"{s['testbed_cpu_share']:.0%} | {s['locust_cpu_share']:.0%} |")
+            f"{_fmt(s.get('client_dispersion_20ms'), '.2f')} | "
+            f"{s['testbed_cpu_share']:.0%} | {s['locust_cpu_share']:.0%} | "
+            f"{_fmt(s.get('load_avg_1min'), '.2f')} |")
     return lines
 
 
@@ -393,8 +456,14 @@ def main() -> None:
     ap.add_argument("--no-crowd", action="store_true", help="skip the flash-crowd part")
     ap.add_argument("--crowd-only", action="store_true",
                     help="only the flash-crowd part, on the calibration already in --out")
+    ap.add_argument("--real-runs", type=int, default=None,
+                    help="real runs per step (default: 3, or 1 with --smoke)")
     args = ap.parse_args()
-    p = SMOKE if args.smoke else FULL
+    p = dict(SMOKE if args.smoke else FULL)
+    if args.real_runs is not None:
+        if args.real_runs < 1:
+            ap.error(f"--real-runs must be a whole number of at least 1, not {args.real_runs}")
+        p["real_runs"] = args.real_runs
     out: Path = args.out
     out.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
@@ -406,6 +475,7 @@ def main() -> None:
         part = rate_part(cal, p, out, args.jobs)
         a = part["agreement"]
         res = {"meta": {"smoke": args.smoke, "step_s": p["step_s"], "slo": SLO,
+                        "real_runs": p["real_runs"],
                         "clients": sim_clients()},
                "predicted_failure_rps": a["predicted"],
                "predicted_interval": a["predicted_interval"],
@@ -423,10 +493,19 @@ def main() -> None:
 def finish(res: dict[str, Any], out: Path) -> None:
     """results.json, steps.csv, the figure, and the README's results block."""
     (out / "results.json").write_text(json.dumps(res, indent=1) + "\n")
-    rows = [{"part": name, **{k: v for k, v in s.items() if k != "predicted"},
+    rows = [{"part": name, **{k: v for k, v in s.items() if k not in ("predicted", "runs")},
              **{f"sim_{k}": v for k, v in s["predicted"].items()}}
             for name in ("rate", "crowd") if name in res for s in res[name]["steps"]]
     write_csv(out / "steps.csv", rows)
+    cal = res["calibration"]
+    runs = [("calibration", cal["rate_rps"], 0, cal["step"])] + [
+        (name, s["value"], k, r) for name in ("rate", "crowd") if name in res
+        for s in res[name]["steps"] for k, r in enumerate(s.get("runs", []))]
+    write_csv(out / "analysis.csv", [
+        {"part": part, "value": v, "run": k, **{key: x for key, x in r.items()
+                                                if key.endswith(("_ms", "ms_dispersion"))
+                                                or "_dispersion_" in key}}
+        for part, v, k, r in runs])
     parts = [("offered joins per second", res["rate"])]
     if "crowd" in res:
         parts.append(("flash-crowd audience", res["crowd"]))
