@@ -20,6 +20,7 @@ import threading
 import urllib.error
 import urllib.request
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -147,3 +148,49 @@ def test_rehearsal_smoke(tmp_path: Path) -> None:
     # Calibrated at no more than half of the capacity the calibration itself finds.
     assert res["calibration"]["rate_rps"] <= 0.5 * res["calibration"]["capacity_rps"]
     assert (tmp_path / "calibration" / "calibration.json").exists()
+
+
+def _study() -> Any:
+    spec = importlib.util.spec_from_file_location("rehearsal_run",
+                                                  ROOT / "experiments/rehearsal/run.py")
+    assert spec is not None and spec.loader is not None
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+@pytest.mark.parametrize(("verdicts", "held"), [
+    ((True, True, True), True), ((True, False, True), True), ((False, True, False), False),
+    ((True, False), True), ((False, False, True, True), True), ((False,), False),
+    ((False, False, False), False)])
+def test_a_step_fails_where_more_than_half_of_its_runs_fail(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, verdicts: tuple[bool, ...],
+        held: bool) -> None:
+    """A step's real runs decide it as the failure-point sweeper's replications do, and
+    its figures are the runs' means, each run kept with its own seed."""
+    study = _study()
+    seen: list[tuple[int, Path]] = []
+
+    def fake(arrivals: dict[str, Any], duration_s: float, seed: int, out: Path,
+             keep_raw: bool = True) -> dict[str, Any]:
+        k = len(seen)
+        seen.append((seed, out))
+        assert not keep_raw
+        return {"slo_met": verdicts[k], "p99_s": 0.1 * (k + 1), "join_share": 1.0 - 0.1 * k,
+                "worst_success_ratio": None if k == 0 else 0.9, "arrived": 100 + k,
+                "testbed_cpu_share": 0.1, "locust_cpu_share": 0.2, "load_avg_1min": 0.5,
+                "client_dispersion_20ms": 1.0 + k, "seed": seed}
+
+    monkeypatch.setattr(study, "real_step", fake)
+    n = len(verdicts)
+    step = study.real_runs({"kind": "constant", "rate": 50.0}, 30.0, 207, n, tmp_path)
+    assert step["slo_met"] is held  # a tie holds, as a replication's tie does
+    assert step["slo_met_share"] == pytest.approx(sum(verdicts) / n)
+    assert [s for s, _ in seen] == [207 + 1000 * k for k in range(n)]
+    assert [o for _, o in seen] == [tmp_path / str(k) for k in range(n)]
+    assert step["p99_s"] == pytest.approx(np.mean([0.1 * (k + 1) for k in range(n)]))
+    assert step["p99_range_s"] == pytest.approx([0.1, 0.1 * n])
+    assert step["client_dispersion_20ms"] == pytest.approx(np.mean([1.0 + k for k in range(n)]))
+    expected_ratio = 0.9 if n > 1 else None  # a run that judged no window is left out
+    assert step["worst_success_ratio"] == expected_ratio
+    assert step["real_runs"] == n and len(step["runs"]) == n
