@@ -24,9 +24,10 @@ random numbers). Groups of runs:
   (``slowdown.counts=started``: work shed, dropped or refused does not slow it), where
   the preset counts every request offered to it;
 - the levers under the trigger of Bronson et al.'s example, a 10 s network outage
-  followed by the burst of held requests (``experiment=metastable_retry_network``),
-  with the slowdown counted either way;
-- the levers at a 10 s trigger over a 900 s horizon, so that "stays down" means 860 s
+  followed by the burst of held requests (``experiment=metastable_retry_network``; the
+  levers that are presets of their own through their twins on that trigger), with the
+  slowdown counted either way, and that burst spread over a few seconds (``spread_*``);
+- the levers at a 10 s trigger over a 3,600 s horizon, so that "stays down" means 3,560 s
   after the trigger, not the 140 s the other groups leave, under the database's outage
   (``long_*``) and under the network trigger (``netlong_*``);
 - the uncertain inputs swept as ranges, without a lever: the normal load against the
