@@ -194,3 +194,32 @@ def test_a_step_fails_where_more_than_half_of_its_runs_fail(
     expected_ratio = 0.9 if n > 1 else None  # a run that judged no window is left out
     assert step["worst_success_ratio"] == expected_ratio
     assert step["real_runs"] == n and len(step["runs"]) == n
+
+
+def test_extend_adds_runs_on_the_seeds_that_follow(tmp_path: Path,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """More real runs of one step continue its seeds and folders, and its figures and
+    verdict become those of all its runs."""
+    study = _study()
+    seen: list[tuple[dict[str, Any], int, Path]] = []
+
+    def fake(arrivals: dict[str, Any], duration_s: float, seed: int, out: Path,
+             keep_raw: bool = True) -> dict[str, Any]:
+        seen.append((arrivals, seed, out))
+        return {"slo_met": False, "p99_s": 2.0, "seed": seed}
+
+    monkeypatch.setattr(study, "real_step", fake)
+    old = [{"slo_met": True, "p99_s": 0.5, "seed": 203 + 1000 * k} for k in range(3)]
+    res = {"meta": {"step_s": 90}, "rate": {"steps": [
+        {"value": 66.7, "runs": [{"slo_met": True, "p99_s": 0.2, "seed": 200}]},
+        {"value": 105.7, "runs": old, **study.aggregate(old)}]}}
+    study.extend(res, "rate", 105.7, 2, tmp_path)
+    assert [(a["rate"], s, o) for a, s, o in seen] == [
+        (105.7, 3203, tmp_path / "steps" / "105.7" / "3"),
+        (105.7, 4203, tmp_path / "steps" / "105.7" / "4")]
+    step = res["rate"]["steps"][1]
+    assert step["value"] == 105.7 and step["real_runs"] == 5 and len(step["runs"]) == 5
+    assert step["slo_met"] is True  # 2 of 5 failed: not more than half
+    assert step["p99_s"] == pytest.approx((3 * 0.5 + 2 * 2.0) / 5)
+    with pytest.raises(SystemExit, match="no step at 100"):
+        study.extend(res, "rate", 100.0, 1, tmp_path)
