@@ -223,3 +223,36 @@ def test_extend_adds_runs_on_the_seeds_that_follow(tmp_path: Path,
     assert step["p99_s"] == pytest.approx((3 * 0.5 + 2 * 2.0) / 5)
     with pytest.raises(SystemExit, match="no step at 100"):
         study.extend(res, "rate", 100.0, 1, tmp_path)
+
+
+def test_p99_verdict_is_met_not_met_or_undecided() -> None:
+    v = _study().p99_verdict
+    assert v(1.0, [1.10, 1.05]) is True  # mean 1.075: within 15% of the real mean
+    assert v(1.0, [0.90, 0.86]) is True
+    assert v(1.0, [2.0, 2.1, 2.05]) is False  # the interval lies wholly above the band
+    assert v(1.0, [0.5, 0.52, 0.51]) is False  # ... wholly below
+    assert v(1.0, [0.5, 1.5, 2.5]) is None  # mean 1.5, but the runs reach into the band
+    assert v(1.0, [1.5]) is False  # one run outside: nothing to say it could be inside
+
+
+def test_the_knee_itself_is_not_judged_by_its_p99() -> None:
+    """Below the knee: the real step held and every replication of the simulator met the
+    SLO. A step the simulator meets in only some replications is the knee, not below."""
+    study = _study()
+
+    def step(v: float, met: bool, p99: float) -> dict[str, Any]:
+        return {"value": v, "slo_met": met, "p99_s": p99,
+                "runs": [{"p99_s": p99}, {"p99_s": p99}]}
+
+    steps = [step(60, True, 0.25), step(100, True, 0.40), step(110, True, 1.8),
+             step(120, False, 8.0)]
+    curve = {60: {"p99_s": 0.24, "slo_met_share": 1.0},
+             100: {"p99_s": 0.37, "slo_met_share": 1.0},
+             110: {"p99_s": 3.6, "slo_met_share": 0.4},
+             120: {"p99_s": 7.5, "slo_met_share": 0.0}}
+    a = study.compare({"value": 112.0, "interval": [110, 114]}, steps, curve)
+    assert set(a["p99_verdict_below_knee"]) == {60, 100}
+    assert a["p99_within_15pct"] is True
+    assert a["measured"] == 115 and a["relative_error"] == pytest.approx(-3 / 115)
+    curve[100]["p99_s"] = 0.2  # 50% low on two identical runs: not met
+    assert study.compare({"value": 112.0}, steps, curve)["p99_within_15pct"] is False
