@@ -18,9 +18,9 @@ the output folder (this folder by default):
 - ``findings.md``: the tables and the ordering checks; the same text replaces the block
   between the ``results`` markers in README.md when the output folder is this folder.
 
-The published ordering is checked on each seed's differences between the policies (a
-seed's network delays are the same for every policy), with the 95% Student t interval
-of their mean: it holds (✓), it does not (✗), or the seeds cannot tell (?).
+The published ordering is checked on the differences between the policies seed by
+seed (every policy runs on the same seeds), with the 95% Student t interval of their
+mean: it holds (✓), it does not (✗), or the seeds cannot tell (?).
 ``--tables`` rewrites ``summary.csv``, the figures and the findings from the
 ``results.csv`` in the output folder, without running anything.
 """
@@ -243,8 +243,8 @@ def plot_sensitivity(summ: dict[tuple[str, str, int], dict[str, float]],
 
 # The published ordering, each claim as a quantity per seed that is positive where the
 # claim holds (``"pos"``), or a difference that lies within a band (``"band"``, with the
-# band's own quantity): judged on the seeds' differences, which share their seed's
-# delays across the policies, with the 95% Student t interval of their mean.
+# band's own quantity): judged seed by seed (every policy runs on the same seeds), with
+# the 95% Student t interval of the mean over the seeds.
 CHECKS: dict[str, tuple[str, Any, Any]] = {
     "calls: full ≈ equal (within 10%)": (
         "band", lambda c, t: c["full"] - c["equal"], lambda c, t: 0.1 * c["equal"]),
@@ -329,9 +329,9 @@ def findings(rows: list[dict[str, Any]], variants: dict[str, tuple[float, float]
             pc, pt = PUBLISHED[n][lab]
             cells.append(f"{s['calls'] / pc:.2f}, {s['time_ms'] / pt:.2f}")
         lines.append(f"| {n} | " + " | ".join(cells) + " |")
-    lines += ["", "The published ordering, checked at each point on the seeds' differences "
-              "(each seed's delays are shared by the policies) with the 95% interval of their "
-              "mean: ✓ it holds, ✗ it does not, ? the seeds cannot tell:", ""]
+    lines += ["", "The published ordering, checked at each point on the differences between "
+              "the policies seed by seed (every policy runs on the same seeds), with the 95% "
+              "interval of their mean: ✓ it holds, ✗ it does not, ? the seeds cannot tell:", ""]
     lines += ["| check | " + " | ".join(str(n) for n in clients) + " |",
               "|---|" + "---|" * len(clients)]
     marks = {n: ordering(points[("published", n)]) for n in clients}
