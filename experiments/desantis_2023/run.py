@@ -12,8 +12,9 @@ scenario on the same seeds (`SEEDS`, common random numbers):
 2. per audience, raise the capacity knob of the bottleneck tier ×1.5 until the SLO
    holds on every seed (the capacity that would have held);
 3. at 0.5M, one assumption at a time moved either side of its value (the push reaction,
-   the session length, the client timeout, the SLO's p99 bound), and the same point in
-   exact mode (`run.resolution_s=0`) against the tick `auto` picks: sensitivity.csv;
+   the crowd's shares early and in the tail, the session length, the client timeout, the
+   SLO's p99 bound), and the same point in exact mode (`run.resolution_s=0`) against the
+   tick `auto` picks: sensitivity.csv;
 4. at 0.5M, the failure-point sweeper lowers each raised knob of that capacity
    (direction down, 3 replications): the smallest value that holds, with an interval
    (skipped with --smoke).
@@ -55,6 +56,10 @@ SEEDS = (1, 2, 3, 4, 5)
 # (variant, key, value). The last one is the convergence check, not an assumption.
 VARIANTS = [("reaction_median_s=10", "arrivals.reaction_median_s", 10),
             ("reaction_median_s=90", "arrivals.reaction_median_s", 90),
+            ("early_share=0.05", "arrivals.early_share", 0.05),
+            ("early_share=0.3", "arrivals.early_share", 0.3),
+            ("tail_share=0.15", "arrivals.tail_share", 0.15),
+            ("tail_share=0.45", "arrivals.tail_share", 0.45),
             ("session_mean_s=900", "clients.session.mean_s", 900),
             ("session_mean_s=3600", "clients.session.mean_s", 3600),
             ("timeout_s=3", "clients.timeout_s", 3),
