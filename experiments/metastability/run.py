@@ -159,10 +159,14 @@ SERIES = ["t_s", "legit.attempts", "legit.joined", "legit.amplification", "serve
           "slo.success_ratio"]
 
 
+def outages(station: str, spans: list[tuple[float, float, float]]) -> str:
+    """The override of a station's outages: ``(start_s, end_s, capacity_share)`` each."""
+    return (f"architecture.stations.{station}.outages=[" + ",".join(
+        f"{{start_s:{a:g},end_s:{b:g},capacity_share:{c:g}}}" for a, b, c in spans) + "]")
+
+
 def trigger(length_s: float, share: float = 0.0) -> str:
-    end = TRIGGER_START_S + length_s
-    return (f"architecture.stations.server.outages=[{{start_s:{TRIGGER_START_S:g},"
-            f"end_s:{end:g},capacity_share:{share:g}}}]")
+    return outages("server", [(TRIGGER_START_S, TRIGGER_START_S + length_s, share)])
 
 
 def on_network(lever: list[str]) -> list[str]:
@@ -175,9 +179,7 @@ def spread_burst(qps: float) -> str:
     """The network's outage, then 10 s in which it delivers at most ``qps`` requests a
     second (its 1,000 workers of 1 ms: a share of them)."""
     heal = TRIGGER_START_S + 10.0
-    return (f"architecture.stations.network.outages=[{{start_s:{TRIGGER_START_S:g},"
-            f"end_s:{heal:g},capacity_share:0}},{{start_s:{heal:g},end_s:{heal + 10:g},"
-            f"capacity_share:{qps / 1e6:g}}}]")
+    return outages("network", [(TRIGGER_START_S, heal, 0.0), (heal, heal + 10.0, qps / 1e6)])
 
 
 def overrides_of(extra: list[str]) -> list[str]:
@@ -551,7 +553,8 @@ def findings(runs: list[dict[str, Any]], meta: dict[str, Any]) -> str:
                            "`experiment=metastability_front_door_network` and "
                            "`experiment=metastable_retry_network_recovers`); cell as above:")
     lines += _counts_table(runs, "spread", "**The burst spread out** (no lever): after the "
-                           "network's 10 s outage, it delivers at most 3,000 or 1,000 "
+                           "network's 10 s outage, it delivers at most "
+                           + " or ".join(f"{q:,.0f}" for q in SPREADS_QPS) + " "
                            "requests a second for 10 s, so the held requests reach the "
                            "database over about 2 s or 8 s, not at once; cell as above:")
     long_s = max((r.get("horizon_s") or 0.0 for r in runs), default=0.0)
