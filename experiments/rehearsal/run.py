@@ -34,6 +34,7 @@ between the ``results`` markers of README.md when the output folder is this fold
 from __future__ import annotations
 
 import argparse
+import functools
 import gzip
 import json
 import math
@@ -73,6 +74,15 @@ FULL = {"calibrate_s": 60, "step_s": 90, "steps": (0.6, 0.8, 0.9, 0.95, 1.0, 1.0
         "bisect": 2, "replications": 5, "curve_seeds": 5, "rel_tol": 0.01,
         "crowd_s": 90, "crowd_steps": (0.8, 0.9, 1.0, 1.1, 1.25), "real_runs": 3}
 CROWD_T0_S = 20.0  # the flash crowd's push, seconds into a step
+FOLDERS = {"rate": "steps", "crowd": "crowd"}  # each part's real runs, under the output
+
+
+def step_arrivals(part: str, value: float) -> dict[str, Any]:
+    """The load generator's arrivals for a step of ``part``: constant arrivals at
+    ``value`` per second, or the testbed's flash crowd of ``value`` listeners."""
+    if part == "rate":
+        return {"kind": "constant", "rate": value}
+    return {**CROWD, "t0_s": CROWD_T0_S, "audience": value}
 SMOKE = {"calibrate_s": 25, "step_s": 35, "steps": (0.5, 1.0, 1.4), "bisect": 0,
          "replications": 2, "curve_seeds": 1, "rel_tol": 0.05,
          "crowd_s": 45, "crowd_steps": (0.5, 1.5), "real_runs": 1}
@@ -339,8 +349,8 @@ def rate_part(cal: dict[str, Any], p: dict[str, Any], out: Path, jobs: int
                  out / "predict", jobs)
     base = fp.get("value") or cap
     steps = verify([round(base * f, 1) for f in p["steps"]],
-                   lambda v: {"kind": "constant", "rate": v}, p["step_s"], p["bisect"],
-                   p["real_runs"], out / "steps")
+                   functools.partial(step_arrivals, "rate"), p["step_s"], p["bisect"],
+                   p["real_runs"], out / FOLDERS["rate"])
     over = scenario(p["step_s"])
     curve = predicted_curve(conf, {s["value"]: [*over, f"arrivals.rate={s['value']}"]
                                    for s in steps}, p, jobs)
@@ -353,8 +363,7 @@ def crowd_part(cal: dict[str, Any], p: dict[str, Any], out: Path, jobs: int
                ) -> dict[str, Any]:
     """The same for the flash crowd's audience; and the crowd fitted back from its arrivals."""
     conf, horizon = out / "config", p["crowd_s"]
-    shape = {**CROWD, "t0_s": CROWD_T0_S}
-    per_listener = max(flash_crowd_rate({**shape, "audience": 1.0})(t / 10)
+    per_listener = max(flash_crowd_rate(step_arrivals("crowd", 1.0))(t / 10)
                        for t in range(10 * horizon))
     guess = cal["capacity_rps"] / per_listener
     over = scenario(horizon, crowd=True)
@@ -362,18 +371,18 @@ def crowd_part(cal: dict[str, Any], p: dict[str, Any], out: Path, jobs: int
                  out / "predict_crowd", jobs)
     base = fp.get("value") or guess
     steps = verify([float(round(base * f)) for f in p["crowd_steps"]],
-                   lambda v: {**shape, "audience": v}, horizon, 0, p["real_runs"],
-                   out / "crowd")
+                   functools.partial(step_arrivals, "crowd"), horizon, 0, p["real_runs"],
+                   out / FOLDERS["crowd"])
     curve = predicted_curve(conf, {s["value"]: [*over, f"arrivals.audience={s['value']}"]
                                    for s in steps}, p, jobs)
     for s in steps:
         s["predicted"] = {k: v for k, v in curve[s["value"]].items() if k != "runs"}
     return {"agreement": compare(fp, steps, curve), "steps": steps,
-            "arrivals_fit": fit_back(out / "crowd" / f"{steps[-1]['value']:g}" / "0", shape,
-                                     steps[-1]["value"], horizon)}
+            "arrivals_fit": fit_back(out / FOLDERS["crowd"] / f"{steps[-1]['value']:g}" / "0",
+                                     step_arrivals("crowd", steps[-1]["value"]), horizon)}
 
 
-def fit_back(step_dir: Path, shape: dict[str, Any], audience: float, horizon: float
+def fit_back(step_dir: Path, arrivals: dict[str, Any], horizon: float
              ) -> dict[str, Any]:
     """``sim-calibrate arrivals`` on a real crowd's first attempts per second."""
     from sim.calibrate import CalibrationError, fit_flash_crowd
@@ -381,7 +390,7 @@ def fit_back(step_dir: Path, shape: dict[str, Any], audience: float, horizon: fl
     counts = arrivals_per_second(step_dir / "events.csv.gz", horizon)
     t = np.array([c[0] for c in counts], dtype=float)
     y = np.array([c[1] for c in counts], dtype=float)
-    planned = {k: v for k, v in {**shape, "audience": audience}.items() if k != "kind"}
+    planned = {k: v for k, v in arrivals.items() if k != "kind"}
     try:
         fit = fit_flash_crowd(t, y, str(step_dir / "events.csv.gz"))
     except CalibrationError as exc:
@@ -552,7 +561,7 @@ def extend_arg(text: str) -> tuple[str, float, int]:
     """``PART:VALUE:N`` of ``--extend``."""
     try:
         part, value, n = text.split(":")
-        if part not in ("rate", "crowd") or int(n) < 1:
+        if part not in FOLDERS or int(n) < 1:
             raise ValueError
         return part, float(value), int(n)
     except ValueError:
@@ -569,15 +578,10 @@ def extend(res: dict[str, Any], name: str, value: float, n: int, out: Path) -> N
     if step is None:
         raise SystemExit(f"--extend: {name} has no step at {value:g}; its steps are "
                          + ", ".join(f"{s['value']:g}" for s in steps))
-    if name == "rate":
-        arrivals, duration = {"kind": "constant", "rate": step["value"]}, res["meta"]["step_s"]
-    else:
-        arrivals = {**CROWD, "t0_s": CROWD_T0_S, "audience": step["value"]}
-        duration = res["meta"]["crowd_s"]
+    duration = res["meta"]["step_s" if name == "rate" else "crowd_s"]
     have = step["runs"]
-    more = real_runs(arrivals, duration, have[0]["seed"], n,
-                     out / ("steps" if name == "rate" else "crowd") / f"{step['value']:g}",
-                     first=len(have))
+    more = real_runs(step_arrivals(name, step["value"]), duration, have[0]["seed"], n,
+                     out / FOLDERS[name] / f"{step['value']:g}", first=len(have))
     step.update(aggregate(have + more["runs"]))
 
 
@@ -594,8 +598,7 @@ def finish(res: dict[str, Any], out: Path) -> None:
         for s in res[name]["steps"] for k, r in enumerate(s.get("runs", []))]
     write_csv(out / "analysis.csv", [
         {"part": part, "value": v, "run": k, **{key: x for key, x in r.items()
-                                                if key.endswith(("_ms", "ms_dispersion"))
-                                                or "_dispersion_" in key}}
+                                                if key.endswith("_ms") or "_dispersion_" in key}}
         for part, v, k, r in runs])
     parts = [("offered joins per second", res["rate"])]
     if "crowd" in res:
