@@ -53,6 +53,14 @@ def execute(name: str, runs: list[Run], key: Callable[[Run], Hashable],
                       file=sys.stderr, flush=True)
 
 
+def summary_of(overrides: list[str]) -> dict[str, Any]:
+    """``summary.json`` of one run of ``overrides`` (importable, so a worker process can
+    run it)."""
+    import sim
+
+    return sim.run(overrides).summary
+
+
 def write_results(runs: list[Run], out: Path, meta: dict[str, Any], cols: list[str],
                   overrides: Callable[[Run], list[str]]) -> None:
     """``results.csv`` (one row per run: ``cols``, the metrics, the overrides) and

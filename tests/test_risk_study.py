@@ -6,6 +6,8 @@ from __future__ import annotations
 import csv
 import importlib.util
 import json
+import math
+import random
 import subprocess
 import sys
 from pathlib import Path
@@ -31,7 +33,7 @@ def test_smoke_run_writes_one_risk_study_per_variant(tmp_path: Path) -> None:
     mod.main(["--smoke", "--out", str(tmp_path)])
     with (tmp_path / "results.csv").open() as fh:
         rows = list(csv.DictReader(fh))
-    assert [r["variant"] for r in rows] == [name for name, _ in mod.VARIANTS[:2]]
+    assert [r["variant"] for r in rows] == [name for name, _ in mod.SMOKE_VARIANTS]
     for r in rows:
         risk = json.loads((Path(r["dir"]) / "risk.json").read_text())
         assert risk["samples"] == mod.SMOKE_SAMPLES and risk["finished"]
@@ -42,7 +44,33 @@ def test_smoke_run_writes_one_risk_study_per_variant(tmp_path: Path) -> None:
     inputs = [[j["inputs"] for j in json.loads((Path(r["dir"]) / "risk.json").read_text())
                ["jobs"]] for r in rows]
     assert inputs[0] == inputs[1]
-    assert "| variant | P(fail) |" in (tmp_path / "findings.md").read_text()
+    text = (tmp_path / "findings.md").read_text()
+    assert "| variant | P(fail) |" in text
+    # The convergence check reran each variant's sample nearest the line at a finer tick.
+    with (tmp_path / "tick_check.csv").open() as fh:
+        checks = list(csv.DictReader(fh))
+    assert [c["variant"] for c in checks] == [name for name, _ in mod.SMOKE_VARIANTS]
+    assert all(float(c["tick_s_finer"]) == mod.CHECK_TICK_S for c in checks)
+    assert f"rerun at a {mod.CHECK_TICK_S:g} s tick" in text
+
+
+def test_the_samples_checked_are_those_nearest_the_line() -> None:
+    """The convergence check picks the judged samples whose worst window's failed share is
+    nearest the SLO's 1%, either way, and never one that was not judged."""
+    mod = study_module()
+    rng = random.Random(7)
+    for _ in range(50):
+        ratios = [rng.choice([None, 1.0, rng.uniform(0.9, 1.0)]) for _ in range(20)]
+        jobs = [{"sample": i, "error": None, "not_judged": None if r is not None else "x",
+                 "figures": {"slo.worst_success_ratio": r}} for i, r in enumerate(ratios)]
+        picked = mod.nearest_the_line({"jobs": jobs}, 3)
+        judged = [j for j in jobs if j["not_judged"] is None]
+        def dist(j: dict) -> float:
+            return abs(math.log(max(1 - j["figures"]["slo.worst_success_ratio"], 1e-6) / 0.01))
+        assert len(picked) == min(3, len(judged))
+        assert all(j["not_judged"] is None for j in picked)
+        rest = [j for j in judged if j not in picked]
+        assert all(dist(p) <= dist(r) for p in picked for r in rest)
 
 
 def test_readme_and_findings_are_those_of_results_json() -> None:
@@ -50,7 +78,8 @@ def test_readme_and_findings_are_those_of_results_json() -> None:
     committed results.json, and each row's counts are its variant's risk.json's."""
     mod = study_module()
     data = json.loads((STUDY / "results.json").read_text())
-    text = mod.findings(data["rows"], data["meta"]["beliefs"], data["meta"]["samples"])
+    text = mod.findings(data["rows"], data["meta"]["beliefs"], data["meta"]["samples"],
+                        data.get("tick_check") or [])
     assert (STUDY / "findings.md").read_text() == text
     readme = (STUDY / "README.md").read_text()
     block = readme.split("<!-- results:begin -->\n", 1)[1].split("<!-- results:end -->")[0]

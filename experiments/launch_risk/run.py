@@ -22,10 +22,13 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
+import os
 import re
 import subprocess
 import sys
 import time
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -33,50 +36,54 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
 sys.path.insert(0, str(ROOT))  # run from a clone without installing
 
-from experiments.study import update_readme, write_csv  # noqa: E402
+from experiments.study import summary_of, update_readme, write_csv  # noqa: E402
 
 MAX_P_FAIL = 0.05
-# The beliefs (README, Inputs): config key -> distribution.
+# The beliefs (README, Inputs): config key -> distribution. The audience is a factor of
+# two either way around the 2.0M that x_spaces_2024's fit to the two reported counts of
+# listeners needs (2.4M for the reported peak).
 BELIEFS = {
-    "arrivals.audience": "loguniform(1e5,1.5e6)",
+    "arrivals.audience": "loguniform(1e6,4e6)",
     "arrivals.reaction_median_s": "lognormal(60,0.7)",
     "arrivals.push_window_s": "uniform(60,600)",
     "attack.vectors.l7_join_flood.rate_rps": "triangular(0,0,1e6)",
 }
 SMOKE_BELIEFS = {**BELIEFS, "arrivals.audience": "loguniform(1e4,4e4)",
                  "attack.vectors.l7_join_flood.rate_rps": "triangular(0,0,2e5)"}
+# The two architectures: listeners on HLS over a CDN (what the public traces say Spaces
+# listeners get) and the SFU slots with a hot room key (x_spaces_2024's preset).
+HLS, SFU = "experiment=x_spaces_2024_hls", "experiment=x_spaces_2024"
+# The fit's sessions: three hours on average (x_spaces_2024, "Held to the reported counts").
+SESSIONS = "clients.session.mean_s=10800"
 # Ten samples a job: the jobs, and so a variant's fingerprint, do not depend on how many
 # workers the launcher has, so a study stopped on one machine resumes on another.
-BASE = ["experiment=x_spaces_2024", "run.horizon_s=2400", "run.progress=false",
-        "hydra.sweeper.batch=10"]
-SMOKE_BASE = ["experiment=x_spaces_2024", "run.horizon_s=1200", "run.progress=false"]
+BASE = [SESSIONS, "run.horizon_s=2400", "run.progress=false", "hydra.sweeper.batch=10"]
+SMOKE_BASE = [SESSIONS, "run.horizon_s=1200", "run.progress=false"]
 EDGE_FOR_FLOOD = ["architecture.stations.edge.instances=100",
                   "architecture.stations.edge.rate_limit_rps=1500000"]
+SHARDED_KEY = "architecture.stations.join.max_rate_rps=20000"
 BINOMIAL = ["slo.success_test=binomial", "slo.success_confidence=0.95"]
-# (variant, overrides): the preset, then changes a launch review could make.
+# (variant, overrides): the HLS base, then changes a launch review could make, then the
+# previous study's best variant on SFU slots at this audience.
 VARIANTS: list[tuple[str, list[str]]] = [
-    ("the preset", []),
-    ("WAF at the edge", ["mitigation=waf"]),
-    ("room key sharded 4x + WAF", ["architecture.stations.join.max_rate_rps=20000",
-                                   "mitigation=waf"]),
-    ("waiting room + WAF", ["architecture.waiting_room.enabled=true",
-                            "architecture.waiting_room.admit_rps=4000",
-                            "architecture.waiting_room.burst=4000", "mitigation=waf"]),
+    ("HLS over a CDN", [HLS]),
+    ("HLS + WAF at the edge", [HLS, "mitigation=waf"]),
     # The edge sized for the flood at the top of its belief: 1M rps at 4.5 ms of edge
     # work each (4 ms service + the WAF's 0.5 ms) keeps 4,500 workers busy, 70% of
     # 100 x 64; the rate limit above the flood plus the crowd's peak.
-    ("edge sized for the flood + WAF", [*EDGE_FOR_FLOOD, "mitigation=waf"]),
-    ("edge sized for the flood + room key sharded 4x + WAF",
-     [*EDGE_FOR_FLOOD, "architecture.stations.join.max_rate_rps=20000", "mitigation=waf"]),
-    # The same two, each SLO window's share judged by a binomial test (slo.success_test):
+    ("HLS + edge sized for the flood + WAF", [HLS, *EDGE_FOR_FLOOD, "mitigation=waf"]),
+    # The same, each SLO window's share judged by a binomial test (slo.success_test):
     # two failures among the lobby's 100-150 attempts are noise, not a failed launch.
-    ("edge sized for the flood + WAF, binomial SLO test",
-     [*EDGE_FOR_FLOOD, "mitigation=waf", *BINOMIAL]),
-    ("edge sized for the flood + room key sharded 4x + WAF, binomial SLO test",
-     [*EDGE_FOR_FLOOD, "architecture.stations.join.max_rate_rps=20000", "mitigation=waf",
-      *BINOMIAL]),
+    ("HLS + edge sized for the flood + WAF, binomial SLO test",
+     [HLS, *EDGE_FOR_FLOOD, "mitigation=waf", *BINOMIAL]),
+    ("SFU slots + edge sized for the flood + room key sharded 4x + WAF, binomial SLO test",
+     [SFU, *EDGE_FOR_FLOOD, SHARDED_KEY, "mitigation=waf", *BINOMIAL]),
 ]
+SMOKE_VARIANTS = [VARIANTS[0], VARIANTS[-1]]  # one of each architecture
 SAMPLES, SMOKE_SAMPLES = 200, 4
+# The convergence check: per variant, the samples nearest to flipping rerun at a tick four
+# times finer than the 0.1 s that run.resolution_s=auto picks for them.
+CHECK_TICK_S, CHECK_PER_VARIANT, SMOKE_CHECK = 0.025, 6, 1
 
 
 def slug(name: str) -> str:
@@ -115,7 +122,60 @@ def run_variant(name: str, cmd: list[str]) -> dict[str, Any]:
             "decision": decision, "dir": str(out)}
 
 
-def findings(rows: list[dict[str, Any]], beliefs: dict[str, str], samples: int) -> str:
+def nearest_the_line(risk: dict[str, Any], k: int) -> list[dict[str, Any]]:
+    """The ``k`` judged samples of a variant whose verdict is nearest to flipping: the
+    worst SLO window's share of failed attempts nearest the 1% the SLO allows, as a ratio
+    either way (a p99 breach with every attempt answered ranks far from the line)."""
+    def margin(job: dict[str, Any]) -> float:
+        ratio = job["figures"].get("slo.worst_success_ratio")
+        return math.inf if ratio is None else abs(math.log(max(1.0 - ratio, 1e-6) / 0.01))
+    judged = [j for j in risk["jobs"] if j.get("figures") and j.get("error") is None
+              and j.get("not_judged") is None]
+    return sorted(judged, key=lambda j: (margin(j), j["sample"]))[:k]
+
+
+def tick_check(variants: list[tuple[str, list[str]]], rows: list[dict[str, Any]],
+               base: list[str], k: int, jobs: int) -> list[dict[str, Any]]:
+    """Rerun each variant's ``k`` samples nearest the line at ``CHECK_TICK_S``; one row
+    per sample with its verdict at both ticks."""
+    plan = []
+    for (name, ov), row in zip(variants, rows, strict=True):
+        risk = json.loads((Path(row["dir"]) / "risk.json").read_text())
+        for job in nearest_the_line(risk, k):
+            over = [o for o in base if not o.startswith("hydra.")] + ov + job["overrides"]
+            plan.append((name, job, over))
+    with ProcessPoolExecutor(max_workers=jobs) as ex:
+        finer = list(ex.map(summary_of, [[*over, f"run.resolution_s={CHECK_TICK_S}"]
+                                         for _, _, over in plan]))
+    return [{"variant": name, "sample": job["sample"], **job["inputs"],
+             "failed": job["failed"], "failed_finer": not f["slo"]["met"],
+             "worst_success_ratio": job["figures"]["slo.worst_success_ratio"],
+             "worst_success_ratio_finer": f["slo"]["worst_success_ratio"],
+             "join_ratio": job["figures"]["legit.join_ratio"],
+             "join_ratio_finer": f["legit"]["join_ratio"],
+             "tick_s_finer": f["resolution"]["tick_s"]}
+            for (name, job, _), f in zip(plan, finer, strict=True)]
+
+
+def check_text(checks: list[dict[str, Any]]) -> list[str]:
+    """The convergence check as Markdown lines."""
+    if not checks:
+        return []
+    flips = [c for c in checks if c["failed"] != c["failed_finer"]]
+    worst = max(abs(c["join_ratio"] - c["join_ratio_finer"]) for c in checks)
+    per = len(checks) // len({c["variant"] for c in checks})
+    return ["", f"Convergence: the {per} samples of each variant nearest the line (worst SLO "
+            f"window's failed share nearest 1%) rerun at a {CHECK_TICK_S:g} s tick: "
+            f"{len(flips)} of {len(checks)} verdicts flip"
+            + ("" if not flips else " (" + "; ".join(
+                f"{c['variant']}, sample {c['sample']}: "
+                f"{'failed' if c['failed'] else 'held'} → "
+                f"{'failed' if c['failed_finer'] else 'held'}" for c in flips) + ")")
+            + f"; joined share within {worst * 100:.2f} points (`tick_check.csv`)."]
+
+
+def findings(rows: list[dict[str, Any]], beliefs: dict[str, str], samples: int,
+             checks: list[dict[str, Any]]) -> str:
     """The results as Markdown: one row per variant, then what brings P(fail) under 5%."""
     lines = [f"{samples} samples per variant (Latin hypercube, seed 1, the same samples for "
              "every variant), beliefs: " + ", ".join(f"`{k}` ~ `{v}`"
@@ -130,31 +190,43 @@ def findings(rows: list[dict[str, Any]], beliefs: dict[str, str], samples: int) 
     go = [r["variant"] for r in rows if r["decision"] == "GO"]
     lines += ["", "Under the 5% limit (upper bound of the interval): "
               + (", ".join(go) if go else "none of the variants") + "."]
+    lines += check_text(checks)
     return "\n".join(lines) + "\n"
 
 
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--smoke", action="store_true",
-                    help="4 samples per variant, two variants, 20-40k listeners, 1200 s")
+                    help="4 samples per variant, two variants, 10-40k listeners, 1200 s")
     ap.add_argument("--out", type=Path, default=HERE)
     ap.add_argument("--samples", type=int, default=None)
+    ap.add_argument("--check", type=int, default=None,
+                    help=f"samples per variant rerun at a {CHECK_TICK_S:g} s tick "
+                         f"(default {CHECK_PER_VARIANT}; {SMOKE_CHECK} with --smoke)")
+    ap.add_argument("--jobs", type=int, default=min(2, os.cpu_count() or 1),
+                    help="processes for the convergence check")
     args, extra = ap.parse_known_args(argv)
     beliefs = SMOKE_BELIEFS if args.smoke else BELIEFS
     base = SMOKE_BASE if args.smoke else BASE
     samples = args.samples or (SMOKE_SAMPLES if args.smoke else SAMPLES)
-    variants = VARIANTS[:2] if args.smoke else VARIANTS
+    variants = SMOKE_VARIANTS if args.smoke else VARIANTS
+    check = args.check if args.check is not None else (
+        SMOKE_CHECK if args.smoke else CHECK_PER_VARIANT)
     out = args.out.resolve()
     out.mkdir(parents=True, exist_ok=True)
     rows = [run_variant(name, command(ov, beliefs, base, samples,
                                       out / "variants" / slug(name), extra))
             for name, ov in variants]
     write_csv(out / "results.csv", rows)
+    checks = tick_check(variants, rows, base, check, args.jobs) if check else []
+    if checks:
+        write_csv(out / "tick_check.csv", checks)
     (out / "results.json").write_text(json.dumps(
         {"meta": {"beliefs": beliefs, "base": base, "samples": samples,
-                  "max_p_fail": MAX_P_FAIL, "variants": dict(variants)}, "rows": rows},
+                  "max_p_fail": MAX_P_FAIL, "variants": dict(variants),
+                  "check_tick_s": CHECK_TICK_S}, "rows": rows, "tick_check": checks},
         indent=1) + "\n")
-    text = findings(rows, beliefs, samples)
+    text = findings(rows, beliefs, samples, checks)
     (out / "findings.md").write_text(text)
     if out == HERE:
         update_readme(HERE / "README.md", text)
