@@ -153,3 +153,42 @@ def test_sensitivity_smoke_moves_one_assumption_at_a_time(tmp_path: Path) -> Non
                        "recovered": r["recovered"] == "True", "seed": int(r["seed"])}
                       for r in rows])
     assert all(f"| {v} |" in text for v, _ in mod.VARIANTS)
+
+
+def convergence_module() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("x_spaces_2024_convergence",
+                                                  STUDY / "convergence.py")
+    assert spec is not None and spec.loader is not None
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = mod  # the worker processes find _fine by module name
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_convergence_checks_the_cells_the_answers_rest_on() -> None:
+    """The check picks, from the committed results, every counterfactual and hypotheses
+    run of its seed and each named sweep and lever cell, each scenario once."""
+    mod = convergence_module()
+    runs = json.loads((STUDY / "results.json").read_text())["runs"]
+    rows = mod.chosen(runs, mod.SEED)
+    assert all(r["seed"] == mod.SEED for r in rows)
+    assert len({tuple(r["overrides"]) for r in rows}) == len(rows)
+    picked = {(r["group"], r["label"]) for r in rows}
+    assert set(mod.CELLS) <= picked, set(mod.CELLS) - picked
+    for group in mod.WHOLE_GROUPS:
+        want = {tuple(r["overrides"]) for r in runs
+                if r["group"] == group and r["seed"] == mod.SEED}
+        assert want <= {tuple(r["overrides"]) for r in rows}, group
+
+
+def test_convergence_smoke_compares_two_ticks(tmp_path: Path) -> None:
+    mod = convergence_module()
+    mod.main(["--smoke", "--out", str(tmp_path), "--jobs", "1"])
+    with (tmp_path / "convergence.csv").open() as fh:
+        recs = list(csv.DictReader(fh))
+    assert len(recs) == 3
+    assert all((float(r["tick_s"]), float(r["tick_s_fine"])) == (1.0, mod.SMOKE_TICK_S)
+               for r in recs)
+    for r in recs:  # a verdict named as differing differs
+        for k in filter(None, r["verdicts_differ"].split(",")):
+            assert r[k] != r[f"{k}_fine"]
