@@ -98,3 +98,25 @@ def test_bench_risk_runs() -> None:
     for line in ("batched: median", "process per sample: median",
                  "ratio batched / process per sample:"):
         assert line in out.stdout, out.stdout
+
+
+def test_ratio_judged_reads_the_ratio_test_off_binomial_runs() -> None:
+    """A binomial-test variant's samples judged as a ratio: every sample that failed, and
+    every other whose worst judged window's share is under 99%; unjudged samples are
+    left out, and the ratio test never fails fewer."""
+    mod = study_module()
+    rng = random.Random(11)
+    for _ in range(50):
+        jobs = []
+        for i in range(30):
+            ratio = rng.choice([None, 1.0, rng.uniform(0.97, 1.0)])
+            judged = rng.random() > 0.1
+            jobs.append({"sample": i, "error": None, "not_judged": None if judged else "x",
+                         "failed": judged and (rng.random() < 0.2 or (ratio or 1) < 0.975),
+                         "figures": {"slo.worst_success_ratio": ratio}})
+        failed, n = mod.ratio_judged({"jobs": jobs})
+        judged = [j for j in jobs if j["not_judged"] is None]
+        assert n == len(judged)
+        assert failed == sum(j["failed"] or (j["figures"]["slo.worst_success_ratio"] or 1) < 0.99
+                             for j in judged)
+        assert failed >= sum(j["failed"] for j in judged)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import importlib.util
 import subprocess
 import sys
 from pathlib import Path
@@ -146,3 +147,27 @@ def test_desantis_fitted_block_is_fitted_csv() -> None:
     after = readme.split("<!-- fitted:end -->", 1)[1].split("## Findings", 1)[0]
     for quoted in ("518,925 [518,447–519,801]", "669,186", "80.4%"):
         assert quoted in after and quoted in text, quoted
+
+
+def test_capacity_sensitivity_smoke(tmp_path: Path) -> None:
+    """``capacity_sensitivity.py --smoke``: the answer of failure_points.csv and the answer
+    with its margin, under the reference and each variant run, on every seed; the margin
+    raises every knob."""
+    spec = importlib.util.spec_from_file_location(
+        "desantis_capacity_sensitivity", ROOT / "experiments/desantis_2023/capacity_sensitivity.py")
+    assert spec is not None and spec.loader is not None
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    mod.main(["--smoke", "--out", str(tmp_path), "--jobs", "1"])
+    rows = read(tmp_path / "capacity_sensitivity.csv")
+    assert len(rows) == 3 * 2 * 2  # variants x levels x seeds
+    assert {r["variant"] for r in rows} >= {"reference"}
+    answer = {k: float(v) for k, v in rows[0].items() if k.startswith("knob:")}
+    margin = {k: float(v) for k, v in next(r for r in rows if r["level"] != rows[0]["level"])
+              .items() if k.startswith("knob:")}
+    assert set(answer) == set(margin) and len(answer) == 2
+    assert all(margin[k] >= answer[k] * mod.MARGIN - 1e-6 for k in answer)
+    text = mod.table([{**r, "seed": int(r["seed"]), "audience": int(r["audience"]),
+                       "slo_met": r["slo_met"] == "True"} for r in rows],
+                     list(dict.fromkeys(r["level"] for r in rows)))
+    assert "| reference |" in text and f"the answer ×{mod.MARGIN:g}" in text
