@@ -101,13 +101,18 @@ def command(variant: list[str], beliefs: dict[str, str], base: list[str], sample
             f"hydra.sweep.dir={out}", *extra]
 
 
+def judged_jobs(risk: dict[str, Any]) -> list[dict[str, Any]]:
+    """The samples of a variant's ``risk.json`` that ran and were judged."""
+    return [j for j in risk["jobs"] if j.get("figures") and j.get("error") is None
+            and j.get("not_judged") is None]
+
+
 def ratio_judged(risk: dict[str, Any], success_min: float = SUCCESS_MIN) -> tuple[int, int]:
     """(failed, judged) of a binomial-test variant's samples judged instead by the share
     itself: a sample fails if it failed, or if some judged window's success share is
     under ``success_min`` (the ratio test is the stricter, and the windows it judges and
     their shares are the same under either test)."""
-    judged = [j for j in risk["jobs"] if j.get("figures") and j.get("error") is None
-              and j.get("not_judged") is None]
+    judged = judged_jobs(risk)
     failed = sum(bool(j["failed"]) or (j["figures"].get("slo.worst_success_ratio") is not None
                                        and j["figures"]["slo.worst_success_ratio"] < success_min)
                  for j in judged)
@@ -148,10 +153,9 @@ def nearest_the_line(risk: dict[str, Any], k: int) -> list[dict[str, Any]]:
     either way (a p99 breach with every attempt answered ranks far from the line)."""
     def margin(job: dict[str, Any]) -> float:
         ratio = job["figures"].get("slo.worst_success_ratio")
-        return math.inf if ratio is None else abs(math.log(max(1.0 - ratio, 1e-6) / 0.01))
-    judged = [j for j in risk["jobs"] if j.get("figures") and j.get("error") is None
-              and j.get("not_judged") is None]
-    return sorted(judged, key=lambda j: (margin(j), j["sample"]))[:k]
+        return math.inf if ratio is None else abs(
+            math.log(max(1.0 - ratio, 1e-6) / (1.0 - SUCCESS_MIN)))
+    return sorted(judged_jobs(risk), key=lambda j: (margin(j), j["sample"]))[:k]
 
 
 def tick_check(variants: list[tuple[str, list[str]]], rows: list[dict[str, Any]],
