@@ -171,3 +171,22 @@ def test_capacity_sensitivity_smoke(tmp_path: Path) -> None:
                        "slo_met": r["slo_met"] == "True"} for r in rows],
                      list(dict.fromkeys(r["level"] for r in rows)))
     assert "| reference |" in text and f"the answer ×{mod.MARGIN:g}" in text
+
+
+def test_capacity_sensitivity_block_is_its_csv() -> None:
+    """The README's capacity-sensitivity block is what the script writes from the
+    committed capacity_sensitivity.csv."""
+    study = ROOT / "experiments/desantis_2023"
+    spec = importlib.util.spec_from_file_location("desantis_capacity_sensitivity_kept",
+                                                  study / "capacity_sensitivity.py")
+    assert spec is not None and spec.loader is not None
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    rows = [{**r, "seed": int(r["seed"]), "audience": int(r["audience"]),
+             "slo_met": r["slo_met"] == "True"}
+            for r in read(study / "capacity_sensitivity.csv")]
+    text = mod.table(rows, list(dict.fromkeys(r["level"] for r in rows)))
+    readme = (study / "README.md").read_text()
+    block = readme.split("<!-- capacity_sensitivity:begin -->\n", 1)[1].split(
+        "<!-- capacity_sensitivity:end -->")[0]
+    assert block == text
