@@ -55,22 +55,31 @@ def test_smoke_run_writes_one_risk_study_per_variant(tmp_path: Path) -> None:
 
 
 def test_the_samples_checked_are_those_nearest_the_line() -> None:
-    """The convergence check picks the judged samples whose worst window's failed share is
-    nearest the SLO's 1%, either way, and never one that was not judged."""
+    """The convergence check picks, where the verdicts differ, the samples either side of
+    each change of verdict along the driving input; where they do not, the samples whose
+    worst window's failed share is nearest the SLO's 1%; never one that was not judged."""
     mod = study_module()
     rng = random.Random(7)
-    for _ in range(50):
-        ratios = [rng.choice([None, 1.0, rng.uniform(0.9, 1.0)]) for _ in range(20)]
-        jobs = [{"sample": i, "error": None, "not_judged": None if r is not None else "x",
-                 "figures": {"slo.worst_success_ratio": r}} for i, r in enumerate(ratios)]
-        picked = mod.nearest_the_line({"jobs": jobs}, 3)
+    def dist(j: dict) -> float:
+        return abs(math.log(max(1 - j["figures"]["slo.worst_success_ratio"], 1e-6) / 0.01))
+    for case in range(60):
+        x = [rng.uniform(0, 1) for _ in range(20)]
+        cut = rng.uniform(0.2, 0.8) if case % 3 else 2.0  # every third: all hold
+        jobs = [{"sample": i, "error": None, "not_judged": None if i % 7 else "x",
+                 "failed": xi > cut, "inputs": {"a": xi, "b": rng.random()},
+                 "figures": {"slo.worst_success_ratio": 0.9 if xi > cut else 1.0}}
+                for i, xi in enumerate(x)]
+        risk = {"jobs": jobs, "sensitivity": {"ranking": ["a", "b"]}}
+        picked = mod.nearest_the_line(risk, 2)
         judged = [j for j in jobs if j["not_judged"] is None]
-        def dist(j: dict) -> float:
-            return abs(math.log(max(1 - j["figures"]["slo.worst_success_ratio"], 1e-6) / 0.01))
-        assert len(picked) == min(3, len(judged))
-        assert all(j["not_judged"] is None for j in picked)
-        rest = [j for j in judged if j not in picked]
-        assert all(dist(p) <= dist(r) for p in picked for r in rest)
+        assert len(picked) == 2 and all(j["not_judged"] is None for j in picked)
+        if any(j["failed"] for j in judged) and not all(j["failed"] for j in judged):
+            below = max((j for j in judged if not j["failed"]), key=lambda j: j["inputs"]["a"])
+            above = min((j for j in judged if j["failed"]), key=lambda j: j["inputs"]["a"])
+            assert {j["sample"] for j in picked} == {below["sample"], above["sample"]}
+        else:
+            rest = [j for j in judged if j not in picked]
+            assert all(dist(p) <= dist(r) for p in picked for r in rest)
 
 
 def test_readme_and_findings_are_those_of_results_json() -> None:

@@ -148,14 +148,27 @@ def run_variant(name: str, cmd: list[str]) -> dict[str, Any]:
 
 
 def nearest_the_line(risk: dict[str, Any], k: int) -> list[dict[str, Any]]:
-    """The ``k`` judged samples of a variant whose verdict is nearest to flipping: the
-    worst SLO window's share of failed attempts nearest the 1% the SLO allows, as a ratio
-    either way (a p99 breach with every attempt answered ranks far from the line)."""
+    """The ``k`` judged samples of a variant whose verdict is nearest to flipping.
+
+    Where some samples fail and some hold, "nearest" is along the input that drives the
+    verdict most (the first of the sensitivity ranking): samples ordered by it, each
+    scored by how many places away the nearest sample of the other verdict is, so the
+    samples either side of each change of verdict come first. Ties, and a variant whose
+    samples all fail or all hold, go by the worst SLO window's share of failed attempts
+    nearest the 1% the SLO allows, as a ratio either way."""
     def margin(job: dict[str, Any]) -> float:
         ratio = job["figures"].get("slo.worst_success_ratio")
         return math.inf if ratio is None else abs(
             math.log(max(1.0 - ratio, 1e-6) / (1.0 - SUCCESS_MIN)))
-    return sorted(judged_jobs(risk), key=lambda j: (margin(j), j["sample"]))[:k]
+    judged = judged_jobs(risk)
+    ranking = (risk.get("sensitivity") or {}).get("ranking") or []
+    gap = {j["sample"]: 0 for j in judged}
+    if ranking and 0 < sum(bool(j["failed"]) for j in judged) < len(judged):
+        order = sorted(judged, key=lambda j: (j["inputs"][ranking[0]], j["sample"]))
+        for i, j in enumerate(order):
+            other = [abs(i - m) for m, o in enumerate(order) if o["failed"] != j["failed"]]
+            gap[j["sample"]] = min(other)
+    return sorted(judged, key=lambda j: (gap[j["sample"]], margin(j), j["sample"]))[:k]
 
 
 def tick_check(variants: list[tuple[str, list[str]]], rows: list[dict[str, Any]],
@@ -188,7 +201,8 @@ def check_text(checks: list[dict[str, Any]]) -> list[str]:
     flips = [c for c in checks if c["failed"] != c["failed_finer"]]
     worst = max(abs(c["join_ratio"] - c["join_ratio_finer"]) for c in checks)
     per = len(checks) // len({c["variant"] for c in checks})
-    return ["", f"Convergence: the {per} samples of each variant nearest the line (worst SLO "
+    return ["", f"Convergence: the {per} samples of each variant nearest the line (either "
+            "side of a change of verdict along the input that drives it, or the worst SLO "
             f"window's failed share nearest 1%) rerun at a {CHECK_TICK_S:g} s tick: "
             f"{len(flips)} of {len(checks)} verdicts flip"
             + ("" if not flips else " (" + "; ".join(
