@@ -192,3 +192,35 @@ def test_convergence_smoke_compares_two_ticks(tmp_path: Path) -> None:
     for r in recs:  # a verdict named as differing differs
         for k in filter(None, r["verdicts_differ"].split(",")):
             assert r[k] != r[f"{k}_fine"]
+
+
+def capacity_sensitivity_module() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("x_spaces_2024_capacity_sensitivity",
+                                                  STUDY / "capacity_sensitivity.py")
+    assert spec is not None and spec.loader is not None
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_capacity_sensitivity_sizes_every_hls_tier_from_the_capacity_rows() -> None:
+    """Both levels size the same HLS tiers, each with the margin at least the smallest
+    size, every size read from the committed capacity rows."""
+    mod = capacity_sensitivity_module()
+    cap = json.loads((STUDY / "results.json").read_text())["meta"]["capacity"]
+    (_, least), (_, margin) = mod.levels(cap)
+    assert set(least) == set(margin) and len(least) == len(mod.HLS_TIERS)
+    assert {k.split(".")[2] for k in least} == set(mod.HLS_TIERS)
+    assert all(margin[k] >= least[k] for k in least)
+    by_key = {r["key"]: r for r in cap}
+    assert all(margin[k] == by_key[k]["with_margin"] for k in margin)
+
+
+def test_capacity_sensitivity_smoke(tmp_path: Path) -> None:
+    mod = capacity_sensitivity_module()
+    mod.main(["--smoke", "--out", str(tmp_path), "--jobs", "1"])
+    with (tmp_path / "capacity_sensitivity.csv").open() as fh:
+        rows = list(csv.DictReader(fh))
+    assert len(rows) == 3 * 2  # three variants, two levels, one seed
+    assert all("experiment=x_spaces_2024_hls" in r["overrides"] for r in rows)
+    assert all("attack.vectors.l7_join_flood.rate_rps=0" in r["overrides"] for r in rows)
