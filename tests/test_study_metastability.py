@@ -118,3 +118,18 @@ def test_readme_tables_are_those_of_results_json() -> None:
     if meta.get("rerun"):  # groups rerun alone (--only) say so
         assert f"run afterwards by {meta['rerun']}" in first
     assert "| trigger + retries (the preset) | 3/3 [44%–100%] | — | 1.82 [1.81–1.82] |" in block
+
+
+def test_lever_sizes_as_above_are_the_long_tables_scenarios() -> None:
+    """Each lever-size row marked "as above" is the same scenario (overrides, seeds) as
+    that lever's row of the long-horizon table, and no other size is."""
+    mod = study_module()
+    runs = mod.plan(False, 3)
+    for counts in mod.COUNTS:
+        long_runs = {mod.canonical(r["overrides"]) for r in runs
+                     if r["group"] == f"long_{counts}"}
+        sizes = [r for r in runs if r["group"] == f"size_{counts}"]
+        assert sizes
+        for r in sizes:
+            same = mod.canonical(r["overrides"]) in long_runs
+            assert same == r["label"].endswith("(as above)"), r["label"]

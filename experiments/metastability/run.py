@@ -29,7 +29,9 @@ random numbers). Groups of runs:
   slowdown counted either way, and that burst spread over a few seconds (``spread_*``);
 - the levers at a 10 s trigger over a 3,600 s horizon, so that "stays down" means 3,560 s
   after the trigger, not the 140 s the other groups leave, under the database's outage
-  (``long_*``) and under the network trigger (``netlong_*``);
+  (``long_*``) and under the network trigger (``netlong_*``), and five of them at other
+  sizes over the same horizon (``size_*``: the queue age that sheds, the front door's
+  rate, the retry budget's tokens, throttling's K and the server's retry ratio);
 - the uncertain inputs swept as ranges, without a lever: the normal load against the
   trigger length, the depth of the capacity drop (Huang et al.) against its length, and
   the window over which the database measures its load against the slowdown factor.
@@ -155,6 +157,33 @@ SLO_VARIANTS: list[tuple[str, list[str]]] = [
     ("99.9% succeed", ["slo.join_success_min=0.999"]),
 ]
 
+# (lever at another size, overrides): each lever's knob either side of the size in
+# LEVERS, judged over the long horizon after a 10 s outage of the database.
+LEVER_SIZES: list[tuple[str, list[str]]] = [
+    ("load shedding: queue age > 0.25 s", ["architecture.stations.server.shed_queue_age_s=0.25"]),
+    ("load shedding: queue age > 0.5 s (as above)",
+     ["architecture.stations.server.shed_queue_age_s=0.5"]),
+    ("load shedding: queue age > 2 s", ["architecture.stations.server.shed_queue_age_s=2"]),
+    ("front door at 250/s", ["experiment=metastability_front_door",
+                             "architecture.stations.proxy.rate_limit_rps=250"]),
+    ("front door at 270/s", ["experiment=metastability_front_door",
+                             "architecture.stations.proxy.rate_limit_rps=270"]),
+    ("front door at 290/s (as above)", ["experiment=metastability_front_door"]),
+    ("retry budget of 100 tokens", ["clients.retry_budget.enabled=true",
+                                    "clients.retry_budget.capacity=100"]),
+    ("retry budget of 500 tokens (as above)", ["clients.retry_budget.enabled=true"]),
+    ("retry budget of 2,000 tokens", ["clients.retry_budget.enabled=true",
+                                      "clients.retry_budget.capacity=2000"]),
+    ("adaptive throttling, K = 1.5", ["clients.adaptive_throttling.enabled=true",
+                                      "clients.adaptive_throttling.k=1.5"]),
+    ("adaptive throttling, K = 2 (as above)", ["clients.adaptive_throttling.enabled=true"]),
+    ("adaptive throttling, K = 3", ["clients.adaptive_throttling.enabled=true",
+                                    "clients.adaptive_throttling.k=3"]),
+    ("server retry ratio <= 5%", ["architecture.stations.server.retry_ratio_max=0.05"]),
+    ("server retry ratio <= 10% (as above)", ["architecture.stations.server.retry_ratio_max=0.1"]),
+    ("server retry ratio <= 20%", ["architecture.stations.server.retry_ratio_max=0.2"]),
+]
+
 SERIES = ["t_s", "legit.attempts", "legit.joined", "legit.amplification", "server.queue",
           "slo.success_ratio"]
 
@@ -257,6 +286,10 @@ def plan(smoke: bool, seeds: int) -> list[dict[str, Any]]:
             add(f"network_{counts}", name, [*net, *extra], trigger_s=10.0)
             add(f"netlong_{counts}", name, [*net, *extra, f"run.horizon_s={long_s:g}"],
                 trigger_s=10.0, horizon_s=long_s)
+        for name, ov in ([] if smoke else LEVER_SIZES):
+            add(f"size_{counts}", name, [*ov, *extra, trigger(10.0),
+                                         f"run.horizon_s={long_s:g}"], trigger_s=10.0,
+                horizon_s=long_s)
         for q in ([] if smoke else SPREADS_QPS):
             add(f"spread_{counts}", f"burst at most {q:g}/s", [NETWORK, *extra, spread_burst(q)],
                 trigger_s=10.0)
@@ -564,6 +597,10 @@ def findings(runs: list[dict[str, Any]], meta: dict[str, Any]) -> str:
     lines += _counts_table(runs, "netlong", f"**Bronson et al.'s trigger, judged over a "
                            f"{long_s:g} s horizon** ({long_s - TRIGGER_START_S - 10:g} s "
                            f"after the network's 10 s outage and its burst; cell as above):")
+    lines += _counts_table(runs, "size", f"**Lever sizes, judged over a {long_s:g} s "
+                           f"horizon** (10 s outage of the database; each lever's knob "
+                           f"either side of its size above; the rows marked \"as above\" "
+                           f"are the same scenarios as the table before; cell as above):")
     lines += _assumption_table(runs, "timeout", "**The clients' timeout** (no lever, 10 s "
                                "outage of the database; the preset's is 1 s):", "timeout")
     lines += _assumption_table(runs, "slo", "**How the SLO judges it** (no lever, 10 s "
