@@ -20,6 +20,7 @@ at 17:00) that differ. The hypotheses' verdicts are ``run.py``'s, judged per see
 from __future__ import annotations
 
 import argparse
+import csv
 import json
 import sys
 import time
@@ -73,6 +74,37 @@ def _fine(job: tuple[list[str], list[str], float]) -> dict[str, Any]:
     return one_run((tuple(overrides), (*smoke, f"run.resolution_s={tick:g}"), False))
 
 
+def kept_fine(path: Path, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The finer tick's figures of ``rows`` as a ``convergence.csv`` recorded them (a cell
+    it does not hold is an error)."""
+    with path.open() as fh:
+        kept = {(r["group"], r["label"]): r for r in csv.DictReader(fh)}
+    out = []
+    for r in rows:
+        k = kept.get((r["group"], r["label"]))
+        if k is None:
+            raise SystemExit(f"--reuse-fine: {path} holds no cell {r['group']}: {r['label']}")
+        out.append({"tick_s": float(k["tick_s_fine"]),
+                    **{f: _parse(k[f"{f}_fine"]) for f in [*FIGURES, *VERDICTS]}})
+    return out
+
+
+def _parse(text: str) -> Any:
+    """A CSV cell back to the value ``one_run`` gave (None, a bool, a number or text)."""
+    if text == "":
+        return None
+    if text in ("True", "False"):
+        return text == "True"
+    try:
+        return int(text)
+    except ValueError:
+        pass
+    try:
+        return float(text)
+    except ValueError:
+        return text
+
+
 def compare(rows: list[dict[str, Any]], fine: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """One record per cell: its figures and verdicts at both ticks, and which differ."""
     out = []
@@ -121,6 +153,9 @@ def main(argv: list[str] | None = None) -> None:
                     help="three cells at a small audience, 0.5 s against 1 s")
     ap.add_argument("--out", type=Path, default=HERE)
     ap.add_argument("--jobs", type=int, default=2)
+    ap.add_argument("--reuse-fine", type=Path, default=None, metavar="CSV",
+                    help="take the finer tick's figures from this convergence.csv (the same "
+                         "cells) instead of running them: to compare a rerun's results.json")
     a = ap.parse_args(argv)
     runs = json.loads((HERE / "results.json").read_text())["runs"]
     rows = chosen(runs, SEED)
@@ -129,8 +164,11 @@ def main(argv: list[str] | None = None) -> None:
         rows = [{**r, **one_run((tuple(r["overrides"]), (*smoke, "run.resolution_s=1"),
                                  False))} for r in rows[:3]]
     t0 = time.perf_counter()
-    with ProcessPoolExecutor(max_workers=a.jobs) as ex:
-        fine = list(ex.map(_fine, [(r["overrides"], smoke, tick) for r in rows]))
+    if a.reuse_fine is not None:
+        fine = kept_fine(a.reuse_fine, rows)
+    else:
+        with ProcessPoolExecutor(max_workers=a.jobs) as ex:
+            fine = list(ex.map(_fine, [(r["overrides"], smoke, tick) for r in rows]))
     recs = compare(rows, fine)
     a.out.mkdir(parents=True, exist_ok=True)
     write_csv(a.out / "convergence.csv", recs)
