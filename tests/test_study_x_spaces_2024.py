@@ -224,3 +224,17 @@ def test_capacity_sensitivity_smoke(tmp_path: Path) -> None:
     assert len(rows) == 3 * 2  # three variants, two levels, one seed
     assert all("experiment=x_spaces_2024_hls" in r["overrides"] for r in rows)
     assert all("attack.vectors.l7_join_flood.rate_rps=0" in r["overrides"] for r in rows)
+
+
+def test_convergence_block_is_its_csv() -> None:
+    """The README's convergence block is what convergence.py writes from the committed
+    convergence.csv."""
+    mod = convergence_module()
+    with (STUDY / "convergence.csv").open() as fh:
+        recs = [{k: mod._parse(v) for k, v in r.items()} for r in csv.DictReader(fh)]
+    for r in recs:  # labels are text even where they read as numbers
+        r["label"] = str(r["label"])
+    readme = (STUDY / "README.md").read_text()
+    block = readme.split("<!-- convergence:begin -->\n", 1)[1].split(
+        "<!-- convergence:end -->")[0]
+    assert block == mod.table(recs)

@@ -77,11 +77,20 @@ def _fine(job: tuple[list[str], list[str], float]) -> dict[str, Any]:
 def kept_fine(path: Path, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """The finer tick's figures of ``rows`` as a ``convergence.csv`` recorded them (a cell
     it does not hold is an error)."""
+    def keyed(items: list[dict[str, Any]]) -> list[tuple[str, str, int]]:
+        """(group, label, n): the n-th cell of that label (a lever runs on two cells)."""
+        seen: dict[tuple[str, str], int] = {}
+        out = []
+        for r in items:
+            n = seen[(r["group"], r["label"])] = seen.get((r["group"], r["label"]), -1) + 1
+            out.append((r["group"], r["label"], n))
+        return out
     with path.open() as fh:
-        kept = {(r["group"], r["label"]): r for r in csv.DictReader(fh)}
+        recs = list(csv.DictReader(fh))
+    kept = dict(zip(keyed(recs), recs, strict=True))
     out = []
-    for r in rows:
-        k = kept.get((r["group"], r["label"]))
+    for key, r in zip(keyed(rows), rows, strict=True):
+        k = kept.get(key)
         if k is None:
             raise SystemExit(f"--reuse-fine: {path} holds no cell {r['group']}: {r['label']}")
         out.append({"tick_s": float(k["tick_s_fine"]),
