@@ -7,6 +7,7 @@ import json
 import math
 import sys
 import time
+from collections import Counter
 from collections.abc import Callable, Hashable
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
@@ -51,6 +52,15 @@ def execute(name: str, runs: list[Run], key: Callable[[Run], Hashable],
             if i % every == 0 or i == len(groups):
                 print(f"[{name}] {i}/{len(groups)} runs ({time.perf_counter() - t0:,.0f} s)",
                       file=sys.stderr, flush=True)
+
+
+def held_cell(rows: list[dict[str, Any]]) -> str:
+    """On how many of ``rows`` (runs of one scenario) the SLO held, and the tiers the
+    others named: ``1 of 3 (edge 2)``."""
+    held = sum(bool(r["slo_met"]) for r in rows)
+    named = Counter(r["bottleneck"] for r in rows if not r["slo_met"] and r["bottleneck"])
+    return f"{held} of {len(rows)}" + (
+        " (" + ", ".join(f"{b} {k}" for b, k in named.most_common()) + ")" if named else "")
 
 
 def summary_of(overrides: list[str]) -> dict[str, Any]:

@@ -23,7 +23,6 @@ import importlib.util
 import math
 import sys
 import time
-from collections import Counter
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from types import ModuleType
@@ -32,7 +31,7 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parents[1]))  # for experiments.study, from a clone
 
-from experiments.study import summary_of, update_readme, write_csv  # noqa: E402
+from experiments.study import held_cell, summary_of, update_readme, write_csv  # noqa: E402
 
 MARGIN = 1.5
 
@@ -79,11 +78,7 @@ def table(rows: list[dict[str, Any]], level_names: list[str]) -> str:
         cells = []
         for n in level_names:
             rs = [r for r in rows if r["variant"] == v and r["level"] == n]
-            held = sum(bool(r["slo_met"]) for r in rs)
-            named = Counter(r["bottleneck"] for r in rs if not r["slo_met"] and r["bottleneck"])
-            cells.append(f"{held} of {len(rs)}" + (
-                " (" + ", ".join(f"{b} {k}" for b, k in named.most_common()) + ")"
-                if named else ""))
+            cells.append(held_cell(rs))
         lines.append(f"| {v} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
@@ -96,7 +91,8 @@ def rows_level(rows: list[dict[str, Any]], name: str) -> dict[str, Any]:
 
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
-    ap.add_argument("--smoke", action="store_true", help="run.py's --smoke system, 2 seeds, 2 variants")
+    ap.add_argument("--smoke", action="store_true",
+                    help="run.py's --smoke system, 2 seeds, 2 variants")
     ap.add_argument("--out", type=Path, default=HERE)
     ap.add_argument("--jobs", type=int, default=2)
     a = ap.parse_args(argv)

@@ -23,7 +23,6 @@ import argparse
 import json
 import sys
 import time
-from collections import Counter
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -31,7 +30,7 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parents[1]))  # for experiments.study, from a clone
 
-from experiments.study import summary_of, update_readme, write_csv  # noqa: E402
+from experiments.study import held_cell, summary_of, update_readme, write_csv  # noqa: E402
 
 HLS = "experiment=x_spaces_2024_hls"
 QUIET = ["run.report=false", "run.progress=false"]
@@ -127,14 +126,10 @@ def table(rows: list[dict[str, Any]], lv: list[tuple[str, dict[str, Any]]]) -> s
             if not rs:
                 cells.append("—")
                 continue
-            held = sum(bool(r["slo_met"]) for r in rs)
-            named = Counter(r["bottleneck"] for r in rs if not r["slo_met"] and r["bottleneck"])
             jr = [100 * float(r["join_ratio"]) for r in rs]
             share = (f"{jr[0]:.1f}%" if max(jr) - min(jr) < 0.05 else
                      f"{sum(jr) / len(jr):.1f}% [{min(jr):.1f}–{max(jr):.1f}]")
-            cells.append(f"{held} of {len(rs)}" + (
-                " (" + ", ".join(f"{b} {k}" for b, k in named.most_common()) + ")"
-                if named else "") + f", {share}")
+            cells.append(f"{held_cell(rs)}, {share}")
         lines.append(f"| {v} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
